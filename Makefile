@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check demo bench bench-quick reliability lint format clean
+.PHONY: test check demo bench bench-quick reliability lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ format:
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+
+## make schemas-manifest: record the hashes after an intended change to schemas/v1.
+schemas-manifest: $(STAMP)
+	$(BIN)/python -c "from pathlib import Path; from mm_assistants.tools.manifest import write_manifest; print(write_manifest('v1', Path('schemas/v1')))"

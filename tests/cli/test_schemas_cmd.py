@@ -1,0 +1,83 @@
+"""``mm-assistants schemas ...`` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mm_assistants.cli.main import main
+from mm_assistants.tools.schemas import schema_dir
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_passes_and_counts_38_tools(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemas", "check")
+    assert code == 0
+    assert "ok: 38 tools in schema set v1 (MultiMail API 2.0.0)" in out
+
+
+def test_check_fails_with_the_file_and_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    root = tmp_path / "v1"
+    shutil.copytree(Path(str(schema_dir("v1"))), root)
+    path = root / "read_email.json"
+    data = json.loads(path.read_text())
+    data["parameters"]["additionalProperties"] = True
+    path.write_text(json.dumps(data))
+    code, _, err = run(capsys, "schemas", "check", "--dir", str(root))
+    assert code == 1
+    assert "read_email.json: [sha256]" in err
+    assert "read_email.json: [strict] parameters: objects must set additionalProperties" in err
+
+
+def test_list_shows_one_line_per_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemas", "list")
+    assert code == 0
+    assert len(out.splitlines()) == 38
+    code, out, _ = run(capsys, "schemas", "list", "--profile", "reviewer")
+    assert sorted(line.split()[0] for line in out.splitlines()) == [
+        "check_inbox",
+        "decide_email",
+        "get_thread",
+        "list_pending",
+        "read_email",
+    ]
+
+
+def test_show_prints_the_definition(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemas", "show", "send_email")
+    assert code == 0
+    assert json.loads(out)["name"] == "send_email"
+    code, _, err = run(capsys, "schemas", "show", "send_mail")
+    assert code == 1
+    assert "unknown tool 'send_mail'" in err
+
+
+def test_export_formats_and_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        capsys, "schemas", "export", "--format", "responses", "--no-strict", "--mailbox-id", "m"
+    )
+    assert code == 0
+    tools = json.loads(out)
+    assert tools[0]["type"] == "function"
+    assert tools[0]["strict"] is False
+    assert all("mailbox_id" not in t["parameters"]["properties"] for t in tools)
+    code, _, err = run(capsys, "schemas", "export", "--profile", "admin")
+    assert code == 1
+    assert "allow_self_approval" in err
+    code, out, _ = run(capsys, "schemas", "export", "--profile", "admin", "--allow-self-approval")
+    assert len(json.loads(out)) == 38
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "usage: mm-assistants" in capsys.readouterr().err
