@@ -1,1 +1,30 @@
-"""mm_assistants.approvals."""
+"""The gated-send wait: decide when a held email is decided, wait for it, remember it."""
+
+from mm_assistants.approvals.hub import ApprovalHub, Subscription
+from mm_assistants.approvals.store import (
+    MemoryPendingStore,
+    PendingRecord,
+    PendingStore,
+    SQLitePendingStore,
+    late_outcome,
+    resolve_pending,
+)
+from mm_assistants.approvals.waiter import wait_async, wait_sync
+from mm_assistants.approvals.watch import ApprovalOutcome, ApprovalPolicy, Decision, classify
+
+__all__ = [
+    "ApprovalHub",
+    "ApprovalOutcome",
+    "ApprovalPolicy",
+    "Decision",
+    "MemoryPendingStore",
+    "PendingRecord",
+    "PendingStore",
+    "SQLitePendingStore",
+    "Subscription",
+    "classify",
+    "late_outcome",
+    "resolve_pending",
+    "wait_async",
+    "wait_sync",
+]

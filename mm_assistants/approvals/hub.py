@@ -1,0 +1,137 @@
+"""`ApprovalHub`: wakes approval waits the moment an oversight decision is heard.
+
+A webhook receiver (or anything that learns of a decision) calls ``hub.publish(email_id,
+data)``; every wait subscribed to that email wakes at once instead of at its next status
+check. A decision that arrives before its wait subscribes is remembered (the most recent
+``remember`` decisions), so the race between a fast reviewer and a slow send is harmless.
+Thread-safe; async waits are woken on their own event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+DECISION_EVENTS = frozenset({"oversight.approved", "oversight.rejected"})
+
+
+class Subscription:
+    """One wait's interest in one email; use as a context manager to unsubscribe."""
+
+    def __init__(self, hub: ApprovalHub, email_id: str, loop: asyncio.AbstractEventLoop | None):
+        self.email_id = email_id
+        self._hub = hub
+        self._event = threading.Event()
+        self._data: Mapping[str, Any] | None = None
+        self._loop = loop
+        self._future: asyncio.Future[Mapping[str, Any]] | None = (
+            loop.create_future() if loop is not None else None
+        )
+
+    def _deliver(self, data: Mapping[str, Any]) -> None:
+        self._data = data
+        self._event.set()
+        if self._loop is not None and self._future is not None:
+            self._loop.call_soon_threadsafe(self._settle, data)
+
+    def _settle(self, data: Mapping[str, Any]) -> None:
+        if self._future is not None and not self._future.done():
+            self._future.set_result(data)
+
+    @property
+    def decision(self) -> Mapping[str, Any] | None:
+        """The decision's data once it arrived, else ``None``."""
+        return self._data
+
+    def wait(self, timeout: float) -> Mapping[str, Any] | None:
+        """Block up to ``timeout`` seconds for the decision."""
+        self._event.wait(max(timeout, 0.0))
+        return self._data
+
+    async def wait_async(self, timeout: float) -> Mapping[str, Any] | None:
+        """Await up to ``timeout`` seconds for the decision (subscribe with `subscribe_async`)."""
+        if self._future is None:
+            raise RuntimeError("use ApprovalHub.subscribe_async() for async waits")
+        if self._data is not None:
+            return self._data
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._future), max(timeout, 0.0))
+        except asyncio.TimeoutError:
+            return self._data
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._hub._remove(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ApprovalHub:
+    """Fan-out of oversight decisions to the waits that follow those emails."""
+
+    def __init__(self, *, remember: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list[Subscription]] = {}
+        self._recent: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
+        self._remember = remember
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return f"ApprovalHub(waiting={sum(map(len, self._waiting.values()))})"
+
+    def subscribe(self, email_id: str) -> Subscription:
+        """Follow ``email_id`` from a thread."""
+        return self._add(Subscription(self, email_id, None))
+
+    def subscribe_async(self, email_id: str) -> Subscription:
+        """Follow ``email_id`` from a coroutine (bound to the running event loop)."""
+        return self._add(Subscription(self, email_id, asyncio.get_running_loop()))
+
+    def publish(self, email_id: str, data: Mapping[str, Any]) -> int:
+        """Deliver a decision about ``email_id``; returns how many waits it woke."""
+        with self._lock:
+            self._recent[email_id] = data
+            self._recent.move_to_end(email_id)
+            while len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
+            waiting = list(self._waiting.get(email_id, ()))
+        for subscription in waiting:
+            subscription._deliver(data)
+        return len(waiting)
+
+    def publish_event(self, event_type: str, data: Mapping[str, Any]) -> int:
+        """Deliver an ``oversight.approved``/``oversight.rejected`` event's data.
+
+        Other event types are ignored. The email id is read from ``email_id``, ``id`` or
+        ``message_id``; the decision is added as ``status`` when the data lacks one.
+        """
+        if event_type not in DECISION_EVENTS:
+            return 0
+        email_id = data.get("email_id") or data.get("id") or data.get("message_id")
+        if not isinstance(email_id, str):
+            return 0
+        status = "rejected" if event_type == "oversight.rejected" else "approved_and_sent"
+        return self.publish(email_id, {"status": status, **data})
+
+    def _add(self, subscription: Subscription) -> Subscription:
+        with self._lock:
+            self._waiting.setdefault(subscription.email_id, []).append(subscription)
+            known = self._recent.get(subscription.email_id)
+        if known is not None:
+            subscription._deliver(known)
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        with self._lock:
+            waiting = self._waiting.get(subscription.email_id, [])
+            if subscription in waiting:
+                waiting.remove(subscription)
+            if not waiting:
+                self._waiting.pop(subscription.email_id, None)

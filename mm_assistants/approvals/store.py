@@ -1,0 +1,143 @@
+"""Pending approvals that outlive their run, kept until their decision is delivered.
+
+When a wait reaches its deadline the email is still held; the run's tool output says so
+and the approval is recorded here. Later, `resolve_pending` (or a driver) looks each one
+up again and hands the decision to the thread or a callback. `MemoryPendingStore` keeps
+records for the life of the process; `SQLitePendingStore` survives a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from mm_assistants.approvals.watch import ApprovalOutcome, classify, outcome_from_email
+
+
+@dataclass(frozen=True)
+class PendingRecord:
+    """One held email whose decision must still reach its conversation."""
+
+    email_id: str
+    mailbox_id: str
+    call_id: str
+    tool: str
+    thread_id: str | None = None  # the OpenAI thread (Assistants)
+    run_id: str | None = None
+    response_id: str | None = None  # the Responses turn that sent it
+    recorded_at: float = field(default_factory=time.time)
+
+
+class PendingStore(Protocol):
+    """Where pending approvals wait for their decision."""
+
+    def add(self, record: PendingRecord) -> None:
+        """Remember ``record`` (adding the same email twice keeps one)."""
+
+    def all(self) -> list[PendingRecord]:
+        """Every record, oldest first."""
+
+    def remove(self, email_id: str) -> None:
+        """Forget the record of ``email_id`` once its decision was delivered."""
+
+
+class MemoryPendingStore:
+    """Pending approvals in memory (lost when the process ends)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, PendingRecord] = {}
+
+    def add(self, record: PendingRecord) -> None:
+        with self._lock:
+            self._records.setdefault(record.email_id, record)
+
+    def all(self) -> list[PendingRecord]:
+        with self._lock:
+            return sorted(self._records.values(), key=lambda r: r.recorded_at)
+
+    def remove(self, email_id: str) -> None:
+        with self._lock:
+            self._records.pop(email_id, None)
+
+
+class SQLitePendingStore:
+    """Pending approvals in a SQLite file, found again after a restart."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS mm_pending_approvals ("
+            " email_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL, record TEXT NOT NULL)"
+        )
+
+    def __repr__(self) -> str:
+        return f"SQLitePendingStore({self.path!r})"
+
+    def add(self, record: PendingRecord) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO mm_pending_approvals VALUES (?, ?, ?)",
+                (record.email_id, record.recorded_at, json.dumps(asdict(record))),
+            )
+
+    def all(self) -> list[PendingRecord]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record FROM mm_pending_approvals ORDER BY recorded_at"
+            ).fetchall()
+        return [PendingRecord(**json.loads(row[0])) for row in rows]
+
+    def remove(self, email_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM mm_pending_approvals WHERE email_id = ?", (email_id,))
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+
+def late_outcome(record: PendingRecord, email: Mapping[str, Any] | None) -> ApprovalOutcome | None:
+    """The outcome to deliver for ``record`` given its email's record now, or ``None`` while
+    it is still held (or could not be looked up)."""
+    if email is None or classify(email) == "pending":
+        return None
+    return outcome_from_email(
+        record.email_id,
+        email,
+        waited=time.time() - record.recorded_at,
+        status_checks=1,
+        woken_by="poll",
+    )
+
+
+def resolve_pending(
+    store: PendingStore,
+    fetch: Callable[[str, str], Mapping[str, Any] | None],
+    deliver: Callable[[PendingRecord, ApprovalOutcome], None],
+) -> list[ApprovalOutcome]:
+    """Look up every recorded approval once; deliver and forget the decided ones.
+
+    ``deliver`` runs before the record is removed, so a crash in between delivers twice
+    at worst, never zero times; a ``deliver`` that raises keeps the record for next time.
+    Returns the outcomes delivered.
+    """
+    delivered = []
+    for record in store.all():
+        outcome = late_outcome(record, fetch(record.email_id, record.mailbox_id))
+        if outcome is None:
+            continue
+        deliver(record, outcome)
+        store.remove(record.email_id)
+        delivered.append(outcome)
+    return delivered

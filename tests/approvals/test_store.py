@@ -1,0 +1,75 @@
+"""Pending approvals that outlive their run, in memory and in SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mm_assistants.approvals import (
+    ApprovalOutcome,
+    MemoryPendingStore,
+    PendingRecord,
+    SQLitePendingStore,
+    resolve_pending,
+)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "memory":
+        return MemoryPendingStore()
+    return SQLitePendingStore(tmp_path / "pending.db")
+
+
+def record(email_id: str, at: float) -> PendingRecord:
+    return PendingRecord(
+        email_id, "mbx_1", f"call_{email_id}", "send_email", "th_1", "run_1", recorded_at=at
+    )
+
+
+def test_records_are_kept_once_in_order(store: Any) -> None:
+    store.add(record("b", 2.0))
+    store.add(record("a", 1.0))
+    store.add(record("a", 3.0))
+    assert [r.email_id for r in store.all()] == ["a", "b"]
+    store.remove("a")
+    assert [r.email_id for r in store.all()] == ["b"]
+
+
+def test_resolve_delivers_decided_ones_and_keeps_the_rest(store: Any) -> None:
+    store.add(record("held", 1.0))
+    store.add(record("done", 2.0))
+    emails = {
+        "held": {"status": "pending_send_approval"},
+        "done": {"status": "rejected", "rejection_reason": "r"},
+    }
+    delivered: list[tuple[PendingRecord, ApprovalOutcome]] = []
+    outcomes = resolve_pending(store, lambda e, m: emails[e], lambda r, o: delivered.append((r, o)))
+    assert [o.email_id for o in outcomes] == ["done"]
+    assert delivered[0][0].thread_id == "th_1"
+    assert delivered[0][1].reason == "r"
+    assert [r.email_id for r in store.all()] == ["held"]
+
+
+def test_a_failed_delivery_keeps_the_record(store: Any) -> None:
+    store.add(record("done", 1.0))
+
+    def deliver(r: PendingRecord, o: ApprovalOutcome) -> None:
+        raise RuntimeError("thread busy")
+
+    with pytest.raises(RuntimeError):
+        resolve_pending(store, lambda e, m: {"status": "approved_and_sent"}, deliver)
+    assert [r.email_id for r in store.all()] == ["done"]
+
+
+def test_sqlite_records_survive_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "pending.db"
+    first = SQLitePendingStore(path)
+    first.add(record("x", 5.0))
+    first.close()
+    again = SQLitePendingStore(path)
+    assert again.all() == [record("x", 5.0)]
+    assert "pending.db" in repr(again)
+    again.close()

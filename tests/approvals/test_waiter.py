@@ -1,0 +1,147 @@
+"""Waiting for a decision: polling with backoff, hub wake-ups, deadlines (fake clock)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, wait_async, wait_sync
+
+POLICY = ApprovalPolicy(first_delay=1.0, multiplier=2.0, max_interval=4.0)
+
+
+class FakeTime:
+    """A clock that moves only when the wait sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+def scripted(statuses: list[dict[str, Any] | None]) -> Any:
+    looks: list[str] = []
+
+    def fetch(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        looks.append(email_id)
+        return statuses.pop(0) if statuses else {"status": "pending_send_approval"}
+
+    fetch.looks = looks  # type: ignore[attr-defined]
+    return fetch
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_polls_with_backoff_until_decided(mode: str) -> None:
+    fake = FakeTime()
+    fetch = scripted(
+        [
+            {"status": "pending_send_approval"},
+            None,
+            {"status": "rejected", "rejection_reason": "no"},
+        ]
+    )
+    kwargs = {"policy": POLICY, "deadline": fake.now + 60, "clock": fake.clock}
+    if mode == "sync":
+        outcome = wait_sync(fetch, "em_1", "mbx_1", sleep=fake.sleep, **kwargs)
+    else:
+
+        async def afetch(email_id: str, mailbox_id: str) -> Any:
+            return fetch(email_id, mailbox_id)
+
+        outcome = asyncio.run(wait_async(afetch, "em_1", "mbx_1", sleep=fake.asleep, **kwargs))
+    assert outcome.decision == "rejected"
+    assert outcome.reason == "no"
+    assert fake.sleeps == [1.0, 2.0, 4.0]
+    assert outcome.status_checks == 3
+    assert outcome.woken_by == "poll"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_deadline_ends_the_wait_as_pending_after_a_last_look(mode: str) -> None:
+    fake = FakeTime()
+    fetch = scripted([])
+    kwargs = {"policy": POLICY, "deadline": fake.now + 10, "clock": fake.clock}
+    if mode == "sync":
+        outcome = wait_sync(fetch, "em_1", "mbx_1", sleep=fake.sleep, **kwargs)
+    else:
+
+        async def afetch(email_id: str, mailbox_id: str) -> Any:
+            return fetch(email_id, mailbox_id)
+
+        outcome = asyncio.run(wait_async(afetch, "em_1", "mbx_1", sleep=fake.asleep, **kwargs))
+    assert outcome.decision == "pending"
+    assert outcome.woken_by == "deadline"
+    assert sum(fake.sleeps) == pytest.approx(10.0)
+    assert fake.now <= 1010.0
+
+
+def test_a_hub_wakes_a_sync_wait_at_once_without_polling() -> None:
+    hub = ApprovalHub()
+    fetch = scripted([])
+    threading.Timer(0.05, hub.publish_event, ("oversight.approved", {"email_id": "em_1"})).start()
+    started = time.monotonic()
+    outcome = wait_sync(fetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + 30, hub=hub)
+    assert outcome.decision == "approved"
+    assert outcome.woken_by == "hub"
+    assert fetch.looks == []
+    assert time.monotonic() - started < POLICY.first_delay  # woke before the first poll was due
+
+
+def test_a_hub_wakes_an_async_wait_from_another_thread() -> None:
+    hub = ApprovalHub()
+
+    async def never(email_id: str, mailbox_id: str) -> Any:
+        raise AssertionError("no status check expected")
+
+    async def scenario() -> Any:
+        threading.Timer(
+            0.05, hub.publish_event, ("oversight.rejected", {"id": "em_2", "reason": "tone"})
+        ).start()
+        return await wait_async(
+            never, "em_2", "m", policy=POLICY, deadline=time.time() + 30, hub=hub
+        )
+
+    outcome = asyncio.run(scenario())
+    assert (outcome.decision, outcome.reason, outcome.woken_by) == ("rejected", "tone", "hub")
+
+
+def test_a_decision_heard_before_the_wait_starts_is_not_lost() -> None:
+    hub = ApprovalHub()
+    assert hub.publish("em_3", {"status": "rejected"}) == 0
+    outcome = wait_sync(scripted([]), "em_3", "m", policy=POLICY, deadline=time.time() + 5, hub=hub)
+    assert outcome.decision == "rejected"
+    assert "waiting=0" in repr(hub)
+
+
+def test_the_hub_ignores_other_events_and_forgets_old_decisions() -> None:
+    hub = ApprovalHub(remember=2)
+    assert hub.publish_event("message.received", {"id": "x"}) == 0
+    assert hub.publish_event("oversight.approved", {"nothing": 1}) == 0
+    for name in ("a", "b", "c"):
+        hub.publish(name, {"status": "rejected"})
+    with hub.subscribe("a") as subscription:
+        assert subscription.decision is None
+    with hub.subscribe("c") as subscription:
+        assert subscription.wait(0) == {"status": "rejected"}
+
+
+def test_async_waits_need_an_async_subscription() -> None:
+    hub = ApprovalHub()
+    subscription = hub.subscribe("x")
+    with pytest.raises(RuntimeError, match="subscribe_async"):
+        asyncio.run(subscription.wait_async(0.01))
+    subscription.close()
