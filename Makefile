@@ -25,7 +25,8 @@ check:
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest --cov --cov-report=term
+	$(BIN)/coverage run -m pytest
+	$(BIN)/coverage report
 
 ## make demo: the offline demo on the embedded sandbox.
 demo: $(STAMP)
