@@ -73,6 +73,13 @@ def _limit_sentence(limit: str) -> str:
 
 
 def _relaxed_form(schema: dict[str, Any]) -> dict[str, Any]:
+    if "anyOf" in schema:
+        options = [option for option in schema["anyOf"] if option.get("type") != "null"]
+        if len(options) == 1:  # an optional object: the object itself, made relaxed below
+            del schema["anyOf"]
+            schema = {**options[0], **schema}
+        else:
+            schema["anyOf"] = options
     properties = schema.get("properties")
     if isinstance(properties, dict):
         schema["required"] = [key for key in schema["required"] if not admits_null(properties[key])]
@@ -82,13 +89,6 @@ def _relaxed_form(schema: dict[str, Any]) -> dict[str, Any]:
         schema["type"] = rest[0] if len(rest) == 1 else rest
     if "enum" in schema:
         schema["enum"] = [value for value in schema["enum"] if value is not None]
-    if "anyOf" in schema:
-        options = [option for option in schema["anyOf"] if option.get("type") != "null"]
-        if len(options) == 1:
-            del schema["anyOf"]
-            schema.update(options[0])
-        else:
-            schema["anyOf"] = options
     _map_children(schema, _relaxed_form)
     return schema
 

@@ -24,7 +24,7 @@ from mm_assistants.tools.formats import MAX_TOOLS, ToolFormat, export_definition
 from mm_assistants.tools.profiles import resolve_tools
 from mm_assistants.tools.request import RequestSpec
 from mm_assistants.tools.schemas import load_definitions, manifest_of
-from mm_assistants.tools.strict import admits_null
+from mm_assistants.tools.strict import accepting_form, admits_null
 
 _ENDPOINT_TABLES: Mapping[str, Mapping[str, Endpoint]] = {"v1": ENDPOINTS_V1}
 
@@ -78,8 +78,13 @@ class ToolSpec:
 
     @cached_property
     def validator(self) -> Draft202012Validator:
-        """A compiled validator for the call's arguments (built once, on first use)."""
-        return Draft202012Validator(self._definition["parameters"], format_checker=FormatChecker())
+        """A compiled validator for the call's arguments (built once, on first use).
+
+        It accepts strict-mode calls (every property, null when unused) and relaxed ones
+        (optional properties left out) alike.
+        """
+        schema = accepting_form(self._definition["parameters"])
+        return Draft202012Validator(schema, format_checker=FormatChecker())
 
     def __repr__(self) -> str:
         return (

@@ -48,6 +48,27 @@ def admits_null(schema: Mapping[str, Any]) -> bool:
     return any(admits_null(option) for option in schema.get("anyOf", ()))
 
 
+def accepting_form(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``schema`` that also accepts optional arguments left out.
+
+    Strict-mode models send every property (null when unused); relaxed-mode models leave
+    optional ones out. The dispatcher validates with this form so both are accepted, while
+    every constraint on a value that is present still applies.
+    """
+    result = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        result["properties"] = {key: accepting_form(child) for key, child in properties.items()}
+        result["required"] = [
+            key for key in schema.get("required", []) if not admits_null(properties[key])
+        ]
+    if isinstance(schema.get("items"), Mapping):
+        result["items"] = accepting_form(schema["items"])
+    if "anyOf" in schema:
+        result["anyOf"] = [accepting_form(option) for option in schema["anyOf"]]
+    return result
+
+
 def strict_problems(schema: Mapping[str, Any], where: str = "parameters") -> list[str]:
     """Every way ``schema`` breaks the strict-mode rules, as ``"<path>: <rule>"`` lines."""
     problems: list[str] = []

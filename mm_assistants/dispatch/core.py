@@ -1,0 +1,376 @@
+"""The dispatcher's shared, I/O-free half: configuration, preparing a call, shaping results.
+
+`Dispatcher` and `AsyncDispatcher` subclass `DispatcherCore` and only add the sending.
+The way of one call: look the tool up -> parse the JSON -> check the profile -> validate
+against the schema -> check the mailbox scope -> derive the idempotency key -> bind.
+Any refusal on that way is a `ToolResult` for the model, never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from mm_assistants.approvals import (
+    ApprovalHub,
+    ApprovalOutcome,
+    ApprovalPolicy,
+    PendingRecord,
+    PendingStore,
+)
+from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
+from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
+from mm_assistants.dispatch.client_side import WaitPlan, attachment_output
+from mm_assistants.dispatch.policy import (
+    Refusal,
+    derive_idempotency_key,
+    mailbox_refusal,
+    parse_arguments,
+    refusal_output,
+    schema_refusal,
+    tool_refusal,
+)
+from mm_assistants.dispatch.shaping import PENDING_STATUSES, bound_output, shape_output
+from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
+from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
+from mm_assistants.tools import load_registry as _load_registry
+
+#: Per-output cap. Assistants accept 512 KB of outputs per step; 48,000 characters leaves
+#: room for ten calls of mostly multi-byte text.
+DEFAULT_MAX_OUTPUT_CHARS = 48_000
+MIN_OUTPUT_CHARS = 2_000
+DEFAULT_MAX_CONCURRENCY = 8
+ErrorMode = Literal["report", "raise"]
+
+
+class ToolCallError(Exception):
+    """Raised instead of returning a failed result when ``on_error="raise"``."""
+
+    def __init__(self, result: ToolResult) -> None:
+        super().__init__(f"{result.name} ({result.call_id}) failed: {result.error_type}")
+        self.result = result
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A call that passed every check and is bound to its first request."""
+
+    call: ToolCall
+    spec: ToolSpec
+    arguments: dict[str, Any]
+    request: RequestSpec
+    mailbox_id: str | None
+    started: float
+
+
+@dataclass(frozen=True)
+class ApprovalPlan:
+    """The wait a held send needs: for which email, until when, on what schedule."""
+
+    pending: PendingApproval
+    deadline: float
+    policy: ApprovalPolicy
+
+
+class DispatcherCore:
+    """Configuration and every decision of a dispatcher; subclasses add the I/O."""
+
+    def __init__(
+        self,
+        *,
+        registry: ToolRegistry | None = None,
+        profile: str | None = "agent",
+        tools: Iterable[str] | None = None,
+        mailbox_id: str | None = None,
+        allowed_mailboxes: Collection[str] | None = None,
+        max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
+        on_error: ErrorMode = "report",
+        allow_self_approval: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        audit: AuditSink | None = log_sink,
+        wait_poll_interval: float = 3.0,
+        approvals: ApprovalPolicy | None = None,
+        approval_hub: ApprovalHub | None = None,
+        approval_store: PendingStore | None = None,
+        clock: Any = time.time,
+    ) -> None:
+        if on_error not in ("report", "raise"):
+            raise ValueError(f"on_error must be 'report' or 'raise', not {on_error!r}")
+        if max_output_chars < MIN_OUTPUT_CHARS:
+            raise ValueError(f"max_output_chars must be at least {MIN_OUTPUT_CHARS}")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        if wait_poll_interval <= 0:
+            raise ValueError("wait_poll_interval must be positive")
+        if isinstance(allowed_mailboxes, str):
+            raise TypeError("allowed_mailboxes takes a collection of mailbox ids, not one string")
+        allowed = frozenset(allowed_mailboxes) if allowed_mailboxes is not None else None
+        if allowed is not None and mailbox_id is not None and mailbox_id not in allowed:
+            raise ValueError(f"the default mailbox {mailbox_id!r} is not in allowed_mailboxes")
+        self.registry = registry if registry is not None else _load_registry()
+        self.enabled_tools = self.registry.resolve(
+            profile=profile, tools=tools, allow_self_approval=allow_self_approval
+        )
+        self.mailbox_id = mailbox_id
+        self.allowed_mailboxes = allowed
+        self.max_output_chars = max_output_chars
+        self.on_error: ErrorMode = on_error
+        self.max_concurrency = max_concurrency
+        self.wait_poll_interval = wait_poll_interval
+        self.approvals = approvals
+        self.approval_hub = approval_hub
+        self.approval_store = approval_store
+        self._audit = audit
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(tools={len(self.enabled_tools)}, "
+            f"mailbox_id={self.mailbox_id!r}, on_error={self.on_error!r})"
+        )
+
+    def tool_definitions(self, format: Any = "assistants", *, strict: bool = True) -> list[Any]:
+        """The enabled tools exported for ``format``, matching what this dispatcher accepts."""
+        return self.registry.tools(
+            format,
+            tools=self.enabled_tools,
+            strict=strict,
+            mailbox_id=self.mailbox_id,
+            allow_self_approval=True,  # already checked at construction
+        )
+
+    # -- before the request -------------------------------------------------------------
+
+    def prepare(self, call: ToolCall) -> PreparedCall | ToolResult:
+        """Check ``call`` and bind its request, or return the refusal for the model."""
+        started = time.perf_counter()
+        refusal = tool_refusal(call.name, self.enabled_tools, self.registry)
+        if refusal is not None:
+            return self.refuse(call, refusal, started)
+        spec = self.registry[call.name]
+        arguments = parse_arguments(call.arguments)
+        if isinstance(arguments, Refusal):
+            return self.refuse(call, arguments, started)
+        refusal = schema_refusal(spec.validator, arguments)
+        if refusal is not None:
+            return self.refuse(call, refusal, started)
+        mailbox_id = self._mailbox_of(spec, arguments)
+        refusal = mailbox_refusal(mailbox_id, self.allowed_mailboxes)
+        if refusal is None and self._needs_named_mailbox(spec, mailbox_id):
+            refusal = Refusal(
+                "mailbox_not_allowed",
+                "name the mailbox: this assistant may only use specific mailboxes",
+                [{"allowed_mailboxes": sorted(self.allowed_mailboxes or ())}],
+            )
+        if refusal is not None:
+            return self.refuse(call, refusal, started, mailbox_id=mailbox_id)
+        if spec.gated and not arguments.get("idempotency_key"):
+            scope = (call.context.run_id, call.context.response_id)
+            arguments["idempotency_key"] = derive_idempotency_key(call.id, call.name, scope)
+        try:
+            request = self.registry.bind(call.name, arguments, mailbox_id=self.mailbox_id)
+        except ToolArgumentError as exc:
+            details = [{"path": f"$.{exc.field}"}] if exc.field else []
+            return self.refuse(call, Refusal("invalid_arguments", str(exc), details), started)
+        return PreparedCall(call, spec, arguments, request, mailbox_id, started)
+
+    def _mailbox_of(self, spec: ToolSpec, arguments: Mapping[str, Any]) -> str | None:
+        given = arguments.get("mailbox_id")
+        if given is not None:
+            return str(given)
+        return self.mailbox_id if spec.endpoint.mailbox_scoped else None
+
+    def _needs_named_mailbox(self, spec: ToolSpec, mailbox_id: str | None) -> bool:
+        # A webhook for every mailbox would reach past an assistant limited to a few.
+        return (
+            self.allowed_mailboxes is not None
+            and mailbox_id is None
+            and spec.name == "create_webhook"
+        )
+
+    # -- client-side tools --------------------------------------------------------------
+
+    def wait_plan(self, prepared: PreparedCall) -> WaitPlan:
+        """How long a ``wait_for_email`` call may look, and how often."""
+        return WaitPlan.create(
+            self._clock(),
+            prepared.arguments.get("timeout_seconds"),
+            prepared.call.context.deadline,
+            self.wait_poll_interval,
+        )
+
+    @staticmethod
+    def attachment_answer(
+        prepared: PreparedCall, url: str, expires: Any, file: Any
+    ) -> tuple[int, dict[str, Any]]:
+        """The ``download_attachment`` answer once the file was fetched."""
+        answer = attachment_output(
+            prepared.arguments["filename"],
+            url,
+            expires,
+            file.content,
+            file.headers.get("content-type"),
+            complete=not file.truncated,
+            declared_size=file.headers.get("content-length"),
+        )
+        return file.status, answer
+
+    # -- the approval wait --------------------------------------------------------------
+
+    def approval_plan(
+        self, result: ToolResult, call: ToolCall, policy: ApprovalPolicy | None
+    ) -> ApprovalPlan | None:
+        """What to wait for after ``result``, until when and how, or ``None`` for no wait."""
+        policy = policy if policy is not None else self.approvals
+        if policy is None or not policy.wait or result.pending is None:
+            return None
+        deadline = policy.deadline(self._clock(), call.context.deadline)
+        return ApprovalPlan(result.pending, deadline, policy)
+
+    def read_request(self, email_id: str, mailbox_id: str) -> RequestSpec:
+        """The status check of a held email."""
+        return self.registry.bind("read_email", {"email_id": email_id}, mailbox_id=mailbox_id)
+
+    def settle(self, result: ToolResult, call: ToolCall, outcome: ApprovalOutcome) -> ToolResult:
+        """``result`` with the wait's outcome as its output; a still-pending approval is
+        recorded in the store so its decision can reach the conversation later."""
+        output, truncated = bound_output(outcome.as_output(), self.max_output_chars, "")
+        if outcome.decision == "pending" and self.approval_store is not None and result.pending:
+            self.approval_store.add(
+                PendingRecord(
+                    email_id=result.pending.email_id,
+                    mailbox_id=result.pending.mailbox_id,
+                    call_id=call.id,
+                    tool=call.name,
+                    thread_id=call.context.thread_id,
+                    run_id=call.context.run_id,
+                    response_id=call.context.response_id,
+                )
+            )
+        return replace(result, output=output, truncated=truncated, approval=outcome)
+
+    # -- after the request --------------------------------------------------------------
+
+    def refuse(
+        self,
+        call: ToolCall,
+        refusal: Refusal,
+        started: float,
+        *,
+        mailbox_id: str | None = None,
+        http_status: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> ToolResult:
+        """A failed `ToolResult` for ``refusal`` (audited; raised when on_error="raise")."""
+        result = ToolResult(
+            call_id=str(call.id),
+            name=str(call.name),
+            output=refusal_output(refusal),
+            ok=False,
+            error_type=refusal.type,
+            http_status=http_status,
+            duration=time.perf_counter() - started,
+            idempotency_key=idempotency_key,
+            mailbox_id=mailbox_id,
+        )
+        self._record(call, result)
+        if self.on_error == "raise":
+            raise ToolCallError(result)
+        return result
+
+    def succeed(self, prepared: PreparedCall, status: int, data: Any) -> ToolResult:
+        """The `ToolResult` for a successful answer ``data``."""
+        data = self._within_scope(prepared.spec.name, data)
+        shaped = shape_output(prepared.spec.name, data)
+        output, truncated = bound_output(shaped, self.max_output_chars, _hint(prepared.spec.name))
+        result = ToolResult(
+            call_id=prepared.call.id,
+            name=prepared.call.name,
+            output=output,
+            ok=True,
+            http_status=status,
+            duration=time.perf_counter() - prepared.started,
+            idempotency_key=prepared.request.idempotency_key,
+            mailbox_id=prepared.mailbox_id,
+            pending=self._pending(prepared, data),
+            truncated=truncated,
+        )
+        self._record(prepared.call, result)
+        return result
+
+    def fail(self, prepared: PreparedCall, error: MultiMailError) -> ToolResult:
+        """The `ToolResult` for an API or network error."""
+        details: dict[str, Any] = {}
+        if error.status is not None:
+            details["status"] = error.status
+        if isinstance(error, RateLimitError) and error.retry_after is not None:
+            details["retry_after_seconds"] = error.retry_after
+        if error.details:
+            details.update({k: v for k, v in error.details.items() if k != "error"})
+        if isinstance(error, TransportError):
+            kind = "outcome_unknown" if error.outcome_unknown else "network_error"
+        else:
+            kind = "api_error"
+        message = error.error or str(error)
+        return self.refuse(
+            prepared.call,
+            Refusal(kind, message, [details] if details else []),
+            prepared.started,
+            mailbox_id=prepared.mailbox_id,
+            http_status=error.status,
+            idempotency_key=prepared.request.idempotency_key,
+        )
+
+    def _within_scope(self, tool: str, data: Any) -> Any:
+        # Listings that span mailboxes show only the ones this assistant may use.
+        allowed = self.allowed_mailboxes
+        if allowed is None or not isinstance(data, dict):
+            return data
+        key, field = {
+            "list_pending": ("emails", "mailbox_id"),
+            "list_mailboxes": ("mailboxes", "id"),
+        }.get(tool, (None, None))
+        if key is None or not isinstance(data.get(key), list):
+            return data
+        kept = [item for item in data[key] if isinstance(item, dict) and item.get(field) in allowed]
+        return {**data, key: kept}
+
+    @staticmethod
+    def _pending(prepared: PreparedCall, data: Any) -> PendingApproval | None:
+        if not prepared.spec.gated or not isinstance(data, dict):
+            return None
+        status = data.get("status")
+        email_id = data.get("id")
+        if status not in PENDING_STATUSES or not isinstance(email_id, str):
+            return None
+        return PendingApproval(
+            email_id=email_id,
+            mailbox_id=prepared.mailbox_id or "",
+            status=str(status),
+            thread_id=data.get("thread_id"),
+        )
+
+    def _record(self, call: ToolCall, result: ToolResult) -> None:
+        if self._audit is None:
+            return
+        self._audit(
+            AuditRecord(
+                tool=str(call.name)[:64],
+                call_id=str(call.id)[:128],
+                outcome="ok" if result.ok else str(result.error_type),
+                duration_ms=round(result.duration * 1000, 3),
+                mailbox_id=result.mailbox_id,
+                http_status=result.http_status,
+                idempotency_key=result.idempotency_key,
+                argument_digest=argument_digest(call.arguments),
+                context=call.context.ids(),
+            )
+        )
+
+
+def _hint(tool: str) -> str:
+    if tool in ("check_inbox", "get_thread", "list_pending", "wait_for_email"):
+        return "use read_email for one message, or ask for fewer items with limit/cursor"
+    return "ask for less at a time"

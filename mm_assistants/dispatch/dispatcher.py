@@ -1,0 +1,207 @@
+"""`Dispatcher` and `AsyncDispatcher`: one tool call in, one request, one output out.
+
+Example::
+
+    dispatcher = Dispatcher(MultiMailClient(api_key="mm_live_..."), mailbox_id="mbx_1")
+    result = dispatcher.dispatch(ToolCall(id="call_1", name="check_inbox", arguments="{}"))
+
+Both classes take every decision in `DispatcherCore`; they differ only in how they wait
+for I/O. `dispatch` never raises for anything a model sends: refusals, API errors and
+network faults all become a `ToolResult` with ``ok=False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from mm_assistants.approvals import ApprovalPolicy
+from mm_assistants.approvals import wait_async as approval_wait_async
+from mm_assistants.approvals import wait_sync as approval_wait_sync
+from mm_assistants.dispatch import client_side
+from mm_assistants.dispatch.calls import ToolCall, ToolResult
+from mm_assistants.dispatch.core import DispatcherCore, PreparedCall
+from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
+from mm_assistants.multimail.errors import MultiMailError
+
+
+class Dispatcher(DispatcherCore):
+    """Dispatches tool calls with a blocking `MultiMailClient`.
+
+    Keyword options (all in `DispatcherCore`): ``registry``, ``profile`` (``"agent"``,
+    ``"reviewer"``, ``"admin"``), ``tools`` (an explicit list), ``mailbox_id`` (default
+    mailbox), ``allowed_mailboxes``, ``max_output_chars``, ``on_error`` (``"report"`` or
+    ``"raise"``), ``allow_self_approval``, ``max_concurrency``, ``audit`` (a sink, or
+    ``None``), ``wait_poll_interval``.
+    """
+
+    def __init__(self, client: MultiMailClient, **options: Any) -> None:
+        super().__init__(**options)
+        self.client = client
+        self._sleep = time.sleep
+
+    def dispatch(self, call: ToolCall, *, approvals: ApprovalPolicy | None = None) -> ToolResult:
+        """Carry out one call; the result is ready to hand back to the model.
+
+        A send held for approval is waited on per ``approvals`` (default: the
+        dispatcher's own policy; no wait when neither is set), bounded by the call's
+        deadline.
+        """
+        prepared = self.prepare(call)
+        if isinstance(prepared, ToolResult):
+            return prepared
+        try:
+            status, data = self._perform(prepared)
+        except MultiMailError as error:
+            return self.fail(prepared, error)
+        result = self.succeed(prepared, status, data)
+        plan = self.approval_plan(result, call, approvals)
+        if plan is None:
+            return result
+        outcome = approval_wait_sync(
+            self._fetch_email,
+            plan.pending.email_id,
+            plan.pending.mailbox_id,
+            policy=plan.policy,
+            deadline=plan.deadline,
+            hub=self.approval_hub,
+            clock=self._clock,
+        )
+        return self.settle(result, call, outcome)
+
+    def dispatch_many(
+        self, calls: Sequence[ToolCall], *, approvals: ApprovalPolicy | None = None
+    ) -> list[ToolResult]:
+        """Carry out the calls of one step concurrently (approval waits included);
+        results keep the calls' order."""
+        if len(calls) <= 1 or self.max_concurrency == 1:
+            return [self.dispatch(call, approvals=approvals) for call in calls]
+        workers = min(len(calls), self.max_concurrency)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mm-dispatch") as pool:
+            return list(pool.map(lambda call: self.dispatch(call, approvals=approvals), calls))
+
+    def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        try:
+            data = self.client.send(self.read_request(email_id, mailbox_id)).data
+        except MultiMailError:
+            return None  # the wait looks again later
+        return data if isinstance(data, dict) else None
+
+    def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
+        name = prepared.spec.name
+        if name == "wait_for_email":
+            plan = self._wait_plan(prepared)
+            return client_side.wait_sync(
+                self.client.send, prepared.request, plan, self._clock, self._sleep
+            )
+        response = self.client.send(prepared.request)
+        if name != "download_attachment":
+            return response.status, response.data
+        url, expires = client_side.download_link(response.data)
+        file = self.client.fetch_url(url)
+        answer = client_side.attachment_output(
+            prepared.arguments["filename"],
+            url,
+            expires,
+            file.content,
+            file.headers.get("content-type"),
+        )
+        return file.status, answer
+
+    def _wait_plan(self, prepared: PreparedCall) -> client_side.WaitPlan:
+        return client_side.WaitPlan.create(
+            self._clock(),
+            prepared.arguments.get("timeout_seconds"),
+            prepared.call.context.deadline,
+            self.wait_poll_interval,
+        )
+
+
+class AsyncDispatcher(DispatcherCore):
+    """`Dispatcher` for asyncio, with an `AsyncMultiMailClient`; same options."""
+
+    def __init__(self, client: AsyncMultiMailClient, **options: Any) -> None:
+        super().__init__(**options)
+        self.client = client
+        self._sleep = asyncio.sleep
+
+    async def dispatch(
+        self, call: ToolCall, *, approvals: ApprovalPolicy | None = None
+    ) -> ToolResult:
+        """Carry out one call; see `Dispatcher.dispatch`."""
+        prepared = self.prepare(call)
+        if isinstance(prepared, ToolResult):
+            return prepared
+        try:
+            status, data = await self._perform(prepared)
+        except MultiMailError as error:
+            return self.fail(prepared, error)
+        result = self.succeed(prepared, status, data)
+        plan = self.approval_plan(result, call, approvals)
+        if plan is None:
+            return result
+        outcome = await approval_wait_async(
+            self._fetch_email,
+            plan.pending.email_id,
+            plan.pending.mailbox_id,
+            policy=plan.policy,
+            deadline=plan.deadline,
+            hub=self.approval_hub,
+            clock=self._clock,
+        )
+        return self.settle(result, call, outcome)
+
+    async def dispatch_many(
+        self, calls: Sequence[ToolCall], *, approvals: ApprovalPolicy | None = None
+    ) -> list[ToolResult]:
+        """Carry out the calls of one step concurrently (approval waits included);
+        results keep the calls' order."""
+        limit = asyncio.Semaphore(self.max_concurrency)
+
+        async def bounded(call: ToolCall) -> ToolResult:
+            async with limit:
+                return await self.dispatch(call, approvals=approvals)
+
+        tasks = [asyncio.ensure_future(bounded(call)) for call in calls]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:  # one failed: stop the rest rather than leak them
+                task.cancel()
+            raise
+
+    async def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        try:
+            data = (await self.client.send(self.read_request(email_id, mailbox_id))).data
+        except MultiMailError:
+            return None  # the wait looks again later
+        return data if isinstance(data, dict) else None
+
+    async def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
+        name = prepared.spec.name
+        if name == "wait_for_email":
+            plan = client_side.WaitPlan.create(
+                self._clock(),
+                prepared.arguments.get("timeout_seconds"),
+                prepared.call.context.deadline,
+                self.wait_poll_interval,
+            )
+            return await client_side.wait_async(
+                self.client.send, prepared.request, plan, self._clock, self._sleep
+            )
+        response = await self.client.send(prepared.request)
+        if name != "download_attachment":
+            return response.status, response.data
+        url, expires = client_side.download_link(response.data)
+        file = await self.client.fetch_url(url)
+        answer = client_side.attachment_output(
+            prepared.arguments["filename"],
+            url,
+            expires,
+            file.content,
+            file.headers.get("content-type"),
+        )
+        return file.status, answer
