@@ -7,6 +7,7 @@ silences those inside its own calls and warns once per process with its own mess
 
 from __future__ import annotations
 
+import inspect
 import threading
 import warnings
 from collections.abc import Callable
@@ -50,13 +51,14 @@ def call_assistants(method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T
     """Call an SDK Assistants method with one warning of our own instead of the SDK's.
 
     The SDK's methods are wrapped by ``typing_extensions.deprecated``, which keeps the
-    original as ``__wrapped__``; calling that original skips the per-call warning without
+    original as ``__wrapped__``; calling the innermost original skips the per-call warning without
     touching the process's warning filters (``catch_warnings`` is not thread-safe). An SDK
     that stops wrapping this way still works: its own warning then shows.
     """
     warn_once(stacklevel=3)
-    original = getattr(method, "__wrapped__", None)
     owner = getattr(method, "__self__", None)
+    # Some methods stack another wrapper (argument checks) on top of the deprecation one.
+    original = inspect.unwrap(method) if hasattr(method, "__wrapped__") else None
     if original is not None and owner is not None:
         result: T = original(owner, *args, **kwargs)
         return result

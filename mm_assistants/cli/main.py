@@ -17,6 +17,7 @@ from mm_assistants._version import __version__
 SUBCOMMAND_MODULES = (
     "mm_assistants.cli.schemas_cmd",
     "mm_assistants.cli.sandbox_cmd",
+    "mm_assistants.cli.run_cmd",
 )
 
 

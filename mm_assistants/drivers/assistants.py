@@ -1,0 +1,282 @@
+"""`AssistantsRunDriver` and `AsyncAssistantsRunDriver`: drive an Assistants run to its end.
+
+Example::
+
+    driver = AssistantsRunDriver(OpenAI(base_url=...), Dispatcher(MultiMailClient(...)))
+    outcome = driver.run(thread_id="thread_1", assistant_id="asst_1")
+    print(outcome.status, outcome.text)
+
+Every decision is taken by `AssistantsDriverCore` and `steps.next_action`; these classes
+only make the requests. All calls of a step are dispatched concurrently (approval waits
+included) and their outputs submitted in one request. A submit the run no longer accepts
+ends the drive with the run's real status; it is never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import openai
+
+from mm_assistants.approvals import (
+    ApprovalOutcome,
+    PendingRecord,
+    PendingStore,
+    late_outcome,
+    resolve_pending,
+)
+from mm_assistants.drivers.base import (
+    AssistantsDriverCore,
+    RunState,
+    late_decision_text,
+    run_params,
+    thread_params,
+)
+from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.steps import Cancel, Dispatch, Finish, Poll, rejects_outputs
+from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
+
+
+class AssistantsRunDriver(AssistantsDriverCore):
+    """Drives Assistants runs with a blocking ``OpenAI`` client and a `Dispatcher`.
+
+    Options: ``mode`` (``"poll"`` or ``"stream"``), ``approvals`` (`ApprovalPolicy`),
+    ``poll`` (`PollPolicy`), ``deadline`` (seconds a run may take before the driver
+    cancels it), ``on_requires_action`` (``"dispatch"`` or ``"return"``).
+    """
+
+    def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
+        """Create a run on ``thread_id`` and drive it to its end."""
+        params = run_params(assistant_id, create_params)
+        return self._start(
+            thread_id,
+            lambda io: io.create_run(thread_id, params),
+            lambda io: io.stream_run(thread_id, params),
+        )
+
+    def create_thread_and_run(
+        self, assistant_id: str, messages: Iterable[Any], **params: Any
+    ) -> RunOutcome:
+        """Create a thread with ``messages`` (strings or message dicts), run it, drive it."""
+        body = thread_params(assistant_id, messages, params)
+        return self._start(
+            None,
+            lambda io: io.create_thread_and_run(body),
+            lambda io: io.stream_thread_and_run(body),
+        )
+
+    def attach(self, thread_id: str, run_id: str) -> RunOutcome:
+        """Pick up a run someone else created and drive it from where it is."""
+        return self._start(thread_id, lambda io: io.retrieve(thread_id, run_id), None)
+
+    def resolve_pending(self, store: PendingStore | None = None) -> list[ApprovalOutcome]:
+        """Post decisions that arrived after their run ended to the runs' threads.
+
+        Uses the dispatcher's ``approval_store`` unless ``store`` is given. A thread that
+        is busy with another run keeps its record for the next call.
+        """
+        io = AssistantsWire(self.openai)
+
+        def deliver(record: PendingRecord, outcome: ApprovalOutcome) -> None:
+            if record.thread_id is not None:
+                io.post_message(record.thread_id, late_decision_text(outcome))
+
+        return _resolve(self.dispatcher, store, deliver)
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _start(self, thread_id: str | None, create: Any, stream: Any) -> RunOutcome:
+        io = AssistantsWire(self.openai)
+        state = self.new_state(thread_id)
+        wake = threading.Event()
+        state.wake = wake.set
+        try:
+            if self.mode == "stream" and stream is not None:
+                self.absorb_events(state, stream(io))
+            else:
+                self.absorb(state, *create(io))
+            return self._drive(io, state, wake)
+        finally:
+            self.forget(state)
+
+    def _drive(self, io: AssistantsWire, state: RunState, wake: threading.Event) -> RunOutcome:
+        while True:
+            action = self.next_for(state)
+            if isinstance(action, Finish):
+                if not state.streamed and state.run is not None:
+                    state.messages = io.new_messages(state.thread_id or "", state.run.id)
+                return self.outcome(state, io.requests)
+            if isinstance(action, Poll):
+                wake.wait(action.delay)  # a cancel() cuts the sleep short
+                wake.clear()
+                self.absorb(state, *io.retrieve(state.thread_id or "", state.run.id))
+                state.polls += 1
+            elif isinstance(action, Cancel):
+                self._cancel_run(io, state)
+            elif isinstance(action, Dispatch):
+                self._step(io, state)
+
+    def _step(self, io: AssistantsWire, state: RunState) -> None:
+        results = self.dispatcher.dispatch_many(self.calls_of(state), approvals=self.approvals)
+        state.results.extend(results)
+        state.steps += 1
+        state.polls = 0
+        outputs = [result.to_assistants() for result in results]
+        thread_id, run_id = state.thread_id or "", state.run.id
+        try:
+            if self.mode == "stream":
+                self.absorb_events(state, io.stream_submit(thread_id, run_id, outputs))
+            else:
+                self.absorb(state, *io.submit(thread_id, run_id, outputs))
+        except openai.BadRequestError as error:
+            if not rejects_outputs(error):
+                raise
+            # The run moved on (expired, cancelled): end with its real status.
+            self.absorb(state, *io.retrieve(thread_id, run_id))
+
+    def _cancel_run(self, io: AssistantsWire, state: RunState) -> None:
+        state.cancel_sent_at = self._clock()
+        try:
+            self.absorb(state, *io.cancel(state.thread_id or "", state.run.id))
+        except openai.BadRequestError:
+            self.absorb(state, *io.retrieve(state.thread_id or "", state.run.id))
+
+
+class AsyncAssistantsRunDriver(AssistantsDriverCore):
+    """`AssistantsRunDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`.
+
+    Cancelling the task that awaits a drive cancels the run server-side too.
+    """
+
+    async def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
+        """Create a run on ``thread_id`` and drive it to its end."""
+        params = run_params(assistant_id, create_params)
+        return await self._start(
+            thread_id,
+            lambda io: io.create_run(thread_id, params),
+            lambda io: io.stream_run(thread_id, params),
+        )
+
+    async def create_thread_and_run(
+        self, assistant_id: str, messages: Iterable[Any], **params: Any
+    ) -> RunOutcome:
+        """Create a thread with ``messages``, run it, drive it."""
+        body = thread_params(assistant_id, messages, params)
+        return await self._start(
+            None,
+            lambda io: io.create_thread_and_run(body),
+            lambda io: io.stream_thread_and_run(body),
+        )
+
+    async def attach(self, thread_id: str, run_id: str) -> RunOutcome:
+        """Pick up a run someone else created and drive it from where it is."""
+        return await self._start(thread_id, lambda io: io.retrieve(thread_id, run_id), None)
+
+    async def resolve_pending(self, store: PendingStore | None = None) -> list[ApprovalOutcome]:
+        """Post decisions that arrived after their run ended to the runs' threads."""
+        io = AsyncAssistantsWire(self.openai)
+        chosen = store if store is not None else self.dispatcher.approval_store
+        if chosen is None:
+            return []
+        delivered = []
+        for record in chosen.all():
+            email = await self.dispatcher._fetch_email(record.email_id, record.mailbox_id)
+            outcome = late_outcome(record, email)
+            if outcome is None:
+                continue
+            if record.thread_id is not None:
+                await io.post_message(record.thread_id, late_decision_text(outcome))
+            chosen.remove(record.email_id)
+            delivered.append(outcome)
+        return delivered
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def _start(self, thread_id: str | None, create: Any, stream: Any) -> RunOutcome:
+        io = AsyncAssistantsWire(self.openai)
+        state = self.new_state(thread_id)
+        wake = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        state.wake = lambda: _call_soon(loop, wake.set)
+        try:
+            if self.mode == "stream" and stream is not None:
+                await self._absorb_stream(state, await stream(io))
+            else:
+                self.absorb(state, *await create(io))
+            return await self._drive(io, state, wake)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._cancel_quietly(io, state))
+            raise
+        finally:
+            self.forget(state)
+
+    async def _absorb_stream(self, state: RunState, stream: Any) -> None:
+        events = [event async for event in stream]
+        self.absorb_events(state, events)
+
+    async def _drive(
+        self, io: AsyncAssistantsWire, state: RunState, wake: asyncio.Event
+    ) -> RunOutcome:
+        while True:
+            action = self.next_for(state)
+            if isinstance(action, Finish):
+                if not state.streamed and state.run is not None:
+                    state.messages = await io.new_messages(state.thread_id or "", state.run.id)
+                return self.outcome(state, io.requests)
+            if isinstance(action, Poll):
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), action.delay)
+                wake.clear()
+                self.absorb(state, *await io.retrieve(state.thread_id or "", state.run.id))
+                state.polls += 1
+            elif isinstance(action, Cancel):
+                await self._cancel_run(io, state)
+            elif isinstance(action, Dispatch):
+                await self._step(io, state)
+
+    async def _step(self, io: AsyncAssistantsWire, state: RunState) -> None:
+        results = await self.dispatcher.dispatch_many(
+            self.calls_of(state), approvals=self.approvals
+        )
+        state.results.extend(results)
+        state.steps += 1
+        state.polls = 0
+        outputs = [result.to_assistants() for result in results]
+        thread_id, run_id = state.thread_id or "", state.run.id
+        try:
+            if self.mode == "stream":
+                await self._absorb_stream(state, await io.stream_submit(thread_id, run_id, outputs))
+            else:
+                self.absorb(state, *await io.submit(thread_id, run_id, outputs))
+        except openai.BadRequestError as error:
+            if not rejects_outputs(error):
+                raise
+            self.absorb(state, *await io.retrieve(thread_id, run_id))
+
+    async def _cancel_run(self, io: AsyncAssistantsWire, state: RunState) -> None:
+        state.cancel_sent_at = self._clock()
+        try:
+            self.absorb(state, *await io.cancel(state.thread_id or "", state.run.id))
+        except openai.BadRequestError:
+            self.absorb(state, *await io.retrieve(state.thread_id or "", state.run.id))
+
+    async def _cancel_quietly(self, io: AsyncAssistantsWire, state: RunState) -> None:
+        if state.run is None or state.status in ("cancelled", "completed", "failed", "expired"):
+            return
+        with contextlib.suppress(openai.OpenAIError):  # best effort: the task is ending
+            await io.cancel(state.thread_id or "", state.run.id)
+
+
+def _resolve(dispatcher: Any, store: PendingStore | None, deliver: Any) -> list[ApprovalOutcome]:
+    chosen = store if store is not None else dispatcher.approval_store
+    if chosen is None:
+        return []
+    return resolve_pending(chosen, dispatcher._fetch_email, deliver)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any) -> None:
+    loop.call_soon_threadsafe(callback)

@@ -1,0 +1,221 @@
+"""`ResponsesDriver` / `AsyncResponsesDriver`, and `chat_tool_loop` for Chat Completions.
+
+The Responses API is OpenAI's recommended path since the Assistants API shut down. The
+application owns the loop: create a response, carry out its function calls (concurrently,
+approval waits included), send every ``function_call_output`` in the next request, and
+repeat until the model answers without calls.
+
+Example::
+
+    driver = ResponsesDriver(OpenAI(), Dispatcher(MultiMailClient(...), mailbox_id="mbx_1"))
+    outcome = driver.run("Answer the newest email in my inbox", model="gpt-4.1")
+    print(outcome.text)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from mm_assistants.approvals import ApprovalPolicy
+from mm_assistants.dispatch import calls_from_chat_message, calls_from_response
+from mm_assistants.drivers.outcome import RunOutcome
+
+DEFAULT_MAX_TURNS = 12
+STOP_STATUSES = frozenset({"failed", "incomplete", "cancelled"})
+
+
+class _ResponsesCore:
+    """Configuration and the pure steps both Responses drivers share."""
+
+    def __init__(
+        self,
+        openai_client: Any,
+        dispatcher: Any,
+        *,
+        approvals: ApprovalPolicy | None = None,
+        max_turns: int = DEFAULT_MAX_TURNS,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self.openai = openai_client
+        self.dispatcher = dispatcher
+        self.approvals = approvals if approvals is not None else ApprovalPolicy()
+        self.max_turns = max_turns
+        self.deadline = deadline
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(max_turns={self.max_turns}, approvals={self.approvals!r})"
+
+    def first_request(
+        self,
+        input: Any,
+        model: str,
+        instructions: str | None,
+        tools: list[Any] | None,
+        previous_response_id: str | None,
+        conversation: Any,
+        params: dict[str, Any],
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": model,
+            "input": input,
+            "tools": tools if tools is not None else self.dispatcher.tool_definitions("responses"),
+            **params,
+        }
+        optional = {
+            "instructions": instructions,
+            "previous_response_id": previous_response_id,
+            "conversation": conversation,
+        }
+        request.update({key: value for key, value in optional.items() if value is not None})
+        return request
+
+    @staticmethod
+    def follow_up(request: dict[str, Any], response: Any, outputs: list[Any]) -> dict[str, Any]:
+        """The next request: the same settings, this turn's outputs as input."""
+        follow = {k: v for k, v in request.items() if k not in ("input", "previous_response_id")}
+        follow["input"] = outputs
+        if "conversation" not in request:
+            follow["previous_response_id"] = response.id
+        return follow
+
+    def deadline_at(self, started: float) -> float | None:
+        return started + self.deadline if self.deadline is not None else None
+
+    def finished(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
+        status = str(getattr(response, "status", None) or "completed")
+        outcome.status = status
+        outcome.run = response
+        outcome.run_id = getattr(response, "id", None)
+        outcome.last_error = getattr(response, "error", None)
+        details = getattr(response, "incomplete_details", None)
+        outcome.incomplete_reason = getattr(details, "reason", None)
+        text = getattr(response, "output_text", None)
+        if status == "completed" and text:
+            outcome.messages.append(text)
+        outcome.duration = self._clock() - started
+        return outcome
+
+    def out_of_turns(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
+        outcome = self.finished(outcome, response, started)
+        outcome.status = "incomplete"
+        outcome.incomplete_reason = "max_turns"
+        return outcome
+
+
+class ResponsesDriver(_ResponsesCore):
+    """Runs the Responses tool loop with a blocking ``OpenAI`` client and a `Dispatcher`."""
+
+    def run(
+        self,
+        input: Any,
+        *,
+        model: str,
+        instructions: str | None = None,
+        tools: list[Any] | None = None,
+        previous_response_id: str | None = None,
+        conversation: Any = None,
+        **params: Any,
+    ) -> RunOutcome:
+        """Loop until the model answers without function calls (or ``max_turns``)."""
+        started = self._clock()
+        deadline = self.deadline_at(started)
+        request = self.first_request(
+            input, model, instructions, tools, previous_response_id, conversation, params
+        )
+        outcome = RunOutcome(status="in_progress")
+        for _ in range(self.max_turns):
+            response = self.openai.responses.create(**request)
+            outcome.openai_requests += 1
+            calls = calls_from_response(response, deadline=deadline)
+            if not calls or getattr(response, "status", None) in STOP_STATUSES:
+                return self.finished(outcome, response, started)
+            results = self.dispatcher.dispatch_many(calls, approvals=self.approvals)
+            outcome.tool_results.extend(results)
+            outcome.steps += 1
+            request = self.follow_up(request, response, [r.to_responses() for r in results])
+        return self.out_of_turns(outcome, response, started)
+
+
+class AsyncResponsesDriver(_ResponsesCore):
+    """`ResponsesDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`."""
+
+    async def run(
+        self,
+        input: Any,
+        *,
+        model: str,
+        instructions: str | None = None,
+        tools: list[Any] | None = None,
+        previous_response_id: str | None = None,
+        conversation: Any = None,
+        **params: Any,
+    ) -> RunOutcome:
+        """Loop until the model answers without function calls (or ``max_turns``)."""
+        started = self._clock()
+        deadline = self.deadline_at(started)
+        request = self.first_request(
+            input, model, instructions, tools, previous_response_id, conversation, params
+        )
+        outcome = RunOutcome(status="in_progress")
+        for _ in range(self.max_turns):
+            response = await self.openai.responses.create(**request)
+            outcome.openai_requests += 1
+            calls = calls_from_response(response, deadline=deadline)
+            if not calls or getattr(response, "status", None) in STOP_STATUSES:
+                return self.finished(outcome, response, started)
+            results = await self.dispatcher.dispatch_many(calls, approvals=self.approvals)
+            outcome.tool_results.extend(results)
+            outcome.steps += 1
+            request = self.follow_up(request, response, [r.to_responses() for r in results])
+        return self.out_of_turns(outcome, response, started)
+
+
+def chat_tool_loop(
+    openai_client: Any,
+    dispatcher: Any,
+    *,
+    model: str,
+    messages: Iterable[Any],
+    tools: list[Any] | None = None,
+    approvals: ApprovalPolicy | None = None,
+    max_turns: int = DEFAULT_MAX_TURNS,
+    **params: Any,
+) -> RunOutcome:
+    """The same loop for Chat Completions: tool messages follow each assistant message.
+
+    ``outcome.messages`` holds the whole conversation as sent, ending with the model's
+    final message.
+    """
+    started = time.time()
+    history = list(messages)
+    tools = tools if tools is not None else dispatcher.tool_definitions("chat")
+    policy = approvals if approvals is not None else ApprovalPolicy()
+    outcome = RunOutcome(status="in_progress")
+    for _ in range(max_turns):
+        completion = openai_client.chat.completions.create(
+            model=model, messages=history, tools=tools, **params
+        )
+        outcome.openai_requests += 1
+        message = completion.choices[0].message
+        history.append(message.model_dump(exclude_none=True))
+        calls = calls_from_chat_message(message)
+        if not calls:
+            outcome.status = "completed"
+            outcome.run = completion
+            outcome.messages = [message.content or ""]
+            outcome.duration = time.time() - started
+            return outcome
+        results = dispatcher.dispatch_many(calls, approvals=policy)
+        outcome.tool_results.extend(results)
+        outcome.steps += 1
+        history.extend(result.to_chat() for result in results)
+    outcome.status = "incomplete"
+    outcome.incomplete_reason = "max_turns"
+    outcome.duration = time.time() - started
+    return outcome
