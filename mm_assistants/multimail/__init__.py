@@ -1,6 +1,18 @@
-"""MultiMail's API over HTTP: clients, the retry policy and the exception tree."""
+"""MultiMail's API over HTTP: the sync and async clients, the retry policy, the answer type
+and the exception tree (drawn in `mm_assistants.multimail.errors`).
 
-from mm_assistants.multimail._core import ApiResponse
+Example::
+
+    from mm_assistants.multimail import MultiMailClient, PermissionDeniedError, RetryPolicy
+
+    with MultiMailClient(retry=RetryPolicy(max_attempts=5)) as client:
+        try:
+            client.request("POST", "/v1/mailboxes/mbx_1/send", json={...})
+        except PermissionDeniedError as error:   # e.g. the mailbox is read_only
+            print(error.status, error.error)
+"""
+
+from mm_assistants.multimail._wire import ApiResponse
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import (
     APIStatusError,

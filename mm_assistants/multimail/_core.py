@@ -1,56 +1,51 @@
 """What `MultiMailClient` and `AsyncMultiMailClient` share: configuration, request
-building, response interpretation and the retry decisions. No I/O happens here."""
+building, answer interpretation, the retry decisions and the one translation of httpx's
+exceptions. Nothing here sends a byte; the shells in `client` do only that (and sleep)."""
 
 from __future__ import annotations
 
-import json
 import logging
+import math
 import os
 import random as _random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from mm_assistants._version import __version__
-from mm_assistants.multimail.errors import APIStatusError, TransportError, error_from_response
-from mm_assistants.multimail.retries import RetryPolicy, next_delay, parse_retry_after
+from mm_assistants.multimail._wire import (
+    REDACTED,
+    ApiResponse,
+    Call,
+    Exchange,
+    bare_url,
+    decode_body,
+    encode_json,
+    scrub,
+)
+from mm_assistants.multimail.errors import (
+    REQUEST_ID_HEADERS,
+    APIStatusError,
+    TransportError,
+    error_from_response,
+)
+from mm_assistants.multimail.retries import RetryPolicy, next_delay
 
 DEFAULT_BASE_URL = "https://api.multimail.dev"
 API_KEY_ENV = "MULTIMAIL_API_KEY"
 BASE_URL_ENV = "MULTIMAIL_API_URL"
-KEPT_HEADERS = ("content-type", "content-length", "retry-after", "x-request-id", "cf-ray")
-SAFE_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
-#: Failures that happen before a request leaves this machine: retrying cannot send twice.
+#: Methods whose repetition changes nothing more than the first call did.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Failures raised before the request left this machine: repeating it cannot send twice.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
 logger = logging.getLogger("mm_assistants.multimail")
 
 
-@dataclass(frozen=True)
-class ApiResponse:
-    """A successful MultiMail answer."""
-
-    status: int
-    data: Any = None
-    text: str = ""
-    content: bytes = b""
-    headers: Mapping[str, str] = field(default_factory=dict)
-    request_id: str | None = None
-    attempts: int = 1
-    elapsed: float = 0.0
-    truncated: bool = False
-
-    def __repr__(self) -> str:
-        return (
-            f"ApiResponse(status={self.status}, attempts={self.attempts}, "
-            f"bytes={len(self.content)}, request_id={self.request_id!r})"
-        )
-
-
 class ClientCore:
-    """Configuration and decisions of the MultiMail clients."""
+    """Configuration and every decision of the MultiMail clients."""
 
     def __init__(
         self,
@@ -61,162 +56,219 @@ class ClientCore:
         user_agent: str | None,
         random: Callable[[], float] | None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-        if not key:
-            raise ValueError(
-                f"no MultiMail API key: pass api_key=... or set the {API_KEY_ENV} environment "
-                "variable"
-            )
-        url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
-        parsed = httpx.URL(url)
-        if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(
-                f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, not {url!r}"
-            )
+        self._api_key = _api_key(api_key)
+        self.base_url = _base_url(base_url)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout is a number of seconds, got {type(timeout).__name__}")
+        if not math.isfinite(timeout) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         if not isinstance(retry, RetryPolicy):
-            raise TypeError("retry takes a RetryPolicy")
-        if timeout <= 0:
-            raise ValueError("timeout must be a positive number of seconds")
-        self._api_key = key
-        self.base_url = url
-        self.timeout = timeout
+            raise TypeError(f"retry takes a RetryPolicy, got {type(retry).__name__}")
+        self.timeout = float(timeout)
         self.retry = retry
         self.user_agent = user_agent or f"mm-assistants/{__version__}"
         self._random = random or _random.random
-        self._origin = (parsed.scheme, parsed.host, parsed.port)
+        self._origin = _origin(httpx.URL(self.base_url))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key=<redacted>)"
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, api_key={REDACTED}, "
+            f"timeout={self.timeout!r}, retry={self.retry!r})"
+        )
 
-    def _headers(self, authorized: bool = True) -> dict[str, str]:
+    # -- building requests ----------------------------------------------------------------
+
+    def _api_call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json: Mapping[str, Any] | None,
+        retry_safe: bool | None,
+        tool: str | None = None,
+    ) -> Call:
+        """The `Call` for an API request; ``path`` is relative to ``base_url``."""
+        if not path.startswith("/"):
+            # An absolute URL here would carry the key to whatever host it names.
+            raise ValueError(f"path must start with '/' (relative to base_url), got {path!r}")
+        method = method.upper()
+        if retry_safe is None:
+            retry_safe = method in IDEMPOTENT_METHODS or bool(json and json.get("idempotency_key"))
+        return Call(
+            method=method,
+            url=self.base_url + path,
+            path=path,
+            params=dict(params) if params else None,
+            # Encoded once, so a retry repeats the very bytes (and idempotency key) it sent.
+            body=None if json is None else encode_json(json),
+            retry_safe=retry_safe,
+            tool=tool,
+        )
+
+    def _file_call(self, url: str, max_bytes: int | None) -> Call:
+        """The `Call` of a download; the key goes along only to ``base_url``'s origin."""
+        if max_bytes is not None and (isinstance(max_bytes, bool) or max_bytes < 0):
+            raise ValueError(f"max_bytes must be None or an integer >= 0, got {max_bytes!r}")
+        relative = url.startswith("/")
+        target = self.base_url + url if relative else url
+        parsed = _http_url(target)
+        if parsed is None:
+            raise ValueError("fetch_url takes an http(s) URL or a path starting with '/'")
+        # Logs and errors show the URL without userinfo and query: both may hold secrets.
+        netloc, raw_path = parsed.netloc.decode(), parsed.raw_path.decode()
+        shown = url if relative else f"{parsed.scheme}://{netloc}{raw_path}"
+        return Call(
+            method="GET",
+            url=target,
+            path=bare_url(shown),
+            params=None,
+            body=None,
+            retry_safe=True,
+            authorized=_origin(parsed) == self._origin,
+            max_bytes=max_bytes,
+            raw=True,
+        )
+
+    def _headers(self, call: Call) -> dict[str, str]:
+        """The request headers of ``call`` (the only place the key is ever written)."""
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
-        if authorized:
+        if call.body is not None:
+            headers["Content-Type"] = "application/json"
+        if call.authorized:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
-    def _url(self, path: str) -> str:
-        return path if path.startswith(("http://", "https://")) else self.base_url + path
+    # -- after an attempt -------------------------------------------------------------------
 
-    def _same_origin(self, url: str) -> bool:
-        parsed = httpx.URL(url)
-        return (parsed.scheme, parsed.host, parsed.port) == self._origin
-
-    @staticmethod
-    def _retry_safe(method: str, body: Mapping[str, Any] | None, given: bool | None) -> bool:
-        if given is not None:
-            return given
-        if method.upper() in SAFE_METHODS:
-            return True
-        return bool(body and body.get("idempotency_key"))
-
-    def _delay_after_error(
-        self, attempt: int, retry_safe: bool, exc: httpx.HTTPError
-    ) -> float | None:
-        never_sent = isinstance(exc, NEVER_SENT)
-        if not isinstance(exc, httpx.TransportError):
-            return None
-        return next_delay(
-            self.retry,
-            attempt,
-            retry_safe=retry_safe or never_sent,
-            transport_error=True,
-            random=self._random,
+    def _outcome(
+        self, call: Call, attempt: int, exchange: Exchange, started: float, began: float
+    ) -> ApiResponse | APIStatusError:
+        """The answer of a 2xx attempt, or the error of any other."""
+        self._log(call, attempt, str(exchange.status), began)
+        headers = exchange.headers
+        if 200 <= exchange.status < 300:
+            data, text = (None, "") if call.raw else decode_body(exchange.content, headers)
+            return ApiResponse(
+                status=exchange.status,
+                data=data,
+                text=text,
+                content=exchange.content,
+                headers=headers,
+                request_id=next((headers[h] for h in REQUEST_ID_HEADERS if h in headers), None),
+                attempts=attempt,
+                elapsed=time.monotonic() - started,
+                truncated=exchange.truncated,
+            )
+        data, text = decode_body(exchange.content, headers)
+        body = scrub(data if data is not None else text, self._api_key)
+        return error_from_response(
+            exchange.status, body, headers, call.method, call.path, now=time.time(), tool=call.tool
         )
 
-    def _delay_after_status(
-        self, attempt: int, retry_safe: bool, error: APIStatusError
-    ) -> float | None:
+    def _delay_after_status(self, call: Call, attempt: int, error: APIStatusError) -> float | None:
+        """Seconds to wait before trying again after ``error``, or None to raise it."""
         return next_delay(
             self.retry,
             attempt,
-            retry_safe=retry_safe,
+            retry_safe=call.retry_safe,
             status=error.status,
             retry_after=error.retry_after,
             random=self._random,
         )
 
-    @staticmethod
-    def _transport_error(
-        exc: httpx.HTTPError, method: str, path: str, retry_safe: bool, attempts: int
-    ) -> TransportError:
-        unknown = not retry_safe and not isinstance(exc, NEVER_SENT)
-        kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-        message = f"{method} {path} {kind} after {attempts} attempt(s): {type(exc).__name__}"
+    def _delay_after_exception(
+        self, call: Call, attempt: int, exc: httpx.HTTPError, began: float
+    ) -> float | None:
+        """Seconds to wait before trying again after ``exc``, or None to raise."""
+        self._log(call, attempt, type(exc).__name__, began)
+        if not isinstance(exc, httpx.TransportError):
+            return None  # a bad redirect chain or an undecodable body: trying again won't help
+        return next_delay(
+            self.retry,
+            attempt,
+            retry_safe=call.retry_safe or isinstance(exc, NEVER_SENT),
+            transport_error=True,
+            random=self._random,
+        )
+
+    def _translate(self, exc: httpx.HTTPError, call: Call, attempts: int) -> TransportError:
+        """The `TransportError` for an httpx exception: the one place they are translated."""
+        never_sent = isinstance(exc, NEVER_SENT)
+        unknown = not call.retry_safe and not never_sent
+        if isinstance(exc, httpx.TimeoutException):
+            what = "timed out"
+        else:
+            what = "could not connect" if never_sent else "failed"
+        detail = " ".join(str(exc).replace(self._api_key, REDACTED).split())[:200]
+        plural = "" if attempts == 1 else "s"
+        message = (
+            f"{call.method} {call.path} {what} after {attempts} attempt{plural} "
+            f"({type(exc).__name__}{': ' + detail if detail else ''})"
+        )
         if unknown:
             message += (
-                "; the request may have reached MultiMail, so its outcome is unknown: "
-                "check before sending it again"
+                ". It may have reached MultiMail, so its outcome is unknown: the email may or "
+                "may not have been sent. It was not retried because it carries no "
+                "idempotency key; check the mailbox before sending again, never re-send blindly."
             )
-        return TransportError(message, outcome_unknown=unknown, method=method, path=path)
+        elif never_sent:
+            message += "; nothing reached MultiMail."
+        return TransportError(
+            message, outcome_unknown=unknown, method=call.method, path=call.path, tool=call.tool
+        )
 
-    def _interpret(
-        self, response: httpx.Response, method: str, path: str, attempts: int, started: float
-    ) -> ApiResponse | APIStatusError:
-        headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        request_id = headers.get("x-request-id") or headers.get("cf-ray")
-        data, text = _decode(response)
-        elapsed = time.monotonic() - started
+    @staticmethod
+    def _log(call: Call, attempt: int, result: str, began: float) -> None:
+        # One line per attempt; never headers or bodies, which carry the key and emails.
         logger.debug(
             "%s %s -> %s (attempt %d, %.1f ms)",
-            method,
-            path,
-            response.status_code,
-            attempts,
-            elapsed * 1000,
-        )
-        if response.is_success:
-            return ApiResponse(
-                status=response.status_code,
-                data=data,
-                text=text,
-                content=response.content,
-                headers=headers,
-                request_id=request_id,
-                attempts=attempts,
-                elapsed=elapsed,
-            )
-        body = data if data is not None else text
-        return error_from_response(
-            response.status_code,
-            body,
-            method=method,
-            path=path,
-            request_id=request_id,
-            retry_after=parse_retry_after(response.headers.get("retry-after"), time.time()),
-        )
-
-    @staticmethod
-    def _file_error(response: httpx.Response, url: str, body: bytes) -> APIStatusError:
-        text = body[:500].decode("utf-8", "replace")
-        try:
-            parsed: Any = json.loads(text)
-        except ValueError:
-            parsed = text
-        return error_from_response(
-            response.status_code, parsed, method="GET", path=url.split("?", 1)[0]
-        )
-
-    @staticmethod
-    def _file_answer(
-        response: httpx.Response, content: bytes, truncated: bool, started: float
-    ) -> ApiResponse:
-        headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        return ApiResponse(
-            status=response.status_code,
-            content=content,
-            headers=headers,
-            elapsed=time.monotonic() - started,
-            truncated=truncated,
+            call.method,
+            call.path,
+            result,
+            attempt,
+            (time.monotonic() - began) * 1000,
         )
 
 
-def _decode(response: httpx.Response) -> tuple[Any, str]:
-    if not response.content:
-        return None, ""
-    text = response.text
-    if "json" in response.headers.get("content-type", "") or text[:1] in "{[":
-        try:
-            return json.loads(text), text
-        except ValueError:
-            pass
-    return None, text
+def _api_key(given: str | None) -> str:
+    key = given if given is not None else os.environ.get(API_KEY_ENV, "")
+    if not isinstance(key, str):
+        raise TypeError(f"api_key must be a string, got {type(key).__name__}")
+    key = key.strip()
+    if not key:
+        raise ValueError(
+            f"No MultiMail API key: pass api_key=... or set the {API_KEY_ENV} environment variable."
+        )
+    if not key.isascii() or not key.isprintable() or " " in key:
+        # The key itself stays out of the message.
+        raise ValueError(
+            f"The MultiMail API key (api_key or {API_KEY_ENV}) contains spaces or "
+            "non-printable characters; copy it again."
+        )
+    return key
+
+
+def _base_url(given: str | None) -> str:
+    source = "base_url" if given is not None else BASE_URL_ENV
+    raw = (given if given is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip()
+    parsed = _http_url(raw)
+    if parsed is None:
+        shown = "a URL with credentials" if "@" in raw else repr(raw)
+        raise ValueError(f"{source} must be an http(s) URL such as {DEFAULT_BASE_URL}, not {shown}")
+    if parsed.userinfo or parsed.query or parsed.fragment:
+        # Credentials in the URL would show in every repr; a query would break path joins.
+        raise ValueError(f"{source} takes no credentials, query or fragment: {parsed.host!r}")
+    return raw.rstrip("/")
+
+
+def _http_url(text: str) -> httpx.URL | None:
+    """``text`` parsed when it is an absolute http(s) URL with a host, else None."""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        return None
+    return url if url.scheme in ("http", "https") and url.host else None
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return (url.scheme, url.host, url.port)  # httpx drops default ports: :443 == none

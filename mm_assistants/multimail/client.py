@@ -2,10 +2,14 @@
 
 Example::
 
-    with MultiMailClient() as client:          # MULTIMAIL_API_KEY from the environment
-        inbox = client.request("GET", "/v1/mailboxes/mbx_1/emails").data
+    with MultiMailClient() as client:   # MULTIMAIL_API_KEY (and MULTIMAIL_API_URL) from the env
+        inbox = client.request("GET", "/v1/mailboxes/mbx_1/emails", params={"limit": "5"})
+        print(inbox.data["emails"])
 
-Both shells take every decision in `ClientCore` and differ only in ``await``.
+Both shells take every decision in `ClientCore` (``_core``): which headers, whether and how
+long to wait before another attempt, what an answer means, which error to raise. They differ
+only in ``await``. Retries happen only where they cannot send an email twice: see
+`mm_assistants.multimail.retries`.
 """
 
 from __future__ import annotations
@@ -17,18 +21,20 @@ from typing import Any
 
 import httpx
 
-from mm_assistants.multimail._core import ApiResponse, ClientCore, logger
-from mm_assistants.multimail.errors import APIStatusError
-from mm_assistants.multimail.retries import RetryPolicy
+from mm_assistants.multimail._core import ClientCore
+from mm_assistants.multimail._wire import ApiResponse, BodyReader, Call, Exchange
+from mm_assistants.multimail.retries import DEFAULT_RETRY, RetryPolicy
 from mm_assistants.tools.request import RequestSpec
 
 
 class MultiMailClient(ClientCore):
-    """A blocking MultiMail client.
+    """A blocking MultiMail client; safe to share between threads.
 
-    ``api_key`` falls back to ``MULTIMAIL_API_KEY``; ``base_url`` to ``MULTIMAIL_API_URL``
-    and then ``https://api.multimail.dev``. Pass ``http_client`` to reuse your own
-    ``httpx.Client`` (it is then yours to close).
+    ``api_key`` falls back to ``MULTIMAIL_API_KEY``; ``base_url`` to ``MULTIMAIL_API_URL``,
+    then ``https://api.multimail.dev``. ``timeout`` is in seconds, per attempt. Pass
+    ``http_client`` to reuse your own ``httpx.Client`` (it stays open: closing it is yours).
+    ``sleep`` and ``random`` replace `time.sleep` and `random.random` (tests pass fakes so
+    that retries take no time).
     """
 
     def __init__(
@@ -37,21 +43,29 @@ class MultiMailClient(ClientCore):
         *,
         base_url: str | None = None,
         timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
         http_client: httpx.Client | None = None,
         user_agent: str | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], object] = time.sleep,
         random: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(api_key, base_url, timeout, retry or RetryPolicy(), user_agent, random)
+        super().__init__(api_key, base_url, timeout, retry, user_agent, random)
+        if http_client is not None and not isinstance(http_client, httpx.Client):
+            raise TypeError(
+                f"http_client takes an httpx.Client, got {type(http_client).__name__}"
+                " (an httpx.AsyncClient goes with AsyncMultiMailClient)"
+            )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.Client(timeout=timeout)
+        self._http = http_client if http_client is not None else httpx.Client()
         self._sleep = sleep
 
     def send(self, spec: RequestSpec) -> ApiResponse:
-        """Send a bound tool request (see `ToolRegistry.bind`)."""
-        return self.request(
-            spec.method, spec.path, params=spec.params, json=spec.json, retry_safe=spec.retry_safe
+        """Send a request a tool call was bound to (`ToolRegistry.bind`), retrying only as
+        ``spec.retry_safe`` allows. Raises a `MultiMailError` on failure."""
+        return self._run(
+            self._api_call(
+                spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
+            )
         )
 
     def request(
@@ -63,78 +77,78 @@ class MultiMailClient(ClientCore):
         json: Mapping[str, Any] | None = None,
         retry_safe: bool | None = None,
     ) -> ApiResponse:
-        """One API call with retries where safe; raises a `MultiMailError` on failure."""
-        safe = self._retry_safe(method, json, retry_safe)
+        """One API call, e.g. ``request("GET", "/v1/account")``; raises a `MultiMailError`.
+
+        ``path`` is relative to ``base_url``. ``retry_safe=None`` decides by the method: GET,
+        HEAD, PUT and DELETE may be retried, POST and PATCH only with an ``idempotency_key``
+        in ``json``.
+        """
+        return self._run(self._api_call(method, path, params, json, retry_safe))
+
+    def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
+        """Download a file MultiMail links to, e.g. an attachment's ``download_url``.
+
+        The API key is sent only when ``url`` has ``base_url``'s origin (scheme, host,
+        port), never to another host; a path starting with ``/`` is taken relative to
+        ``base_url``. The bytes are in ``content``. With ``max_bytes``, reading stops there
+        and the answer says ``truncated=True``.
+        """
+        return self._run(self._file_call(url, max_bytes))
+
+    def _run(self, call: Call) -> ApiResponse:
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
+            began = time.monotonic()
             try:
-                response = self._http.request(
-                    method,
-                    self._url(path),
-                    params=dict(params) if params else None,
-                    json=json,
-                    headers=self._headers(),
-                    timeout=self.timeout,
-                )
+                exchange = self._exchange(call)
             except httpx.HTTPError as exc:
-                delay = self._delay_after_error(attempt, safe, exc)
-                logger.debug(
-                    "%s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt
-                )
+                delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:
-                    raise self._transport_error(exc, method, path, safe, attempt) from exc
-                self._sleep(delay)
-                continue
-            outcome = self._interpret(response, method, path, attempt, started)
-            if not isinstance(outcome, APIStatusError):
-                return outcome
-            delay = self._delay_after_status(attempt, safe, outcome)
-            if delay is None:
-                raise outcome
+                    raise self._translate(exc, call, attempt) from exc
+            else:
+                outcome = self._outcome(call, attempt, exchange, started, began)
+                if isinstance(outcome, ApiResponse):
+                    return outcome
+                delay = self._delay_after_status(call, attempt, outcome)
+                if delay is None:
+                    raise outcome
             self._sleep(delay)
 
-    def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
-        """Download a file MultiMail links to (e.g. an attachment's ``download_url``).
-
-        The API key goes only to MultiMail's own origin, never to another host. With
-        ``max_bytes``, reading stops there and the answer says ``truncated=True``.
-        """
-        target = self._url(url)
-        headers = self._headers(authorized=self._same_origin(target))
-        started = time.monotonic()
-        try:
-            with self._http.stream(
-                "GET", target, headers=headers, timeout=self.timeout
-            ) as response:
-                chunks, size, cut = [], 0, False
-                for chunk in response.iter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        cut = True
-                        break
-                if response.is_error:
-                    raise self._file_error(response, url, b"".join(chunks))
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, "GET", _without_query(url), True, 1) from exc
-        return self._file_answer(response, b"".join(chunks), cut, started)
+    def _exchange(self, call: Call) -> Exchange:
+        reader = BodyReader(call.max_bytes)
+        with self._http.stream(
+            call.method,
+            call.url,
+            params=call.params,
+            content=call.body,
+            headers=self._headers(call),
+            timeout=self.timeout,
+            follow_redirects=call.raw,  # httpx drops the key on a redirect to another host
+        ) as response:
+            for chunk in response.iter_bytes():
+                if not reader.feed(chunk):
+                    break
+        return reader.exchange(response)
 
     def close(self) -> None:
-        """Close the connection pool (unless it was passed in)."""
+        """Close the connection pool, unless ``http_client`` was passed in."""
         if self._owns_http:
             self._http.close()
 
     def __enter__(self) -> MultiMailClient:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
 class AsyncMultiMailClient(ClientCore):
-    """`MultiMailClient` for asyncio (``httpx.AsyncClient``); same options."""
+    """`MultiMailClient` for asyncio, over ``httpx.AsyncClient``; the same options.
+
+    ``sleep`` defaults to `asyncio.sleep` and must return an awaitable.
+    """
 
     def __init__(
         self,
@@ -142,21 +156,28 @@ class AsyncMultiMailClient(ClientCore):
         *,
         base_url: str | None = None,
         timeout: float = 30.0,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = DEFAULT_RETRY,
         http_client: httpx.AsyncClient | None = None,
         user_agent: str | None = None,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         random: Callable[[], float] | None = None,
     ) -> None:
-        super().__init__(api_key, base_url, timeout, retry or RetryPolicy(), user_agent, random)
+        super().__init__(api_key, base_url, timeout, retry, user_agent, random)
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise TypeError(
+                f"http_client takes an httpx.AsyncClient, got {type(http_client).__name__}"
+                " (an httpx.Client goes with MultiMailClient)"
+            )
         self._owns_http = http_client is None
-        self._http = http_client if http_client is not None else httpx.AsyncClient(timeout=timeout)
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
         self._sleep = sleep
 
     async def send(self, spec: RequestSpec) -> ApiResponse:
-        """Send a bound tool request (see `ToolRegistry.bind`)."""
-        return await self.request(
-            spec.method, spec.path, params=spec.params, json=spec.json, retry_safe=spec.retry_safe
+        """Send a bound tool request; see `MultiMailClient.send`."""
+        return await self._run(
+            self._api_call(
+                spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
+            )
         )
 
     async def request(
@@ -168,72 +189,57 @@ class AsyncMultiMailClient(ClientCore):
         json: Mapping[str, Any] | None = None,
         retry_safe: bool | None = None,
     ) -> ApiResponse:
-        """One API call with retries where safe; raises a `MultiMailError` on failure."""
-        safe = self._retry_safe(method, json, retry_safe)
+        """One API call; see `MultiMailClient.request`."""
+        return await self._run(self._api_call(method, path, params, json, retry_safe))
+
+    async def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
+        """Download a file MultiMail links to; see `MultiMailClient.fetch_url`."""
+        return await self._run(self._file_call(url, max_bytes))
+
+    async def _run(self, call: Call) -> ApiResponse:
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
+            began = time.monotonic()
             try:
-                response = await self._http.request(
-                    method,
-                    self._url(path),
-                    params=dict(params) if params else None,
-                    json=json,
-                    headers=self._headers(),
-                    timeout=self.timeout,
-                )
+                exchange = await self._exchange(call)
             except httpx.HTTPError as exc:
-                delay = self._delay_after_error(attempt, safe, exc)
-                logger.debug(
-                    "%s %s failed: %s (attempt %d)", method, path, type(exc).__name__, attempt
-                )
+                delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:
-                    raise self._transport_error(exc, method, path, safe, attempt) from exc
-                await self._sleep(delay)
-                continue
-            outcome = self._interpret(response, method, path, attempt, started)
-            if not isinstance(outcome, APIStatusError):
-                return outcome
-            delay = self._delay_after_status(attempt, safe, outcome)
-            if delay is None:
-                raise outcome
+                    raise self._translate(exc, call, attempt) from exc
+            else:
+                outcome = self._outcome(call, attempt, exchange, started, began)
+                if isinstance(outcome, ApiResponse):
+                    return outcome
+                delay = self._delay_after_status(call, attempt, outcome)
+                if delay is None:
+                    raise outcome
             await self._sleep(delay)
 
-    async def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
-        """Download a file MultiMail links to; see `MultiMailClient.fetch_url`."""
-        target = self._url(url)
-        headers = self._headers(authorized=self._same_origin(target))
-        started = time.monotonic()
-        try:
-            async with self._http.stream(
-                "GET", target, headers=headers, timeout=self.timeout
-            ) as response:
-                chunks, size, cut = [], 0, False
-                async for chunk in response.aiter_bytes():
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if max_bytes is not None and size > max_bytes:
-                        cut = True
-                        break
-                if response.is_error:
-                    raise self._file_error(response, url, b"".join(chunks))
-        except httpx.HTTPError as exc:
-            raise self._transport_error(exc, "GET", _without_query(url), True, 1) from exc
-        return self._file_answer(response, b"".join(chunks), cut, started)
+    async def _exchange(self, call: Call) -> Exchange:
+        reader = BodyReader(call.max_bytes)
+        async with self._http.stream(
+            call.method,
+            call.url,
+            params=call.params,
+            content=call.body,
+            headers=self._headers(call),
+            timeout=self.timeout,
+            follow_redirects=call.raw,  # httpx drops the key on a redirect to another host
+        ) as response:
+            async for chunk in response.aiter_bytes():
+                if not reader.feed(chunk):
+                    break
+        return reader.exchange(response)
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it was passed in)."""
+        """Close the connection pool, unless ``http_client`` was passed in."""
         if self._owns_http:
             await self._http.aclose()
 
     async def __aenter__(self) -> AsyncMultiMailClient:
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-def _without_query(url: str) -> str:
-    # Download URLs carry signatures in their query: keep them out of messages and logs.
-    return url.split("?", 1)[0]

@@ -1,21 +1,26 @@
-"""The exception tree of the MultiMail client. Every error the API or the network causes
-is a `MultiMailError`; httpx's own exceptions are translated in one place
-(`mm_assistants.multimail.client`), with the original chained as ``__cause__``::
+"""The exception tree of the MultiMail client.
 
-    MultiMailError
-    ├── APIStatusError            any other non-2xx answer
-    │   ├── BadRequestError       400, 422
-    │   ├── AuthenticationError   401
-    │   ├── PermissionDeniedError 403 (missing scope, or the mailbox's mode, e.g. read_only)
-    │   ├── NotFoundError         404
-    │   ├── ConflictError         409 (duplicate reply, already decided, already sent)
-    │   ├── PayloadTooLargeError  413
-    │   ├── RateLimitError        429 (retry_after; warm-up and quota details)
-    │   └── ServerError           5xx
-    └── TransportError            connection errors and timeouts (outcome_unknown)
+Every failure the API or the network causes is a `MultiMailError`::
 
-Errors carry ``status``, the API's ``error`` text, ``method``, ``path``, ``request_id``
-and ``retry_after``; never the API key.
+    MultiMailError                 status, error, method, path, request_id, retry_after,
+    │                              details, tool
+    ├── APIStatusError             a non-2xx answer no subclass below claims (e.g. 418, 3xx)
+    │   ├── BadRequestError        400, 422: malformed or invalid request
+    │   ├── AuthenticationError    401: missing, wrong or revoked key
+    │   ├── PermissionDeniedError  403: missing scope, or the mailbox's mode (read_only)
+    │   ├── NotFoundError          404
+    │   ├── ConflictError          409: duplicate reply, already decided, already sent
+    │   ├── PayloadTooLargeError   413
+    │   ├── RateLimitError         429: retry_after, is_quota, is_warmup
+    │   └── ServerError            5xx
+    └── TransportError             connection errors and timeouts; outcome_unknown
+
+`error_from_response` picks the class for an answer. httpx's own exceptions are translated
+in one place, `ClientCore._translate` in ``mm_assistants.multimail._core``, with the httpx
+exception chained as ``__cause__``. Misuse of the library (a bad ``base_url``, no key) is a
+`ValueError`/`TypeError` at construction instead, never a `MultiMailError`.
+
+No message or attribute carries the API key: the client scrubs it from answers too.
 """
 
 from __future__ import annotations
@@ -23,9 +28,22 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mm_assistants.multimail.retries import parse_retry_after
+
+#: Response headers that identify a request in MultiMail's (or Cloudflare's) logs.
+REQUEST_ID_HEADERS = ("x-request-id", "cf-ray")
+_MAX_ERROR_TEXT = 500
+
 
 class MultiMailError(Exception):
-    """Root of every error the MultiMail client raises."""
+    """Root of every error the MultiMail client raises.
+
+    ``str(error)`` reads like ``POST /v1/mailboxes/mbx_1/send -> 403: Mailbox is read_only``.
+    ``error`` is the API's own ``error`` text; ``details`` holds the other fields of the
+    error body (for a warm-up 429: ``warmup_stage``, ``daily_sent``, ``daily_limit``,
+    ``hint``); ``request_id`` comes from an ``x-request-id`` or ``cf-ray`` header; ``tool``
+    names the tool call that caused the request, when one did.
+    """
 
     def __init__(
         self,
@@ -38,6 +56,7 @@ class MultiMailError(Exception):
         request_id: str | None = None,
         retry_after: float | None = None,
         details: Mapping[str, Any] | None = None,
+        tool: str | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -47,10 +66,11 @@ class MultiMailError(Exception):
         self.request_id = request_id
         self.retry_after = retry_after
         self.details: Mapping[str, Any] = dict(details or {})
+        self.tool = tool
 
 
 class APIStatusError(MultiMailError):
-    """MultiMail answered with a non-2xx status."""
+    """MultiMail answered with a non-2xx status (the base of every status error)."""
 
 
 class BadRequestError(APIStatusError):
@@ -66,7 +86,7 @@ class PermissionDeniedError(APIStatusError):
 
 
 class NotFoundError(APIStatusError):
-    """404: no such resource for this tenant."""
+    """404: no such resource for this account."""
 
 
 class ConflictError(APIStatusError):
@@ -74,32 +94,36 @@ class ConflictError(APIStatusError):
 
 
 class PayloadTooLargeError(APIStatusError):
-    """413: the body (e.g. an attachment) is too large."""
+    """413: the body (often an attachment) is too large."""
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests, a warm-up limit or the plan's quota."""
+    """429: too many requests, a new account's warm-up limit, or the plan's quota.
+
+    ``retry_after`` holds the server's ``Retry-After`` in seconds, when it sent one.
+    """
 
     @property
     def is_quota(self) -> bool:
-        """True when the monthly or plan quota is used up (waiting will not help soon)."""
+        """True when the plan's quota is used up (waiting minutes will not help)."""
         return "quota" in (self.error or "").lower()
 
     @property
     def is_warmup(self) -> bool:
-        """True when a new account's warm-up sending limit was reached."""
+        """True when a new account's warm-up sending limit was reached (see ``details``)."""
         return "warmup_stage" in self.details
 
 
 class ServerError(APIStatusError):
-    """5xx: MultiMail failed to answer."""
+    """5xx: MultiMail (or a gateway in front of it) failed to answer."""
 
 
 class TransportError(MultiMailError):
-    """The request did not complete: connection refused or reset, or a timeout.
+    """The request did not complete: a refused or dropped connection, or a timeout.
 
-    ``outcome_unknown`` is true when the request changes state, was not safe to retry and
-    may have reached MultiMail: the email may or may not have been sent.
+    ``outcome_unknown`` is true when the request was not safe to repeat (a state-changing
+    call without an idempotency key) and may have reached MultiMail before the failure:
+    an email may or may not have been sent, and it must not be blindly sent again.
     """
 
     def __init__(self, message: str, *, outcome_unknown: bool = False, **context: Any) -> None:
@@ -122,24 +146,23 @@ _BY_STATUS: Mapping[int, type[APIStatusError]] = {
 def error_from_response(
     status: int,
     body: Any,
-    *,
+    headers: Mapping[str, str],
     method: str,
     path: str,
-    request_id: str | None = None,
-    retry_after: float | None = None,
+    *,
+    now: float | None = None,
+    tool: str | None = None,
 ) -> APIStatusError:
-    """The error for a non-2xx answer; ``body`` is the decoded JSON (or text, or None)."""
-    cls = _BY_STATUS.get(status) or (ServerError if status >= 500 else APIStatusError)
-    error: str | None = None
-    details: dict[str, Any] = {}
-    if isinstance(body, Mapping):
-        raw = body.get("error")
-        if isinstance(raw, Mapping):  # some gateways nest {"error": {"message": ...}}
-            raw = raw.get("message")
-        error = None if raw is None else str(raw)
-        details = {str(k): v for k, v in body.items() if k != "error"}
-    elif isinstance(body, str) and body.strip():
-        error = body.strip()[:500]
+    """The error for a non-2xx answer. Pure.
+
+    ``body`` is the decoded JSON, the text, or ``None``; ``headers`` maps lower-case names
+    to values. ``now`` (epoch seconds) lets an HTTP-date ``Retry-After`` be read.
+
+    >>> str(error_from_response(403, {"error": "Mailbox is read_only"}, {}, "POST", "/v1/x"))
+    'POST /v1/x -> 403: Mailbox is read_only'
+    """
+    cls = _BY_STATUS.get(status) or (ServerError if 500 <= status < 600 else APIStatusError)
+    error, details = _read_body(body)
     message = f"{method} {path} -> {status}" + (f": {error}" if error else "")
     return cls(
         message,
@@ -147,7 +170,21 @@ def error_from_response(
         error=error,
         method=method,
         path=path,
-        request_id=request_id,
-        retry_after=retry_after,
+        request_id=next((headers[h] for h in REQUEST_ID_HEADERS if headers.get(h)), None),
+        retry_after=parse_retry_after(headers.get("retry-after"), now),
         details=details,
+        tool=tool,
     )
+
+
+def _read_body(body: Any) -> tuple[str | None, dict[str, Any]]:
+    if isinstance(body, Mapping):
+        raw = body.get("error")
+        if isinstance(raw, Mapping):  # some gateways nest {"error": {"message": ...}}
+            raw = raw.get("message")
+        error = None if raw is None else str(raw)[:_MAX_ERROR_TEXT]
+        return error, {str(k): v for k, v in body.items() if k != "error"}
+    if isinstance(body, str) and body.strip():
+        # A proxy's HTML or text page: keep a readable start of it, on one line.
+        return " ".join(body.split())[:_MAX_ERROR_TEXT], {}
+    return None, {}

@@ -1,9 +1,20 @@
-"""When and how long to retry a MultiMail request (pure: no I/O, no clock).
+"""When and how long to retry a MultiMail request. Pure: no I/O, no clock, no global state.
 
-Connection errors, timeouts, 429 and 5xx are worth another attempt, with exponential
-backoff and jitter, honouring ``Retry-After`` up to a cap. Other 4xx never are. A request
-that changes state and carries no idempotency key is never retried after it may have
-reached the server (a 429 is the exception: the server refused it unprocessed).
+The rules, in the order `next_delay` applies them:
+
+1. Never more than ``RetryPolicy.max_attempts`` attempts in all.
+2. Only connection errors, timeouts, 429 and 5xx are worth another attempt; other 4xx
+   never are (the answer will not change).
+3. A request that is not ``retry_safe`` (a state-changing POST without an
+   ``idempotency_key``) is never repeated once it may have reached the server: not after a
+   5xx, not after a transport error. A 429 is the exception: MultiMail refused it
+   unprocessed, so repeating it cannot send an email twice.
+4. A ``Retry-After`` the server sent is honoured as given, up to
+   ``RetryPolicy.max_retry_after``; beyond that the caller gets the error at once (with its
+   ``retry_after``) rather than a client that silently hangs for an hour.
+5. Otherwise exponential backoff: ``initial_delay * multiplier ** (attempt - 1)``, capped
+   at ``max_delay``, spread by ``± jitter`` of itself so that many clients do not retry in
+   lockstep.
 """
 
 from __future__ import annotations
@@ -14,10 +25,22 @@ import random as _random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+#: Statuses after which another attempt may succeed.
+RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How persistent the client is. ``max_attempts`` counts the first attempt too."""
+    """How persistent a MultiMail client is.
+
+    ``max_attempts`` counts the first attempt too (``1`` means never retry). Delays are in
+    seconds; ``jitter`` is a fraction of each delay (``0.25`` spreads 1 s over 0.75 to 1.25 s).
+
+    Example::
+
+        MultiMailClient(retry=RetryPolicy(max_attempts=5, max_delay=2.0))
+        MultiMailClient(retry=RetryPolicy.none())   # one attempt, fail fast
+    """
 
     max_attempts: int = 3
     initial_delay: float = 0.25
@@ -27,28 +50,57 @@ class RetryPolicy:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValueError("RetryPolicy.max_attempts must be an integer >= 1")
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+            raise ValueError(
+                f"RetryPolicy.max_attempts must be an integer >= 1 (1 = no retries), "
+                f"got {attempts!r}"
+            )
         for name in ("initial_delay", "max_delay", "max_retry_after"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0")
+            _check_seconds(name, getattr(self, name))
+        _check_number("multiplier", self.multiplier)
         if self.multiplier < 1:
-            raise ValueError("RetryPolicy.multiplier must be >= 1")
+            raise ValueError(
+                f"RetryPolicy.multiplier must be >= 1 so that delays never shrink, "
+                f"got {self.multiplier!r}"
+            )
+        _check_number("jitter", self.jitter)
         if not 0 <= self.jitter <= 1:
-            raise ValueError("RetryPolicy.jitter is a fraction between 0 and 1")
+            raise ValueError(
+                f"RetryPolicy.jitter is a fraction of the delay between 0 and 1, "
+                f"got {self.jitter!r}"
+            )
 
     @classmethod
     def none(cls) -> RetryPolicy:
-        """One attempt, no retries."""
+        """A policy of one attempt: every failure is raised at once."""
         return cls(max_attempts=1)
 
 
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+def _check_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"RetryPolicy.{name} must be a finite number, got {value!r}")
+
+
+def _check_seconds(name: str, value: object) -> None:
+    _check_number(name, value)
+    if value < 0:  # type: ignore[operator]  # _check_number made it a real number
+        raise ValueError(f"RetryPolicy.{name} is a number of seconds >= 0, got {value!r}")
+
+
+#: The policy clients use unless told otherwise.
+DEFAULT_RETRY = RetryPolicy()
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    """Seconds to wait from a ``Retry-After`` header value, or ``None`` when unusable.
+
+    Takes delta-seconds (``"7"``) or an HTTP date; a date needs ``now`` (epoch seconds),
+    which the caller supplies so that this function stays pure. Past dates give ``0.0``.
+
+    >>> parse_retry_after("7")
+    7.0
+    """
     if value is None:
         return None
     value = value.strip()
@@ -64,6 +116,17 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(seconds, 0.0)
 
 
+def is_retryable(
+    *, retry_safe: bool, status: int | None = None, transport_error: bool = False
+) -> bool:
+    """Whether a failure is worth another attempt at all, attempts and delays aside."""
+    if transport_error:
+        return retry_safe  # the request may have reached the server
+    if status not in RETRY_STATUSES:
+        return False
+    return status == 429 or retry_safe  # a 429 was refused unprocessed
+
+
 def next_delay(
     policy: RetryPolicy,
     attempt: int,
@@ -74,24 +137,27 @@ def next_delay(
     retry_after: float | None = None,
     random: Callable[[], float] = _random.random,
 ) -> float | None:
-    """Seconds to wait before attempt ``attempt + 1``, or ``None`` to stop now.
+    """Seconds to sleep before attempt ``attempt + 1``, or ``None`` to stop and raise.
 
-    ``attempt`` is the number of attempts made so far (1 after the first).
+    ``attempt`` is the number of attempts made so far (``1`` after the first). Pass the
+    failed attempt's ``status`` or ``transport_error=True``, and the parsed ``Retry-After``
+    when the answer had one. ``random`` returns a float in [0, 1) and drives the jitter.
+
+    >>> next_delay(RetryPolicy(jitter=0), 1, retry_safe=True, status=503)
+    0.25
+    >>> next_delay(RetryPolicy(), 1, retry_safe=False, status=503) is None
+    True
     """
     if attempt >= policy.max_attempts:
         return None
-    if not _worth_retrying(retry_safe, status, transport_error):
+    if not is_retryable(retry_safe=retry_safe, status=status, transport_error=transport_error):
         return None
     if retry_after is not None:
-        return retry_after if retry_after <= policy.max_retry_after else None
-    base = min(policy.initial_delay * policy.multiplier ** (attempt - 1), policy.max_delay)
+        return max(retry_after, 0.0) if retry_after <= policy.max_retry_after else None
+    try:
+        grown = policy.initial_delay * policy.multiplier ** (attempt - 1)
+    except OverflowError:  # long past max_delay: only the cap matters now
+        grown = math.inf if policy.initial_delay else 0.0
+    base = min(grown, policy.max_delay)
     spread = base * policy.jitter
     return max(base - spread + 2 * spread * random(), 0.0)
-
-
-def _worth_retrying(retry_safe: bool, status: int | None, transport_error: bool) -> bool:
-    if transport_error:
-        return retry_safe  # the request may have reached the server
-    if status is None or (status not in RETRY_STATUSES and not 500 <= status < 600):
-        return False
-    return status == 429 or retry_safe  # a 429 was refused unprocessed
