@@ -1,0 +1,1 @@
+"""mm_assistants.sandbox."""

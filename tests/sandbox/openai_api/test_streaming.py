@@ -1,0 +1,145 @@
+"""Streamed runs through the SDK's helpers: create, then submit, until completed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import openai
+from openai import AssistantEventHandler
+from openai.types.beta import AssistantStreamEvent
+from openai.types.beta.threads import Message, Text, TextDelta
+
+from tests.sandbox.openai_api.support import Emulator, function_tools
+
+SCRIPT = [
+    {
+        "calls": [
+            {"name": "lookup", "arguments": {"q": "a"}},
+            {"name": "lookup", "arguments": {"q": "b"}},
+        ]
+    },
+    {"say": "Answers: {{outputs.lookup.n}} and a rather long tail to split into several deltas."},
+]
+
+
+class Recorder(AssistantEventHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+        self.deltas: list[str] = []
+        self.done: list[str] = []
+
+    def on_event(self, event: AssistantStreamEvent) -> None:
+        self.events.append(event.event)
+
+    def on_text_delta(self, delta: TextDelta, snapshot: Text) -> None:
+        self.deltas.append(delta.value or "")
+
+    def on_message_done(self, message: Message) -> None:
+        self.done.append(message.content[0].text.value)  # type: ignore[union-attr]
+
+
+def setup(client: openai.OpenAI, emulator: Emulator) -> tuple[str, str]:
+    emulator.control.register_script("streamed", SCRIPT)
+    emulator.control.update(text_chunk_chars=16)
+    assistant = client.beta.assistants.create(
+        model="m", tools=function_tools("lookup"), metadata={"script": "streamed"}
+    )
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "go"}])
+    return assistant.id, thread.id
+
+
+def test_stream_create_then_submit_until_completed(
+    client: openai.OpenAI, emulator: Emulator
+) -> None:
+    assistant_id, thread_id = setup(client, emulator)
+    first = Recorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread_id, assistant_id=assistant_id, event_handler=first
+    ) as stream:
+        stream.until_done()
+        run = stream.get_final_run()
+    assert run.status == "requires_action"
+    assert first.events == [
+        "thread.run.created",
+        "thread.run.queued",
+        "thread.run.in_progress",
+        "thread.run.step.created",
+        "thread.run.step.in_progress",
+        "thread.run.requires_action",
+    ]
+    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    second = Recorder()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id,
+        thread_id=thread_id,
+        tool_outputs=[{"tool_call_id": c.id, "output": '{"n": 7}'} for c in calls],
+        event_handler=second,
+    ) as stream:
+        stream.until_done()
+        final = stream.get_final_run()
+    assert final.status == "completed"
+    text = "Answers: 7 and a rather long tail to split into several deltas."
+    assert second.done == [text]
+    assert "".join(second.deltas) == text
+    assert len(second.deltas) > 1
+    assert second.events[:3] == [
+        "thread.run.step.completed",
+        "thread.run.queued",
+        "thread.run.in_progress",
+    ]
+    assert second.events[-2:] == ["thread.run.step.completed", "thread.run.completed"]
+    assert client.beta.threads.runs.retrieve(run.id, thread_id=thread_id).status == "completed"
+
+
+def test_raw_stream_ends_with_done(client: openai.OpenAI, emulator: Emulator) -> None:
+    assistant_id, thread_id = setup(client, emulator)
+    events = list(
+        client.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True)
+    )
+    assert events[-1].event == "thread.run.requires_action"
+
+
+def test_create_and_run_stream(client: openai.OpenAI, emulator: Emulator) -> None:
+    emulator.control.register_script("hi", [{"fail": "the model broke"}])
+    assistant = client.beta.assistants.create(model="m", metadata={"script": "hi"})
+    recorder = Recorder()
+    with client.beta.threads.create_and_run_stream(
+        assistant_id=assistant.id,
+        thread={"messages": [{"role": "user", "content": "hi"}]},
+        event_handler=recorder,
+    ) as stream:
+        stream.until_done()
+        run = stream.get_final_run()
+    assert recorder.events[0] == "thread.created"
+    assert recorder.events[-1] == "thread.run.failed"
+    assert run.last_error is not None
+    assert run.last_error.message == "the model broke"
+
+
+def test_stream_waits_the_model_latency(client: openai.OpenAI, emulator: Emulator) -> None:
+    assistant_id, thread_id = setup(client, emulator)
+    emulator.control.update(model_latency=0.05)
+    events: list[Any] = list(
+        client.beta.threads.runs.create(thread_id, assistant_id=assistant_id, stream=True)
+    )
+    assert events[-1].event == "thread.run.requires_action"
+
+
+def test_cancel_while_streaming(client: openai.OpenAI, emulator: Emulator) -> None:
+    assistant_id, thread_id = setup(client, emulator)
+    emulator.control.update(model_latency=0.2)  # the stream waits this long for the model
+
+    class Canceller(Recorder):
+        def on_event(self, event: AssistantStreamEvent) -> None:
+            super().on_event(event)
+            if event.event == "thread.run.in_progress":
+                client.beta.threads.runs.cancel(event.data.id, thread_id=thread_id)
+
+    handler = Canceller()
+    with client.beta.threads.runs.stream(
+        thread_id=thread_id, assistant_id=assistant_id, event_handler=handler
+    ) as stream:
+        stream.until_done()
+    assert handler.events[-1] == "thread.run.cancelled"
+    assert stream.get_final_run().cancelled_at is not None
