@@ -6,8 +6,9 @@
 - ``download_attachment``: ask for a download URL, then fetch the bytes; up to 50 KB come
   back inline as base64, a larger file as its URL.
 
-The decisions (`WaitPlan`, `attachment_output`) are pure; `wait_sync`/`wait_async` and
-`download_sync`/`download_async` only do I/O and differ only in ``await``.
+The decisions (`WaitPlan`, `download_link`, `attachment_output`) are pure; `wait_sync` and
+`wait_async` only do I/O and differ only in ``await``. The dispatchers do the two download
+requests themselves (``_perform``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from mm_assistants.dispatch.policy import dumps
+from mm_assistants.dispatch.shaping import shape_output
+from mm_assistants.multimail import ApiResponse
+from mm_assistants.multimail.errors import MultiMailError
 from mm_assistants.tools import RequestSpec
 
 INLINE_LIMIT = 50 * 1024
@@ -124,10 +129,19 @@ async def wait_async(
         await sleep(delay)
 
 
-def download_link(data: Any) -> tuple[str, Any]:
-    """The URL (and its lifetime) from the first step's answer."""
+def download_link(data: Any, request: RequestSpec) -> tuple[str, Any]:
+    """The URL (and its lifetime) from the first step's answer.
+
+    An answer without a ``download_url`` is MultiMail's fault, not the model's: it raises a
+    `MultiMailError`, which the dispatcher reports as an ``api_error`` output.
+    """
     if not isinstance(data, dict) or not isinstance(data.get("download_url"), str):
-        raise ValueError("the attachment URL answer has no download_url")
+        raise MultiMailError(
+            "MultiMail's answer has no download_url for this attachment; try again later",
+            method=request.method,
+            path=request.path,
+            tool=request.tool,
+        )
     return data["download_url"], data.get("expires_in_seconds")
 
 
@@ -140,19 +154,49 @@ def attachment_output(
     *,
     complete: bool = True,
     declared_size: str | None = None,
+    inline_limit: int = INLINE_LIMIT,
 ) -> dict[str, Any]:
-    """Inline base64 up to 50 KB; beyond that (or when the download stopped at the cap),
-    the link and the size."""
+    """Inline base64 up to ``inline_limit`` bytes (50 KB); beyond that, or when the
+    download stopped at the cap, the link and the size."""
     size: int | None = len(content) if complete else None
     if size is None and declared_size is not None and declared_size.isdigit():
         size = int(declared_size)
     answer: dict[str, Any] = {"filename": filename, "size_bytes": size}
     if content_type:
         answer["content_type"] = content_type
-    if complete and len(content) <= INLINE_LIMIT:
+    if complete and len(content) <= inline_limit:
         answer["content_base64"] = base64.b64encode(content).decode("ascii")
     else:
         answer["download_url"] = url
         answer["expires_in_seconds"] = expires
-        answer["note"] = "larger than 50 KB, so not inlined: share the link instead"
+        answer["note"] = (
+            f"not inlined: only files up to {inline_limit} bytes fit in this output; "
+            "share or open the link instead, before it expires"
+        )
     return answer
+
+
+def attachment_answer(
+    filename: str, url: str, expires: Any, file: ApiResponse, max_output_chars: int
+) -> tuple[int, dict[str, Any]]:
+    """The ``download_attachment`` answer once the file was fetched: (status, answer).
+
+    The bytes are inlined only when the whole output still fits ``max_output_chars``:
+    base64 cut by the output bound would be a corrupt file, so a file that does not fit
+    goes back as its link instead.
+    """
+    content_type = file.headers.get("content-type")
+    options: dict[str, Any] = {
+        "complete": not file.truncated,
+        "declared_size": file.headers.get("content-length"),
+    }
+    answer = attachment_output(filename, url, expires, file.content, content_type, **options)
+    if "content_base64" in answer:
+        text = dumps(shape_output("download_attachment", answer))
+        if len(text) > max_output_chars:
+            room = max(max_output_chars - (len(text) - len(answer["content_base64"])), 0)
+            fits = room // 4 * 3  # base64 spends 4 characters on every 3 bytes
+            answer = attachment_output(
+                filename, url, expires, file.content, content_type, inline_limit=fits, **options
+            )
+    return file.status, answer

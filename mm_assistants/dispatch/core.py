@@ -22,7 +22,7 @@ from mm_assistants.approvals import (
 )
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
-from mm_assistants.dispatch.client_side import WaitPlan, attachment_output
+from mm_assistants.dispatch.client_side import WaitPlan
 from mm_assistants.dispatch.policy import (
     Refusal,
     derive_idempotency_key,
@@ -201,22 +201,6 @@ class DispatcherCore:
             self.wait_poll_interval,
         )
 
-    @staticmethod
-    def attachment_answer(
-        prepared: PreparedCall, url: str, expires: Any, file: Any
-    ) -> tuple[int, dict[str, Any]]:
-        """The ``download_attachment`` answer once the file was fetched."""
-        answer = attachment_output(
-            prepared.arguments["filename"],
-            url,
-            expires,
-            file.content,
-            file.headers.get("content-type"),
-            complete=not file.truncated,
-            declared_size=file.headers.get("content-length"),
-        )
-        return file.status, answer
-
     # -- the approval wait --------------------------------------------------------------
 
     def approval_plan(
@@ -371,6 +355,9 @@ class DispatcherCore:
 
 
 def _hint(tool: str) -> str:
+    """How the model gets what a cut output left out."""
     if tool in ("check_inbox", "get_thread", "list_pending", "wait_for_email"):
         return "use read_email for one message, or ask for fewer items with limit/cursor"
-    return "ask for less at a time"
+    if tool == "read_email":
+        return "the body is too long to show whole; fetch attachments with download_attachment"
+    return "ask for less at a time (use limit/cursor where the tool has them)"

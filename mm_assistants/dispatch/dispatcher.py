@@ -93,30 +93,22 @@ class Dispatcher(DispatcherCore):
     def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
-            plan = self._wait_plan(prepared)
             return client_side.wait_sync(
-                self.client.send, prepared.request, plan, self._clock, self._sleep
+                self.client.send,
+                prepared.request,
+                self.wait_plan(prepared),
+                self._clock,
+                self._sleep,
             )
         response = self.client.send(prepared.request)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = client_side.download_link(response.data)
-        file = self.client.fetch_url(url)
-        answer = client_side.attachment_output(
-            prepared.arguments["filename"],
-            url,
-            expires,
-            file.content,
-            file.headers.get("content-type"),
-        )
-        return file.status, answer
-
-    def _wait_plan(self, prepared: PreparedCall) -> client_side.WaitPlan:
-        return client_side.WaitPlan.create(
-            self._clock(),
-            prepared.arguments.get("timeout_seconds"),
-            prepared.call.context.deadline,
-            self.wait_poll_interval,
+        url, expires = client_side.download_link(response.data, prepared.request)
+        # Only a file small enough to inline is worth reading whole; a larger one goes
+        # back as its link, so reading stops just past the inline limit.
+        file = self.client.fetch_url(url, max_bytes=client_side.INLINE_LIMIT)
+        return client_side.attachment_answer(
+            str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )
 
 
@@ -183,25 +175,18 @@ class AsyncDispatcher(DispatcherCore):
     async def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
-            plan = client_side.WaitPlan.create(
-                self._clock(),
-                prepared.arguments.get("timeout_seconds"),
-                prepared.call.context.deadline,
-                self.wait_poll_interval,
-            )
             return await client_side.wait_async(
-                self.client.send, prepared.request, plan, self._clock, self._sleep
+                self.client.send,
+                prepared.request,
+                self.wait_plan(prepared),
+                self._clock,
+                self._sleep,
             )
         response = await self.client.send(prepared.request)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = client_side.download_link(response.data)
-        file = await self.client.fetch_url(url)
-        answer = client_side.attachment_output(
-            prepared.arguments["filename"],
-            url,
-            expires,
-            file.content,
-            file.headers.get("content-type"),
+        url, expires = client_side.download_link(response.data, prepared.request)
+        file = await self.client.fetch_url(url, max_bytes=client_side.INLINE_LIMIT)
+        return client_side.attachment_answer(
+            str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )
-        return file.status, answer

@@ -134,10 +134,9 @@ def derive_idempotency_key(call_id: str, tool: str, scope_ids: Iterable[str | No
 
 
 def refusal_output(refusal: Refusal) -> str:
-    """The JSON text the model reads for a refusal."""
-    error: dict[str, Any] = {"type": refusal.type, "message": refusal.message}
-    if refusal.details:
-        error["details"] = refusal.details
+    """The JSON text the model reads for a refusal: always the same three keys,
+    ``{"error": {"type", "message", "details"}}``, with ``details`` a list (maybe empty)."""
+    error = {"type": refusal.type, "message": refusal.message, "details": refusal.details}
     return dumps({"error": error})
 
 

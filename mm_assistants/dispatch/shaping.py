@@ -1,9 +1,9 @@
 """How a MultiMail answer becomes a model-ready output (pure).
 
-- Untrusted content: fields an outside sender controls (subject, body, sender name,
-  attachment names, participants) move into an ``untrusted`` object on each email, and
-  the output opens with a notice, so the model can tell data from instructions. Spam and
-  authentication verdicts stay beside them, in plain view.
+- Untrusted content: fields an outside sender controls (subject, body, sender and
+  recipient names, attachment names, participants) move into an ``untrusted`` object on
+  each email, and the output opens with a notice, so the model can tell data from
+  instructions. Spam and authentication verdicts stay beside them, in plain view.
 - Held sends: a ``pending_scan``/``pending_send_approval`` answer gains a note telling the
   model the message waits for a human and must not be sent again.
 - Bounds: an output longer than the cap loses list items from the end, then the tail of
@@ -28,11 +28,16 @@ UNTRUSTED_TOOLS = frozenset(
         "wait_for_email",
     }
 )
+#: Sender-controlled fields. Inbound ``to``/``cc`` are too: their display names are the
+#: sender's text ("Ignore previous instructions <a@b>").
 UNTRUSTED_FIELDS = (
     "from",
     "from_name",
     "sender_name",
     "reply_to",
+    "to",
+    "cc",
+    "bcc",
     "subject",
     "markdown",
     "body_markdown",

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from mm_assistants.cli.main import main
+from mm_assistants.tools import load_registry
+from mm_assistants.tools.manifest import write_manifest
 from mm_assistants.tools.schemas import schema_dir
 
 
@@ -21,7 +25,36 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_check_passes_and_counts_38_tools(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "schemas", "check")
     assert code == 0
-    assert "ok: 38 tools in schema set v1 (MultiMail API 2.0.0)" in out
+    *tools, summary = out.splitlines()
+    assert summary == "ok: 38 tools in schema set v1 (MultiMail API 2.0.0)"
+    assert sorted(line.removeprefix("ok  ") for line in tools) == sorted(load_registry())
+
+
+@pytest.mark.slow
+def test_the_installed_command_exits_0_then_1_on_a_bad_file(tmp_path: Path) -> None:
+    command = Path(sys.executable).parent / "mm-assistants"
+    if not command.exists():
+        pytest.skip("the mm-assistants script is not installed beside this Python")
+    good = subprocess.run(
+        [str(command), "schemas", "check"], capture_output=True, text=True, timeout=60
+    )
+    assert good.returncode == 0, good.stderr
+    assert "ok: 38 tools" in good.stdout
+    root = tmp_path / "v1"
+    shutil.copytree(Path(str(schema_dir("v1"))), root)
+    path = root / "send_email.json"
+    data = json.loads(path.read_text())
+    data["parameters"]["properties"]["subject"]["default"] = "Hi"
+    path.write_text(json.dumps(data))
+    write_manifest("v1", root)  # hashes updated: only the strict rule is broken
+    bad = subprocess.run(
+        [str(command), "schemas", "check", "--dir", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 1
+    assert "send_email.json: [strict] parameters.subject: keyword 'default'" in bad.stderr
 
 
 def test_check_fails_with_the_file_and_rule(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mm_assistants.dispatch import Dispatcher, ToolCall, ToolResult
-from mm_assistants.multimail import MultiMailClient, RetryPolicy
+from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, ToolCall, ToolResult
+from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient, RetryPolicy
 from mm_assistants.tools import load_registry
 
 NAMES = sorted(load_registry())
@@ -63,14 +64,14 @@ def make(recorder: Recorder) -> Dispatcher:
     )
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(name=st.one_of(st.sampled_from(NAMES), st.text(max_size=70)), arguments=argument_text)
-def test_dispatch_never_raises_and_invalid_input_sends_nothing(name: str, arguments: Any) -> None:
-    recorder = Recorder()
-    dispatcher = make(recorder)
-    if name == "wait_for_email":
-        name = "read_email"  # the waiting tool is covered in its own tests
-    result = dispatcher.dispatch(ToolCall(id="call_x", name=name, arguments=arguments))
+#: What no well-behaved SDK sends, but a hand-built ToolCall may: wrong-typed values.
+wrong_types = st.one_of(st.none(), st.integers(), st.binary(max_size=20), json_values)
+names = st.one_of(st.sampled_from(NAMES), st.text(max_size=70), wrong_types)
+arguments_of_any_type = st.one_of(argument_text, wrong_types)
+
+
+def check(name: Any, arguments: Any, result: Any, requests: list[httpx.Request]) -> None:
+    """The properties every dispatch has, sync or async."""
     assert isinstance(result, ToolResult)
     json.loads(result.output)  # always valid JSON
     result.output.encode("utf-8")
@@ -79,11 +80,53 @@ def test_dispatch_never_raises_and_invalid_input_sends_nothing(name: str, argume
         "invalid_arguments",
         "mailbox_not_allowed",
     }:
-        assert recorder.requests == []
-    if recorder.requests:
+        assert requests == []
+    if requests:
         spec = load_registry()[name]
-        sent = json.loads(arguments) if arguments.strip() else {}  # "" means no arguments
+        empty = arguments is None or (isinstance(arguments, str) and not arguments.strip())
+        sent = {} if empty else json.loads(arguments)  # "" or None means no arguments
         assert spec.validator.is_valid(sent), "a request for invalid arguments"
+
+
+def not_waiting(name: Any) -> Any:
+    # The waiting tool polls until its timeout; it is covered in its own tests.
+    return "read_email" if name == "wait_for_email" else name
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=names, arguments=arguments_of_any_type)
+def test_dispatch_never_raises_and_invalid_input_sends_nothing(name: Any, arguments: Any) -> None:
+    recorder = Recorder()
+    name = not_waiting(name)
+    result = make(recorder).dispatch(ToolCall(id="call_x", name=name, arguments=arguments))
+    check(name, arguments, result, recorder.requests)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=names, arguments=arguments_of_any_type)
+def test_async_dispatch_never_raises_and_invalid_input_sends_nothing(
+    name: Any, arguments: Any
+) -> None:
+    recorder = Recorder()
+    name = not_waiting(name)
+
+    async def scenario() -> ToolResult:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(recorder))
+        client = AsyncMultiMailClient(
+            api_key="mm_test_k",
+            base_url="https://mm.test",
+            http_client=http,
+            retry=RetryPolicy(max_attempts=1),
+        )
+        dispatcher = AsyncDispatcher(
+            client, profile="admin", allow_self_approval=True, mailbox_id="mbx_1", audit=None
+        )
+        try:
+            return await dispatcher.dispatch(ToolCall(id="call_x", name=name, arguments=arguments))
+        finally:
+            await http.aclose()
+
+    check(name, arguments, asyncio.run(scenario()), recorder.requests)
 
 
 @pytest.mark.parametrize(

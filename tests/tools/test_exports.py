@@ -8,6 +8,7 @@ import pytest
 from openai.types.beta import FunctionToolParam as AssistantFunctionTool
 from openai.types.chat import ChatCompletionFunctionToolParam
 from openai.types.responses import FunctionToolParam as ResponsesFunctionTool
+from openai.types.shared_params import FunctionDefinition
 from pydantic import TypeAdapter
 
 from mm_assistants.tools import load_registry
@@ -33,10 +34,26 @@ def test_every_export_is_accepted_by_the_sdk_request_types(
     assert len(tools) == 38
     for tool in tools:
         adapter.validate_python(tool, strict=True)
+        # pydantic ignores keys a TypedDict does not declare; the API would not.
+        assert set(tool) <= declared_keys(param_type)
         function = tool if fmt == "responses" else tool["function"]
+        if fmt != "responses":
+            assert set(function) <= declared_keys(FunctionDefinition)
         assert function["strict"] is strict
         if fmt == "responses":
             assert set(tool) == {"type", "name", "description", "parameters", "strict"}
+
+
+def declared_keys(typed_dict: Any) -> set[str]:
+    """The keys a TypedDict of the SDK declares."""
+    return set(typed_dict.__required_keys__) | set(typed_dict.__optional_keys__)
+
+
+def test_declared_keys_catches_an_unknown_key() -> None:
+    tool = load_registry().tools("chat", tools=["read_email"])[0]
+    tool["function"]["strictness"] = True
+    TypeAdapter(ChatCompletionFunctionToolParam).validate_python(tool, strict=True)  # passes
+    assert not set(tool["function"]) <= declared_keys(FunctionDefinition)  # caught here
 
 
 def test_strict_export_moves_length_limits_into_the_description() -> None:

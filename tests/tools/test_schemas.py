@@ -130,7 +130,11 @@ def test_every_tool_describes_safety_where_it_matters() -> None:
     for name in ("read_email", "check_inbox", "get_thread", "list_pending"):
         assert "instruction" in registry[name].description.lower(), name
     for name in ("send_email", "reply_email", "schedule_email"):
+        assert "pending_scan" in registry[name].description, name
         assert "pending_send_approval" in registry[name].description, name
+        assert "never send it again" in registry[name].description.lower(), name
+    for name in ("download_attachment", "wait_for_email", "decide_email"):
+        assert "never" in registry[name].description.lower(), name
 
 
 @pytest.mark.parametrize(
@@ -193,3 +197,64 @@ def test_strict_rules_catch_nested_problems() -> None:
     assert any("parameters.a[].b: every property needs a description" in p for p in problems)
     assert any("format 'uri'" in p for p in problems)
     assert strict_problems({"type": "array"})[0] == "parameters: the root must be an object schema"
+
+
+REPLY = {"email_id": "e", "markdown": "m"}
+TAG = {"email_id": "e", "action": "set"}
+
+
+@pytest.mark.parametrize(
+    ("tool", "base", "field", "value", "valid"),
+    [
+        pytest.param("reply_email", REPLY, "cc", ["not-an-address"], False, id="reply-cc-email"),
+        pytest.param("reply_email", REPLY, "bcc", ["b@example.com"] * 51, False, id="reply-bcc-51"),
+        pytest.param("check_inbox", {}, "direction", "sideways", False, id="direction-enum"),
+        pytest.param("check_inbox", {}, "status", "sent", False, id="status-enum"),
+        pytest.param("check_inbox", {}, "status", "pending_send_approval", True, id="status-ok"),
+        pytest.param("configure_mailbox", {}, "oversight_mode", "open", False, id="mode-enum"),
+        pytest.param(
+            "configure_mailbox", {}, "default_gate_timing", "later", False, id="gate-timing-enum"
+        ),
+        pytest.param(
+            "schedule_email",
+            {
+                "to": ["a@example.com"],
+                "subject": "s",
+                "markdown": "m",
+                "send_at": "2030-01-01T09:00Z",
+            },
+            "send_at",
+            "2030-01-01T09:00:00",
+            False,
+            id="schedule-send-at-needs-z",
+        ),
+        pytest.param("tag_email", TAG, "tags", [{"key": "k", "value": "v"}], True, id="tag-pairs"),
+        pytest.param(
+            "tag_email", TAG, "tags", [{"key": "k", "value": 1}], False, id="tag-value-string"
+        ),
+        pytest.param(
+            "tag_email",
+            TAG,
+            "tags",
+            [{"key": "k", "value": "v", "colour": "red"}],
+            False,
+            id="tag-pair-closed",
+        ),
+        pytest.param("tag_email", TAG, "tags", {"k": "v"}, False, id="tag-map-is-not-pairs"),
+        pytest.param(
+            "edit_scheduled_email", {"email_id": "e"}, "to", [], False, id="edit-to-empty"
+        ),
+        pytest.param(
+            "edit_scheduled_email", {"email_id": "e"}, "to", None, True, id="edit-to-kept"
+        ),
+    ],
+)
+def test_named_constraints_of_other_tools(
+    tool: str, base: dict[str, Any], field: str, value: Any, valid: bool
+) -> None:
+    spec = load_registry()[tool]
+    args: dict[str, Any] = dict.fromkeys(spec.parameters["required"])
+    args.update(base)
+    assert spec.validator.is_valid(args), "the baseline must be valid"
+    args[field] = value
+    assert spec.validator.is_valid(args) is valid
