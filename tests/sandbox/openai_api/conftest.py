@@ -10,7 +10,6 @@ session ends: starting and stopping uvicorn costs 0.2 s, the tests themselves fa
 from __future__ import annotations
 
 import itertools
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -31,17 +30,6 @@ class Loopback(NamedTuple):
     router: Router
     sdk: openai.OpenAI
     transport: httpx.HTTPTransport
-
-
-@pytest.fixture(autouse=True)
-def assistants_deprecation() -> Iterator[None]:
-    # Every client.beta call warns that the Assistants API is deprecated (with the text
-    # below, or just "deprecated"); the emulator exists to serve that API, so these tests
-    # silence exactly those warnings.
-    with warnings.catch_warnings():
-        for text in ("The Assistants API is deprecated", "deprecated$"):
-            warnings.filterwarnings("ignore", message=text, category=DeprecationWarning)
-        yield
 
 
 @pytest.fixture

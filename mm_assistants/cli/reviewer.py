@@ -1,0 +1,119 @@
+"""The demo's human reviewer: watches the oversight queue and decides each held email.
+
+It uses MultiMail's own reviewer endpoints with an oversight-scoped key
+(``GET /v1/oversight/pending``, ``POST /v1/oversight/decide``), as a person's review tool
+would. Decisions come from a `Decider`: automatic after a delay, or asked at the terminal.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from mm_assistants.cli.console import Console
+from mm_assistants.multimail import MultiMailClient, MultiMailError
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the reviewer decided about one email."""
+
+    action: str  # "approve" or "reject"
+    reason: str | None = None
+
+
+class Decider(Protocol):
+    """Chooses a decision for a held email, or ``None`` for "not yet"."""
+
+    def __call__(self, email: dict[str, Any], waited: float) -> Decision | None: ...
+
+
+def after_delay(action: str, delay: float, reason: str | None = None) -> Decider:
+    """Decide ``action`` once an email has waited ``delay`` seconds."""
+
+    def decide(email: dict[str, Any], waited: float) -> Decision | None:
+        return Decision(action, reason) if waited >= delay else None
+
+    return decide
+
+
+def at_terminal(console: Console, ask: Callable[[str], str] = input) -> Decider:
+    """Show the held email and ask the person at the terminal."""
+
+    def decide(email: dict[str, Any], waited: float) -> Decision | None:
+        console.clear_status()
+        console.line(f"  ┌ held for your review: {email.get('id')}")
+        console.line(f"  │ to:      {', '.join(map(str, email.get('to') or []))}")
+        console.line(f"  │ subject: {email.get('subject')}")
+        for text in str(email.get("body_markdown") or email.get("markdown") or "").splitlines()[:6]:
+            console.line(f"  │   {text}")
+        while True:
+            answer = ask("  └ approve or reject? [a/r] ").strip().lower()
+            if answer in ("a", "approve"):
+                return Decision("approve")
+            if answer in ("r", "reject"):
+                reason = ask("    reason: ").strip() or None
+                return Decision("reject", reason)
+
+    return decide
+
+
+class Reviewer:
+    """Polls the oversight queue and decides each held email once."""
+
+    def __init__(
+        self,
+        client: MultiMailClient,
+        decider: Decider,
+        console: Console,
+        *,
+        deadline_of: Callable[[float], float],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = client
+        self._decider = decider
+        self._console = console
+        self._deadline_of = deadline_of
+        self._clock = clock
+        self._first_seen: dict[str, float] = {}
+        self.decided: dict[str, Decision] = {}
+
+    def tick(self) -> None:
+        """Look at the queue once: show the wait, decide what is due."""
+        try:
+            pending = self._client.request("GET", "/v1/oversight/pending").data
+        except MultiMailError as error:
+            self._console.line(f"  reviewer: could not read the queue ({error})")
+            return
+        now = self._clock()
+        for email in pending.get("emails", []) if isinstance(pending, dict) else []:
+            email_id = str(email.get("id"))
+            if email_id in self.decided:
+                continue
+            if email_id not in self._first_seen:
+                self._first_seen[email_id] = now
+                self._console.line(
+                    f"  ⏳ {email_id} is held for a human's approval "
+                    f"(deadline in {self._deadline_of(now) - now:.0f} s)"
+                )
+            seen = self._first_seen[email_id]
+            waited = now - seen
+            left = self._deadline_of(seen) - now
+            self._console.status(
+                f"  ⏳ {email_id} waits for a human: {waited:4.1f} s · deadline in {left:.0f} s"
+            )
+            decision = self._decider(email, waited)
+            if decision is not None:
+                self._decide(email_id, decision, waited)
+
+    def _decide(self, email_id: str, decision: Decision, waited: float) -> None:
+        body: dict[str, Any] = {"email_id": email_id, "action": decision.action}
+        if decision.reason:
+            body["reason"] = decision.reason
+        self._client.request("POST", "/v1/oversight/decide", json=body)
+        self.decided[email_id] = decision
+        verb = "approved" if decision.action == "approve" else "rejected"
+        reason = f" (reason: {decision.reason})" if decision.reason else ""
+        self._console.line(f"  reviewer ▸ {verb} {email_id} after {waited:.1f} s{reason}")

@@ -1,0 +1,108 @@
+"""`create_sandbox_app`: both halves of the sandbox as one ASGI application.
+
+Layout of the paths it serves:
+
+- ``GET /health``: ``{"status": "ok"}`` once everything is built.
+- ``/openai/v1/...``: the OpenAI-compatible emulator (`mm_assistants.sandbox.openai_api`).
+- everything else: the MultiMail-compatible server (`mm_assistants.sandbox.multimail_api`)
+  with its ``/sandbox/...`` controls, behind the fault injector and request counters
+  (`mm_assistants.sandbox.faults`); webhooks leave through a `WebhookOutbox`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+from mm_assistants.sandbox.clock import SandboxClock
+from mm_assistants.sandbox.faults import (
+    FaultInjector,
+    RequestCounters,
+    SandboxMiddleware,
+    fault_routes,
+)
+from mm_assistants.sandbox.multimail_api import (
+    MultiMailControl,
+    MultiMailSandboxSettings,
+    create_multimail_app,
+)
+from mm_assistants.sandbox.multimail_api.outbox import WebhookOutbox
+from mm_assistants.sandbox.openai_api import (
+    EmulatorControl,
+    OpenAIEmulatorSettings,
+    create_openai_app,
+)
+
+OPENAI_PREFIX = "/openai/v1"
+
+
+@dataclass
+class SandboxApp:
+    """The served application and the handles that steer it."""
+
+    asgi: Starlette
+    multimail: MultiMailControl
+    openai: EmulatorControl
+    faults: FaultInjector
+    counters: RequestCounters
+    outbox: WebhookOutbox
+
+    def close(self) -> None:
+        """Stop webhook deliveries and close the databases."""
+        self.outbox.close()
+        self.multimail.close()
+        self.openai.close()
+
+
+def create_sandbox_app(
+    *,
+    db_path: str,
+    clock: SandboxClock,
+    multimail_settings: MultiMailSandboxSettings | None = None,
+    openai_settings: OpenAIEmulatorSettings | None = None,
+    webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0),
+) -> SandboxApp:
+    """Build both halves on one SQLite file and one clock; start the webhook outbox."""
+    outbox = WebhookOutbox(db_path, clock=clock, retry_delays=webhook_retry_delays)
+    multimail_app = create_multimail_app(
+        db_path=db_path, clock=clock, settings=multimail_settings, event_sink=outbox
+    )
+    openai_app = create_openai_app(db_path=db_path, clock=clock, settings=openai_settings)
+    faults = FaultInjector()
+    counters = RequestCounters()
+    guarded = SandboxMiddleware(multimail_app, faults, counters)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # a mounted app's lifespan does not run by itself: the MultiMail half's settler
+        # (which raises oversight.pending while nobody asks) lives in it
+        async with multimail_app.router.lifespan_context(multimail_app):
+            yield
+
+    asgi = Starlette(
+        lifespan=lifespan,
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            *fault_routes(faults, counters),
+            Mount(OPENAI_PREFIX, app=openai_app),
+            Mount("", app=guarded),
+        ],
+    )
+    outbox.start()
+    return SandboxApp(
+        asgi=asgi,
+        multimail=multimail_app.state.multimail_sandbox,
+        openai=openai_app.state.openai_emulator,
+        faults=faults,
+        counters=counters,
+        outbox=outbox,
+    )

@@ -1,0 +1,229 @@
+"""Mailboxes: list, create (with the operator's code), update, configure, delete, and the
+oversight-mode upgrade flow (``request-upgrade``, then ``upgrade {code}``).
+
+PATCH may only tighten oversight (see `lifecycle.MODES`); loosening needs a code that
+MultiMail mails to the operator, so an agent cannot lift its own gate.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mm_assistants.sandbox.docstore import Doc, public
+from mm_assistants.sandbox.multimail_api import codes
+from mm_assistants.sandbox.multimail_api.auth import Caller
+from mm_assistants.sandbox.multimail_api.drafts import is_address
+from mm_assistants.sandbox.multimail_api.errors import (
+    bad_request,
+    conflict,
+    forbidden,
+    not_found,
+    too_many,
+)
+from mm_assistants.sandbox.multimail_api.lifecycle import GATE_TIMINGS, MODES, is_upgrade
+from mm_assistants.sandbox.multimail_api.routing import (
+    Context,
+    api_route,
+    json_body,
+    mailbox_of,
+    ok,
+    record,
+)
+from mm_assistants.sandbox.multimail_api.tenants import mailbox_address, new_mailbox
+
+MB = "/v1/mailboxes/{mailbox_id}"
+_LOCAL_PART = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}\Z")
+_TEXT_FIELDS = ("display_name", "signature_block")
+_ADDRESS_FIELDS = ("auto_cc", "auto_bcc")
+
+
+def routes(ctx: Context) -> list[Route]:
+    """The routes of this module."""
+    return [
+        api_route(ctx, "GET", "/v1/mailboxes", list_mailboxes, "read"),
+        api_route(ctx, "POST", "/v1/mailboxes", create_mailbox, "admin"),
+        api_route(ctx, "PATCH", MB, update_mailbox, "admin"),
+        api_route(ctx, "PATCH", f"{MB}/configure", update_mailbox, "admin"),
+        api_route(ctx, "DELETE", MB, delete_mailbox, "admin"),
+        api_route(ctx, "POST", f"{MB}/request-upgrade", request_upgrade, "send"),
+        api_route(ctx, "POST", f"{MB}/upgrade", apply_upgrade, "send"),
+    ]
+
+
+def view(mailbox: Doc) -> Doc:
+    """A mailbox as the API shows it."""
+    return public(mailbox)
+
+
+async def list_mailboxes(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``GET /v1/mailboxes``: the tenant's live mailboxes."""
+    live = [m for m in ctx.store.children("mailboxes", caller.tenant_id) if m["is_active"]]
+    return ok({"mailboxes": [view(m) for m in live]})
+
+
+async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``POST /v1/mailboxes {address_local, display_name?, approval_code?}``: 202 with a
+    code for the operator, then 201 ``{id, address}``; always ``gated_send``."""
+    body = await json_body(request)
+    local = body.get("address_local")
+    if not isinstance(local, str) or not local.strip():
+        raise bad_request("address_local is required")
+    local = local.strip().lower()
+    if "@" in local:
+        raise bad_request("Custom domains are not verified for this account; give a local part")
+    if not _LOCAL_PART.match(local):
+        raise bad_request(f"Invalid address local part: {local!r}")
+    display_name = body.get("display_name")
+    if display_name is not None and not isinstance(display_name, str):
+        raise bad_request("display_name must be a string")
+    tenant = ctx.store.get("tenants", caller.tenant_id) or {}
+    address = mailbox_address(tenant, local)
+    mailboxes = ctx.store.children("mailboxes", caller.tenant_id)
+    if any(m["address"] == address and m["is_active"] for m in mailboxes):
+        raise conflict(f"Address {address} is already in use")
+    if sum(m["is_active"] for m in mailboxes) >= tenant.get("max_mailboxes", 0):
+        raise forbidden("Plan mailbox limit reached")
+    gate = codes.approval_gate(
+        ctx, caller, "create_mailbox", body.get("approval_code"), address_local=local
+    )
+    if gate is not None:
+        return gate
+    mailbox = new_mailbox(caller.tenant_id, address, display_name, ctx.now())
+    with ctx.store.transaction():
+        ctx.store.put("mailboxes", mailbox, parent=caller.tenant_id)
+        record(ctx, caller, "mailbox.created", "mailbox", mailbox["id"])
+    return ok({"id": mailbox["id"], "address": address, "oversight_mode": "gated_send"}, 201)
+
+
+def _settings_changes(body: dict[str, Any], current_mode: str) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        if name in body:
+            value = body[name]
+            if value is not None and not isinstance(value, str):
+                raise bad_request(f"{name} must be a string")
+            if name == "signature_block" and value is not None and len(value) > 200:
+                raise bad_request("signature_block may be at most 200 characters")
+            changes[name] = value
+    for name in _ADDRESS_FIELDS:
+        if name in body:
+            if body[name] is not None and not is_address(body[name]):
+                raise bad_request(f"{name} must be an email address or null")
+            changes[name] = body[name]
+    if "forward_inbound" in body:
+        if not isinstance(body["forward_inbound"], bool):
+            raise bad_request("forward_inbound must be a boolean")
+        changes["forward_inbound"] = int(body["forward_inbound"])
+    if "scheduling_enabled" in body:
+        if not isinstance(body["scheduling_enabled"], bool):
+            raise bad_request("scheduling_enabled must be a boolean")
+        changes["scheduling_enabled"] = body["scheduling_enabled"]
+    if "default_gate_timing" in body:
+        if body["default_gate_timing"] not in GATE_TIMINGS:
+            raise bad_request("default_gate_timing must be 'gate_first' or 'schedule_first'")
+        changes["default_gate_timing"] = body["default_gate_timing"]
+    if "oversight_mode" in body:
+        mode = body["oversight_mode"]
+        if mode not in MODES:
+            raise bad_request(f"oversight_mode must be one of {list(MODES)}")
+        if is_upgrade(current_mode, mode):
+            raise forbidden(
+                f"Oversight mode can only be downgraded here ({current_mode} -> {mode} is an "
+                "upgrade); use POST /v1/mailboxes/{id}/request-upgrade"
+            )
+        changes["oversight_mode"] = mode
+    return changes
+
+
+async def update_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``PATCH mb`` and ``PATCH mb/configure``: ``{status: updated}``."""
+    mailbox = mailbox_of(ctx, request, caller)
+    changes = _settings_changes(await json_body(request), mailbox["oversight_mode"])
+    mailbox.update(changes)
+    with ctx.store.transaction():
+        ctx.store.put("mailboxes", mailbox, parent=caller.tenant_id)
+        record(
+            ctx, caller, "mailbox.updated", "mailbox", mailbox["id"], {"fields": sorted(changes)}
+        )
+    return ok({"status": "updated", "oversight_mode": mailbox["oversight_mode"]})
+
+
+async def delete_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``DELETE mb``: a soft delete; the mailbox answers 404 from then on."""
+    mailbox = mailbox_of(ctx, request, caller)
+    mailbox["is_active"] = 0
+    with ctx.store.transaction():
+        ctx.store.put("mailboxes", mailbox, parent=caller.tenant_id)
+        record(ctx, caller, "mailbox.deleted", "mailbox", mailbox["id"])
+    return ok({"status": "deleted"})
+
+
+async def request_upgrade(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``POST mb/request-upgrade {target_mode}``: mails the operator a code (3 per hour)."""
+    mailbox = mailbox_of(ctx, request, caller)
+    target = (await json_body(request)).get("target_mode")
+    if target not in MODES:
+        raise bad_request(f"target_mode must be one of {list(MODES)}")
+    if target == mailbox["oversight_mode"]:
+        raise bad_request(f"Mailbox is already in {target} mode")
+    recent = [
+        code
+        for code in ctx.store.children("codes", caller.tenant_id)
+        if code["purpose"] == "upgrade"
+        and code["mailbox_id"] == mailbox["id"]
+        and ctx.now() - code["_created"] < 3600
+    ]
+    if len(recent) >= ctx.settings.upgrade_requests_per_hour:
+        wait = 3600 - (ctx.now() - recent[0]["_created"])
+        raise too_many("Too many upgrade requests for this mailbox; try again later", int(wait) + 1)
+    with ctx.store.transaction():
+        codes.issue(ctx, caller.tenant_id, "upgrade", mailbox_id=mailbox["id"], target_mode=target)
+        record(
+            ctx,
+            caller,
+            "mailbox.upgrade_requested",
+            "mailbox",
+            mailbox["id"],
+            {"target_mode": target},
+        )
+    return ok(
+        {
+            "status": "upgrade_requested",
+            "message": "An upgrade code was sent to the operator's oversight email.",
+        }
+    )
+
+
+async def apply_upgrade(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``POST mb/upgrade {code}``: ``{status: upgraded}``; 404 without a pending request,
+    403 for a wrong code."""
+    mailbox = mailbox_of(ctx, request, caller)
+    code = (await json_body(request)).get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise bad_request("code is required")
+    if not [
+        c
+        for c in codes.open_codes(ctx, caller.tenant_id, "upgrade")
+        if c["mailbox_id"] == mailbox["id"]
+    ]:
+        raise not_found("Pending upgrade request")
+    used = codes.redeem(ctx, caller.tenant_id, "upgrade", code, mailbox_id=mailbox["id"])
+    if used is None:
+        raise forbidden("Invalid upgrade code")
+    mailbox["oversight_mode"] = used["target_mode"]
+    with ctx.store.transaction():
+        ctx.store.put("mailboxes", mailbox, parent=caller.tenant_id)
+        record(
+            ctx,
+            caller,
+            "mailbox.upgraded",
+            "mailbox",
+            mailbox["id"],
+            {"oversight_mode": used["target_mode"]},
+        )
+    return ok({"status": "upgraded", "oversight_mode": used["target_mode"]})

@@ -1,0 +1,101 @@
+"""Account confirmation: ``POST /v1/account/resend-confirmation`` and ``POST /v1/confirm``.
+
+Neither needs a key. A sandbox signup (``POST /sandbox/signup`` or
+`MultiMailControl.signup`) creates an unconfirmed tenant and its ``agent`` mailbox and
+mails the operator a ``confirm_account`` code; ``/v1/confirm {code}`` activates the
+tenant and answers a new read+send key once.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mm_assistants.sandbox.docstore import Doc
+from mm_assistants.sandbox.multimail_api import codes
+from mm_assistants.sandbox.multimail_api.auth import authenticate, issue_key, presented_key
+from mm_assistants.sandbox.multimail_api.drafts import is_address
+from mm_assistants.sandbox.multimail_api.errors import ApiError, bad_request
+from mm_assistants.sandbox.multimail_api.routing import Context, json_body, ok, open_route
+from mm_assistants.sandbox.multimail_api.tenants import mailbox_address, new_mailbox, new_tenant
+
+CONFIRM = "confirm_account"
+_RESENT = {
+    "status": "confirmation_resent",
+    "message": "If the account awaits confirmation, a new code was sent to its oversight email.",
+}
+
+
+def routes(ctx: Context) -> list[Route]:
+    """The routes of this module."""
+    return [
+        open_route(ctx, "POST", "/v1/account/resend-confirmation", resend_confirmation),
+        open_route(ctx, "POST", "/v1/confirm", confirm),
+    ]
+
+
+def create_signup(ctx: Context, name: str, oversight_email: str) -> dict[str, Any]:
+    """An unconfirmed tenant with an ``agent`` mailbox, and its confirmation code."""
+    if not name.strip() or not is_address(oversight_email):
+        raise bad_request("A signup needs a name and an oversight_email address")
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "tenant"
+    taken = {t["slug"] for t in ctx.store.children("tenants")}
+    base, n = slug, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    tenant = new_tenant(name.strip(), slug, oversight_email, ctx.now(), ctx.settings)
+    tenant["confirmed"] = False
+    mailbox = new_mailbox(tenant["id"], mailbox_address(tenant, "agent"), "Agent", ctx.now())
+    with ctx.store.transaction():
+        ctx.store.put("tenants", tenant)
+        ctx.store.put("mailboxes", mailbox, parent=tenant["id"])
+        code = codes.issue(ctx, tenant["id"], CONFIRM)
+    return {"tenant_id": tenant["id"], "mailbox_id": mailbox["id"], "code": code["id"]}
+
+
+async def resend_confirmation(ctx: Context, request: Request) -> Response:
+    """Always the same answer (no account enumeration), except 400 for the key of an
+    account that is already confirmed."""
+    if presented_key(request.headers) is not None:
+        caller = authenticate(ctx.store, request.headers, ctx.now())
+        tenant = ctx.store.get("tenants", caller.tenant_id) or {}
+        if tenant.get("confirmed", True):
+            raise bad_request("Account already confirmed")
+    body = await json_body(request)
+    for tenant in ctx.store.children("tenants"):
+        if not tenant.get("confirmed", True) and tenant["oversight_email"] == body.get("email"):
+            codes.issue(ctx, tenant["id"], CONFIRM)
+    return ok(_RESENT)
+
+
+async def confirm(ctx: Context, request: Request) -> Response:
+    """``POST /v1/confirm {code}``: activate; answers the new key once."""
+    code = (await json_body(request)).get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise bad_request("code is required")
+    for tenant in ctx.store.children("tenants"):
+        if codes.redeem(ctx, tenant["id"], CONFIRM, code) is not None:
+            return ok(_activate(ctx, tenant))
+    raise ApiError(400, "Invalid or expired confirmation code")
+
+
+def _activate(ctx: Context, tenant: Doc) -> dict[str, Any]:
+    with ctx.store.transaction():
+        ctx.store.put("tenants", {**tenant, "confirmed": True})
+        _, raw = issue_key(ctx.store, tenant["id"], "activation key", ("read", "send"), ctx.now())
+        mailbox = ctx.store.children("mailboxes", tenant["id"])[0]
+    return {
+        "status": "confirmed",
+        "name": tenant["name"],
+        "oversight_mode": mailbox["oversight_mode"],
+        "api_key": raw,
+        "mailbox_id": mailbox["id"],
+        "mailbox_address": mailbox["address"],
+        "oversight_email": tenant["oversight_email"],
+        "use_case": None,
+    }

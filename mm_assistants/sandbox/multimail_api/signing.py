@@ -1,0 +1,57 @@
+"""What a sandbox webhook delivery looks like on the wire, and how it is signed.
+
+The body is compact JSON ``{"id": "evt_…", "event", "timestamp": "…Z", "data"}``. The
+signature follows MultiMail's description: ``X-MultiMail-Signature: sha256=<hex>``, the
+HMAC-SHA256 of the raw body keyed with the subscription's ``whsec_…`` secret. A receiver
+recomputes it over the bytes it received (never a re-serialised JSON) and compares in
+constant time, as `verify` does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from mm_assistants.sandbox.multimail_api.formats import iso
+
+SIGNATURE_HEADER = "X-MultiMail-Signature"
+EVENT_HEADER = "X-MultiMail-Event"
+DELIVERY_HEADER = "X-MultiMail-Delivery"
+TIMESTAMP_HEADER = "X-MultiMail-Timestamp"
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The signature header value for ``body``: ``"sha256=<hex HMAC-SHA256>"``.
+
+    Example::
+
+        sign(b'{"event":"message.sent"}', "whsec_test")  # 'sha256=…' (64 hex digits)
+    """
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return "sha256=" + digest
+
+
+def verify(body: bytes, secret: str, signature: str) -> bool:
+    """Whether ``signature`` (a header value) is ``sign(body, secret)``, in constant time."""
+    return hmac.compare_digest(sign(body, secret), signature.strip())
+
+
+def encode_body(delivery_id: str, event: str, created: float, data: dict[str, Any]) -> bytes:
+    """The JSON body of one delivery (``created`` in unix seconds)."""
+    document = {"id": delivery_id, "event": event, "timestamp": iso(created), "data": data}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def delivery_headers(
+    delivery_id: str, event: str, signature: str, timestamp: float
+) -> dict[str, str]:
+    """The headers of one attempt (``timestamp``: when it is made, unix seconds)."""
+    return {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature,
+        EVENT_HEADER: event,
+        DELIVERY_HEADER: delivery_id,
+        TIMESTAMP_HEADER: str(int(timestamp)),
+    }

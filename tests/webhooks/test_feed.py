@@ -1,0 +1,155 @@
+"""Oversight events wake real approval waits through the hub, at once and without polling."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, wait_async, wait_sync
+from mm_assistants.sandbox.multimail_api.events import event_data
+from mm_assistants.sandbox.multimail_api.signing import delivery_headers, encode_body, sign
+from mm_assistants.webhooks import (
+    OversightEvent,
+    ReplayGuard,
+    WebhookVerificationError,
+    feed_hub,
+    parse_event,
+    verify_signature,
+)
+from mm_assistants.webhooks.feed import decision_record
+
+SECRET = "whsec_feed_secret_value"
+POLICY = ApprovalPolicy(first_delay=1.0)
+
+
+def oversight(event: str, **data: Any) -> OversightEvent:
+    parsed = parse_event({"id": "evt_1", "event": event, "data": {"email_id": "em_1", **data}})
+    assert isinstance(parsed, OversightEvent)
+    return parsed
+
+
+def never_decided(email_id: str, mailbox_id: str) -> dict[str, Any]:
+    return {"status": "pending_send_approval"}
+
+
+def test_an_approval_wakes_a_sync_wait_at_once() -> None:
+    hub = ApprovalHub()
+    event = oversight("oversight.approved", status="approved", decided_by="op@example.com")
+    threading.Timer(0.05, feed_hub, (hub, event)).start()
+    started = time.monotonic()
+    outcome = wait_sync(
+        never_decided, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + 30, hub=hub
+    )
+    assert time.monotonic() - started < 5
+    assert (outcome.decision, outcome.woken_by, outcome.status_checks) == ("approved", "hub", 0)
+    assert outcome.approved_by == "op@example.com"
+
+
+def test_a_rejection_wakes_an_async_wait_from_another_thread() -> None:
+    hub = ApprovalHub()
+
+    async def main() -> Any:
+        async def afetch(email_id: str, mailbox_id: str) -> dict[str, Any]:
+            return never_decided(email_id, mailbox_id)
+
+        event = oversight("oversight.rejected", reason="tone", thread_id="th_1")
+        threading.Timer(0.05, feed_hub, (hub, event)).start()
+        return await wait_async(
+            afetch, "em_1", "m", policy=POLICY, deadline=time.time() + 30, hub=hub
+        )
+
+    outcome = asyncio.run(main())
+    assert (outcome.decision, outcome.reason, outcome.woken_by) == ("rejected", "tone", "hub")
+    assert outcome.thread_id == "th_1"
+
+
+def test_a_decision_heard_before_the_wait_is_remembered() -> None:
+    hub = ApprovalHub()
+    assert feed_hub(hub, oversight("oversight.rejected", reason="late"))
+    outcome = wait_sync(
+        never_decided, "em_1", "m", policy=POLICY, deadline=time.time() + 5, hub=hub
+    )
+    assert (outcome.decision, outcome.reason, outcome.woken_by) == ("rejected", "late", "hub")
+
+
+@pytest.mark.parametrize(
+    ("event", "data", "status"),
+    [
+        pytest.param("oversight.approved", {}, "approved_and_sent", id="approved-no-status"),
+        pytest.param(
+            "oversight.approved",
+            {"status": "pending_send_approval"},
+            "approved_and_sent",
+            id="approved-stale-pending",
+        ),
+        pytest.param("oversight.approved", {"status": "send_failed"}, "send_failed", id="failed"),
+        pytest.param("oversight.approved", {"status": "approved"}, "approved", id="approved"),
+        pytest.param(
+            "oversight.rejected", {"status": "pending_send_approval"}, "rejected", id="rejected"
+        ),
+    ],
+)
+def test_the_status_handed_over_follows_the_event_type(
+    event: str, data: dict[str, Any], status: str
+) -> None:
+    assert decision_record(oversight(event, **data))["status"] == status
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param({"event": "oversight.pending", "data": {"email_id": "em_1"}}, id="pending"),
+        pytest.param({"event": "message.sent", "data": {"email_id": "em_1"}}, id="message"),
+        pytest.param({"event": "oversight.approved", "data": {}}, id="no-email"),
+        pytest.param({"event": "something.else", "data": {"email_id": "em_1"}}, id="unknown"),
+    ],
+)
+def test_other_events_are_not_fed(body: dict[str, Any]) -> None:
+    hub = ApprovalHub()
+    with hub.subscribe("em_1") as subscription:
+        assert not feed_hub(hub, parse_event(body))
+        assert subscription.decision is None
+
+
+def test_a_sandbox_delivery_goes_from_bytes_to_a_woken_wait() -> None:
+    """Signed and encoded by the sandbox's own code, received by the library's."""
+    email = {
+        "id": "em_5",
+        "mailbox_id": "mbx_1",
+        "thread_id": "th_5",
+        "direction": "outbound",
+        "status": "rejected",
+        "from": "agent@example.com",
+        "to": ["bob@example.com"],
+        "subject": "Quote",
+    }
+    data = event_data(email, decided_by="op@example.com", reason="wrong price")
+    now = time.time()
+    body = encode_body("evt_5", "oversight.rejected", now, data)
+    headers = delivery_headers("evt_5", "oversight.rejected", sign(body, SECRET), now)
+    independent = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-MultiMail-Signature"] == independent
+
+    hub, guard = ApprovalHub(), ReplayGuard()
+    subscription = hub.subscribe("em_5")
+    delivery = verify_signature(body, headers, ["whsec_new", SECRET], replay_guard=guard)
+    event = parse_event(body, event_type=delivery.event)
+    assert (delivery.secret_index, delivery.delivery_id, event.id) == (1, "evt_5", "evt_5")
+    assert feed_hub(hub, event)
+    decided = subscription.wait(0)
+    assert decided is not None
+    assert (decided["status"], decided["reason"], decided["email_id"]) == (
+        "rejected",
+        "wrong price",
+        "em_5",
+    )
+    with pytest.raises(WebhookVerificationError, match="replayed"):
+        verify_signature(body, headers, SECRET, replay_guard=guard)
+    assert json.loads(body)["data"]["decided_by"] == "op@example.com"
