@@ -24,7 +24,7 @@ FINAL_STATUSES: Mapping[str, Decision] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ApprovalPolicy:
     """How the drivers wait for a human's decision on a held send.
 
@@ -43,6 +43,8 @@ class ApprovalPolicy:
     multiplier: float = 1.6
 
     def __post_init__(self) -> None:
+        if not isinstance(self.wait, bool):
+            raise TypeError(f"ApprovalPolicy.wait is True or False, not {self.wait!r}")
         for name in ("max_wait", "margin", "first_delay", "max_interval"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -85,7 +87,7 @@ class ApprovalOutcome:
     thread_id: str | None = None
     waited: float = 0.0
     status_checks: int = 0
-    woken_by: str = "poll"  # "poll", "hub" or "deadline"
+    woken_by: str = "poll"  # "poll", "hub", "deadline" or "cancel"
 
     def as_output(self) -> dict[str, Any]:
         """The JSON object the model reads instead of the bare pending answer."""

@@ -50,6 +50,7 @@ class DemoOptions:
     interactive: bool = False
     max_wait: float = 120.0
     as_json: bool = False
+    model_latency: float = 0.3  # seconds the scripted model "thinks" per turn
 
 
 def register(subparsers: Any) -> None:
@@ -112,7 +113,7 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
 
     started = time.monotonic()
     console = Console(out, live=out.isatty())
-    settings = OpenAIEmulatorSettings(model_latency=0.3, run_expiry_seconds=600)
+    settings = OpenAIEmulatorSettings(model_latency=options.model_latency, run_expiry_seconds=600)
     with Sandbox(openai_settings=settings) as sandbox:
         inbound = sandbox.multimail.inject_inbound(sender=SENDER, subject=SUBJECT, markdown=BODY)
         console.line("mm-assistants demo · offline, on the embedded sandbox")

@@ -19,6 +19,7 @@ The builders accept the SDK's objects or plain dicts alike.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,8 @@ class CallContext:
 
     ``deadline`` is a unix time (seconds) by which the call's output must be ready, e.g.
     a run's ``expires_at`` minus a safety margin; client-side waits stop before it.
+    ``cancel``, once set (from any thread), ends an approval wait at once: the run it
+    belongs to is being cancelled, so nobody is waiting for the decision any more.
     """
 
     assistant_id: str | None = None
@@ -40,6 +43,7 @@ class CallContext:
     run_id: str | None = None
     response_id: str | None = None
     deadline: float | None = None
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
     def ids(self) -> dict[str, str]:
         """The known ids, for audit records."""
@@ -149,11 +153,13 @@ def _arguments(value: Any) -> str:
     return json.dumps(value)
 
 
-def calls_from_run(run: Any, *, deadline: float | None = None) -> list[ToolCall]:
+def calls_from_run(
+    run: Any, *, deadline: float | None = None, cancel: threading.Event | None = None
+) -> list[ToolCall]:
     """The function calls an Assistants run in ``requires_action`` asks for, in order.
 
     Returns ``[]`` when the run does not wait for tool outputs. ``deadline`` defaults to
-    the run's ``expires_at``.
+    the run's ``expires_at``; ``cancel`` goes into each call's `CallContext`.
     """
     action = _get(run, "required_action")
     if action is None or _get(action, "type") != "submit_tool_outputs":
@@ -163,6 +169,7 @@ def calls_from_run(run: Any, *, deadline: float | None = None) -> list[ToolCall]
         thread_id=_get(run, "thread_id"),
         run_id=_get(run, "id"),
         deadline=deadline if deadline is not None else _get(run, "expires_at"),
+        cancel=cancel,
     )
     tool_calls = _get(_get(action, "submit_tool_outputs"), "tool_calls") or []
     return [

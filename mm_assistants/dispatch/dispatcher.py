@@ -69,6 +69,7 @@ class Dispatcher(DispatcherCore):
             deadline=plan.deadline,
             hub=self.approval_hub,
             clock=self._clock,
+            cancel=call.context.cancel,
         )
         return self.settle(result, call, outcome)
 
@@ -143,6 +144,7 @@ class AsyncDispatcher(DispatcherCore):
             deadline=plan.deadline,
             hub=self.approval_hub,
             clock=self._clock,
+            cancel=call.context.cancel,
         )
         return self.settle(result, call, outcome)
 

@@ -125,6 +125,8 @@ class AssistantsRunDriver(AssistantsDriverCore):
         state.results.extend(results)
         state.steps += 1
         state.polls = 0
+        if state.cancel_event.is_set():
+            return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
         try:
@@ -245,6 +247,8 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         state.results.extend(results)
         state.steps += 1
         state.polls = 0
+        if state.cancel_event.is_set():
+            return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
         try:

@@ -135,7 +135,9 @@ class AssistantsDriverCore:
     def calls_of(self, state: RunState) -> list[ToolCall]:
         expires_at = getattr(state.run, "expires_at", None)
         limits = [value for value in (expires_at, state.deadline) if value is not None]
-        return calls_from_run(state.run, deadline=min(limits) if limits else None)
+        return calls_from_run(
+            state.run, deadline=min(limits) if limits else None, cancel=state.cancel_event
+        )
 
     def absorb(self, state: RunState, run: Any, hint: str | None) -> None:
         state.run = run

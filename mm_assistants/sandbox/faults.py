@@ -11,9 +11,10 @@ rules for that key or ``"*"``. A rule's effects:
 - ``commit_then_drop``: run the app to the end, so its change is committed, then drop the
   connection without an answer: the client sees a transport error and cannot tell whether
   the request took effect. Under uvicorn the connection's asyncio transport is aborted (the
-  ``send`` callable is a method of uvicorn's request cycle, which holds it); where none is
-  reachable (httpx's ``ASGITransport``, uvicorn's trace logging) `DroppedConnectionError` is
-  raised instead, which a server answers with a 500.
+  ``send`` callable is a method of uvicorn's request cycle, which holds it; an app that
+  wraps ``send`` on the way in, as Starlette does, is served through `expose_connection`);
+  where none is reachable (httpx's ``ASGITransport``, uvicorn's trace logging)
+  `DroppedConnectionError` is raised instead, which a server answers with a 500.
 
 The first firing rule with a ``status`` or ``commit_then_drop`` decides. A rule fires with
 probability ``rate`` (own RNG, seeded by ``seed``) and, given ``next_n``, that many times.
@@ -50,6 +51,23 @@ from mm_assistants.sandbox.counters import counter_routes, relative_path, route_
 
 class DroppedConnectionError(RuntimeError):
     """A ``commit_then_drop`` fault could not reach the connection to abort it."""
+
+
+#: The scope key under which `expose_connection` keeps the server's own ``send``.
+SERVER_SEND = "mm_sandbox.server_send"
+
+
+def expose_connection(app: ASGIApp) -> ASGIApp:
+    """``app`` with the server's own ``send`` kept in the scope, so that a
+    ``commit_then_drop`` deep inside (behind Starlette, which wraps ``send``) can still
+    reach the connection to abort it."""
+
+    async def exposed(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await app(scope, receive, send)
+
+    return exposed
 
 
 class Fault(NamedTuple):
@@ -237,7 +255,8 @@ async def _commit_then_drop(app: ASGIApp, scope: Scope, receive: Receive, send: 
         pass  # the app's answer never leaves: the connection goes instead
 
     await app(scope, receive, swallow)
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    server_send = scope.get(SERVER_SEND, send)
+    transport = getattr(getattr(server_send, "__self__", None), "transport", None)
     abort = getattr(transport, "abort", None)
     if not callable(abort):
         raise DroppedConnectionError("commit_then_drop: no connection transport to abort")

@@ -27,7 +27,7 @@ import uvicorn
 
 from mm_assistants.sandbox.app import SandboxApp, create_sandbox_app
 from mm_assistants.sandbox.clock import SandboxClock
-from mm_assistants.sandbox.faults import FaultInjector, RequestCounters
+from mm_assistants.sandbox.faults import FaultInjector, RequestCounters, expose_connection
 from mm_assistants.sandbox.multimail_api import MultiMailControl, MultiMailSandboxSettings
 from mm_assistants.sandbox.openai_api import EmulatorControl, OpenAIEmulatorSettings
 
@@ -98,7 +98,7 @@ class Sandbox:
             webhook_retry_delays=self._webhook_retry_delays,
         )
         config = uvicorn.Config(
-            self._app.asgi,
+            expose_connection(self._app.asgi),
             host=self.host,
             port=self._requested_port,
             log_level="warning",

@@ -57,6 +57,14 @@ def test_bad_policies_fail_at_construction(bad: dict[str, Any]) -> None:
         ApprovalPolicy(**bad)
 
 
+def test_a_number_is_not_taken_for_the_wait_switch() -> None:
+    # ApprovalPolicy(300) reads like "wait up to 300 s"; it must not mean wait=300
+    with pytest.raises(TypeError):
+        ApprovalPolicy(300)  # type: ignore[misc]
+    with pytest.raises(TypeError, match="True or False"):
+        ApprovalPolicy(wait=300)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(
     ("email", "status", "key"),
     [

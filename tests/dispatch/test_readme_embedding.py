@@ -19,7 +19,7 @@ from openai.types.beta.threads import Run
 from openai.types.chat import ChatCompletion
 
 from tests.dispatch.conftest import BASE, KEY
-from tests.tools.test_readme_example import python_blocks
+from tests.readme import python_blocks
 
 ARGS = '{"email_id":"em_1","mailbox_id":null}'
 RUN: dict[str, Any] = {

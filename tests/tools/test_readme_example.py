@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-
-
-def python_blocks(heading: str) -> list[str]:
-    """The ```python blocks of the README section that starts with ``## heading``."""
-    text = README.read_text(encoding="utf-8")
-    start = text.index(f"\n## {heading}\n")
-    end = text.find("\n## ", start + 1)
-    section = text[start : end if end != -1 else len(text)]
-    return re.findall(r"```python\n(.*?)```", section, re.S)
+from tests.readme import python_blocks
 
 
 def test_the_ten_line_example_loads_exports_and_binds(capsys: pytest.CaptureFixture[str]) -> None:
