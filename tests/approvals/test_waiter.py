@@ -145,3 +145,41 @@ def test_async_waits_need_an_async_subscription() -> None:
     with pytest.raises(RuntimeError, match="subscribe_async"):
         asyncio.run(subscription.wait_async(0.01))
     subscription.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cancel_set_before_the_wait_ends_it_at_once_as_pending(mode: str) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    fetch = scripted([])
+    kwargs: dict[str, Any] = {"policy": POLICY, "deadline": time.time() + 60, "cancel": cancel}
+    if mode == "sync":
+        outcome = wait_sync(fetch, "em_1", "mbx_1", **kwargs)
+    else:
+
+        async def fetch_async(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+            return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
+
+        outcome = asyncio.run(wait_async(fetch_async, "em_1", "mbx_1", **kwargs))
+    assert outcome.decision == "pending"
+    assert outcome.woken_by == "cancel"
+    assert fetch.looks == []  # nothing more to learn: the run is going away
+
+
+@pytest.mark.parametrize("with_hub", [False, True], ids=["polling", "hub"])
+def test_a_cancel_from_another_thread_cuts_a_long_wait_short(with_hub: bool) -> None:
+    cancel = threading.Event()
+    timer = threading.Timer(0.1, cancel.set)
+    timer.start()
+    outcome = wait_sync(
+        scripted([]),
+        "em_1",
+        "mbx_1",
+        policy=ApprovalPolicy(first_delay=30.0, max_interval=30.0),
+        deadline=time.time() + 60,
+        hub=ApprovalHub() if with_hub else None,
+        cancel=cancel,
+    )
+    timer.join()
+    assert outcome.woken_by == "cancel"
+    assert outcome.decision == "pending"
