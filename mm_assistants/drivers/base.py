@@ -70,7 +70,7 @@ class AssistantsDriverCore:
             raise ValueError("on_requires_action must be 'dispatch' or 'return'")
         if deadline is not None and deadline <= 0:
             raise ValueError("deadline is a number of seconds and must be positive")
-        warn_once(stacklevel=4)
+        warn_once(stacklevel=3)  # warn_once, this __init__, then the caller's line
         self.openai = openai_client
         self.dispatcher = dispatcher
         self.mode: Mode = mode
