@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from mm_assistants.sandbox.counters import RequestCounters
 from mm_assistants.sandbox.multimail_api import (
     control,
     routes_account,
@@ -27,7 +28,7 @@ from mm_assistants.sandbox.multimail_api.errors import ApiError
 from mm_assistants.sandbox.multimail_api.events import EventSink
 from mm_assistants.sandbox.multimail_api.postbox import Postbox
 from mm_assistants.sandbox.multimail_api.recording import RecordingSink
-from mm_assistants.sandbox.multimail_api.routing import Context, Counters, ok, open_route
+from mm_assistants.sandbox.multimail_api.routing import Context, ok, open_route
 from mm_assistants.sandbox.multimail_api.seed import ensure_seed
 from mm_assistants.sandbox.multimail_api.settings import MultiMailSandboxSettings
 from mm_assistants.sandbox.multimail_api.store import Store
@@ -60,7 +61,7 @@ def create_multimail_app(
     settings = settings or MultiMailSandboxSettings()
     store = Store(db_path)
     postbox = Postbox(store, clock, settings, event_sink or RecordingSink())
-    ctx = Context(store, clock, settings, postbox, Counters())
+    ctx = Context(store, clock, settings, postbox, RequestCounters())
     sandbox = control.MultiMailControl(ctx, ensure_seed(store, clock(), settings))
 
     async def health(ctx: Context, request: Request) -> Response:

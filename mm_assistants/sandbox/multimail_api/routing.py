@@ -9,9 +9,7 @@ for routes without a key (``/health``, confirmation, the ``/sandbox`` controls).
 
 from __future__ import annotations
 
-import collections
 import json
-import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from mm_assistants.sandbox.counters import RequestCounters
 from mm_assistants.sandbox.docstore import Doc
 from mm_assistants.sandbox.multimail_api.auth import Caller, Scope, authenticate
 from mm_assistants.sandbox.multimail_api.errors import ApiError, bad_request, not_found
@@ -27,30 +26,6 @@ from mm_assistants.sandbox.multimail_api.ledger import audit, count
 from mm_assistants.sandbox.multimail_api.postbox import Postbox
 from mm_assistants.sandbox.multimail_api.settings import MultiMailSandboxSettings
 from mm_assistants.sandbox.multimail_api.store import Store
-
-
-class Counters:
-    """Requests per route template, e.g. ``"POST /v1/mailboxes/{mailbox_id}/send"``."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._routes: collections.Counter[str] = collections.Counter()
-
-    def count(self, route: str) -> None:
-        """Count one request to ``route``."""
-        with self._lock:
-            self._routes[route] += 1
-
-    def snapshot(self, *, reset: bool = False) -> dict[str, Any]:
-        """``{"total", "routes"}``; with ``reset``, start counting afresh."""
-        with self._lock:
-            answer = {
-                "total": sum(self._routes.values()),
-                "routes": dict(sorted(self._routes.items())),
-            }
-            if reset:
-                self._routes.clear()
-            return answer
 
 
 @dataclass
@@ -61,7 +36,7 @@ class Context:
     clock: Callable[[], float]
     settings: MultiMailSandboxSettings
     postbox: Postbox
-    counters: Counters
+    counters: RequestCounters
 
     def now(self) -> float:
         """The sandbox clock, unix seconds."""
