@@ -7,6 +7,7 @@ from mm_assistants.approvals.store import (
     PendingStore,
     SQLitePendingStore,
     late_outcome,
+    resolve_decision,
     resolve_pending,
 )
 from mm_assistants.approvals.waiter import wait_async, wait_sync
@@ -24,6 +25,7 @@ __all__ = [
     "Subscription",
     "classify",
     "late_outcome",
+    "resolve_decision",
     "resolve_pending",
     "wait_async",
     "wait_sync",

@@ -43,6 +43,9 @@ class PendingStore(Protocol):
     def all(self) -> list[PendingRecord]:
         """Every record, oldest first."""
 
+    def get(self, email_id: str) -> PendingRecord | None:
+        """The record of ``email_id``, or ``None``."""
+
     def remove(self, email_id: str) -> None:
         """Forget the record of ``email_id`` once its decision was delivered."""
 
@@ -61,6 +64,10 @@ class MemoryPendingStore:
     def all(self) -> list[PendingRecord]:
         with self._lock:
             return sorted(self._records.values(), key=lambda r: r.recorded_at)
+
+    def get(self, email_id: str) -> PendingRecord | None:
+        with self._lock:
+            return self._records.get(email_id)
 
     def remove(self, email_id: str) -> None:
         with self._lock:
@@ -97,6 +104,13 @@ class SQLitePendingStore:
             ).fetchall()
         return [PendingRecord(**json.loads(row[0])) for row in rows]
 
+    def get(self, email_id: str) -> PendingRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT record FROM mm_pending_approvals WHERE email_id = ?", (email_id,)
+            ).fetchone()
+        return PendingRecord(**json.loads(row[0])) if row is not None else None
+
     def remove(self, email_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM mm_pending_approvals WHERE email_id = ?", (email_id,))
@@ -107,17 +121,20 @@ class SQLitePendingStore:
             self._db.close()
 
 
-def late_outcome(record: PendingRecord, email: Mapping[str, Any] | None) -> ApprovalOutcome | None:
-    """The outcome to deliver for ``record`` given its email's record now, or ``None`` while
-    it is still held (or could not be looked up)."""
+def late_outcome(
+    record: PendingRecord, email: Mapping[str, Any] | None, *, woken_by: str = "poll"
+) -> ApprovalOutcome | None:
+    """The outcome to deliver for ``record`` given its email's record now (looked up, or
+    an oversight event's data when ``woken_by="webhook"``), or ``None`` while it is still
+    held (or could not be looked up)."""
     if email is None or classify(email) == "pending":
         return None
     return outcome_from_email(
         record.email_id,
         email,
         waited=time.time() - record.recorded_at,
-        status_checks=1,
-        woken_by="poll",
+        status_checks=0 if woken_by == "webhook" else 1,
+        woken_by=woken_by,
     )
 
 
@@ -141,3 +158,27 @@ def resolve_pending(
         store.remove(record.email_id)
         delivered.append(outcome)
     return delivered
+
+
+def resolve_decision(
+    store: PendingStore,
+    email_id: str,
+    email: Mapping[str, Any],
+    deliver: Callable[[PendingRecord, ApprovalOutcome], None],
+) -> ApprovalOutcome | None:
+    """Deliver a decision a webhook brought about ``email_id``, when a record waits for it.
+
+    ``email`` is the decided email's record (e.g. `mm_assistants.webhooks.feed.decision_record`
+    of the event). Returns the outcome delivered, or ``None`` when no run left that email
+    pending (its own wait took the decision) or the record still reads as held. As in
+    `resolve_pending`, the record is removed only after ``deliver`` returned.
+    """
+    record = store.get(email_id)
+    if record is None:
+        return None
+    outcome = late_outcome(record, email, woken_by="webhook")
+    if outcome is None:
+        return None
+    deliver(record, outcome)
+    store.remove(email_id)
+    return outcome

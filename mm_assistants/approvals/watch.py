@@ -87,7 +87,7 @@ class ApprovalOutcome:
     thread_id: str | None = None
     waited: float = 0.0
     status_checks: int = 0
-    woken_by: str = "poll"  # "poll", "hub", "deadline" or "cancel"
+    woken_by: str = "poll"  # "poll", "hub", "deadline", "cancel" or "webhook" (late)
 
     def as_output(self) -> dict[str, Any]:
         """The JSON object the model reads instead of the bare pending answer."""

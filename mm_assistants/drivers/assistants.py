@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import openai
@@ -27,6 +27,7 @@ from mm_assistants.approvals import (
     PendingRecord,
     PendingStore,
     late_outcome,
+    resolve_decision,
     resolve_pending,
 )
 from mm_assistants.drivers.base import (
@@ -79,13 +80,23 @@ class AssistantsRunDriver(AssistantsDriverCore):
         Uses the dispatcher's ``approval_store`` unless ``store`` is given. A thread that
         is busy with another run keeps its record for the next call.
         """
-        io = AssistantsWire(self.openai)
+        return _resolve(self.dispatcher, store, self.post_late_decision)
 
-        def deliver(record: PendingRecord, outcome: ApprovalOutcome) -> None:
-            if record.thread_id is not None:
-                io.post_message(record.thread_id, late_decision_text(outcome))
+    def resolve_decision(
+        self, email_id: str, email: Mapping[str, Any], store: PendingStore | None = None
+    ) -> ApprovalOutcome | None:
+        """Post one decision a webhook brought (``email``: the decided email's record) to
+        the thread of the run that left ``email_id`` pending; ``None`` when no record waits
+        for it. A busy thread raises and keeps the record for `resolve_pending`."""
+        chosen = store if store is not None else self.dispatcher.approval_store
+        if chosen is None:
+            return None
+        return resolve_decision(chosen, email_id, email, self.post_late_decision)
 
-        return _resolve(self.dispatcher, store, deliver)
+    def post_late_decision(self, record: PendingRecord, outcome: ApprovalOutcome) -> None:
+        """Tell the thread of ``record`` how its held email ended (one user message)."""
+        if record.thread_id is not None:
+            AssistantsWire(self.openai).post_message(record.thread_id, late_decision_text(outcome))
 
     # -- the loop -------------------------------------------------------------------
 
@@ -180,7 +191,6 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
 
     async def resolve_pending(self, store: PendingStore | None = None) -> list[ApprovalOutcome]:
         """Post decisions that arrived after their run ended to the runs' threads."""
-        io = AsyncAssistantsWire(self.openai)
         chosen = store if store is not None else self.dispatcher.approval_store
         if chosen is None:
             return []
@@ -190,11 +200,33 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             outcome = late_outcome(record, email)
             if outcome is None:
                 continue
-            if record.thread_id is not None:
-                await io.post_message(record.thread_id, late_decision_text(outcome))
+            await self.post_late_decision(record, outcome)
             chosen.remove(record.email_id)
             delivered.append(outcome)
         return delivered
+
+    async def resolve_decision(
+        self, email_id: str, email: Mapping[str, Any], store: PendingStore | None = None
+    ) -> ApprovalOutcome | None:
+        """Post one decision a webhook brought to the thread of the run that left
+        ``email_id`` pending (see `AssistantsRunDriver.resolve_decision`)."""
+        chosen = store if store is not None else self.dispatcher.approval_store
+        if chosen is None:
+            return None
+        record = chosen.get(email_id)
+        outcome = None if record is None else late_outcome(record, email, woken_by="webhook")
+        if record is None or outcome is None:
+            return None
+        await self.post_late_decision(record, outcome)
+        chosen.remove(email_id)
+        return outcome
+
+    async def post_late_decision(self, record: PendingRecord, outcome: ApprovalOutcome) -> None:
+        """Tell the thread of ``record`` how its held email ended (one user message)."""
+        if record.thread_id is not None:
+            await AsyncAssistantsWire(self.openai).post_message(
+                record.thread_id, late_decision_text(outcome)
+            )
 
     # -- the loop -------------------------------------------------------------------
 

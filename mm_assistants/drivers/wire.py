@@ -84,6 +84,14 @@ class AssistantsWire:
         )
         return message
 
+    def create_thread(self, contents: list[str], metadata: Mapping[str, str]) -> Any:
+        thread, _ = self._raw(
+            self.client.beta.threads.create,
+            messages=[{"role": "user", "content": text} for text in contents],
+            metadata=dict(metadata),
+        )
+        return thread
+
 
 class AsyncAssistantsWire:
     """`AssistantsWire` for an ``AsyncOpenAI`` client."""
@@ -151,3 +159,11 @@ class AsyncAssistantsWire:
             self.client.beta.threads.messages.create, thread_id, role="user", content=content
         )
         return message
+
+    async def create_thread(self, contents: list[str], metadata: Mapping[str, str]) -> Any:
+        thread, _ = await self._raw(
+            self.client.beta.threads.create,
+            messages=[{"role": "user", "content": text} for text in contents],
+            metadata=dict(metadata),
+        )
+        return thread

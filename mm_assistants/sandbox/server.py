@@ -17,22 +17,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import threading
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-
-import uvicorn
 
 from mm_assistants.sandbox.app import SandboxApp, create_sandbox_app
 from mm_assistants.sandbox.clock import SandboxClock
 from mm_assistants.sandbox.faults import FaultInjector, RequestCounters, expose_connection
 from mm_assistants.sandbox.multimail_api import MultiMailControl, MultiMailSandboxSettings
 from mm_assistants.sandbox.openai_api import EmulatorControl, OpenAIEmulatorSettings
+from mm_assistants.sandbox.serving import LoopbackServer
 
-START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -76,8 +71,7 @@ class Sandbox:
         self._webhook_retry_delays = tuple(webhook_retry_delays)
         self._tmpdir: str | None = None
         self._app: SandboxApp | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server: LoopbackServer | None = None
         self._port: int | None = None
 
     # -- life cycle ---------------------------------------------------------------------
@@ -97,40 +91,32 @@ class Sandbox:
             openai_settings=self._openai_settings,
             webhook_retry_delays=self._webhook_retry_delays,
         )
-        config = uvicorn.Config(
+        self._server = LoopbackServer(
             expose_connection(self._app.asgi),
             host=self.host,
             port=self._requested_port,
-            log_level="warning",
-            lifespan="on",
-            ws="none",
+            name="mm-sandbox",
         )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="mm-sandbox", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError(
-                    f"the sandbox did not start on {self.host}:{self._requested_port} "
-                    "(is the port taken?)"
-                )
-            time.sleep(0.005)
-        self._port = int(self._server.servers[0].sockets[0].getsockname()[1])
+        try:
+            self._server.start()
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(
+                f"the sandbox did not start on {self.host}:{self._requested_port} "
+                "(is the port taken?)"
+            ) from None
+        self._port = self._server.port
         return self
 
     def stop(self) -> None:
         """Stop serving, close the databases and remove a temporary folder (idempotent)."""
         if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT)
+            self._server.stop()
         if self._app is not None:
             self._app.close()
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
-        self._server = self._thread = self._app = None
+        self._server = self._app = None
         self._tmpdir = self._port = None
 
     def __enter__(self) -> Sandbox:

@@ -1,10 +1,20 @@
-"""MultiMail webhooks: verify a delivery, parse it into a typed event, wake approval waits.
+"""MultiMail webhooks in: verify a delivery, parse it into a typed event, wake approval
+waits, and route inbound email to the OpenAI conversation of its thread.
 
-A receiver does three things with each POST, in this order::
+The whole path in a few lines (FastAPI; `mm_assistants.webhooks.flask` for Flask)::
+
+    hub = ApprovalHub()                      # also given to the Dispatcher: approval_hub=hub
+    router = AsyncInboundRouter(openai, dispatcher, assistant_id="asst_1",
+                                store="routes.db", background=True)
+    receiver = AsyncWebhookReceiver(secret, hub=hub, router=router)
+    app.include_router(webhook_router(receiver))   # from mm_assistants.webhooks.fastapi
+
+The same steps by hand::
 
     delivery = verify_signature(body, request.headers, secrets, replay_guard=guard)
     event = parse_event(body, event_type=delivery.event)
     feed_hub(hub, event)          # oversight.approved / oversight.rejected wake waits
+    router.route(event)           # message.received starts (or queues) a run
 
 `verify_signature` checks ``X-MultiMail-Signature: sha256=<hex>`` (HMAC-SHA256 of the raw
 body) against one or more secrets, a size cap, and with ``X-MultiMail-Timestamp`` /
@@ -41,6 +51,22 @@ from mm_assistants.webhooks.events import (
     parse_event,
 )
 from mm_assistants.webhooks.feed import feed_hub
+from mm_assistants.webhooks.receiver import (
+    AsyncWebhookReceiver,
+    DuplicateDelivery,
+    HandledEvent,
+    WebhookReceiver,
+)
+from mm_assistants.webhooks.route_store import (
+    InboundMessage,
+    MemoryRouteStore,
+    RouteStore,
+    SQLiteRouteStore,
+)
+from mm_assistants.webhooks.router import InboundRouter
+from mm_assistants.webhooks.router_async import AsyncInboundRouter
+from mm_assistants.webhooks.routing import RouteResult, notice
+from mm_assistants.webhooks.trust import TrustPolicy, TrustVerdict
 from mm_assistants.webhooks.verify import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -58,14 +84,28 @@ __all__ = [
     "EVENT_TYPES",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "AsyncInboundRouter",
+    "AsyncWebhookReceiver",
+    "DuplicateDelivery",
+    "HandledEvent",
+    "InboundMessage",
+    "InboundRouter",
+    "MemoryRouteStore",
     "MessageEvent",
     "OversightEvent",
     "ReplayGuard",
+    "RouteResult",
+    "RouteStore",
+    "SQLiteRouteStore",
+    "TrustPolicy",
+    "TrustVerdict",
     "VerifiedDelivery",
     "WebhookEvent",
     "WebhookPayloadError",
+    "WebhookReceiver",
     "WebhookVerificationError",
     "feed_hub",
+    "notice",
     "parse_event",
     "verify_signature",
 ]

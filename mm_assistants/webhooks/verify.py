@@ -177,7 +177,7 @@ def verify_signature(
     Raises ``TypeError``/``ValueError`` for misuse: a body that is not bytes (a decoded
     body may no longer be the bytes that were signed) or no usable secret.
     """
-    keys = _secret_keys(secret)
+    keys = secret_keys(secret)
     given: object = raw_body  # checked at run time too: a str here is a common mistake
     if not isinstance(given, (bytes, bytearray, memoryview)):
         raise TypeError(f"raw_body must be the received bytes, not {type(given).__name__}")
@@ -205,7 +205,8 @@ def verify_signature(
     )
 
 
-def _secret_keys(secret: str | bytes | Sequence[str | bytes]) -> tuple[bytes, ...]:
+def secret_keys(secret: str | bytes | Sequence[str | bytes]) -> tuple[bytes, ...]:
+    """The HMAC keys of one or more secrets; ``TypeError``/``ValueError`` when unusable."""
     secrets = [secret] if isinstance(secret, (str, bytes)) else list(secret)
     keys = []
     for item in secrets:

@@ -168,7 +168,11 @@ class Postbox:
                     email[verdict] = fields[verdict]
             self._save(email, attachments)
             count(self.store, mailbox["tenant_id"], "emails_received", now)
-        self._emit([(email, events, {})])
+        # The verdicts ride along in message.received, so a receiver's trust gate need not
+        # read the email first (a receiver must still cope when they are missing).
+        verdicts = ("spam_verdict", "spam_score", "dkim", "spf", "dmarc")
+        extra = {name: email[name] for name in verdicts if email.get(name) is not None}
+        self._emit([(email, events, extra)])
         return email
 
     def _find_parent(self, mailbox_id: str, reference: Any) -> Doc | None:

@@ -1,0 +1,212 @@
+"""`WebhookReceiver`: everything a backend does with a MultiMail webhook delivery.
+
+Two halves, so a web handler can answer before the work is done::
+
+    receiver = WebhookReceiver("whsec_…", hub=hub, router=router)
+    event = receiver.accept(body, request.headers)   # fast: verify + parse, or raise
+    ...answer 200...
+    receiver.handle(event)                            # slow: wake waits, route, post
+
+`accept` raises `WebhookVerificationError` (answer 401, or 413 for ``too_large``) or
+`WebhookPayloadError` (400). A replay of a delivery already accepted raises
+`DuplicateDelivery` (answer 200: MultiMail must stop retrying it). `handle` never raises:
+each part's failure is logged and listed in ``HandledEvent.errors``.
+
+What `handle` does with an event:
+
+- ``oversight.approved``/``oversight.rejected``: wakes the waits following that email
+  through the `ApprovalHub` (no status poll needed), then, when a run already ended with
+  that email still pending, posts the decision to its thread (``late_decisions``: an
+  Assistants driver; by default the router's).
+- ``message.received``: hands it to the `InboundRouter`.
+- every event: ``on_event(event)`` when given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mm_assistants.approvals import ApprovalHub, ApprovalOutcome
+from mm_assistants.webhooks.events import OversightEvent, WebhookEvent, parse_event
+from mm_assistants.webhooks.feed import decision_record, feed_hub
+from mm_assistants.webhooks.routing import RouteResult
+from mm_assistants.webhooks.verify import (
+    DEFAULT_MAX_BODY,
+    DEFAULT_TOLERANCE,
+    ReplayGuard,
+    WebhookVerificationError,
+    secret_keys,
+    verify_signature,
+)
+
+logger = logging.getLogger("mm_assistants.webhooks")
+
+
+class DuplicateDelivery(Exception):
+    """A correctly signed delivery that was accepted before (answer 2xx, do nothing)."""
+
+
+@dataclass(frozen=True)
+class HandledEvent:
+    """What `WebhookReceiver.handle` did: ``woke`` approval waits, the ``late`` decision
+    posted to an ended run's thread, the router's ``route`` result, and ``errors`` (one
+    line per part that failed; the event is not lost: see the router's queue and
+    ``resolve_pending``)."""
+
+    event: WebhookEvent
+    woke: bool = False
+    late: ApprovalOutcome | None = None
+    route: RouteResult | None = None
+    errors: tuple[str, ...] = field(default_factory=tuple)
+
+
+class ReceiverCore:
+    """Verification and configuration shared by `WebhookReceiver` and
+    `AsyncWebhookReceiver`."""
+
+    def __init__(
+        self,
+        secrets: str | bytes | Sequence[str | bytes],
+        *,
+        hub: ApprovalHub | None = None,
+        router: Any = None,
+        late_decisions: Any = None,
+        on_event: Callable[[WebhookEvent], Any] | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
+        tolerance: float | None = DEFAULT_TOLERANCE,
+        replay_guard: ReplayGuard | None = None,
+    ) -> None:
+        # A missing or empty secret fails here, at construction, not on the first delivery.
+        self._secrets = secret_keys(secrets)
+        self.hub = hub
+        self.router = router
+        self.late_decisions = late_decisions if late_decisions is not None else _driver_of(router)
+        self.on_event = on_event
+        self.max_body = max_body
+        self.tolerance = tolerance
+        self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
+
+    def __repr__(self) -> str:
+        parts = [name for name in ("hub", "router", "late_decisions") if getattr(self, name)]
+        return f"{type(self).__name__}(with={parts})"
+
+    def accept(self, raw_body: bytes, headers: Mapping[str, Any]) -> WebhookEvent:
+        """Verify and parse one delivery (see the module docstring for what it raises)."""
+        try:
+            delivery = verify_signature(
+                raw_body,
+                headers,
+                self._secrets,
+                max_body=self.max_body,
+                tolerance=self.tolerance,
+                replay_guard=self.replay_guard,
+            )
+        except WebhookVerificationError as error:
+            if error.reason == "replayed":
+                raise DuplicateDelivery(str(error)) from None
+            raise
+        try:
+            return parse_event(raw_body, event_type=delivery.event)
+        except ValueError:
+            self.replay_guard.release(delivery.replay_keys)  # a fixed resend is welcome
+            raise
+
+    def _wake(self, event: WebhookEvent) -> bool:
+        return self.hub is not None and feed_hub(self.hub, event)
+
+    def _late_target(self, event: WebhookEvent) -> tuple[str, dict[str, Any]] | None:
+        if self.late_decisions is None or not isinstance(event, OversightEvent):
+            return None
+        if event.decision == "pending" or event.email_id is None:
+            return None
+        if not hasattr(self.late_decisions, "resolve_decision"):
+            return None
+        return event.email_id, decision_record(event)
+
+    def _callback(self, event: WebhookEvent, errors: list[str]) -> Any:
+        if self.on_event is None:
+            return None
+        try:
+            return self.on_event(event)
+        except Exception as error:
+            errors.append(_failure("on_event", event, error))
+            return None
+
+
+class WebhookReceiver(ReceiverCore):
+    """Verifies deliveries and acts on them with blocking I/O (an `InboundRouter`, an
+    `AssistantsRunDriver` for late decisions). Options: ``hub``, ``router``,
+    ``late_decisions``, ``on_event``, ``max_body``, ``tolerance``, ``replay_guard``."""
+
+    def handle(self, event: WebhookEvent) -> HandledEvent:
+        """Act on an accepted event; never raises (failures land in ``errors``)."""
+        errors: list[str] = []
+        woke = self._wake(event)
+        late = None
+        target = self._late_target(event)
+        if target is not None:
+            try:
+                late = self.late_decisions.resolve_decision(*target)
+            except Exception as error:
+                errors.append(_failure("late decision", event, error))
+        route = None
+        if self.router is not None:
+            try:
+                route = self.router.route(event)
+            except Exception as error:
+                errors.append(_failure("router", event, error))
+        self._callback(event, errors)
+        return HandledEvent(event, woke, late, route, tuple(errors))
+
+    def receive(self, raw_body: bytes, headers: Mapping[str, Any]) -> HandledEvent:
+        """`accept` then `handle`, for a caller with no reason to split them."""
+        return self.handle(self.accept(raw_body, headers))
+
+
+class AsyncWebhookReceiver(ReceiverCore):
+    """`WebhookReceiver` for asyncio: an `AsyncInboundRouter` and an
+    `AsyncAssistantsRunDriver`; ``on_event`` may be a coroutine function."""
+
+    async def handle(self, event: WebhookEvent) -> HandledEvent:
+        """Act on an accepted event; never raises (failures land in ``errors``)."""
+        errors: list[str] = []
+        woke = self._wake(event)
+        late = None
+        target = self._late_target(event)
+        if target is not None:
+            try:
+                late = await self.late_decisions.resolve_decision(*target)
+            except Exception as error:
+                errors.append(_failure("late decision", event, error))
+        route = None
+        if self.router is not None:
+            try:
+                route = await self.router.route(event)
+            except Exception as error:
+                errors.append(_failure("router", event, error))
+        pending = self._callback(event, errors)
+        if pending is not None and hasattr(pending, "__await__"):
+            try:
+                await pending
+            except Exception as error:
+                errors.append(_failure("on_event", event, error))
+        return HandledEvent(event, woke, late, route, tuple(errors))
+
+    async def receive(self, raw_body: bytes, headers: Mapping[str, Any]) -> HandledEvent:
+        """`accept` then `handle`."""
+        return await self.handle(self.accept(raw_body, headers))
+
+
+def _driver_of(router: Any) -> Any:
+    # Late decisions go to Assistants threads; a Responses chain has no thread to post to.
+    if router is None or getattr(router, "assistant_id", None) is None:
+        return None
+    return getattr(router, "driver", None)
+
+
+def _failure(part: str, event: WebhookEvent, error: Exception) -> str:
+    logger.warning("webhook %s (%s): %s failed: %s", event.id, event.type, part, error)
+    return f"{part}: {type(error).__name__}: {error}"

@@ -1,0 +1,97 @@
+"""What `InboundRouter` and `AsyncInboundRouter` share: configuration, the trust gate's
+verdict, admission to the route store, and reporting."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from mm_assistants.drivers import RunOutcome
+from mm_assistants.webhooks.route_store import InboundMessage, RouteStore, open_route_store
+from mm_assistants.webhooks.routing import Admitted, Compose, RouteResult, inbound_message, notice
+from mm_assistants.webhooks.trust import TrustPolicy, TrustVerdict
+
+logger = logging.getLogger("mm_assistants.webhooks")
+OnOutcome = Callable[[str, RunOutcome], None]
+
+
+class RouterCore:
+    """Configuration and the decisions both routers share; subclasses do the I/O."""
+
+    def __init__(
+        self,
+        openai_client: Any,
+        dispatcher: Any,
+        *,
+        assistant_id: str | None = None,
+        model: str | None = None,
+        instructions: str | None = None,
+        driver: Any = None,
+        store: RouteStore | str | Path | None = None,
+        trust: TrustPolicy | None = None,
+        compose: Compose = notice,
+        background: bool = False,
+        run_params: Mapping[str, Any] | None = None,
+        on_outcome: OnOutcome | None = None,
+    ) -> None:
+        if (assistant_id is None) == (model is None):
+            raise ValueError(
+                "pass assistant_id= (Assistants threads) or model= (Responses), exactly one"
+            )
+        if not isinstance(background, bool):
+            raise TypeError(f"background is True or False, not {background!r}")
+        self.openai = openai_client
+        self.dispatcher = dispatcher
+        self.assistant_id = assistant_id
+        self.model = model
+        self.instructions = instructions
+        self.store = open_route_store(store)
+        self.trust = trust if trust is not None else TrustPolicy()
+        self.compose = compose
+        self.background = background
+        self.run_params = dict(run_params or {})
+        self.on_outcome = on_outcome
+        self.driver = driver if driver is not None else self._default_driver()
+
+    def __repr__(self) -> str:
+        target = (
+            f"assistant_id={self.assistant_id!r}" if self.assistant_id else f"model={self.model!r}"
+        )
+        return (
+            f"{type(self).__name__}({target}, store={self.store!r}, background={self.background})"
+        )
+
+    def _default_driver(self) -> Any:
+        raise NotImplementedError  # each shell picks its own driver class
+
+    @property
+    def _allowed(self) -> Collection[str] | None:
+        allowed: Collection[str] | None = getattr(self.dispatcher, "allowed_mailboxes", None)
+        return allowed
+
+    def _after_gate(
+        self, admitted: Admitted, verdict: TrustVerdict
+    ) -> RouteResult | InboundMessage:
+        if not verdict.trusted:
+            return RouteResult(
+                "held", admitted.email_id, admitted.mm_thread_id, reason=verdict.reason
+            )
+        return inbound_message(admitted, self.compose)
+
+    def _admit(self, admitted: Admitted, message: InboundMessage) -> RouteResult | None:
+        """Queue or claim; ``None`` when the caller now owns a claimed thread."""
+        admission = self.store.admit(admitted.key, admitted.mm_thread_id, message)
+        if admission == "claimed":
+            return None
+        reason = "the thread's run is active" if admission == "queued" else None
+        return RouteResult(admission, admitted.email_id, admitted.mm_thread_id, reason=reason)
+
+    def _report(self, mm_thread: str, outcome: RunOutcome) -> None:
+        logger.info("inbound thread %s: run %s ended %s", mm_thread, outcome.run_id, outcome.status)
+        if self.on_outcome is not None:
+            self.on_outcome(mm_thread, outcome)
+
+    def _responses_input(self, messages: list[InboundMessage]) -> list[dict[str, str]]:
+        return [{"role": "user", "content": message.text} for message in messages]
