@@ -99,7 +99,8 @@ def test_sqlite_keeps_everything_across_a_restart(tmp_path: Path) -> None:
     assert second.target("thr_1") == "thread_a"
     assert second.stalled() == ["thr_1"]
     claimed = second.claim("thr_1")
-    assert claimed is not None and [m.text for m in claimed] == ["about em_2"]
+    assert claimed is not None
+    assert [m.text for m in claimed] == ["about em_2"]
 
 
 def test_only_one_of_many_racing_deliveries_claims(make_store: MakeStore) -> None:

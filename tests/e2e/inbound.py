@@ -1,0 +1,69 @@
+"""What the inbound-routing tests share: a scripted model that handles a notice, events
+built from sandbox emails, and a wait for background work."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings
+from mm_assistants.sandbox.openai_api.state import ConversationState
+from mm_assistants.webhooks import MessageEvent, parse_event
+from tests.e2e.conftest import POLL_AFTER_MS, SCRIPTS
+
+_EMAIL_ID = re.compile(r"email_id: (\S+)")
+
+
+def triage(state: ConversationState) -> dict[str, Any]:
+    """Reads the email named in the newest notice; replies when its subject asks for it
+    (the reply is held for approval in the gated mailbox); then says what it handled."""
+    notice = state.last_user_message or ""
+    found = _EMAIL_ID.findall(notice)
+    email_id = found[-1] if found else "unknown"
+    wants_reply = "please reply" in notice.lower()
+    if state.turn == 0:
+        return {"call": "read_email", "arguments": {"email_id": email_id}}
+    if state.turn == 1 and wants_reply:
+        return {"call": "reply_email", "arguments": {"email_id": email_id, "markdown": "Yes!"}}
+    return {"say": f"Handled {email_id}"}
+
+
+def options() -> dict[str, Any]:
+    """`mm_sandbox_options` with the ``triage`` script."""
+    return {
+        "multimail_settings": MultiMailSandboxSettings(scan_delay=0.0, settle_interval=0.05),
+        "openai_settings": OpenAIEmulatorSettings(
+            model_latency=0.0, poll_after_ms=POLL_AFTER_MS, scripts={**SCRIPTS, "triage": triage}
+        ),
+    }
+
+
+def received(email: dict[str, Any], *, verdicts: bool = True, **extra: Any) -> MessageEvent:
+    """The ``message.received`` event MultiMail would deliver for ``email``."""
+    data = {
+        "email_id": email["id"],
+        "mailbox_id": email["mailbox_id"],
+        "thread_id": email["thread_id"],
+        "direction": "inbound",
+        "from": email["from"],
+        "subject": email["subject"],
+        **extra,
+    }
+    if verdicts:
+        data["spam_verdict"] = email.get("spam_verdict")
+    event = parse_event({"id": f"evt_{email['id']}", "event": "message.received", "data": data})
+    assert isinstance(event, MessageEvent)
+    return event
+
+
+def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """``check()``'s first truthy value, looked for every 20 ms up to ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"nothing came within {timeout} s")
