@@ -147,10 +147,8 @@ def test_a_decision_after_the_run_ended_is_posted_to_its_thread(
     assert late[0].woken_by == "webhook"
     assert backend.store.all() == []
     texts = thread_texts(openai_client, outcome.thread_id or "")
-    assert (
-        texts[-1]
-        == f"[MultiMail] The email {record.email_id} you sent earlier was approved by a human and sent."
-    )
+    expected = f"The email {record.email_id} you sent earlier was approved by a human and sent."
+    assert texts[-1] == f"[MultiMail] {expected}"
 
 
 def test_inbound_mail_is_delivered_verified_and_routed_to_a_run(backend: Backend) -> None:
