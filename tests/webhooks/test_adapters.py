@@ -16,11 +16,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from flask import Flask
+from starlette.applications import Starlette
 
 from mm_assistants.approvals import ApprovalHub
 from mm_assistants.webhooks import AsyncWebhookReceiver, WebhookEvent, WebhookReceiver
 from mm_assistants.webhooks.fastapi import webhook_router
 from mm_assistants.webhooks.flask import webhook_blueprint
+from mm_assistants.webhooks.starlette import webhook_route
 
 SECRET = "whsec_adapter_secret_1"
 OLD_SECRET = "whsec_adapter_secret_0"
@@ -54,7 +56,7 @@ class Seen:
 Post = Callable[..., Any]
 
 
-@pytest.fixture(params=["fastapi-async", "fastapi-sync", "flask"])
+@pytest.fixture(params=["fastapi-async", "fastapi-sync", "starlette", "flask"])
 def adapter(request: pytest.FixtureRequest) -> Iterator[tuple[Post, Seen, ApprovalHub]]:
     seen, hub = Seen(), ApprovalHub()
     options: dict[str, Any] = {"hub": hub, "on_event": seen, "max_body": 4096}
@@ -76,8 +78,12 @@ def adapter(request: pytest.FixtureRequest) -> Iterator[tuple[Post, Seen, Approv
         pool.shutdown()
         return
     kind = AsyncWebhookReceiver if request.param == "fastapi-async" else WebhookReceiver
-    api = FastAPI()
-    api.include_router(webhook_router(kind(secrets, **options)))
+    api: Any
+    if request.param == "starlette":
+        api = Starlette(routes=[webhook_route(AsyncWebhookReceiver(secrets, **options))])
+    else:
+        api = FastAPI()
+        api.include_router(webhook_router(kind(secrets, **options)))
     with TestClient(api) as test_client:
 
         def post_fastapi(body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
