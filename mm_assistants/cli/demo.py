@@ -50,6 +50,7 @@ class DemoOptions:
     interactive: bool = False
     max_wait: float = 120.0
     as_json: bool = False
+    webhooks: bool = False
     model_latency: float = 0.3  # seconds the scripted model "thinks" per turn
 
 
@@ -70,6 +71,12 @@ def register(subparsers: Any) -> None:
         "--max-wait", type=float, default=120.0, help="longest approval wait, seconds"
     )
     parser.add_argument("--json", action="store_true", help="print the RunOutcome as JSON")
+    parser.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="the sandbox delivers signed webhooks to the demo: the inbound email starts the "
+        "run and the approval wakes it at once",
+    )
     parser.set_defaults(handler=_handle)
 
 
@@ -84,10 +91,19 @@ def _handle(args: argparse.Namespace) -> int:
         interactive=args.interactive,
         max_wait=args.max_wait,
         as_json=args.json,
+        webhooks=args.webhooks,
     )
+    if options.webhooks and (options.api != "assistants" or options.mode != "poll"):
+        print("mm-assistants demo: --webhooks runs the Assistants poll driver", file=sys.stderr)
+        return 2
     # With --json, stdout carries only the JSON; the transcript goes to stderr.
     out = sys.stderr if options.as_json else sys.stdout
-    outcome = run_demo(options, out)
+    if options.webhooks:
+        from mm_assistants.cli.demo_webhooks import run_webhook_demo
+
+        outcome = run_webhook_demo(options, out)
+    else:
+        outcome = run_demo(options, out)
     if options.as_json:
         print(json.dumps(outcome.as_dict(), indent=2, default=str))
     return 0 if outcome.status == "completed" else 1
@@ -132,11 +148,7 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
                 agent_client, console, mailbox_id=sandbox.mailbox_id, audit=None
             )
             policy = ApprovalPolicy(max_wait=options.max_wait, first_delay=0.25, max_interval=1.0)
-            decider: Decider = (
-                at_terminal(console, ask)
-                if options.interactive
-                else after_delay(options.decision, options.decide_after, options.reason)
-            )
+            decider = decider_for(options, console, ask)
             run_started = time.time()
             reviewer = Reviewer(
                 reviewer_client,
@@ -147,8 +159,15 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
                 ),
             )
             outcome = _drive(options, sandbox, dispatcher, policy, console, reviewer)
-    _summarise(console, outcome, time.monotonic() - started)
+    summarise(console, outcome, time.monotonic() - started)
     return outcome
+
+
+def decider_for(options: DemoOptions, console: Console, ask: Any) -> Decider:
+    """The reviewer's decisions: asked at the terminal, or automatic after a delay."""
+    if options.interactive:
+        return at_terminal(console, ask)
+    return after_delay(options.decision, options.decide_after, options.reason)
 
 
 def _drive(
@@ -213,7 +232,8 @@ def _one_run(
     return driver.create_thread_and_run(assistant.id, [USER_REQUEST])
 
 
-def _summarise(console: Console, outcome: RunOutcome, seconds: float) -> None:
+def summarise(console: Console, outcome: RunOutcome, seconds: float) -> None:
+    """The assistant's last words and one line of totals."""
     console.line()
     for paragraph in outcome.text.splitlines():
         console.line(f"  assistant ▸ {paragraph}" if paragraph else "")
