@@ -45,6 +45,13 @@ from mm_assistants.webhooks.verify import (
 logger = logging.getLogger("mm_assistants.webhooks")
 
 
+class HiddenSecrets(tuple[bytes, ...]):
+    """The signing keys, with a repr that shows how many there are and nothing else."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} webhook secret(s)>"
+
+
 class DuplicateDelivery(Exception):
     """A correctly signed delivery that was accepted before (answer 2xx, do nothing)."""
 
@@ -80,7 +87,7 @@ class ReceiverCore:
         replay_guard: ReplayGuard | None = None,
     ) -> None:
         # A missing or empty secret fails here, at construction, not on the first delivery.
-        self._secrets = secret_keys(secrets)
+        self._secrets = HiddenSecrets(secret_keys(secrets))
         self.hub = hub
         self.router = router
         self.late_decisions = late_decisions if late_decisions is not None else _driver_of(router)

@@ -213,3 +213,38 @@ def test_the_answer_does_not_wait_for_slow_handling() -> None:
     release.set()
     assert handled.wait(5)
     pool.shutdown()
+
+
+def test_the_package_imports_without_the_frameworks() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "sys.modules['fastapi'] = None\n"
+        "sys.modules['flask'] = None\n"
+        "import mm_assistants, mm_assistants.webhooks\n"
+        "try:\n"
+        "    import mm_assistants.webhooks.flask\n"
+        "except ImportError as error:\n"
+        "    print('needs', error.name)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "needs flask"
+
+
+def test_the_secret_stays_out_of_reprs_and_refusals() -> None:
+    receiver = WebhookReceiver([SECRET, OLD_SECRET], hub=ApprovalHub())
+    assert SECRET not in repr(receiver)
+    assert OLD_SECRET not in repr(vars(receiver))
+    with pytest.raises(Exception) as refused:
+        receiver.accept(*signed(APPROVED, "whsec_other"))
+    assert SECRET not in str(refused.value)
+
+
+@pytest.mark.parametrize("secrets", ["", [], ["whsec_ok", ""]])
+def test_an_unusable_secret_fails_at_construction(secrets: Any) -> None:
+    with pytest.raises(ValueError, match="secret"):
+        WebhookReceiver(secrets)
