@@ -3,7 +3,6 @@ the sandbox delivers signed events to it over loopback."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +11,8 @@ import pytest
 
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
 from mm_assistants.sandbox.serving import LoopbackServer
-from mm_assistants.webhooks import EVENT_TYPES
 from tests.e2e.conftest import Reviewer, deliveries
-from tests.e2e.inbound import eventually
+from tests.e2e.inbound import eventually, subscribe_receiver
 from tests.readme import python_blocks
 
 
@@ -27,18 +25,10 @@ def test_the_fastapi_example_routes_mail_and_wakes_approvals(
     mm_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     (block,) = python_blocks("Receiving MultiMail webhooks")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    subscription = httpx.post(
-        f"{mm_sandbox.multimail_url}/v1/webhooks",
-        json={"url": f"http://127.0.0.1:{port}/multimail/webhooks", "events": list(EVENT_TYPES)},
-        headers={"Authorization": f"Bearer {mm_sandbox.keys['admin']}"},
-        timeout=5,
-    ).json()
+    port, secret = subscribe_receiver(mm_sandbox)
     for name, value in mm_sandbox.environment().items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("MULTIMAIL_WEBHOOK_SECRET", subscription["signing_secret"])
+    monkeypatch.setenv("MULTIMAIL_WEBHOOK_SECRET", secret)
     code = block.replace("mbx_1", mm_sandbox.mailbox_id).replace(
         '"routes.db"', repr(str(tmp_path / "routes.db"))
     )

@@ -11,7 +11,7 @@ from mm_assistants.drivers.wire import AsyncAssistantsWire
 from mm_assistants.webhooks.events import WebhookEvent
 from mm_assistants.webhooks.route_store import InboundMessage
 from mm_assistants.webhooks.router_base import RouterCore, logger
-from mm_assistants.webhooks.routing import Admitted, RouteResult, hold_call, screen, thread_metadata
+from mm_assistants.webhooks.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.webhooks.trust import TrustVerdict
 
 
@@ -30,11 +30,9 @@ class AsyncInboundRouter(RouterCore):
 
     async def route(self, event: WebhookEvent) -> RouteResult:
         """Handle one parsed webhook event; never raises for an event it does not handle."""
-        admitted = screen(event, self._allowed)
+        admitted = self.first_look(event)
         if isinstance(admitted, RouteResult):
             return admitted
-        if self.store.seen(admitted.key):
-            return RouteResult("duplicate", admitted.email_id, admitted.mm_thread_id)
         verdict = self.trust.judge(admitted.event, await self._lookup(admitted))
         gated = self._after_gate(admitted, verdict)
         if isinstance(gated, RouteResult):

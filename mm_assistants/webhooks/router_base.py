@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import Any
 
 from mm_assistants.drivers import RunOutcome
+from mm_assistants.webhooks.events import WebhookEvent
 from mm_assistants.webhooks.route_store import InboundMessage, RouteStore, open_route_store
-from mm_assistants.webhooks.routing import Admitted, Compose, RouteResult, inbound_message, notice
+from mm_assistants.webhooks.routing import (
+    Admitted,
+    Compose,
+    RouteResult,
+    inbound_message,
+    notice,
+    screen,
+)
 from mm_assistants.webhooks.trust import TrustPolicy, TrustVerdict
 
 logger = logging.getLogger("mm_assistants.webhooks")
@@ -70,6 +78,15 @@ class RouterCore:
     def _allowed(self) -> Collection[str] | None:
         allowed: Collection[str] | None = getattr(self.dispatcher, "allowed_mailboxes", None)
         return allowed
+
+    def first_look(self, event: WebhookEvent) -> RouteResult | Admitted:
+        """The screen and the duplicate check, before any I/O."""
+        admitted = screen(event, self._allowed)
+        if isinstance(admitted, RouteResult):
+            return admitted
+        if self.store.seen(admitted.key):
+            return RouteResult("duplicate", admitted.email_id, admitted.mm_thread_id)
+        return admitted
 
     def _after_gate(
         self, admitted: Admitted, verdict: TrustVerdict

@@ -4,13 +4,16 @@ built from sandbox emails, and a wait for background work."""
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
 
-from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings
+import httpx
+
+from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
 from mm_assistants.sandbox.openai_api.state import ConversationState
-from mm_assistants.webhooks import MessageEvent, parse_event
+from mm_assistants.webhooks import EVENT_TYPES, MessageEvent, parse_event
 from tests.e2e.conftest import POLL_AFTER_MS, SCRIPTS
 
 _EMAIL_ID = re.compile(r"email_id: (\S+)")
@@ -67,3 +70,18 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
             return value
         time.sleep(0.02)
     raise AssertionError(f"nothing came within {timeout} s")
+
+
+def subscribe_receiver(sandbox: Sandbox, path: str = "/multimail/webhooks") -> tuple[int, str]:
+    """Subscribe a receiver-to-be on a free loopback port to every event: (port, secret).
+    The subscription needs the URL before the receiver (which needs the secret) exists."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    subscription = httpx.post(
+        f"{sandbox.multimail_url}/v1/webhooks",
+        json={"url": f"http://127.0.0.1:{port}{path}", "events": list(EVENT_TYPES)},
+        headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
+        timeout=5,
+    ).json()
+    return port, str(subscription["signing_secret"])

@@ -4,12 +4,10 @@ thread, and inbound email is routed to runs."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 import openai
 import pytest
 from fastapi import FastAPI
@@ -20,10 +18,10 @@ from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.sandbox import Sandbox
 from mm_assistants.sandbox.serving import LoopbackServer
-from mm_assistants.webhooks import EVENT_TYPES, HandledEvent, InboundRouter, WebhookReceiver
+from mm_assistants.webhooks import HandledEvent, InboundRouter, WebhookReceiver
 from mm_assistants.webhooks.fastapi import webhook_router
 from tests.e2e.conftest import FAST_RETRY, Reviewer, requests_to, thread_texts
-from tests.e2e.inbound import eventually, options
+from tests.e2e.inbound import eventually, options, subscribe_receiver
 
 #: So slow that a wait woken by anything but the hub would take far longer than the test.
 SLOW_POLL = ApprovalPolicy(max_wait=60, margin=1, first_delay=30, max_interval=30)
@@ -53,23 +51,11 @@ class Backend:
         return [h.event.type for h in self.handled]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def backend(
     sandbox: Sandbox, openai_client: openai.OpenAI, assistant_for: Any
 ) -> Iterator[Backend]:
-    port = free_port()
-    subscription = httpx.post(
-        f"{sandbox.multimail_url}/v1/webhooks",
-        json={"url": f"http://127.0.0.1:{port}/multimail/webhooks", "events": list(EVENT_TYPES)},
-        headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
-        timeout=5,
-    ).json()
+    port, secret = subscribe_receiver(sandbox)
     hub, store = ApprovalHub(), MemoryPendingStore()
     client = MultiMailClient(
         api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
@@ -95,9 +81,7 @@ def backend(
             handled.append(result)
             return result
 
-    receiver = Recording(
-        subscription["signing_secret"], hub=hub, router=router, late_decisions=driver
-    )
+    receiver = Recording(secret, hub=hub, router=router, late_decisions=driver)
     app = FastAPI()
     app.include_router(webhook_router(receiver))
     with LoopbackServer(app, port=port, name="e2e-receiver"), router, client:
