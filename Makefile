@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check demo bench bench-quick reliability lint format clean schemas-manifest
+.PHONY: test check browser demo bench bench-quick reliability lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,23 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## make test: install into .venv, then format check, lint, types, tests with coverage.
-test: $(STAMP)
+## make test: install into .venv (and the browser), then format check, lint, types, tests
+## with coverage.
+test: $(STAMP) browser
 	$(MAKE) check
+
+## make browser: Debian's headless Chromium and its driver for the review page's browser
+## test, installed as root when missing; without root the test skips, and says why.
+browser:
+	@if [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium and chromium-driver for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "note: /usr/bin/chromedriver is missing and installing it needs root" \
+			"(apt-get install chromium chromium-driver): the browser test will skip"; \
+	fi
 
 ## make check: the same checks without the install step.
 check:

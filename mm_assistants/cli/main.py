@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "mm_assistants.cli.schemas_cmd",
     "mm_assistants.cli.sandbox_cmd",
     "mm_assistants.cli.run_cmd",
+    "mm_assistants.cli.approvals_cmd",
     "mm_assistants.cli.demo",
 )
 

@@ -3,6 +3,8 @@
 Layout of the paths it serves:
 
 - ``GET /health``: ``{"status": "ok"}`` once everything is built.
+- ``/review/``: the review page for people (`mm_assistants.review.create_review_app`) over
+  the seeded tenant's queue, deciding as its operator (`SandboxReviewBackend`).
 - ``/openai/v1/...``: the OpenAI-compatible emulator (`mm_assistants.sandbox.openai_api`).
 - everything else: the MultiMail-compatible server (`mm_assistants.sandbox.multimail_api`)
   with its ``/sandbox/...`` controls, behind the fault injector and request counters
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
+from mm_assistants.review.app import create_review_app
 from mm_assistants.sandbox.clock import SandboxClock
 from mm_assistants.sandbox.faults import (
     FaultInjector,
@@ -38,8 +41,10 @@ from mm_assistants.sandbox.openai_api import (
     OpenAIEmulatorSettings,
     create_openai_app,
 )
+from mm_assistants.sandbox.review import SandboxReviewBackend
 
 OPENAI_PREFIX = "/openai/v1"
+REVIEW_PREFIX = "/review"
 
 
 @dataclass
@@ -81,6 +86,13 @@ def create_sandbox_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
+    async def to_review(request: Request) -> RedirectResponse:
+        # the MultiMail half's catch-all mount would answer "/review" with a 404
+        return RedirectResponse(REVIEW_PREFIX + "/")
+
+    control: MultiMailControl = multimail_app.state.multimail_sandbox
+    review = create_review_app(SandboxReviewBackend(control), clock=clock)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # a mounted app's lifespan does not run by itself: the MultiMail half's settler
@@ -94,13 +106,15 @@ def create_sandbox_app(
             Route("/health", health, methods=["GET"]),
             *fault_routes(faults, counters),
             Mount(OPENAI_PREFIX, app=openai_app),
+            Route(REVIEW_PREFIX, to_review, methods=["GET"]),
+            Mount(REVIEW_PREFIX, app=review),
             Mount("", app=guarded),
         ],
     )
     outbox.start()
     return SandboxApp(
         asgi=asgi,
-        multimail=multimail_app.state.multimail_sandbox,
+        multimail=control,
         openai=openai_app.state.openai_emulator,
         faults=faults,
         counters=counters,

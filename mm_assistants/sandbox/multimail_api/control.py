@@ -33,11 +33,11 @@ from mm_assistants.sandbox.multimail_api import codes, drafts
 from mm_assistants.sandbox.multimail_api.errors import ApiError, bad_request, not_found
 from mm_assistants.sandbox.multimail_api.ledger import OPERATOR
 from mm_assistants.sandbox.multimail_api.routes_contacts import suppress
-from mm_assistants.sandbox.multimail_api.routes_oversight import read_decision
+from mm_assistants.sandbox.multimail_api.routes_oversight import held_emails, read_decision
 from mm_assistants.sandbox.multimail_api.routes_signup import create_signup
 from mm_assistants.sandbox.multimail_api.routing import Context, json_body, ok, open_route
 from mm_assistants.sandbox.multimail_api.seed import SandboxSeed
-from mm_assistants.sandbox.multimail_api.views import full
+from mm_assistants.sandbox.multimail_api.views import full, pending
 
 _SPAM_VERDICTS = ("clean", "flagged", "quarantined")
 
@@ -139,6 +139,12 @@ class MultiMailControl:
         operator = str(tenant.get("oversight_email") or OPERATOR)
         status = self._ctx.postbox.decide(email, action, reason, operator, OPERATOR)
         return {"id": email["id"], "status": status}
+
+    def pending(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
+        """A tenant's emails held for a decision (default: the seed's), oldest first, as
+        ``GET /v1/oversight/pending`` lists them."""
+        self.settle()
+        return [pending(e) for e in held_emails(self._ctx, tenant_id or self._seed.tenant_id)]
 
     def email(self, email_id: str) -> dict[str, Any] | None:
         """An email as ``read_email`` would show it (without marking it read)."""

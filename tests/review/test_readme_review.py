@@ -1,0 +1,31 @@
+"""The README's "Reviewing held emails" web example, run as printed against the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from mm_assistants.sandbox import Sandbox
+from tests.readme import python_blocks
+
+
+def test_the_mounted_page_lists_the_held_queue(mm_sandbox: Sandbox) -> None:
+    (block,) = python_blocks("Reviewing held emails")
+    namespace: dict[str, Any] = {"OVERSIGHT_KEY": mm_sandbox.keys["oversight"]}
+    code = block.replace(
+        "AsyncMultiMailClient(api_key=OVERSIGHT_KEY)",
+        f"AsyncMultiMailClient(api_key=OVERSIGHT_KEY, base_url={mm_sandbox.multimail_url!r})",
+    )
+    exec(compile(code, "README.md", "exec"), namespace)
+    with TestClient(namespace["app"]) as client:
+        page = client.get("/review/")
+        assert page.status_code == 200
+        assert "text/html" in page.headers["content-type"]
+        pending = client.get("/review/api/pending")
+        assert pending.status_code == 200
+        refused = client.post("/review/api/decide", json={"email_id": "em_x", "action": "approve"})
+        assert refused.status_code == 403  # no X-Review-Request header: not from the page
+        # the example's client lives on the app's event loop: close it there
+        assert client.portal is not None
+        client.portal.call(namespace["queue"]._client.aclose)
