@@ -75,6 +75,7 @@ def describe(sandbox: Any, startup_seconds: float, out: TextIO) -> None:
         f"  MultiMail API   {sandbox.multimail_url}",
         f"  OpenAI API      {sandbox.openai_url}",
         f"  health          {sandbox.base_url}/health",
+        f"  review page     {sandbox.base_url}/review/ (approve or reject held emails)",
         f"  tenant          {seed.tenant_id}",
         f"  mailbox         {seed.mailbox_id} <{seed.address}> (gated_send)",
     ]

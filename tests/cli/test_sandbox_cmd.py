@@ -57,6 +57,8 @@ def test_it_prints_where_and_keys_and_answers_health(tmp_path: Path) -> None:
         assert base.startswith("http://127.0.0.1:")
         assert value(lines, "OpenAI API") == f"{base}/openai/v1"
         assert httpx.get(f"{base}/health").json() == {"status": "ok"}
+        review = next(line for line in lines if line.strip().startswith("review page"))
+        assert httpx.get(review.split()[2]).status_code == 200  # the page itself
         keys = {scope: value(lines, f"key {scope}") for scope in ("read", "send", "oversight")}
         answer = httpx.get(
             f"{base}/v1/mailboxes", headers={"Authorization": f"Bearer {keys['read']}"}
