@@ -46,6 +46,18 @@ check:
 demo: $(STAMP)
 	$(BIN)/mm-assistants demo
 
+## make bench: every benchmark at full size (a few minutes); writes bench/results/latest.{json,md}
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+## make bench-quick: every benchmark with small counts, each under a minute
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick
+
+## make reliability: the reliability suite at full size (its CI slice runs in make test)
+reliability: $(STAMP)
+	MM_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -q -p no:cacheprovider
+
 lint:
 	$(BIN)/ruff check .
 
