@@ -42,6 +42,8 @@ def log_sink(record: AuditRecord) -> None:
 
     The full record rides along as ``extra={"audit": {...}}`` for structured handlers.
     """
+    if not AUDIT_LOGGER.isEnabledFor(logging.INFO):
+        return  # skip building the record's dict when nobody would see it
     AUDIT_LOGGER.info(
         "tool=%s call=%s outcome=%s status=%s mailbox=%s duration_ms=%.1f",
         record.tool,

@@ -140,6 +140,7 @@ class AssistantsRunDriver(AssistantsDriverCore):
             return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
+        self.begin_turn(state)
         try:
             if self.mode == "stream":
                 self.absorb_events(state, io.stream_submit(thread_id, run_id, outputs))
@@ -283,6 +284,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
+        self.begin_turn(state)
         try:
             if self.mode == "stream":
                 await self._absorb_stream(state, await io.stream_submit(thread_id, run_id, outputs))

@@ -13,7 +13,13 @@ from mm_assistants._sunset import warn_once
 from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy
 from mm_assistants.dispatch import ToolCall, ToolResult, calls_from_run
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.steps import Action, OnRequiresAction, PollPolicy, next_action
+from mm_assistants.drivers.steps import (
+    WORKING_STATUSES,
+    Action,
+    OnRequiresAction,
+    PollPolicy,
+    next_action,
+)
 
 Mode = Literal["poll", "stream"]
 #: After asking a run to cancel, how long to keep looking for it to stop.
@@ -38,6 +44,8 @@ class RunState:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     cancel_sent_at: float | None = None
     wake: Callable[[], None] | None = None
+    turn_started: float | None = None  # when the current model turn began (create/submit)
+    last_turn: float | None = None  # how long the previous model turn took
 
     @property
     def status(self) -> str:
@@ -97,7 +105,7 @@ class AssistantsDriverCore:
     def new_state(self, thread_id: str | None = None) -> RunState:
         now = self._clock()
         deadline = now + self.deadline if self.deadline is not None else None
-        state = RunState(started=now, deadline=deadline, thread_id=thread_id)
+        state = RunState(started=now, deadline=deadline, thread_id=thread_id, turn_started=now)
         with self._lock:
             self._states[id(state)] = state
         return state
@@ -130,6 +138,7 @@ class AssistantsDriverCore:
             deadline=state.deadline,
             cancel_requested=state.cancel_event.is_set(),
             on_requires_action=self.on_requires_action,
+            last_turn=state.last_turn,
         )
 
     def calls_of(self, state: RunState) -> list[ToolCall]:
@@ -143,6 +152,14 @@ class AssistantsDriverCore:
         state.run = run
         state.hint = hint
         state.thread_id = getattr(run, "thread_id", state.thread_id)
+        if state.turn_started is not None and state.status not in WORKING_STATUSES:
+            # The model's turn is over (found by this look): remember how long it took.
+            state.last_turn = self._clock() - state.turn_started
+            state.turn_started = None
+
+    def begin_turn(self, state: RunState) -> None:
+        """Outputs are about to be submitted: the model's next turn starts now."""
+        state.turn_started = self._clock()
 
     def absorb_events(self, state: RunState, events: Iterable[Any]) -> None:
         """Read a stream to its end: the last run object and every finished message."""

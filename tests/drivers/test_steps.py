@@ -76,3 +76,14 @@ def test_bad_poll_policies_fail_at_construction() -> None:
 def test_rejected_outputs_are_recognised_by_the_api_text() -> None:
     assert rejects_outputs('Runs in status "expired" do not accept tool outputs.')
     assert not rejects_outputs("Expected tool outputs for call_ids ['call_1']")
+
+
+def test_the_first_look_of_a_turn_waits_as_long_as_the_last_turn_took() -> None:
+    policy = PollPolicy(first_interval=0.2, max_interval=2.0)
+    assert policy.delay(0, None) == 0.2  # nothing learnt yet
+    assert policy.delay(0, None, last_turn=0.5) == 0.5
+    assert policy.delay(0, None, last_turn=0.01) == 0.2  # never below the first interval
+    assert policy.delay(0, None, last_turn=30.0) == 2.0  # nor above the longest
+    assert policy.delay(1, None, last_turn=0.5) == pytest.approx(0.3)  # later looks back off
+    assert policy.delay(0, "100", last_turn=0.5) == 0.1  # the server's hint still wins
+    assert PollPolicy(learn=False).delay(0, None, last_turn=0.5) == 0.2
