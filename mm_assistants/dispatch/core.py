@@ -153,7 +153,7 @@ class DispatcherCore:
         arguments = parse_arguments(call.arguments)
         if isinstance(arguments, Refusal):
             return self.refuse(call, arguments, started)
-        refusal = schema_refusal(spec.validator, arguments)
+        refusal = schema_refusal(spec.validator, arguments, spec.quick_check)
         if refusal is not None:
             return self.refuse(call, refusal, started)
         mailbox_id = self._mailbox_of(spec, arguments)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,8 +59,18 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def schema_refusal(validator: Draft202012Validator, arguments: Mapping[str, Any]) -> Refusal | None:
-    """A refusal listing each failing path and rule, or ``None`` when the arguments fit."""
+def schema_refusal(
+    validator: Draft202012Validator,
+    arguments: Mapping[str, Any],
+    quick_check: Callable[[Any], bool] | None = None,
+) -> Refusal | None:
+    """A refusal listing each failing path and rule, or ``None`` when the arguments fit.
+
+    ``quick_check`` (a `ToolSpec.quick_check`) answers the common case, valid arguments,
+    cheaply; only arguments it does not pass are walked by ``validator``.
+    """
+    if quick_check is not None and quick_check(arguments):
+        return None
     try:
         errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.absolute_path))
     except RecursionError:
