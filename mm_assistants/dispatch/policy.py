@@ -152,8 +152,14 @@ def refusal_output(refusal: Refusal) -> str:
 
 def dumps(value: Any) -> str:
     """Compact JSON that never fails: unknown objects become strings, NaN becomes null."""
-    clean = _finite(value)
-    text = json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
+    try:  # the common case in one pass; only an odd value pays for the cleaning walk
+        clean = value
+        text = json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=str, allow_nan=False
+        )
+    except (ValueError, TypeError):
+        clean = _finite(value)
+        text = json.dumps(clean, ensure_ascii=False, separators=(",", ":"), default=str)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: escape them rather than fail later
