@@ -1,8 +1,8 @@
 """The demo's human reviewer: watches the oversight queue and decides each held email.
 
-It uses MultiMail's own reviewer endpoints with an oversight-scoped key
-(``GET /v1/oversight/pending``, ``POST /v1/oversight/decide``), as a person's review tool
-would. Decisions come from a `Decider`: automatic after a delay, or asked at the terminal.
+It uses MultiMail's own reviewer endpoints with an oversight-scoped key, through the same
+`OversightQueue` as ``mm-assistants approvals``, as a person's review tool would.
+Decisions come from a `Decider`: automatic after a delay, or asked at the terminal.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mm_assistants.cli.console import Console
-from mm_assistants.multimail import MultiMailClient, MultiMailError
+from mm_assistants.multimail import MultiMailClient
+from mm_assistants.review.backend import ReviewError
+from mm_assistants.review.oversight import OversightQueue
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Reviewer:
         deadline_of: Callable[[float], float],
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._client = client
+        self._queue = OversightQueue(client)
         self._decider = decider
         self._console = console
         self._deadline_of = deadline_of
@@ -83,12 +85,12 @@ class Reviewer:
     def tick(self) -> None:
         """Look at the queue once: show the wait, decide what is due."""
         try:
-            pending = self._client.request("GET", "/v1/oversight/pending").data
-        except MultiMailError as error:
+            pending = self._queue.pending()
+        except ReviewError as error:
             self._console.line(f"  reviewer: could not read the queue ({error})")
             return
         now = self._clock()
-        for email in pending.get("emails", []) if isinstance(pending, dict) else []:
+        for email in pending:
             email_id = str(email.get("id"))
             if email_id in self.decided:
                 continue
@@ -109,10 +111,7 @@ class Reviewer:
                 self._decide(email_id, decision, waited)
 
     def _decide(self, email_id: str, decision: Decision, waited: float) -> None:
-        body: dict[str, Any] = {"email_id": email_id, "action": decision.action}
-        if decision.reason:
-            body["reason"] = decision.reason
-        self._client.request("POST", "/v1/oversight/decide", json=body)
+        self._queue.decide(email_id, decision.action, decision.reason)
         self.decided[email_id] = decision
         verb = "approved" if decision.action == "approve" else "rejected"
         reason = f" (reason: {decision.reason})" if decision.reason else ""
