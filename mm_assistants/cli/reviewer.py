@@ -8,7 +8,7 @@ Decisions come from a `Decider`: automatic after a delay, or asked at the termin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,13 +29,13 @@ class Decision:
 class Decider(Protocol):
     """Chooses a decision for a held email, or ``None`` for "not yet"."""
 
-    def __call__(self, email: dict[str, Any], waited: float) -> Decision | None: ...
+    def __call__(self, email: Mapping[str, Any], waited: float) -> Decision | None: ...
 
 
 def after_delay(action: str, delay: float, reason: str | None = None) -> Decider:
     """Decide ``action`` once an email has waited ``delay`` seconds."""
 
-    def decide(email: dict[str, Any], waited: float) -> Decision | None:
+    def decide(email: Mapping[str, Any], waited: float) -> Decision | None:
         return Decision(action, reason) if waited >= delay else None
 
     return decide
@@ -44,7 +44,7 @@ def after_delay(action: str, delay: float, reason: str | None = None) -> Decider
 def at_terminal(console: Console, ask: Callable[[str], str] = input) -> Decider:
     """Show the held email and ask the person at the terminal."""
 
-    def decide(email: dict[str, Any], waited: float) -> Decision | None:
+    def decide(email: Mapping[str, Any], waited: float) -> Decision | None:
         console.clear_status()
         console.line(f"  ┌ held for your review: {email.get('id')}")
         console.line(f"  │ to:      {', '.join(map(str, email.get('to') or []))}")
