@@ -9,11 +9,13 @@ records for the life of the process; `SQLitePendingStore` survives a restart.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,13 +34,23 @@ class PendingRecord:
     run_id: str | None = None
     response_id: str | None = None  # the Responses turn that sent it
     recorded_at: float = field(default_factory=time.time)
+    # While a wait follows the email, it owns the record until ``waiting_until``; if its
+    # process dies first (``owner`` is "host:pid"), the record is anyone's to resolve.
+    waiting_until: float | None = None
+    owner: str | None = None
+
+    def waited_on(self, now: float) -> bool:
+        """Whether a live wait still follows this email, so nobody else should deliver it."""
+        if self.waiting_until is None or self.waiting_until <= now:
+            return False
+        return _owner_alive(self.owner)
 
 
 class PendingStore(Protocol):
     """Where pending approvals wait for their decision."""
 
     def add(self, record: PendingRecord) -> None:
-        """Remember ``record`` (adding the same email twice keeps one)."""
+        """Remember ``record`` (a second record of the same email replaces the first)."""
 
     def all(self) -> list[PendingRecord]:
         """Every record, oldest first."""
@@ -59,7 +71,10 @@ class MemoryPendingStore:
 
     def add(self, record: PendingRecord) -> None:
         with self._lock:
-            self._records.setdefault(record.email_id, record)
+            known = self._records.get(record.email_id)
+            if known is not None:  # the email has been waited on since it was first held
+                record = replace(record, recorded_at=known.recorded_at)
+            self._records[record.email_id] = record
 
     def all(self) -> list[PendingRecord]:
         with self._lock:
@@ -92,8 +107,14 @@ class SQLitePendingStore:
 
     def add(self, record: PendingRecord) -> None:
         with self._lock:
+            known = self._db.execute(
+                "SELECT recorded_at FROM mm_pending_approvals WHERE email_id = ?",
+                (record.email_id,),
+            ).fetchone()
+            if known is not None:  # the email has been waited on since it was first held
+                record = replace(record, recorded_at=float(known[0]))
             self._db.execute(
-                "INSERT OR IGNORE INTO mm_pending_approvals VALUES (?, ?, ?)",
+                "INSERT OR REPLACE INTO mm_pending_approvals VALUES (?, ?, ?)",
                 (record.email_id, record.recorded_at, json.dumps(asdict(record))),
             )
 
@@ -119,6 +140,24 @@ class SQLitePendingStore:
         """Close the database."""
         with self._lock:
             self._db.close()
+
+
+def current_owner() -> str:
+    """This process, as a record's ``owner``: ``"host:pid"``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_alive(owner: str | None) -> bool:
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: trust its deadline
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def late_outcome(
@@ -150,7 +189,10 @@ def resolve_pending(
     Returns the outcomes delivered.
     """
     delivered = []
+    now = time.time()
     for record in store.all():
+        if record.waited_on(now):
+            continue  # its own wait will hand the decision to the model
         outcome = late_outcome(record, fetch(record.email_id, record.mailbox_id))
         if outcome is None:
             continue
@@ -174,7 +216,7 @@ def resolve_decision(
     `resolve_pending`, the record is removed only after ``deliver`` returned.
     """
     record = store.get(email_id)
-    if record is None:
+    if record is None or record.waited_on(time.time()):
         return None
     outcome = late_outcome(record, email, woken_by="webhook")
     if outcome is None:

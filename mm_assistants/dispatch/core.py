@@ -20,6 +20,7 @@ from mm_assistants.approvals import (
     PendingRecord,
     PendingStore,
 )
+from mm_assistants.approvals.store import current_owner
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
 from mm_assistants.dispatch.client_side import WaitPlan
@@ -42,6 +43,8 @@ from mm_assistants.tools import load_registry as _load_registry
 DEFAULT_MAX_OUTPUT_CHARS = 48_000
 MIN_OUTPUT_CHARS = 2_000
 DEFAULT_MAX_CONCURRENCY = 8
+#: How long past its deadline a wait keeps its pending record (time to submit its output).
+WAIT_GRACE = 30.0
 ErrorMode = Literal["report", "raise"]
 
 
@@ -211,6 +214,11 @@ class DispatcherCore:
         if policy is None or not policy.wait or result.pending is None:
             return None
         deadline = policy.deadline(self._clock(), call.context.deadline)
+        if self.approval_store is not None:
+            # Recorded before the wait: a process that dies while waiting loses nothing.
+            self.approval_store.add(
+                self._pending_record(result.pending, call, waiting_until=deadline + WAIT_GRACE)
+            )
         return ApprovalPlan(result.pending, deadline, policy)
 
     def read_request(self, email_id: str, mailbox_id: str) -> RequestSpec:
@@ -221,19 +229,28 @@ class DispatcherCore:
         """``result`` with the wait's outcome as its output; a still-pending approval is
         recorded in the store so its decision can reach the conversation later."""
         output, truncated = bound_output(outcome.as_output(), self.max_output_chars, "")
-        if outcome.decision == "pending" and self.approval_store is not None and result.pending:
-            self.approval_store.add(
-                PendingRecord(
-                    email_id=result.pending.email_id,
-                    mailbox_id=result.pending.mailbox_id,
-                    call_id=call.id,
-                    tool=call.name,
-                    thread_id=call.context.thread_id,
-                    run_id=call.context.run_id,
-                    response_id=call.context.response_id,
-                )
-            )
+        if self.approval_store is not None and result.pending is not None:
+            if outcome.decision == "pending":  # the wait is over: anyone may resolve it now
+                self.approval_store.add(self._pending_record(result.pending, call))
+            else:  # the decision travels with this output
+                self.approval_store.remove(result.pending.email_id)
         return replace(result, output=output, truncated=truncated, approval=outcome)
+
+    @staticmethod
+    def _pending_record(
+        pending: PendingApproval, call: ToolCall, *, waiting_until: float | None = None
+    ) -> PendingRecord:
+        return PendingRecord(
+            email_id=pending.email_id,
+            mailbox_id=pending.mailbox_id,
+            call_id=call.id,
+            tool=call.name,
+            thread_id=call.context.thread_id,
+            run_id=call.context.run_id,
+            response_id=call.context.response_id,
+            waiting_until=waiting_until,
+            owner=current_owner() if waiting_until is not None else None,
+        )
 
     # -- after the request --------------------------------------------------------------
 

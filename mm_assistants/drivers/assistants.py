@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -197,6 +198,8 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             return []
         delivered = []
         for record in chosen.all():
+            if record.waited_on(time.time()):
+                continue  # its own wait will hand the decision to the model
             email = await self.dispatcher._fetch_email(record.email_id, record.mailbox_id)
             outcome = late_outcome(record, email)
             if outcome is None:
@@ -215,6 +218,8 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         if chosen is None:
             return None
         record = chosen.get(email_id)
+        if record is not None and record.waited_on(time.time()):
+            return None  # its own wait will hand the decision to the model
         outcome = None if record is None else late_outcome(record, email, woken_by="webhook")
         if record is None or outcome is None:
             return None

@@ -73,3 +73,42 @@ def test_sqlite_records_survive_a_restart(tmp_path: Path) -> None:
     assert again.all() == [record("x", 5.0)]
     assert "pending.db" in repr(again)
     again.close()
+
+
+def test_a_record_a_live_wait_owns_is_left_to_that_wait() -> None:
+    import os
+    import socket
+    import time
+
+    from mm_assistants.approvals import MemoryPendingStore, PendingRecord, resolve_pending
+
+    host = socket.gethostname()
+    live = PendingRecord(
+        "em_live",
+        "mbx_1",
+        "c1",
+        "send_email",
+        waiting_until=time.time() + 60,
+        owner=f"{host}:{os.getpid()}",
+    )
+    # A pid far above any real one: its owner is gone, so the record is anyone's.
+    dead = PendingRecord(
+        "em_dead",
+        "mbx_1",
+        "c2",
+        "send_email",
+        waiting_until=time.time() + 60,
+        owner=f"{host}:99999999",
+    )
+    ended = PendingRecord("em_ended", "mbx_1", "c3", "send_email", waiting_until=time.time() - 1)
+    store = MemoryPendingStore()
+    for item in (live, dead, ended):
+        store.add(item)
+    delivered: list[str] = []
+    resolve_pending(
+        store,
+        lambda email_id, mailbox: {"status": "rejected"},
+        lambda r, o: delivered.append(r.email_id),
+    )
+    assert sorted(delivered) == ["em_dead", "em_ended"]
+    assert [r.email_id for r in store.all()] == ["em_live"]

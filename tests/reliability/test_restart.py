@@ -189,15 +189,6 @@ def test_a_worker_killed_during_its_approval_wait_sends_the_reply_once(
     assert killed_mid_wait.delivered == [killed_mid_wait.email_id]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: the dispatcher records a held send in the pending store only when "
-        "its approval wait ends undecided; a worker killed during the wait leaves no "
-        "record, so after a restart resolve_pending() has nothing to deliver and the "
-        "decision never reaches the run's thread"
-    ),
-)
 def test_a_worker_killed_during_its_approval_wait_delivers_the_decision_after_restart(
     killed_mid_wait: KilledMidWait,
 ) -> None:
