@@ -31,6 +31,7 @@ from mm_assistants.approvals import (
     resolve_decision,
     resolve_pending,
 )
+from mm_assistants.dispatch import ToolResult
 from mm_assistants.drivers.base import (
     AssistantsDriverCore,
     RunState,
@@ -39,7 +40,14 @@ from mm_assistants.drivers.base import (
     thread_params,
 )
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.steps import Cancel, Dispatch, Finish, Poll, rejects_outputs
+from mm_assistants.drivers.steps import (
+    TERMINAL_STATUSES,
+    Cancel,
+    Dispatch,
+    Finish,
+    Poll,
+    rejects_outputs,
+)
 from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
 
 
@@ -141,6 +149,10 @@ class AssistantsRunDriver(AssistantsDriverCore):
             return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
+        if self.expired(state):  # a call outlasted the run: a submit would be refused
+            self.absorb(state, *io.retrieve(thread_id, run_id))
+            self._post_unsubmitted(io, state, results)
+            return
         self.begin_turn(state)
         try:
             if self.mode == "stream":
@@ -152,6 +164,20 @@ class AssistantsRunDriver(AssistantsDriverCore):
                 raise
             # The run moved on (expired, cancelled): end with its real status.
             self.absorb(state, *io.retrieve(thread_id, run_id))
+            self._post_unsubmitted(io, state, results)
+
+    def _post_unsubmitted(
+        self, io: AssistantsWire, state: RunState, results: list[ToolResult]
+    ) -> None:
+        """Tell the thread how the sends of a step that never reached the run ended."""
+        store = self.dispatcher.approval_store
+        for record, outcome in self.unsubmitted(state, results):
+            if state.status not in TERMINAL_STATUSES or record.thread_id is None:
+                continue  # the record stays for resolve_pending
+            with contextlib.suppress(openai.OpenAIError):
+                io.post_message(record.thread_id, late_decision_text(outcome))
+                if store is not None:
+                    store.remove(record.email_id)
 
     def _cancel_run(self, io: AssistantsWire, state: RunState) -> None:
         state.cancel_sent_at = self._clock()
@@ -289,6 +315,10 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             return  # cancelled meanwhile: no outputs, so the model takes no further turn
         outputs = [result.to_assistants() for result in results]
         thread_id, run_id = state.thread_id or "", state.run.id
+        if self.expired(state):  # a call outlasted the run: a submit would be refused
+            self.absorb(state, *await io.retrieve(thread_id, run_id))
+            await self._post_unsubmitted(io, state, results)
+            return
         self.begin_turn(state)
         try:
             if self.mode == "stream":
@@ -299,6 +329,20 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             if not rejects_outputs(error):
                 raise
             self.absorb(state, *await io.retrieve(thread_id, run_id))
+            await self._post_unsubmitted(io, state, results)
+
+    async def _post_unsubmitted(
+        self, io: AsyncAssistantsWire, state: RunState, results: list[ToolResult]
+    ) -> None:
+        """Tell the thread how the sends of a step that never reached the run ended."""
+        store = self.dispatcher.approval_store
+        for record, outcome in self.unsubmitted(state, results):
+            if state.status not in TERMINAL_STATUSES or record.thread_id is None:
+                continue  # the record stays for resolve_pending
+            with contextlib.suppress(openai.OpenAIError):
+                await io.post_message(record.thread_id, late_decision_text(outcome))
+                if store is not None:
+                    store.remove(record.email_id)
 
     async def _cancel_run(self, io: AsyncAssistantsWire, state: RunState) -> None:
         state.cancel_sent_at = self._clock()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from mm_assistants._sunset import warn_once
-from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy
+from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy, PendingRecord
 from mm_assistants.dispatch import ToolCall, ToolResult, calls_from_run
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.steps import (
@@ -156,6 +156,35 @@ class AssistantsDriverCore:
             # The model's turn is over (found by this look): remember how long it took.
             state.last_turn = self._clock() - state.turn_started
             state.turn_started = None
+
+    def expired(self, state: RunState) -> bool:
+        """Whether the run's ``expires_at`` has passed: its outputs would be refused."""
+        expires_at = getattr(state.run, "expires_at", None)
+        return isinstance(expires_at, (int, float)) and self._clock() >= expires_at
+
+    def unsubmitted(
+        self, state: RunState, results: Iterable[ToolResult]
+    ) -> list[tuple[PendingRecord, ApprovalOutcome]]:
+        """Decisions a step waited for whose outputs will never reach the run (it expired):
+        recorded again, so `resolve_pending` delivers them if posting them now fails."""
+        records = []
+        for result in results:
+            approval, pending = result.approval, result.pending
+            if approval is None or pending is None or approval.decision == "pending":
+                continue  # a still-pending one is in the store already
+            record = PendingRecord(
+                email_id=approval.email_id,
+                mailbox_id=pending.mailbox_id,
+                call_id=result.call_id,
+                tool=result.name,
+                thread_id=state.thread_id,
+                run_id=getattr(state.run, "id", None),
+            )
+            store = self.dispatcher.approval_store
+            if store is not None:
+                store.add(record)
+            records.append((record, approval))
+        return records
 
     def begin_turn(self, state: RunState) -> None:
         """Outputs are about to be submitted: the model's next turn starts now."""

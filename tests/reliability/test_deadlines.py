@@ -339,17 +339,6 @@ async def check_scenario(rig: Rig, scenario: Scenario, counts: dict[str, int]) -
 
 # -- a step that outlasts its run ------------------------------------------------------------
 
-SLOW_STEP_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: the Assistants drivers submit a step's outputs without looking at the "
-        "run's expires_at; when another call of the step (here a slow inbox read) outlasts "
-        "the run, the submit goes out after expiry and is refused, and the approval decided "
-        "during the wait is neither in the run nor recorded in the pending store, so it "
-        "never reaches the thread"
-    ),
-)
-
 
 async def slow_step(rig: Rig) -> tuple[RunOutcome, Scenario]:
     """A gated send approved at once, beside an inbox read that stalls past the run's
@@ -368,14 +357,12 @@ async def slow_step(rig: Rig) -> tuple[RunOutcome, Scenario]:
     return outcome, scenario
 
 
-@SLOW_STEP_XFAIL
 async def test_a_step_that_outlasts_its_run_is_not_submitted_after_expiry(rig: Rig) -> None:
     outcome, _ = await slow_step(rig)
 
     assert rig.submits_after_expiry(outcome) == []
 
 
-@SLOW_STEP_XFAIL
 async def test_a_decision_taken_in_a_step_that_outlasts_its_run_reaches_the_thread(
     rig: Rig,
 ) -> None:
