@@ -194,7 +194,8 @@ class ClientCore:
     def _translate(self, exc: httpx.HTTPError, call: Call, attempts: int) -> TransportError:
         """The `TransportError` for an httpx exception: the one place they are translated."""
         never_sent = isinstance(exc, NEVER_SENT)
-        unknown = not call.retry_safe and not never_sent
+        writes = call.method not in IDEMPOTENT_METHODS
+        unknown = writes and not never_sent  # it may have been carried out
         if isinstance(exc, httpx.TimeoutException):
             what = "timed out"
         else:
@@ -205,7 +206,14 @@ class ClientCore:
             f"{call.method} {call.path} {what} after {attempts} attempt{plural} "
             f"({type(exc).__name__}{': ' + detail if detail else ''})"
         )
-        if unknown:
+        if unknown and call.retry_safe:
+            message += (
+                ". An attempt may have reached MultiMail, so its outcome is unknown: the email "
+                "may already be stored and on its way. Its idempotency key made the retries "
+                "safe, but a new send would not be: check the mailbox (outbound) before "
+                "sending again, never re-send blindly."
+            )
+        elif unknown:
             message += (
                 ". It may have reached MultiMail, so its outcome is unknown: the email may or "
                 "may not have been sent. It was not retried because it carries no "

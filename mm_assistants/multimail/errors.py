@@ -121,9 +121,9 @@ class ServerError(APIStatusError):
 class TransportError(MultiMailError):
     """The request did not complete: a refused or dropped connection, or a timeout.
 
-    ``outcome_unknown`` is true when the request was not safe to repeat (a state-changing
-    call without an idempotency key) and may have reached MultiMail before the failure:
-    an email may or may not have been sent, and it must not be blindly sent again.
+    ``outcome_unknown`` is true when a state-changing request may have reached MultiMail
+    before the failure (with an idempotency key, after its retries ran out): an email may
+    or may not have been sent, and it must not be blindly sent again.
     """
 
     def __init__(self, message: str, *, outcome_unknown: bool = False, **context: Any) -> None:

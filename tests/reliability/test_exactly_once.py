@@ -95,15 +95,6 @@ def test_a_gated_send_whose_answer_was_dropped_still_waits_for_the_decision() ->
     assert result.approval.decision == "approved"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library gap: a keyed send whose every attempt lost its answer after MultiMail "
-        "committed it is reported as network_error ('failed after 3 attempts'), although "
-        "the email was stored and goes out; outcome_unknown is given only to unkeyed "
-        "writes, so the model is not told that calling send_email again sends twice"
-    ),
-)
 def test_a_send_whose_every_answer_was_lost_tells_the_model_it_may_have_gone() -> None:
     call = ToolCall(
         id="call_lost",
