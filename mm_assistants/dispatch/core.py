@@ -221,6 +221,26 @@ class DispatcherCore:
             )
         return ApprovalPlan(result.pending, deadline, policy)
 
+    @staticmethod
+    def replayed(prepared: PreparedCall, data: Any) -> tuple[str, str] | None:
+        """(email id, mailbox id) of a gated send answered ``already_sent`` (a retry whose
+        first answer was lost): its real status must be looked up, for it may be held."""
+        mailbox_id = prepared.mailbox_id
+        if not prepared.spec.gated or not mailbox_id or not isinstance(data, dict):
+            return None
+        email_id = data.get("id")
+        if data.get("status") != "already_sent" or not isinstance(email_id, str):
+            return None
+        return email_id, mailbox_id
+
+    @staticmethod
+    def with_real_status(data: dict[str, Any], email: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The ``already_sent`` answer with the email's status now (kept as it was when the
+        lookup failed), so a send still held is waited on like a first answer."""
+        if email is None or not isinstance(email.get("status"), str):
+            return data
+        return {**data, "status": email["status"], "thread_id": email.get("thread_id")}
+
     def read_request(self, email_id: str, mailbox_id: str) -> RequestSpec:
         """The status check of a held email."""
         return self.registry.bind("read_email", {"email_id": email_id}, mailbox_id=mailbox_id)

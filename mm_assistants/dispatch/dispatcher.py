@@ -57,6 +57,9 @@ class Dispatcher(DispatcherCore):
             status, data = self._perform(prepared)
         except MultiMailError as error:
             return self.fail(prepared, error)
+        replayed = self.replayed(prepared, data)
+        if replayed is not None:
+            data = self.with_real_status(data, self._fetch_email(*replayed))
         result = self.succeed(prepared, status, data)
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
@@ -132,6 +135,10 @@ class AsyncDispatcher(DispatcherCore):
             status, data = await self._perform(prepared)
         except MultiMailError as error:
             return self.fail(prepared, error)
+        replayed = self.replayed(prepared, data)
+        if replayed is not None:
+            email = await self._fetch_email(*replayed)
+            data = self.with_real_status(data, email)
         result = self.succeed(prepared, status, data)
         plan = self.approval_plan(result, call, approvals)
         if plan is None:

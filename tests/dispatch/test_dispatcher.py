@@ -192,10 +192,16 @@ def test_a_dropped_connection_after_commit_is_retried_with_the_same_key(
         )
 
     api.post("/v1/mailboxes/mbx_1/send").mock(side_effect=commit_then_drop)
+    # "already_sent" hides the email's state: the dispatcher reads it before answering.
+    looked = api.get("/v1/mailboxes/mbx_1/emails/em_1").mock(
+        return_value=httpx.Response(200, json={"id": "em_1", "status": "delivered"})
+    )
     result = harness.run(call("send_email", SEND, run_id="run_1"))
     assert result.ok
     assert len(keys) == 2
     assert keys[0] == keys[1] == result.idempotency_key
+    assert looked.call_count == 1
+    assert json.loads(result.output)["status"] == "delivered"
 
 
 def test_a_write_without_a_key_is_not_retried_and_says_the_outcome_is_unknown(

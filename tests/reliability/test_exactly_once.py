@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from mm_assistants import (
     CallContext,
     Dispatcher,
@@ -59,15 +57,6 @@ def test_every_write_of_concurrent_sync_runs_is_stored_exactly_once_under_faults
     print(f"sync runs: {len(campaign.runs)}; write results: {dict(kinds)}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "library bug: a gated send whose first answer was lost is retried and answered "
-        "already_sent; the dispatcher takes that as sent, so it neither waits for the held "
-        "email's decision nor records it in the pending store, and tells the model "
-        "'already_sent' while the email is still held for a human"
-    ),
-)
 def test_a_gated_send_whose_answer_was_dropped_still_waits_for_the_decision() -> None:
     call = ToolCall(
         id="call_held",
