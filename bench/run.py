@@ -15,7 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch_in_process, dispatch_overhead, parallel_calls, requests_per_run
+from bench import (
+    approval_wakeup,
+    concurrent_runs,
+    dispatch_in_process,
+    dispatch_overhead,
+    parallel_calls,
+    requests_per_run,
+)
 from bench.harness import Benchmark, Result, machine_info, run_benchmark
 from bench.report import build_report, markdown, write
 
@@ -25,6 +32,8 @@ BENCHMARKS: tuple[Benchmark[Any], ...] = (
     dispatch_in_process.BENCHMARK,
     parallel_calls.BENCHMARK,
     requests_per_run.BENCHMARK,
+    approval_wakeup.BENCHMARK,
+    concurrent_runs.BENCHMARK,
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 

@@ -2,7 +2,8 @@
 
 - `hand_call`: one hand-written httpx call per tool (the dispatch-overhead baseline);
 - `seed_loop`: the seed examples' raw HTTP wrapper, sequential tool loop and 1-second poll;
-- `sdk_helpers`: the openai SDK's ``create_and_poll`` / ``submit_tool_outputs_and_poll``.
+- `sdk_helpers`: the openai SDK's ``create_and_poll`` / ``submit_tool_outputs_and_poll``;
+- `seed_approval`: the seeds' wait for a human's approval, a GET every 5 seconds.
 """
 
 from __future__ import annotations

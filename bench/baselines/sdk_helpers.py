@@ -2,13 +2,15 @@
 for as long as the run asks for tool outputs.
 
 The tool calls go through the seeds' wrapper (`seed_loop.call_multimail`), one after the
-other, so that only the run loop differs from the seed loop. Nothing here uses
+other, so that only the run loop differs from the seed loop; ``call`` swaps in another
+wrapper of the same shape (e.g. one on a shared connection pool). Nothing here uses
 mm_assistants.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import openai
@@ -18,10 +20,16 @@ from bench.baselines import Account
 from bench.baselines.seed_loop import call_multimail
 
 MAX_STEPS = 50
+ToolFunction = Callable[[Account, str, dict[str, Any]], Any]
 
 
 def run_with_helpers(
-    client: openai.OpenAI, account: Account, thread_id: str, assistant_id: str
+    client: openai.OpenAI,
+    account: Account,
+    thread_id: str,
+    assistant_id: str,
+    *,
+    call: ToolFunction = call_multimail,
 ) -> tuple[Any, str]:
     """Drive one run with the SDK's polling helpers; the run and its reply."""
     runs = client.beta.threads.runs
@@ -30,11 +38,10 @@ def run_with_helpers(
         if run.status != "requires_action" or run.required_action is None:
             break
         tool_outputs: list[ToolOutput] = []
-        for call in run.required_action.submit_tool_outputs.tool_calls:
-            result = call_multimail(
-                account, call.function.name, json.loads(call.function.arguments)
-            )
-            tool_outputs.append({"tool_call_id": call.id, "output": json.dumps(result)})
+        for tool_call in run.required_action.submit_tool_outputs.tool_calls:
+            function = tool_call.function
+            result = call(account, function.name, json.loads(function.arguments))
+            tool_outputs.append({"tool_call_id": tool_call.id, "output": json.dumps(result)})
         run = runs.submit_tool_outputs_and_poll(
             thread_id=thread_id, run_id=run.id, tool_outputs=tool_outputs
         )

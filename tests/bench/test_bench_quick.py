@@ -12,9 +12,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from bench import dispatch_in_process, dispatch_overhead, parallel_calls, requests_per_run, run
+from bench import (
+    approval_waits,
+    approval_wakeup,
+    concurrent_client,
+    concurrent_runs,
+    dispatch_in_process,
+    dispatch_overhead,
+    parallel_calls,
+    requests_per_run,
+    run,
+)
+from bench.baselines import Account
 from bench.harness import Result, Row
 from bench.report import build_report, markdown
 from bench.stats import Summary, fmt_limit, fmt_ratio, fmt_seconds, median, percentile, summarize
@@ -176,6 +188,156 @@ def test_requests_per_run_all_met() -> None:
     )
     assert all(row.met is not False for row in rows)
     assert all(row.note is None for row in rows)
+
+
+def waits(variant: str, delay: float, latency: float, gets: int, n: int = 3) -> list[Any]:
+    return [approval_waits.Wait(variant, delay, delay + 0.003, latency, gets) for _ in range(n)]
+
+
+def test_approval_wakeup_rows_per_delay() -> None:
+    rows = approval_wakeup.summarize_wakeup(
+        waits(approval_wakeup.HUB, 3.0, 0.004, 0)
+        + waits(approval_wakeup.POLL, 3.0, 1.6, 4)
+        + waits(approval_wakeup.SEED, 3.0, 2.0, 1)
+        + waits(approval_wakeup.HUB, 120.0, 0.003, 0)
+        + waits(approval_wakeup.POLL, 120.0, 1.5, 17)
+        + waits(approval_wakeup.SEED, 120.0, 2.4, 24)
+    )
+    assert [row.met for row in rows] == [True, False, True, True]
+    assert all("(real time)" in row.benchmark for row in rows)
+    assert rows[0].benchmark.startswith("approval wake-up, decided after 3 s")
+    assert rows[0].ratio == pytest.approx(0.002)
+    assert rows[0].library == "p50 4.00 ms (max 4.00 ms), 0 status GETs"
+    assert rows[0].baseline == "p50 2.00 s (max 2.00 s), 1 status GET"
+    assert rows[0].target == "p50 ≤ 50 ms, 0 status GETs"
+    assert rows[1].note is not None
+    assert "4 status GETs against the seed's 1" in rows[1].note
+    assert (
+        "at 0.5, 1.3, 2.6, 4.6, 7.9, 13.1, 21.5 s after the send, then every 10 s" in rows[1].note
+    )
+    assert rows[3].note is None
+
+
+def test_approval_wakeup_misses_say_why() -> None:
+    lucky = approval_waits.Wait(approval_wakeup.HUB, 30.0, 30.0, 0.004, 1)
+    rows = approval_wakeup.summarize_wakeup(
+        [
+            *waits(approval_wakeup.HUB, 30.0, 0.080, 0),
+            lucky,
+            *waits(approval_wakeup.POLL, 30.0, 1.6, 8),
+            *waits(approval_wakeup.SEED, 30.0, 0.37, 6),
+        ]
+    )
+    hub, poll = rows
+    assert (hub.met, poll.met) == (False, False)
+    assert hub.note is not None
+    assert "p50 80.0 ms" in hub.note
+    assert "up to 1 status GETs" in hub.note
+    assert "0 status GETs (0 to 1)" in hub.library
+    assert poll.note is not None
+    assert "between looks at 21.5 s and 31.5 s" in poll.note
+    assert "the seed's 5 s grid divides 30 s, so one of its looks" in poll.note
+
+
+def test_approval_wakeup_look_times_follow_the_policy() -> None:
+    times = approval_wakeup.look_times(approval_wakeup.DEFAULT_POLICY, 3.0)
+    assert times == pytest.approx([0.5, 1.3, 2.58, 4.628])
+    later = approval_wakeup.look_times(approval_wakeup.DEFAULT_POLICY, 40.0)
+    assert later[-2:] == pytest.approx([31.536288, 41.536288])
+
+
+def side(cpu_s: float, rss: float, ends: dict[str, int], runs: int = 100, **extra: Any) -> Any:
+    return concurrent_runs.Side(
+        runs=runs,
+        concurrency=extra.pop("concurrency", runs),
+        ends=ends,
+        lost=extra.pop("lost", 0),
+        wall_s=extra.pop("wall_s", 10.0),
+        cpu_s=cpu_s,
+        max_rss_mb=rss,
+        samples=extra.pop("samples", {}),
+    )
+
+
+def test_concurrent_runs_rows_all_met() -> None:
+    rows = concurrent_runs.summarize_concurrent(
+        side(2.0, 110.0, {"completed": 100}),
+        side(2.5, 95.0, {"completed": 100}, concurrency=32, wall_s=20.0),
+    )
+    assert [row.met for row in rows] == [None, True, True, True]
+    assert rows[0].library == "10.0 runs/s"
+    assert rows[0].ratio == pytest.approx(0.5)  # time per run: library ÷ baseline
+    assert "SDK helpers, 32 threads" in rows[0].baseline
+    assert rows[1].ratio == pytest.approx(0.8)
+    assert rows[3].library == "100/100 completed"
+    assert all(row.note is None for row in rows)
+
+
+def test_concurrent_runs_misses_say_why() -> None:
+    at_once = side(
+        30.0,
+        300.0,
+        {"completed": 90, "failed": 6, "error: APIConnectionError": 2},
+        lost=2,
+        samples={"failed": "the script could not fill turn 1", "error: APIConnectionError": "x"},
+    )
+    bounded = side(1.5, 90.0, {"completed": 100}, concurrency=32, wall_s=4.0)
+    baseline = side(2.5, 95.0, {"completed": 100}, concurrency=32)
+    rows = concurrent_runs.summarize_concurrent(at_once, baseline, bounded)
+    assert [row.met for row in rows] == [None, False, False, False, None, None]
+    assert rows[1].note is not None
+    assert "100 runs in flight against the baseline's 32" in rows[1].note
+    assert "≤ 32 in flight take 15.0 ms per run" in rows[1].note
+    assert rows[2].note is not None
+    assert "300 MB" in rows[2].note
+    assert rows[3].library == (
+        "90/100 completed (2 error: APIConnectionError, 6 failed, "
+        "2 lost (no end within the timeout))"
+    )
+    assert rows[3].note is not None
+    assert "e.g. error: APIConnectionError: x" in rows[3].note
+    assert rows[4].benchmark == "100 runs, ≤ 32 in flight (semaphore): throughput"
+    assert rows[4].library == "25.0 runs/s, 100/100 completed"
+    assert rows[5].ratio == pytest.approx(0.6)
+    assert at_once.as_dict()["cpu_ms_per_run"] == 300.0
+
+
+def test_concurrent_runs_cpu_note_past_the_pool_size() -> None:
+    at_once = dataclasses.replace(
+        side(170.0, 220.0, {"completed": 1000}, runs=1000, wall_s=174.0), server_cpu_s=12.7
+    )
+    [_, cpu, *_] = concurrent_runs.summarize_concurrent(
+        at_once, side(22.0, 117.0, {"completed": 1000}, runs=1000, concurrency=32)
+    )
+    assert cpu.note is not None
+    assert "past 100 runs the AsyncMultiMailClient's 100-connection pool" in cpu.note
+    assert "CPU-bound (170.0 s of CPU in 174.0 s) while the sandbox used 12.7 s" in cpu.note
+    assert "in flight take" not in cpu.note  # no bounded side was measured
+    waiting = dataclasses.replace(at_once, wall_s=280.0)
+    [_, cpu, *_] = concurrent_runs.summarize_concurrent(
+        waiting, side(22.0, 117.0, {"completed": 1000}, runs=1000, concurrency=32)
+    )
+    assert cpu.note is not None
+    assert "was busy 61% of the time (170.0 s of CPU in 280.0 s)" in cpu.note
+
+
+def test_pooled_call_makes_the_seed_request_on_a_shared_client() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"emails": []})
+
+    account = Account("http://mm.test", "mm_test_key", "mbx_1")
+    with httpx.Client(transport=httpx.MockTransport(answer)) as http:
+        call = concurrent_client.pooled_call(http)
+        assert call(account, "check_inbox", {"direction": "inbound", "limit": 5}) == {"emails": []}
+        call(account, "read_email", {"email_id": "em_1"})
+    assert [str(r.url) for r in seen] == [
+        "http://mm.test/v1/mailboxes/mbx_1/emails?direction=inbound&limit=5",
+        "http://mm.test/v1/mailboxes/mbx_1/emails/em_1",
+    ]
+    assert seen[0].headers["Authorization"] == "Bearer mm_test_key"
 
 
 # -- results and the report --------------------------------------------------------------------
