@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,9 @@ from mm_assistants.multimail._core import ClientCore
 from mm_assistants.multimail._wire import ApiResponse, BodyReader, Call, Exchange
 from mm_assistants.multimail.retries import DEFAULT_RETRY, RetryPolicy
 from mm_assistants.tools.request import RequestSpec
+
+#: How many requests of one `AsyncMultiMailClient` may be in its connection pool at once.
+DEFAULT_MAX_IN_FLIGHT = 50
 
 
 class MultiMailClient(ClientCore):
@@ -148,6 +152,8 @@ class AsyncMultiMailClient(ClientCore):
     """`MultiMailClient` for asyncio, over ``httpx.AsyncClient``; the same options.
 
     ``sleep`` defaults to `asyncio.sleep` and must return an awaitable.
+    ``max_in_flight`` bounds the requests in the connection pool at once (others wait
+    their turn outside it, not counted against the timeout).
     """
 
     def __init__(
@@ -161,8 +167,15 @@ class AsyncMultiMailClient(ClientCore):
         user_agent: str | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         random: Callable[[], float] | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
     ) -> None:
         super().__init__(api_key, base_url, timeout, retry, user_agent, random)
+        if not isinstance(max_in_flight, int) or max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be an int >= 1, not {max_in_flight!r}")
+        self.max_in_flight = max_in_flight
+        self._gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             raise TypeError(
                 f"http_client takes an httpx.AsyncClient, got {type(http_client).__name__}"
@@ -218,6 +231,20 @@ class AsyncMultiMailClient(ClientCore):
             await self._sleep(delay)
 
     async def _exchange(self, call: Call) -> Exchange:
+        # At most max_in_flight requests enter the connection pool at once: a thousand
+        # runs calling together would otherwise queue inside it, where every freed
+        # connection rescans the queue (CPU) and queued time counts against the timeout.
+        async with self._gate():
+            return await self._exchange_now(call)
+
+    def _gate(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        gate = self._gates.get(loop)
+        if gate is None:
+            gate = self._gates[loop] = asyncio.Semaphore(self.max_in_flight)
+        return gate
+
+    async def _exchange_now(self, call: Call) -> Exchange:
         reader = BodyReader(call.max_bytes)
         async with self._http.stream(
             call.method,

@@ -279,3 +279,40 @@ async def test_answers_that_are_not_json(
     api.get("/v1/account").respond(200, content=body, headers=headers)
     answer = await runner.call("request", "GET", "/v1/account")
     assert (answer.data, answer.text, answer.content) == (data, text, body)
+
+
+async def test_the_async_client_keeps_at_most_max_in_flight_requests_in_its_pool() -> None:
+    import asyncio
+
+    import httpx
+
+    from mm_assistants.multimail import AsyncMultiMailClient
+
+    inside = 0
+    most = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal inside, most
+        inside += 1
+        most = max(most, inside)
+        await asyncio.sleep(0.01)
+        inside -= 1
+        return httpx.Response(200, json={"mailboxes": []})
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(slow))
+    async with AsyncMultiMailClient(
+        api_key="mm_test_key", base_url="https://mm.test", http_client=http, max_in_flight=3
+    ) as client:
+        answers = await asyncio.gather(*(client.request("GET", "/v1/mailboxes") for _ in range(20)))
+    await http.aclose()
+    assert [a.status for a in answers] == [200] * 20  # every request ran, none was dropped
+    assert most == 3
+
+
+def test_max_in_flight_must_be_a_positive_int() -> None:
+    import pytest
+
+    from mm_assistants.multimail import AsyncMultiMailClient
+
+    with pytest.raises(ValueError, match="max_in_flight"):
+        AsyncMultiMailClient(api_key="mm_test_key", max_in_flight=0)
