@@ -202,9 +202,9 @@ def _cpu_note(at_once: Side, baseline: Side, bounded: Side | None) -> str:
     )
     if at_once.runs > MULTIMAIL_POOL:
         note += (
-            f"; past {MULTIMAIL_POOL} runs the AsyncMultiMailClient's {MULTIMAIL_POOL}-connection "
-            "pool also queues the runs' simultaneous tool calls and rescans that queue against "
-            "every connection each time one frees"
+            f"; past {MULTIMAIL_POOL} runs the OpenAI SDK's own pool of the same size queues the "
+            "runs' polls too, while AsyncMultiMailClient admits at most max_in_flight requests "
+            "to its pool"
         )
     note += ")"
     if at_once.server_cpu_s > 0 and at_once.wall_s > 0:

@@ -310,7 +310,7 @@ def test_concurrent_runs_cpu_note_past_the_pool_size() -> None:
         at_once, side(22.0, 117.0, {"completed": 1000}, runs=1000, concurrency=32)
     )
     assert cpu.note is not None
-    assert "past 100 runs the AsyncMultiMailClient's 100-connection pool" in cpu.note
+    assert "past 100 runs the OpenAI SDK's own pool" in cpu.note
     assert "CPU-bound (170.0 s of CPU in 174.0 s) while the sandbox used 12.7 s" in cpu.note
     assert "in flight take" not in cpu.note  # no bounded side was measured
     waiting = dataclasses.replace(at_once, wall_s=280.0)
