@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-import warnings
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -19,12 +18,12 @@ import httpx
 import openai
 import pytest
 
-from mm_assistants import _sunset
 from mm_assistants.approvals import ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient, RetryPolicy
 from mm_assistants.openai_setup import create_assistant
 from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
+from tests.quiet import quiet_assistants
 
 POLL_AFTER_MS = 20
 #: Statuses of a send still held for a human.
@@ -77,14 +76,8 @@ def mm_sandbox_options() -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def quiet_assistants_warnings() -> Iterator[None]:
-    # Direct SDK Assistants calls (creating assistants, listing steps) warn that the API is
-    # deprecated: the sandbox serves it on purpose, so exactly those are silenced. The
-    # drivers' own sunset warning fires once per process; tests make many drivers.
-    _sunset.reset()
-    with warnings.catch_warnings():
-        for text in ("The Assistants API is deprecated", "deprecated$"):
-            warnings.filterwarnings("ignore", message=text, category=DeprecationWarning)
-        warnings.simplefilter("ignore", _sunset.AssistantsSunsetWarning)
+    # the sandbox serves the deprecated Assistants API on purpose
+    with quiet_assistants():
         yield
 
 

@@ -8,24 +8,22 @@ CI slice runs as part of the normal test suite.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import threading
 import time
-import warnings
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 import httpx2
 import openai
 
-from mm_assistants import _sunset
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.multimail import RetryPolicy
 from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
+from tests.quiet import quiet_assistants as quiet_assistants
 
 FULL = os.environ.get("MM_RELIABILITY", "").strip().lower() == "full"
 
@@ -58,19 +56,6 @@ KEEPALIVE = 2.0
 def scaled(ci_slice: int, full: int) -> int:
     """``full`` under ``MM_RELIABILITY=full``, else ``ci_slice``."""
     return full if FULL else ci_slice
-
-
-@contextlib.contextmanager
-def quiet_assistants() -> Iterator[None]:
-    """Silence what the sandbox's Assistants API makes the SDK and the drivers warn: the
-    tests' own Assistants calls warn that the API is deprecated, and the drivers' sunset
-    warning fires once per process. Nothing else."""
-    _sunset.reset()
-    with warnings.catch_warnings():
-        for text in ("The Assistants API is deprecated", "deprecated$"):
-            warnings.filterwarnings("ignore", message=text, category=DeprecationWarning)
-        warnings.simplefilter("ignore", _sunset.AssistantsSunsetWarning)
-        yield
 
 
 def fast_sandbox(**options: Any) -> Sandbox:

@@ -9,7 +9,6 @@ one); the browser only ever loads the sandbox on loopback.
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +21,6 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
-from mm_assistants import _sunset
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.dispatch import Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
@@ -30,6 +28,7 @@ from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
 from mm_assistants.sandbox import Sandbox
 from tests.e2e.conftest import wait_until_held
+from tests.quiet import quiet_assistants
 from tests.review.conftest import hold, status_of
 
 pytestmark = pytest.mark.slow
@@ -76,12 +75,8 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
 
 @pytest.fixture(autouse=True)
 def quiet_assistants_warnings() -> Iterator[None]:
-    # the sandbox serves the deprecated Assistants API on purpose (see tests/e2e/conftest.py)
-    _sunset.reset()
-    with warnings.catch_warnings():
-        for text in ("The Assistants API is deprecated", "deprecated$"):
-            warnings.filterwarnings("ignore", message=text, category=DeprecationWarning)
-        warnings.simplefilter("ignore", _sunset.AssistantsSunsetWarning)
+    # the sandbox serves the deprecated Assistants API on purpose
+    with quiet_assistants():
         yield
 
 
