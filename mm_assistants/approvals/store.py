@@ -215,12 +215,23 @@ def resolve_decision(
     pending (its own wait took the decision) or the record still reads as held. As in
     `resolve_pending`, the record is removed only after ``deliver`` returned.
     """
+    due = decision_due(store, email_id, email)
+    if due is None:
+        return None
+    record, outcome = due
+    deliver(record, outcome)
+    store.remove(email_id)
+    return outcome
+
+
+def decision_due(
+    store: PendingStore, email_id: str, email: Mapping[str, Any]
+) -> tuple[PendingRecord, ApprovalOutcome] | None:
+    """The record and outcome to deliver for a decision a webhook brought, or ``None``:
+    no record waits for ``email_id``, a live wait owns it, or it still reads as held.
+    The one decision behind `resolve_decision` and the async drivers' twin of it."""
     record = store.get(email_id)
     if record is None or record.waited_on(time.time()):
         return None
     outcome = late_outcome(record, email, woken_by="webhook")
-    if outcome is None:
-        return None
-    deliver(record, outcome)
-    store.remove(email_id)
-    return outcome
+    return None if outcome is None else (record, outcome)

@@ -27,6 +27,7 @@ from mm_assistants.approvals import (
     ApprovalOutcome,
     PendingRecord,
     PendingStore,
+    decision_due,
     late_outcome,
     resolve_decision,
     resolve_pending,
@@ -243,12 +244,10 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         chosen = store if store is not None else self.dispatcher.approval_store
         if chosen is None:
             return None
-        record = chosen.get(email_id)
-        if record is not None and record.waited_on(time.time()):
-            return None  # its own wait will hand the decision to the model
-        outcome = None if record is None else late_outcome(record, email, woken_by="webhook")
-        if record is None or outcome is None:
+        due = decision_due(chosen, email_id, email)
+        if due is None:
             return None
+        record, outcome = due
         await self.post_late_decision(record, outcome)
         chosen.remove(email_id)
         return outcome
