@@ -31,6 +31,7 @@ from mm_assistants.multimail.errors import (
     TransportError,
     error_from_response,
 )
+from mm_assistants.multimail.log_redaction import install_log_redaction
 from mm_assistants.multimail.retries import RetryPolicy, next_delay
 
 DEFAULT_BASE_URL = "https://api.multimail.dev"
@@ -69,6 +70,9 @@ class ClientCore:
         self.user_agent = user_agent or f"mm-assistants/{__version__}"
         self._random = random or _random.random
         self._origin = _origin(httpx.URL(self.base_url))
+        # httpx logs each request's full URL at INFO; signed download links must not land
+        # in the application's logs with their token.
+        install_log_redaction()
 
     def __repr__(self) -> str:
         return (
