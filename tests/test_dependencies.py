@@ -24,8 +24,17 @@ VULNERABLE = {
 }
 #: Development tools whose next major is taken on purpose when it comes.
 UNBOUNDED_OK = frozenset(
-    "hatchling packaging hypothesis pytest pytest-asyncio coverage respx selenium "
-    "types-jsonschema".split()
+    [
+        "hatchling",
+        "packaging",
+        "hypothesis",
+        "pytest",
+        "pytest-asyncio",
+        "coverage",
+        "respx",
+        "selenium",
+        "types-jsonschema",
+    ]
 )
 
 
