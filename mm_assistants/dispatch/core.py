@@ -37,6 +37,8 @@ from mm_assistants.dispatch.shaping import PENDING_STATUSES, bound_output, shape
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
 from mm_assistants.tools import load_registry as _load_registry
+from mm_assistants.tools.binding import check_default_mailbox
+from mm_assistants.tools.ids import is_plausible_id
 
 #: Per-output cap. Assistants accept 512 KB of outputs per step; 48,000 characters leaves
 #: room for ten calls of mostly multi-byte text.
@@ -107,6 +109,8 @@ class DispatcherCore:
             raise ValueError("max_concurrency must be at least 1")
         if wait_poll_interval <= 0:
             raise ValueError("wait_poll_interval must be positive")
+        if mailbox_id is not None:
+            check_default_mailbox(mailbox_id)  # a misconfiguration, not the model's to fix
         if isinstance(allowed_mailboxes, str):
             raise TypeError("allowed_mailboxes takes a collection of mailbox ids, not one string")
         allowed = frozenset(allowed_mailboxes) if allowed_mailboxes is not None else None
@@ -229,8 +233,8 @@ class DispatcherCore:
         if not prepared.spec.gated or not mailbox_id or not isinstance(data, dict):
             return None
         email_id = data.get("id")
-        if data.get("status") != "already_sent" or not isinstance(email_id, str):
-            return None
+        if data.get("status") != "already_sent" or not is_plausible_id(email_id):
+            return None  # an id that cannot name a path is not looked up
         return email_id, mailbox_id
 
     @staticmethod

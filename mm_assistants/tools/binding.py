@@ -1,9 +1,13 @@
 """Bind validated tool arguments to a `RequestSpec` (pure: no I/O).
 
 The generic rule fills path placeholders, then puts each remaining non-null argument in
-the query or the body as the `Endpoint` lists it. Two tools need more than the table:
-``tag_email`` (its ``action`` picks method and path, its key/value pairs become an object)
-and ``wait_for_email`` (its ``filter`` becomes query parameters, its timeout stays local).
+the query or the body as the `Endpoint` lists it. Every placeholder value is checked by
+`mm_assistants.tools.ids` before it is percent-encoded: encoding keeps a ``/`` inside its
+segment, but a ``..`` would still be collapsed on the way and reach another endpoint.
+
+Two tools need more than the table: ``tag_email`` (its ``action`` picks method and path,
+its key/value pairs become an object) and ``wait_for_email`` (its ``filter`` becomes query
+parameters, its timeout stays local).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 from mm_assistants.tools.endpoints import Endpoint
+from mm_assistants.tools.ids import path_value_problem
 from mm_assistants.tools.request import RequestSpec
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -42,7 +47,10 @@ def bind_request(
     """The request for ``arguments`` (already schema-valid) of tool ``name``.
 
     ``null`` arguments are dropped. A mailbox-scoped tool without ``mailbox_id`` takes
-    ``default_mailbox``; with neither, `ToolArgumentError` says what is missing.
+    ``default_mailbox``; with neither, `ToolArgumentError` says what is missing. A path
+    value that is empty, a dot segment or not plausible for its kind is a
+    `ToolArgumentError` naming the argument; a bad ``default_mailbox`` is the caller's
+    misconfiguration, a plain `ValueError`.
     """
     args = {key: value for key, value in arguments.items() if value is not None}
     if endpoint.mailbox_scoped and "mailbox_id" not in args:
@@ -52,6 +60,7 @@ def bind_request(
                 "(no default mailbox is configured)",
                 field="mailbox_id",
             )
+        check_default_mailbox(default_mailbox)
         args["mailbox_id"] = default_mailbox
     special = _SPECIAL_BINDERS.get(name)
     if special is not None:
@@ -69,7 +78,11 @@ def _assemble(
     def fill(match: re.Match[str]) -> str:
         key = match.group(1)
         used.add(key)
-        return quote(str(args[key]), safe="")
+        value = args.get(key)
+        problem = "is required" if value is None else path_value_problem(key, value)
+        if problem is not None:
+            raise ToolArgumentError(f"{key} {problem}", field=key)
+        return quote(str(value), safe="")  # safe="": a "/" in a tag key is data, not a separator
 
     filled = _PLACEHOLDER.sub(fill, path)
     params: dict[str, str] = {}
@@ -92,6 +105,18 @@ def _assemble(
     return RequestSpec(
         tool=name, method=method, path=filled, params=params, json=json, retry_safe=retry_safe
     )
+
+
+def check_default_mailbox(mailbox_id: object) -> None:
+    """Raise `ValueError` unless ``mailbox_id`` can be a configured default mailbox.
+
+    The default comes from the caller's configuration, not from the model, so a bad one
+    fails loudly (``Dispatcher(mailbox_id="..")`` at construction) instead of becoming an
+    output the model cannot act on.
+    """
+    problem = path_value_problem("mailbox_id", mailbox_id)
+    if problem is not None:
+        raise ValueError(f"the default mailbox_id {problem}; pass the id of a MultiMail mailbox")
 
 
 def _query_value(value: Any) -> str:

@@ -118,7 +118,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, dict[str, str], dict[str, Any] 
         {},
         {"email_id": "em_1", "action": "reject", "reason": "tone"},
     ),
-    ("delete_contact", {"contact_id": "ct/1"}, "DELETE", "/v1/contacts/ct%2F1", {}, None),
+    ("delete_contact", {"contact_id": "ct+1"}, "DELETE", "/v1/contacts/ct%2B1", {}, None),
     (
         "check_suppression",
         {"limit": 10, "cursor": "c1"},
@@ -217,9 +217,9 @@ def test_bind_builds_the_exact_request(
 
 def test_an_explicit_mailbox_wins_over_the_default_and_is_encoded() -> None:
     spec = load_registry().bind(
-        "read_email", {"email_id": "em 1", "mailbox_id": "a/b"}, mailbox_id="x"
+        "read_email", {"email_id": "em+1", "mailbox_id": "a@b"}, mailbox_id="x"
     )
-    assert spec.path == "/v1/mailboxes/a%2Fb/emails/em%201"
+    assert spec.path == "/v1/mailboxes/a%40b/emails/em%2B1"
 
 
 def test_a_mailbox_tool_without_any_mailbox_says_what_is_missing() -> None:
