@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mm_assistants.review.backend import ReviewError
 from mm_assistants.review.queue import find_pending, pending_row, pending_rows
 from mm_assistants.review.text import render_decision, render_message, render_table
+from mm_assistants.review.untrusted import printable
 
 if TYPE_CHECKING:
     from mm_assistants.review.oversight import OversightQueue
@@ -131,15 +132,20 @@ def _with_queue(args: argparse.Namespace, work: Callable[[OversightQueue], None]
     try:
         client = MultiMailClient(api_key=args.api_key, base_url=args.base_url)
     except ValueError as exc:  # no key, or a malformed URL: the message never holds the key
-        print(f"{PROG}: {exc}", file=sys.stderr)
+        _complain(exc)
         return 2
     with client:
         try:
             work(OversightQueue(client))
         except ReviewError as exc:
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            _complain(exc)
             return 1
         except ValueError as exc:  # a malformed decision, e.g. a blank reason
-            print(f"{PROG}: {exc}", file=sys.stderr)
+            _complain(exc)
             return 2
     return 0
+
+
+def _complain(exc: Exception) -> None:
+    # a refusal may quote MultiMail's words or a typed id: both untrusted on a terminal
+    print(f"{PROG}: {printable(str(exc))}", file=sys.stderr)

@@ -16,6 +16,7 @@ from mm_assistants.cli.console import Console
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.review.backend import ReviewError
 from mm_assistants.review.oversight import OversightQueue
+from mm_assistants.review.untrusted import printable
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,13 @@ def at_terminal(console: Console, ask: Callable[[str], str] = input) -> Decider:
 
     def decide(email: Mapping[str, Any], waited: float) -> Decision | None:
         console.clear_status()
-        console.line(f"  ┌ held for your review: {email.get('id')}")
-        console.line(f"  │ to:      {', '.join(map(str, email.get('to') or []))}")
-        console.line(f"  │ subject: {email.get('subject')}")
-        for text in str(email.get("body_markdown") or email.get("markdown") or "").splitlines()[:6]:
+        # each field on its one line: a newline in a subject must not forge a "to:" below
+        recipients = ", ".join(map(str, email.get("to") or []))
+        console.line(f"  ┌ held for your review: {printable(str(email.get('id')))}")
+        console.line(f"  │ to:      {printable(recipients)}")
+        console.line(f"  │ subject: {printable(str(email.get('subject')))}")
+        body = str(email.get("body_markdown") or email.get("markdown") or "")
+        for text in printable(body, multiline=True).splitlines()[:6]:
             console.line(f"  │   {text}")
         while True:
             answer = ask("  └ approve or reject? [a/r] ").strip().lower()
@@ -94,17 +98,18 @@ class Reviewer:
             email_id = str(email.get("id"))
             if email_id in self.decided:
                 continue
+            shown = printable(email_id)  # the queue's words, for the terminal
             if email_id not in self._first_seen:
                 self._first_seen[email_id] = now
                 self._console.line(
-                    f"  ⏳ {email_id} is held for a human's approval "
+                    f"  ⏳ {shown} is held for a human's approval "
                     f"(deadline in {self._deadline_of(now) - now:.0f} s)"
                 )
             seen = self._first_seen[email_id]
             waited = now - seen
             left = self._deadline_of(seen) - now
             self._console.status(
-                f"  ⏳ {email_id} waits for a human: {waited:4.1f} s · deadline in {left:.0f} s"
+                f"  ⏳ {shown} waits for a human: {waited:4.1f} s · deadline in {left:.0f} s"
             )
             decision = self._decider(email, waited)
             if decision is not None:
@@ -115,4 +120,6 @@ class Reviewer:
         self.decided[email_id] = decision
         verb = "approved" if decision.action == "approve" else "rejected"
         reason = f" (reason: {decision.reason})" if decision.reason else ""
-        self._console.line(f"  reviewer ▸ {verb} {email_id} after {waited:.1f} s{reason}")
+        self._console.line(
+            f"  reviewer ▸ {verb} {printable(email_id)} after {waited:.1f} s{printable(reason)}"
+        )

@@ -9,18 +9,19 @@ Example::
     check_decision("reject", "  ")                           # ValueError: a reason is needed
 
 Everything in an email is untrusted (the model or an outside sender wrote it): `clean`
-strips the control characters that could steer a terminal, and the web page only ever
-sets it as text.
+shows the characters that could steer a terminal or reorder a line as escapes
+(`mm_assistants.review.untrusted.printable`), and the web page only ever sets it as text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from mm_assistants.review.untrusted import printable
 
 Action = Literal["approve", "reject"]
 ACTIONS: tuple[Action, ...] = ("approve", "reject")
@@ -31,9 +32,6 @@ PREVIEW_WIDTH = 120
 #: Longest reason MultiMail is sent (a reason is a note, not a letter).
 MAX_REASON = 1000
 
-# C0/C1 controls and DEL, but not tab and newline: ESC sequences could move the cursor,
-# recolour or retitle the reviewer's terminal, and hide what is being approved.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _AGE_UNITS = ((86400, "d"), (3600, "h"), (60, "m"))
 
 
@@ -179,8 +177,9 @@ def first_lines(
 
 
 def clean(text: str) -> str:
-    """``text`` without control characters (tabs and newlines stay)."""
-    return _CONTROLS.sub("", text)
+    """``text`` safe to show: controls, escape sequences, bidi and zero-width characters
+    shown as escapes, tabs as spaces; newlines stay (see `printable`)."""
+    return printable(text, multiline=True)
 
 
 def one_line(text: str) -> str:

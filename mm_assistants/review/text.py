@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mm_assistants.review.queue import PendingRow, shorten
+from mm_assistants.review.untrusted import printable
 
 #: (heading, widest cell) of each column; ids are never cut (the email's is what
 #: ``approve`` takes), and the last column is not padded.
@@ -68,10 +69,12 @@ def render_message(row: PendingRow) -> str:
 
 
 def render_decision(email_id: str, action: str, answer: Mapping[str, Any]) -> str:
-    """What a decision came to: ``approved em_1: approved_and_sent``."""
+    """What a decision came to: ``approved em_1: approved_and_sent``. The id (typed by a
+    person) and the status (MultiMail's answer) are shown `printable`."""
     verb = _VERBS.get(action, action)
     status = answer.get("status") if isinstance(answer, Mapping) else None
-    return f"{verb} {email_id}" + (f": {status}" if status else "")
+    shown = f"{verb} {email_id}" + (f": {status}" if status else "")
+    return printable(shown)
 
 
 def _cells(row: PendingRow) -> list[str]:

@@ -25,7 +25,7 @@ def test_each_refusal_says_what_it_means(status: int | None, starts: str) -> Non
 
 def test_the_apis_own_words_follow_on_one_short_line() -> None:
     said = refusal(403, detail="Insufficient scope:\n\x1b[31m needs 'oversight'" + "!" * 500)
-    assert said.startswith(NO_OVERSIGHT_SCOPE + " (MultiMail said: Insufficient scope: [31m")
+    assert said.startswith(NO_OVERSIGHT_SCOPE + " (MultiMail said: Insufficient scope: \\x1b[31m")
     assert "\n" not in said
     assert "\x1b" not in said
     assert len(said) < len(NO_OVERSIGHT_SCOPE) + 240

@@ -11,7 +11,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[2] / "mm_assistants"
 FORBIDDEN = ("mm_assistants.multimail", "mm_assistants.dispatch", "mm_assistants.drivers")
 # the review modules the sandbox loads; review/oversight.py is the MultiMail backend
-PAGE_MODULES = ("__init__.py", "app.py", "backend.py", "page.py", "queue.py", "text.py")
+PAGE_MODULES = (
+    "__init__.py",
+    "app.py",
+    "backend.py",
+    "page.py",
+    "queue.py",
+    "text.py",
+    "untrusted.py",
+)
 
 
 def imported(path: Path) -> set[str]:

@@ -45,7 +45,7 @@ def test_a_message_is_shown_in_full() -> None:
     assert "cc:        dan@example.com" in head
     assert "subject:   Quarterly numbers" in head
     assert f"waiting:   3m (since {HELD['created_at']})" in head
-    assert body == HELD["body_markdown"]
+    assert body == HELD["body_markdown"].replace("\t", "    ")
 
 
 def test_an_empty_message_says_so_and_skips_empty_headers() -> None:
