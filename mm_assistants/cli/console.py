@@ -13,6 +13,7 @@ import threading
 from typing import Any, TextIO
 
 from mm_assistants.dispatch import ToolCall, ToolResult
+from mm_assistants.review.untrusted import printable
 
 ARGUMENT_PREVIEW = 48
 
@@ -27,16 +28,22 @@ class Console:
         self._status_width = 0
 
     def line(self, text: str = "") -> None:
-        """Write one line (above the status line, which is redrawn by its next update)."""
+        """Write one line (above the status line, which is redrawn by its next update).
+
+        The text is shown `printable`: the transcript quotes subjects, reasons and the
+        model's words, none of which may steer the terminal (newlines stay)."""
+        text = printable(text, multiline=True)
         with self._lock:
             self._clear_status()
             self._out.write(text + "\n")
             self._out.flush()
 
     def status(self, text: str) -> None:
-        """Show ``text`` as the status line (a terminal only; elsewhere nothing)."""
+        """Show ``text``, `printable` on one line, as the status line (a terminal only;
+        elsewhere nothing)."""
         if not self._live:
             return
+        text = printable(text)
         with self._lock:
             padding = " " * max(0, self._status_width - len(text))
             self._out.write("\r" + text + padding)

@@ -12,6 +12,7 @@ import json
 import os
 from typing import Any
 
+from mm_assistants.review.untrusted import printable
 from mm_assistants.tools import PROFILE_NAMES
 
 
@@ -80,8 +81,9 @@ def _run(args: argparse.Namespace) -> int:
     else:
         for result in outcome.tool_results:
             mark = "ok " if result.ok else "ERR"
-            print(f"  {mark} {result.name} ({result.call_id})")
-        print(f"status: {outcome.status}  requests: {outcome.openai_requests}")
+            # names, ids and text come from the model: shown, never obeyed, by the terminal
+            print(printable(f"  {mark} {result.name} ({result.call_id})"))
+        print(printable(f"status: {outcome.status}  requests: {outcome.openai_requests}"))
         if outcome.text:
-            print(outcome.text)
+            print(printable(outcome.text, multiline=True))
     return 0 if outcome.status == "completed" else 1
