@@ -45,6 +45,9 @@ class ModelTurn(BaseModel):
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     async with AsyncMultiMailClient() as client:
         mailbox_id = os.environ.get("MULTIMAIL_MAILBOX_ID")
+        if not mailbox_id:
+            raise RuntimeError("set MULTIMAIL_MAILBOX_ID: the one mailbox the model may use")
+        # The mailbox is the model's scope: a call naming any other is refused unsent.
         app.state.dispatcher = AsyncDispatcher(client, profile="agent", mailbox_id=mailbox_id)
         yield
 

@@ -35,9 +35,13 @@ def main() -> int:
     parser.add_argument("--model", default="gpt-4.1")
     parser.add_argument("--max-wait", type=float, default=300, help="approval wait, seconds")
     args = parser.parse_args()
+    mailbox_id = os.environ.get("MULTIMAIL_MAILBOX_ID")
+    if not mailbox_id:
+        parser.error("set MULTIMAIL_MAILBOX_ID: the one mailbox the model may use")
 
     with MultiMailClient() as multimail:
-        dispatcher = Dispatcher(multimail, mailbox_id=os.environ.get("MULTIMAIL_MAILBOX_ID"))
+        # The mailbox is the model's scope: a call naming any other is refused unsent.
+        dispatcher = Dispatcher(multimail, mailbox_id=mailbox_id)
         driver = ResponsesDriver(
             OpenAI(), dispatcher, approvals=ApprovalPolicy(max_wait=args.max_wait)
         )

@@ -58,7 +58,10 @@ def main() -> int:
         parser.error("give an ASSISTANT_ID, or --resolve-pending")
 
     mailbox_id = os.environ.get("MULTIMAIL_MAILBOX_ID")
+    if not mailbox_id:
+        parser.error("set MULTIMAIL_MAILBOX_ID: the one mailbox the model may use")
     with MultiMailClient() as multimail, closing(SQLitePendingStore(args.pending_db)) as store:
+        # The mailbox is the model's scope: a call naming any other is refused unsent.
         dispatcher = Dispatcher(multimail, mailbox_id=mailbox_id, approval_store=store)
         approvals = ApprovalPolicy(max_wait=args.max_wait)
         driver = AssistantsRunDriver(OpenAI(), dispatcher, approvals=approvals)

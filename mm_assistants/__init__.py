@@ -17,6 +17,7 @@ from mm_assistants.approvals import (
     resolve_pending,
 )
 from mm_assistants.dispatch import (
+    ANY_MAILBOX,
     AsyncDispatcher,
     AuditRecord,
     CallContext,
@@ -47,6 +48,7 @@ from mm_assistants.openai_setup import create_assistant, update_assistant_tools
 from mm_assistants.tools import RequestSpec, ToolRegistry, ToolSpec, load_registry
 
 __all__ = [
+    "ANY_MAILBOX",
     "ApprovalHub",
     "ApprovalOutcome",
     "ApprovalPolicy",

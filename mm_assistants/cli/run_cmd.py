@@ -3,6 +3,10 @@
 Both read ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` and ``MULTIMAIL_API_KEY``/
 ``MULTIMAIL_API_URL`` (and ``MULTIMAIL_MAILBOX_ID`` for the default mailbox) from the
 environment, like the SDKs do.
+
+``run`` limits the model to the mailbox it is given (``--mailbox-id`` or
+``MULTIMAIL_MAILBOX_ID``); ``--any-mailbox`` widens that to every mailbox the key reaches.
+With no mailbox at all the model may use any mailbox, and ``run`` says so on stderr.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from typing import Any
 
 from mm_assistants.review.untrusted import printable
@@ -24,7 +29,16 @@ def register(subparsers: Any) -> None:
     target.add_argument("--thread", help="run on this existing thread")
     target.add_argument("--message", help="start a new thread with this user message")
     run.add_argument("--mode", choices=("poll", "stream"), default="poll")
-    run.add_argument("--mailbox-id", default=os.environ.get("MULTIMAIL_MAILBOX_ID"))
+    run.add_argument(
+        "--mailbox-id",
+        default=os.environ.get("MULTIMAIL_MAILBOX_ID"),
+        help="the default mailbox, and the only one the model may use",
+    )
+    run.add_argument(
+        "--any-mailbox",
+        action="store_true",
+        help="let the model use every mailbox the API key reaches",
+    )
     run.add_argument("--profile", choices=PROFILE_NAMES, default="agent")
     run.add_argument("--max-wait", type=float, default=540.0, help="approval wait, seconds")
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
@@ -65,10 +79,28 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mm_assistants import ApprovalPolicy, AssistantsRunDriver, Dispatcher, MultiMailClient
+    from mm_assistants import (
+        ANY_MAILBOX,
+        ApprovalPolicy,
+        AssistantsRunDriver,
+        Dispatcher,
+        MultiMailClient,
+    )
 
+    if not args.mailbox_id and not args.any_mailbox:
+        # An unscoped run is allowed (a key for one mailbox needs no more), but never silent.
+        print(
+            "warning: no --mailbox-id (or MULTIMAIL_MAILBOX_ID): the model may use every "
+            "mailbox the API key reaches; pass --any-mailbox to mean it",
+            file=sys.stderr,
+        )
     with MultiMailClient() as client:
-        dispatcher = Dispatcher(client, profile=args.profile, mailbox_id=args.mailbox_id)
+        dispatcher = Dispatcher(
+            client,
+            profile=args.profile,
+            mailbox_id=args.mailbox_id or None,
+            allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
+        )
         driver = AssistantsRunDriver(
             _openai(), dispatcher, mode=args.mode, approvals=ApprovalPolicy(max_wait=args.max_wait)
         )

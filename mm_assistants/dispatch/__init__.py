@@ -12,9 +12,12 @@ from mm_assistants.dispatch.calls import (
 )
 from mm_assistants.dispatch.core import DEFAULT_MAX_OUTPUT_CHARS, ToolCallError
 from mm_assistants.dispatch.dispatcher import AsyncDispatcher, Dispatcher
+from mm_assistants.dispatch.scope import ANY_MAILBOX, AnyMailbox
 
 __all__ = [
+    "ANY_MAILBOX",
     "DEFAULT_MAX_OUTPUT_CHARS",
+    "AnyMailbox",
     "AsyncDispatcher",
     "AuditRecord",
     "AuditSink",

@@ -27,11 +27,18 @@ from mm_assistants.dispatch.client_side import WaitPlan
 from mm_assistants.dispatch.policy import (
     Refusal,
     derive_idempotency_key,
-    mailbox_refusal,
     parse_arguments,
     refusal_output,
     schema_refusal,
     tool_refusal,
+)
+from mm_assistants.dispatch.scope import (
+    AnyMailbox,
+    describe,
+    pinned_mailbox,
+    resolve_scope,
+    scope_refusal,
+    within_scope,
 )
 from mm_assistants.dispatch.shaping import PENDING_STATUSES, bound_output, shape_output
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
@@ -51,11 +58,18 @@ ErrorMode = Literal["report", "raise"]
 
 
 class ToolCallError(Exception):
-    """Raised instead of returning a failed result when ``on_error="raise"``."""
+    """Raised instead of returning a failed result when ``on_error="raise"``.
+
+    Raised by ``dispatch_many``, it also tells the fate of the batch's other calls (see
+    `mm_assistants.dispatch.batch`): ``completed`` holds the results of those that finished,
+    ``unfinished`` the ids of those stopped or left running, whose effect is unknown.
+    """
 
     def __init__(self, result: ToolResult) -> None:
         super().__init__(f"{result.name} ({result.call_id}) failed: {result.error_type}")
         self.result = result
+        self.completed: tuple[ToolResult, ...] = ()
+        self.unfinished: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -80,7 +94,14 @@ class ApprovalPlan:
 
 
 class DispatcherCore:
-    """Configuration and every decision of a dispatcher; subclasses add the I/O."""
+    """Configuration and every decision of a dispatcher; subclasses add the I/O.
+
+    ``mailbox_id`` is the default mailbox and, unless ``allowed_mailboxes`` widens it (a
+    collection of ids, or `ANY_MAILBOX`), the only mailbox the model may use; with neither
+    given, every mailbox the API key reaches is allowed. ``allowed_mailboxes`` holds the
+    resolved scope (``None``: any). See `mm_assistants.dispatch.scope` for what the scope
+    means for listings and account tools.
+    """
 
     def __init__(
         self,
@@ -89,7 +110,7 @@ class DispatcherCore:
         profile: str | None = "agent",
         tools: Iterable[str] | None = None,
         mailbox_id: str | None = None,
-        allowed_mailboxes: Collection[str] | None = None,
+        allowed_mailboxes: Collection[str] | AnyMailbox | None = None,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         on_error: ErrorMode = "report",
         allow_self_approval: bool = False,
@@ -111,11 +132,7 @@ class DispatcherCore:
             raise ValueError("wait_poll_interval must be positive")
         if mailbox_id is not None:
             check_default_mailbox(mailbox_id)  # a misconfiguration, not the model's to fix
-        if isinstance(allowed_mailboxes, str):
-            raise TypeError("allowed_mailboxes takes a collection of mailbox ids, not one string")
-        allowed = frozenset(allowed_mailboxes) if allowed_mailboxes is not None else None
-        if allowed is not None and mailbox_id is not None and mailbox_id not in allowed:
-            raise ValueError(f"the default mailbox {mailbox_id!r} is not in allowed_mailboxes")
+        allowed = resolve_scope(mailbox_id, allowed_mailboxes)
         self.registry = registry if registry is not None else _load_registry()
         self.enabled_tools = self.registry.resolve(
             profile=profile, tools=tools, allow_self_approval=allow_self_approval
@@ -135,7 +152,8 @@ class DispatcherCore:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(tools={len(self.enabled_tools)}, "
-            f"mailbox_id={self.mailbox_id!r}, on_error={self.on_error!r})"
+            f"mailbox_id={self.mailbox_id!r}, "
+            f"allowed_mailboxes={describe(self.allowed_mailboxes)}, on_error={self.on_error!r})"
         )
 
     def tool_definitions(self, format: Any = "assistants", *, strict: bool = True) -> list[Any]:
@@ -144,7 +162,7 @@ class DispatcherCore:
             format,
             tools=self.enabled_tools,
             strict=strict,
-            mailbox_id=self.mailbox_id,
+            mailbox_id=pinned_mailbox(self.mailbox_id, self.allowed_mailboxes),
             allow_self_approval=True,  # already checked at construction
         )
 
@@ -164,13 +182,7 @@ class DispatcherCore:
         if refusal is not None:
             return self.refuse(call, refusal, started)
         mailbox_id = self._mailbox_of(spec, arguments)
-        refusal = mailbox_refusal(mailbox_id, self.allowed_mailboxes)
-        if refusal is None and self._needs_named_mailbox(spec, mailbox_id):
-            refusal = Refusal(
-                "mailbox_not_allowed",
-                "name the mailbox: this assistant may only use specific mailboxes",
-                [{"allowed_mailboxes": sorted(self.allowed_mailboxes or ())}],
-            )
+        refusal = scope_refusal(spec.name, mailbox_id, self.allowed_mailboxes)
         if refusal is not None:
             return self.refuse(call, refusal, started, mailbox_id=mailbox_id)
         if spec.gated and not arguments.get("idempotency_key"):
@@ -188,14 +200,6 @@ class DispatcherCore:
         if given is not None:
             return str(given)
         return self.mailbox_id if spec.endpoint.mailbox_scoped else None
-
-    def _needs_named_mailbox(self, spec: ToolSpec, mailbox_id: str | None) -> bool:
-        # A webhook for every mailbox would reach past an assistant limited to a few.
-        return (
-            self.allowed_mailboxes is not None
-            and mailbox_id is None
-            and spec.name == "create_webhook"
-        )
 
     # -- client-side tools --------------------------------------------------------------
 
@@ -307,7 +311,7 @@ class DispatcherCore:
 
     def succeed(self, prepared: PreparedCall, status: int, data: Any) -> ToolResult:
         """The `ToolResult` for a successful answer ``data``."""
-        data = self._within_scope(prepared.spec.name, data)
+        data = within_scope(prepared.spec.name, data, self.allowed_mailboxes)
         shaped = shape_output(prepared.spec.name, data)
         output, truncated = bound_output(shaped, self.max_output_chars, _hint(prepared.spec.name))
         result = ToolResult(
@@ -347,20 +351,6 @@ class DispatcherCore:
             http_status=error.status,
             idempotency_key=prepared.request.idempotency_key,
         )
-
-    def _within_scope(self, tool: str, data: Any) -> Any:
-        # Listings that span mailboxes show only the ones this assistant may use.
-        allowed = self.allowed_mailboxes
-        if allowed is None or not isinstance(data, dict):
-            return data
-        key, field = {
-            "list_pending": ("emails", "mailbox_id"),
-            "list_mailboxes": ("mailboxes", "id"),
-        }.get(tool, (None, None))
-        if key is None or not isinstance(data.get(key), list):
-            return data
-        kept = [item for item in data[key] if isinstance(item, dict) and item.get(field) in allowed]
-        return {**data, key: kept}
 
     @staticmethod
     def _pending(prepared: PreparedCall, data: Any) -> PendingApproval | None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.approvals import wait_async as approval_wait_async
 from mm_assistants.approvals import wait_sync as approval_wait_sync
 from mm_assistants.dispatch import client_side
+from mm_assistants.dispatch.batch import Outcome, batch_failure, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
 from mm_assistants.dispatch.core import DispatcherCore, PreparedCall
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
@@ -32,10 +33,11 @@ class Dispatcher(DispatcherCore):
     """Dispatches tool calls with a blocking `MultiMailClient`.
 
     Keyword options (all in `DispatcherCore`): ``registry``, ``profile`` (``"agent"``,
-    ``"reviewer"``, ``"admin"``), ``tools`` (an explicit list), ``mailbox_id`` (default
-    mailbox), ``allowed_mailboxes``, ``max_output_chars``, ``on_error`` (``"report"`` or
-    ``"raise"``), ``allow_self_approval``, ``max_concurrency``, ``audit`` (a sink, or
-    ``None``), ``wait_poll_interval``.
+    ``"reviewer"``, ``"admin"``), ``tools`` (an explicit list), ``mailbox_id`` (the default
+    mailbox, and the only one the model may use unless ``allowed_mailboxes`` widens it: a
+    collection of ids, or `ANY_MAILBOX`), ``max_output_chars``, ``on_error``
+    (``"report"`` or ``"raise"``), ``allow_self_approval``, ``max_concurrency``, ``audit``
+    (a sink, or ``None``), ``wait_poll_interval``.
     """
 
     def __init__(self, client: MultiMailClient, **options: Any) -> None:
@@ -80,12 +82,48 @@ class Dispatcher(DispatcherCore):
         self, calls: Sequence[ToolCall], *, approvals: ApprovalPolicy | None = None
     ) -> list[ToolResult]:
         """Carry out the calls of one step concurrently (approval waits included);
-        results keep the calls' order."""
+        results keep the calls' order.
+
+        The first failure (with ``on_error="raise"``, any failed call) is raised at once:
+        calls not started never start and approval waits are told to end; a request
+        already on the wire cannot be interrupted, so it finishes in a background thread
+        and its result is dropped. The `ToolCallError` lists the siblings that finished
+        (``completed``) and those whose effect is unknown (``unfinished``); see
+        `mm_assistants.dispatch.batch`.
+        """
         if len(calls) <= 1 or self.max_concurrency == 1:
-            return [self.dispatch(call, approvals=approvals) for call in calls]
+            return self._dispatch_in_turn(calls, approvals)
+        linked, signals = stoppable(calls)
         workers = min(len(calls), self.max_concurrency)
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mm-dispatch") as pool:
-            return list(pool.map(lambda call: self.dispatch(call, approvals=approvals), calls))
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mm-dispatch")
+        try:
+            futures = [pool.submit(self.dispatch, call, approvals=approvals) for call in linked]
+            wait(futures, return_when=FIRST_EXCEPTION)
+            failure = batch_failure(calls, [_outcome(future) for future in futures])
+            if failure is not None:
+                raise failure
+            results = [future.result() for future in futures]
+        except BaseException:
+            # Do not wait for the siblings (an approval wait may last minutes): stop what
+            # can be stopped and let a request in flight finish unseen.
+            for signal in signals:
+                signal.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+        return results
+
+    def _dispatch_in_turn(
+        self, calls: Sequence[ToolCall], approvals: ApprovalPolicy | None
+    ) -> list[ToolResult]:
+        outcomes: list[Outcome] = [None] * len(calls)
+        for index, call in enumerate(calls):
+            try:
+                outcomes[index] = self.dispatch(call, approvals=approvals)
+            except BaseException as error:
+                outcomes[index] = error
+                raise batch_failure(calls, outcomes) or error  # noqa: B904 - the same error
+        return [outcome for outcome in outcomes if isinstance(outcome, ToolResult)]
 
     def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
         try:
@@ -114,6 +152,18 @@ class Dispatcher(DispatcherCore):
         return client_side.attachment_answer(
             str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )
+
+
+def _outcome(future: Future[ToolResult]) -> Outcome:
+    if not future.done() or future.cancelled():
+        return None
+    return future.exception() or future.result()
+
+
+def _task_outcome(task: asyncio.Future[ToolResult]) -> Outcome:
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception() or task.result()
 
 
 class AsyncDispatcher(DispatcherCore):
@@ -159,7 +209,12 @@ class AsyncDispatcher(DispatcherCore):
         self, calls: Sequence[ToolCall], *, approvals: ApprovalPolicy | None = None
     ) -> list[ToolResult]:
         """Carry out the calls of one step concurrently (approval waits included);
-        results keep the calls' order."""
+        results keep the calls' order.
+
+        The first failure is raised at once, as in `Dispatcher.dispatch_many`; the other
+        calls are cancelled wherever they are (a request already sent may still have
+        reached MultiMail), and the `ToolCallError` tells which finished and which not.
+        """
         limit = asyncio.Semaphore(self.max_concurrency)
 
         async def bounded(call: ToolCall) -> ToolResult:
@@ -168,11 +223,18 @@ class AsyncDispatcher(DispatcherCore):
 
         tasks = [asyncio.ensure_future(bounded(call)) for call in calls]
         try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for task in tasks:  # one failed: stop the rest rather than leak them
+            if tasks:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            failure = batch_failure(calls, [_task_outcome(task) for task in tasks])
+            if failure is not None:
+                raise failure
+            return [task.result() for task in tasks]
+        finally:
+            unfinished = [task for task in tasks if not task.done()]
+            for task in unfinished:  # one failed: stop the rest rather than leak them
                 task.cancel()
-            raise
+            if unfinished:  # cancelling is prompt; waiting for it leaves nothing pending
+                await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
         try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -56,3 +56,53 @@ def test_a_run_that_does_not_complete_exits_1_and_says_how_it_ended(
     printed = capsys.readouterr().out
     assert code == 1
     assert "status: failed" in printed
+
+
+class CapturingDriver:
+    """Stands in for AssistantsRunDriver: keeps the dispatcher ``run`` built, runs nothing."""
+
+    dispatchers: ClassVar[list[Any]] = []
+
+    def __init__(self, openai: Any, dispatcher: Any, **options: Any) -> None:
+        self.dispatchers.append(dispatcher)
+
+    def create_thread_and_run(self, assistant_id: str, messages: list[str]) -> Any:
+        from mm_assistants import RunOutcome
+
+        return RunOutcome(status="completed")
+
+
+@pytest.mark.parametrize(
+    ("argv", "env_mailbox", "scope", "warned"),
+    [
+        pytest.param(["--mailbox-id", "mbx_a"], None, frozenset({"mbx_a"}), False, id="flag"),
+        pytest.param([], "mbx_env", frozenset({"mbx_env"}), False, id="environment"),
+        pytest.param(["--mailbox-id", "mbx_a", "--any-mailbox"], None, None, False, id="wide"),
+        pytest.param(["--any-mailbox"], None, None, False, id="any-no-default"),
+        pytest.param([], None, None, True, id="unscoped-warns"),
+    ],
+)
+def test_run_scopes_the_model_to_its_mailbox(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    env_mailbox: str | None,
+    scope: frozenset[str] | None,
+    warned: bool,
+) -> None:
+    import mm_assistants
+    from mm_assistants.cli import run_cmd
+
+    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
+    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
+    if env_mailbox is None:
+        monkeypatch.delenv("MULTIMAIL_MAILBOX_ID", raising=False)
+    else:
+        monkeypatch.setenv("MULTIMAIL_MAILBOX_ID", env_mailbox)
+    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
+    monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
+    CapturingDriver.dispatchers = []
+    code = main(["run", "--assistant", "asst_1", "--message", "hi", *argv])
+    assert code == 0
+    assert CapturingDriver.dispatchers[0].allowed_mailboxes == scope
+    assert ("every mailbox" in capsys.readouterr().err) is warned

@@ -276,3 +276,52 @@ def test_backend_refuses_a_body_without_tool_calls(backend: Any) -> None:
 
     assert answer.status_code == 422
     assert "tool_calls" in answer.json()["detail"]
+
+
+# -- the mailbox scope ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        pytest.param("worker.py", ["asst_1", "--once"], id="worker"),
+        pytest.param("responses_assistant.py", [], id="responses"),
+    ],
+)
+def test_dispatching_examples_will_not_start_without_their_mailbox(
+    mm_sandbox: Sandbox, tmp_path: Path, name: str, args: list[str]
+) -> None:
+    environment = {**os.environ, **mm_sandbox.environment()}
+    del environment["MULTIMAIL_MAILBOX_ID"]
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        env=environment,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    assert "MULTIMAIL_MAILBOX_ID" in done.stderr
+
+
+def test_backend_keeps_the_model_to_its_mailbox(backend: Any) -> None:
+    turn = {
+        "id": "resp_2",
+        "output": [
+            {
+                "type": "function_call",
+                "call_id": "call_1",
+                "name": "check_inbox",
+                "arguments": '{"mailbox_id": "mbx_someone_else"}',
+            },
+        ],
+    }
+
+    answer = backend.post("/tool-calls", json=turn)
+
+    assert answer.status_code == 200
+    [output] = answer.json()["outputs"]
+    assert json.loads(output["output"])["error"]["type"] == "mailbox_not_allowed"

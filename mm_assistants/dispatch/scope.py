@@ -1,0 +1,136 @@
+"""The mailbox scope: which mailboxes a dispatcher lets the model touch (pure).
+
+``mailbox_id=`` is the default mailbox *and* the scope: the model may use that mailbox and
+no other, unless the caller widens the scope explicitly:
+
+=======================  =============================  ===================================
+``mailbox_id``           ``allowed_mailboxes``          the model may use
+=======================  =============================  ===================================
+``"mbx_1"``              not given                      ``mbx_1`` only
+``"mbx_1"``              ``{"mbx_1", "mbx_2"}``         those two; ``mbx_1`` when unnamed
+``"mbx_1"``              `ANY_MAILBOX`                  any mailbox; ``mbx_1`` when unnamed
+not given                ``{"mbx_1", "mbx_2"}``         those two; each call names one
+not given                not given / `ANY_MAILBOX`      any mailbox the API key reaches
+=======================  =============================  ===================================
+
+The last row is deliberate: a dispatcher told of no mailbox at all cannot guess one, so
+the API key's own reach is the limit (``mm-assistants run`` warns when it starts so).
+
+What the scope means for tools that do not name a mailbox in their path:
+
+- ``list_mailboxes`` and ``list_pending`` answer with the scope's mailboxes only;
+- ``create_mailbox`` is refused under a limited scope: the new mailbox would lie outside
+  it, and minting addresses is for an assistant allowed `ANY_MAILBOX`;
+- ``create_webhook`` must name a mailbox of a limited scope (one for every mailbox would
+  reach past it);
+- account tools (contacts, suppression, usage, account, API keys, webhooks, audit log)
+  are governed by the profile, not by the scope. ``decide_email`` names only an email:
+  give a reviewer a scope *and* an oversight key whose reach matches it.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Collection
+from typing import Any, Final
+
+from mm_assistants.dispatch.policy import Refusal, mailbox_refusal
+
+
+class AnyMailbox(enum.Enum):
+    """The type of `ANY_MAILBOX` (one member, so type checkers know the sentinel)."""
+
+    ANY_MAILBOX = "ANY_MAILBOX"
+
+    def __repr__(self) -> str:
+        return "ANY_MAILBOX"
+
+
+#: ``allowed_mailboxes=ANY_MAILBOX`` lets the model use every mailbox the API key reaches;
+#: ``mailbox_id=`` is then only the default for calls that name none.
+ANY_MAILBOX: Final = AnyMailbox.ANY_MAILBOX
+
+#: Tools refused outright under a limited scope, with why.
+_ACCOUNT_WIDE = {
+    "create_mailbox": "a new mailbox would be outside this assistant's mailboxes",
+}
+#: Listings that span mailboxes: tool -> (list key, the item's mailbox field).
+_LISTINGS = {
+    "list_pending": ("emails", "mailbox_id"),
+    "list_mailboxes": ("mailboxes", "id"),
+}
+
+
+def resolve_scope(
+    mailbox_id: str | None, allowed: Collection[str] | AnyMailbox | None
+) -> frozenset[str] | None:
+    """The mailboxes a dispatcher allows (``None``: any), or a `TypeError`/`ValueError`
+    for a configuration the caller must fix."""
+    if isinstance(allowed, AnyMailbox):
+        return None
+    if isinstance(allowed, str):
+        hint = " (pass ANY_MAILBOX to allow every mailbox)" if allowed.lower() == "any" else ""
+        raise TypeError(
+            f"allowed_mailboxes takes a collection of mailbox ids, not one string{hint}"
+        )
+    if allowed is None:
+        return frozenset({mailbox_id}) if mailbox_id is not None else None
+    scope = frozenset(allowed)
+    if mailbox_id is not None and mailbox_id not in scope:
+        raise ValueError(f"the default mailbox {mailbox_id!r} is not in allowed_mailboxes")
+    return scope
+
+
+def scope_refusal(
+    tool: str, mailbox_id: str | None, scope: frozenset[str] | None
+) -> Refusal | None:
+    """Refuse a call whose mailbox (named, or the default) lies outside ``scope``, or a
+    tool that would reach past a limited scope; ``None`` lets it through."""
+    refusal = mailbox_refusal(mailbox_id, scope)
+    if refusal is not None or scope is None:
+        return refusal
+    details = [{"allowed_mailboxes": sorted(scope)}]
+    if tool in _ACCOUNT_WIDE:
+        return Refusal("mailbox_not_allowed", _ACCOUNT_WIDE[tool], details)
+    if tool == "create_webhook" and mailbox_id is None:
+        return Refusal(
+            "mailbox_not_allowed",
+            "name the mailbox: this assistant may only use specific mailboxes",
+            details,
+        )
+    return None
+
+
+def within_scope(tool: str, data: Any, scope: frozenset[str] | None) -> Any:
+    """``data`` with a cross-mailbox listing cut to the mailboxes of ``scope``."""
+    if scope is None or not isinstance(data, dict) or tool not in _LISTINGS:
+        return data
+    key, field = _LISTINGS[tool]
+    if not isinstance(data.get(key), list):
+        return data
+    kept = [item for item in data[key] if isinstance(item, dict) and item.get(field) in scope]
+    return {**data, key: kept}
+
+
+def pinned_mailbox(mailbox_id: str | None, scope: frozenset[str] | None) -> str | None:
+    """The mailbox to pin in exported tool definitions: the default, but only when it is
+    the whole scope; a wider scope leaves the model a ``mailbox_id`` argument to choose."""
+    if mailbox_id is not None and scope == frozenset({mailbox_id}):
+        return mailbox_id
+    return None
+
+
+def describe(scope: frozenset[str] | None) -> str:
+    """The scope in words, for ``repr`` and CLI messages."""
+    return "ANY_MAILBOX" if scope is None else repr(sorted(scope))
+
+
+__all__ = [
+    "ANY_MAILBOX",
+    "AnyMailbox",
+    "describe",
+    "pinned_mailbox",
+    "resolve_scope",
+    "scope_refusal",
+    "within_scope",
+]
