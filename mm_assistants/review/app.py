@@ -10,8 +10,15 @@ Paths, relative to wherever it is mounted:
   `mm_assistants.review.queue.PendingRow.as_dict` gives them, oldest first.
 - ``POST /api/decide {email_id, action: approve|reject, reason?}``: the backend's answer
   as ``{id, action, status}``. A rejection needs a reason. The request must carry
-  ``X-Review-Request: 1``: the page's script sends it, while a form on another site cannot
-  (and a cross-site script would need a CORS preflight this app never grants).
+  ``X-Review-Request: 1`` and ``X-Review-Token: <the page's token>``: the page's script
+  sends both, while a form on another site can send neither (and a cross-site script
+  would need a CORS preflight this app never grants, and could not read the token). A
+  browser's ``Origin`` and ``Sec-Fetch-Site`` must say the page itself sent it.
+
+Every path answers only requests whose ``Host`` is one of ``allowed_hosts`` (default: the
+loopback names, any port), so a name rebound to 127.0.0.1 reaches nothing (400). Behind a
+real name, pass it: ``create_review_app(queue, allowed_hosts=["review.example.com"])``.
+See `mm_assistants.review.origin` for the three checks.
 
 Errors are ``{"error": message}``, the message written for the reviewer; no key or
 backend detail beyond it. The app has no login of its own: mount it behind yours.
@@ -33,7 +40,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -42,11 +49,16 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from mm_assistants.review.backend import ReviewBackend, ReviewError
+from mm_assistants.review.origin import allowed_hosts as check_hosts
+from mm_assistants.review.origin import cross_site, host_allowed, new_token, tokens_match
 from mm_assistants.review.page import review_page
-from mm_assistants.review.queue import check_decision, pending_rows
+from mm_assistants.review.queue import check_decision, clean, pending_rows
+from mm_assistants.review.untrusted import printable
 
 #: The header a decision must carry (with the value ``1``).
 CSRF_HEADER = "X-Review-Request"
+#: The header that carries the page's token with a decision.
+TOKEN_HEADER = "X-Review-Token"
 #: Statuses a backend's refusal keeps; any other becomes 502, the backend's failure.
 _PASSED_ON = frozenset({400, 404, 409})
 _HEADERS = {
@@ -64,23 +76,33 @@ def create_review_app(
     *,
     clock: Callable[[], float] = time.time,
     refresh_seconds: float = 1.5,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> Starlette:
     """The review page and its JSON API over ``backend`` (see the module docstring).
 
     ``clock`` gives unix seconds for the ages shown; ``refresh_seconds`` is how often the
-    page looks at the queue again.
+    page looks at the queue again; ``allowed_hosts`` the names the page answers to
+    (default: ``localhost``, ``127.0.0.1``, ``[::1]``; ``*.example.com`` for subdomains).
     """
     if not isinstance(backend, ReviewBackend):
         raise TypeError(f"backend needs async pending() and decide(), got {type(backend).__name__}")
     if not math.isfinite(refresh_seconds) or refresh_seconds <= 0:
         raise ValueError(f"refresh_seconds must be a positive number, not {refresh_seconds!r}")
+    hosts = check_hosts(allowed_hosts)
+    # one token per app: every page load carries it, and only a page served here can read it
+    token = new_token()
     page = review_page(round(refresh_seconds * 1000))
+    html = page.html.replace("{{token}}", token)
 
     async def index(request: Request) -> Response:
+        if not host_allowed(request.headers.get("host"), hosts):
+            return _unknown_host()
         headers = {**_HEADERS, "Content-Security-Policy": page.csp}
-        return HTMLResponse(page.html, headers=headers)
+        return HTMLResponse(html, headers=headers)
 
     async def pending(request: Request) -> Response:
+        if not host_allowed(request.headers.get("host"), hosts):
+            return _unknown_host()
         try:
             emails = await backend.pending()
         except ReviewError as exc:
@@ -90,9 +112,19 @@ def create_review_app(
         return _json({"emails": [row.as_dict() for row in pending_rows(emails, clock())]})
 
     async def decide(request: Request) -> Response:
+        if not host_allowed(request.headers.get("host"), hosts):
+            return _unknown_host()
         if request.headers.get(CSRF_HEADER) != "1":
             return _error(
                 403, f"a decision needs the {CSRF_HEADER} header: send it from the review page"
+            )
+        elsewhere = cross_site(request.headers)
+        if elsewhere is not None:
+            return _error(403, elsewhere)
+        if not tokens_match(request.headers.get(TOKEN_HEADER), token):
+            return _error(
+                403,
+                f"a decision needs the page's token in {TOKEN_HEADER}: reload the review page",
             )
         try:
             body = json.loads(await request.body())
@@ -114,7 +146,9 @@ def create_review_app(
             return _refused(exc)
         except Exception:
             return _failed("deciding")
-        return _json({"id": email_id.strip(), "action": action, "status": answer.get("status")})
+        status = answer.get("status")
+        shown = clean(str(status)) if status is not None else None
+        return _json({"id": clean(email_id.strip()), "action": action, "status": shown})
 
     return Starlette(
         routes=[
@@ -134,7 +168,12 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _refused(exc: ReviewError) -> JSONResponse:
-    return _error(exc.status if exc.status in _PASSED_ON else 502, str(exc))
+    return _error(exc.status if exc.status in _PASSED_ON else 502, printable(str(exc)))
+
+
+def _unknown_host() -> JSONResponse:
+    # the Host is not echoed: it is the attacker's text
+    return _error(400, "this review page does not answer to that Host name")
 
 
 def _failed(doing: str) -> JSONResponse:

@@ -6,6 +6,8 @@
   // trailing slash in the address bar.
   const here = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
   const refreshMs = Number(document.body.dataset.refreshMs) || 1500;
+  // The server's per-page token: only a page served by the review app can read it.
+  const token = document.body.dataset.reviewToken || "";
   const queue = document.getElementById("queue");
   const empty = document.getElementById("empty");
   const status = document.getElementById("status");
@@ -123,8 +125,13 @@
     try {
       const answer = await fetch(here + "api/decide", {
         method: "POST",
-        // The custom header is what a cross-site form cannot send (see the server).
-        headers: { "Content-Type": "application/json", "X-Review-Request": "1" },
+        // The custom headers are what a cross-site form cannot send (see the server).
+        headers: {
+          "Content-Type": "application/json",
+          "X-Review-Request": "1",
+          "X-Review-Token": token,
+        },
+        credentials: "same-origin",
         body: JSON.stringify({ email_id: email.id, action: action, reason: reason || null }),
       });
       const data = await answer.json();

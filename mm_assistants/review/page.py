@@ -27,7 +27,10 @@ class Page:
 
 @functools.cache
 def review_page(refresh_ms: int) -> Page:
-    """The page that refreshes the queue every ``refresh_ms`` milliseconds."""
+    """The page that refreshes the queue every ``refresh_ms`` milliseconds.
+
+    Its ``{{token}}`` is left for the app to fill: the page is cached, the token is made
+    per app (`mm_assistants.review.origin.new_token`)."""
     template, style, script = (_read(name) for name in _PARTS)
     html = (
         template.replace("{{style}}", style)

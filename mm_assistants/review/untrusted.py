@@ -43,8 +43,6 @@ def printable(text: str, *, multiline: bool = False) -> str:
     line); otherwise they show as ``\\n``, so a subject cannot forge a header line below
     it. A carriage return always shows as ``\\r``.
     """
-    if not isinstance(text, str):
-        text = str(text)
     return _NOT_ASCII.sub(lambda run: _safe_run(run.group(), multiline), text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -41,3 +42,11 @@ def status_of(sandbox: Sandbox, email_id: str) -> str:
     email = sandbox.multimail.email(email_id)
     assert email is not None
     return str(email["status"])
+
+
+def page_headers(sandbox: Sandbox) -> dict[str, str]:
+    """The headers the sandbox's review page sends with a decision: its token included."""
+    page = httpx.get(f"{sandbox.base_url}/review/", timeout=5)
+    match = re.search(r'data-review-token="([^"]+)"', page.text)
+    assert match, "the review page carries no token"
+    return {"X-Review-Request": "1", "X-Review-Token": match.group(1)}

@@ -17,6 +17,7 @@ from mm_assistants.review import ReviewError, create_review_app
 from tests.review.test_queue import HELD, NOW
 
 DECIDE = {"X-Review-Request": "1"}
+LOOPBACK = "http://127.0.0.1:8025"
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
 
@@ -50,7 +51,12 @@ def backend() -> FakeBackend:
 
 @pytest.fixture
 def client(backend: FakeBackend) -> TestClient:
-    return TestClient(create_review_app(backend, clock=lambda: NOW))
+    """A client on a loopback name that sends the page's token, as the page's script does."""
+    client = TestClient(create_review_app(backend, clock=lambda: NOW), base_url=LOOPBACK)
+    match = re.search(r'data-review-token="([^"]+)"', client.get("/").text)
+    assert match
+    client.headers["X-Review-Token"] = match.group(1)
+    return client
 
 
 def test_the_page_is_one_self_contained_document(client: TestClient) -> None:
@@ -77,7 +83,7 @@ def test_the_page_only_allows_its_own_inline_style_and_script(client: TestClient
 
 def test_the_page_uses_relative_urls_so_it_works_under_a_prefix(backend: FakeBackend) -> None:
     outer = Starlette(routes=[Mount("/ops/review", app=create_review_app(backend))])
-    client = TestClient(outer)
+    client = TestClient(outer, base_url=LOOPBACK)
     html = client.get("/ops/review/").text
     assert '"/api' not in html  # the script builds its URLs from the page's own path
     assert client.get("/ops/review/api/pending").json()["emails"][0]["id"] == "em_1"
@@ -207,5 +213,9 @@ def test_the_app_checks_its_arguments(backend: FakeBackend) -> None:
         create_review_app(object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="refresh_seconds"):
         create_review_app(backend, refresh_seconds=0)
-    page = TestClient(create_review_app(backend, refresh_seconds=0.25)).get("/").text
+    page = (
+        TestClient(create_review_app(backend, refresh_seconds=0.25), base_url=LOOPBACK)
+        .get("/")
+        .text
+    )
     assert 'data-refresh-ms="250"' in page

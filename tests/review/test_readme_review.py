@@ -18,7 +18,8 @@ def test_the_mounted_page_lists_the_held_queue(mm_sandbox: Sandbox) -> None:
         f"AsyncMultiMailClient(api_key=OVERSIGHT_KEY, base_url={mm_sandbox.multimail_url!r})",
     )
     exec(compile(code, "README.md", "exec"), namespace)
-    with TestClient(namespace["app"]) as client:
+    # the page answers to loopback names only, not to TestClient's "testserver"
+    with TestClient(namespace["app"], base_url="http://127.0.0.1:8000") as client:
         page = client.get("/review/")
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]

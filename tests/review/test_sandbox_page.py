@@ -10,9 +10,7 @@ import pytest
 from mm_assistants.review import ReviewError
 from mm_assistants.sandbox import Sandbox
 from mm_assistants.sandbox.review import SandboxReviewBackend
-from tests.review.conftest import hold, status_of
-
-DECIDE = {"X-Review-Request": "1"}
+from tests.review.conftest import hold, page_headers, status_of
 
 
 def test_review_without_its_slash_leads_to_the_page(mm_sandbox: Sandbox) -> None:
@@ -44,7 +42,7 @@ def test_approving_on_the_page_sends_the_email(mm_sandbox: Sandbox) -> None:
     answer = httpx.post(
         f"{mm_sandbox.base_url}/review/api/decide",
         json={"email_id": email_id, "action": "approve"},
-        headers=DECIDE,
+        headers=page_headers(mm_sandbox),
         timeout=5,
     )
     assert answer.json() == {"id": email_id, "action": "approve", "status": "approved_and_sent"}
@@ -59,7 +57,7 @@ def test_rejecting_records_the_reason(mm_sandbox: Sandbox) -> None:
     httpx.post(
         f"{mm_sandbox.base_url}/review/api/decide",
         json={"email_id": email_id, "action": "reject", "reason": "Wrong figures"},
-        headers=DECIDE,
+        headers=page_headers(mm_sandbox),
         timeout=5,
     ).raise_for_status()
     assert status_of(mm_sandbox, email_id) == "rejected"
@@ -72,8 +70,9 @@ def test_an_unknown_or_decided_email_is_refused_with_its_status(mm_sandbox: Sand
     email_id = hold(mm_sandbox)
     mm_sandbox.multimail.decide(email_id, "approve")
     url = f"{mm_sandbox.base_url}/review/api/decide"
-    unknown = httpx.post(url, json={"email_id": "em_nope", "action": "approve"}, headers=DECIDE)
-    decided = httpx.post(url, json={"email_id": email_id, "action": "approve"}, headers=DECIDE)
+    headers = page_headers(mm_sandbox)
+    unknown = httpx.post(url, json={"email_id": "em_nope", "action": "approve"}, headers=headers)
+    decided = httpx.post(url, json={"email_id": email_id, "action": "approve"}, headers=headers)
     assert unknown.status_code == 404
     assert "unknown email id em_nope" in unknown.json()["error"]
     assert decided.status_code == 409
