@@ -11,16 +11,19 @@ The whole path in a few lines (FastAPI; `mm_assistants.webhooks.flask` for Flask
 
 The same steps by hand::
 
-    delivery = verify_signature(body, request.headers, secrets, replay_guard=guard)
+    delivery = verify_signature(body, request.headers, secrets, replay_guard=seen_store)
     event = parse_event(body, event_type=delivery.event)
     feed_hub(hub, event)          # oversight.approved / oversight.rejected wake waits
     router.route(event)           # message.received starts (or queues) a run
 
 `verify_signature` checks ``X-MultiMail-Signature: sha256=<hex>`` (HMAC-SHA256 of the raw
-body) against one or more secrets, a size cap, and with ``X-MultiMail-Timestamp`` /
-``X-MultiMail-Delivery`` a replay window and a `ReplayGuard`; a refusal is a
-`WebhookVerificationError` whose ``reason`` is ``missing_signature``,
-``malformed_signature``, ``bad_signature``, ``too_large``, ``malformed_timestamp``,
+body) against one or more secrets, a size cap, that the signed body's ``timestamp`` is
+recent (one hour either way by default; the unsigned ``X-MultiMail-Timestamp`` header may
+not contradict it), and with a `SeenDeliveries` store (`SQLiteSeenStore`, the receiver's
+default, or `MemorySeenStore`) that the delivery id, event id and body were not accepted
+before; a refusal is a `WebhookVerificationError` whose ``reason`` is
+``missing_signature``, ``malformed_signature``, ``bad_signature``, ``too_large``,
+``malformed_timestamp``, ``missing_timestamp``, ``mismatched_timestamp``,
 ``stale_timestamp`` or ``replayed``.
 
 Accepted payload shapes (MultiMail has documented both; every field is optional):
@@ -66,6 +69,11 @@ from mm_assistants.webhooks.route_store import (
 from mm_assistants.webhooks.router import InboundRouter
 from mm_assistants.webhooks.router_async import AsyncInboundRouter
 from mm_assistants.webhooks.routing import RouteResult, notice
+from mm_assistants.webhooks.seen import (
+    MemorySeenStore,
+    SeenDeliveries,
+    SQLiteSeenStore,
+)
 from mm_assistants.webhooks.trust import TrustPolicy, TrustVerdict
 from mm_assistants.webhooks.verify import (
     DELIVERY_HEADER,
@@ -91,12 +99,15 @@ __all__ = [
     "InboundMessage",
     "InboundRouter",
     "MemoryRouteStore",
+    "MemorySeenStore",
     "MessageEvent",
     "OversightEvent",
     "ReplayGuard",
     "RouteResult",
     "RouteStore",
     "SQLiteRouteStore",
+    "SQLiteSeenStore",
+    "SeenDeliveries",
     "TrustPolicy",
     "TrustVerdict",
     "VerifiedDelivery",

@@ -129,7 +129,7 @@ def parse_event(
         "type": kind,
         "id": _text(fields.top("event_id", "delivery_id"))
         or (top_id if envelope or (top_id or "").startswith("evt_") else None),
-        "timestamp": _timestamp(fields.get("timestamp", "created_at", "occurred_at")),
+        "timestamp": parse_timestamp(fields.get("timestamp", "created_at", "occurred_at")),
         "mailbox_id": _mailbox(fields),
         "data": MappingProxyType(dict(data)),
         "raw": MappingProxyType(dict(top)),
@@ -275,8 +275,9 @@ def _verdict(value: Any) -> str | None:
     return _text(value)
 
 
-def _timestamp(value: Any) -> datetime | None:
-    """ISO 8601 (``Z`` or an offset; a naive time is UTC) or unix seconds/milliseconds."""
+def parse_timestamp(value: Any) -> datetime | None:
+    """A payload's time as timezone-aware UTC, or ``None`` when it cannot be read: ISO 8601
+    (``Z`` or an offset; a naive time is UTC) or unix seconds/milliseconds (number or text)."""
     is_text = isinstance(value, str)
     number = _number(value) if not is_text or _EPOCH_TEXT.fullmatch(value) else None
     try:

@@ -25,18 +25,20 @@ What `handle` does with an event:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mm_assistants.approvals import ApprovalHub, ApprovalOutcome
 from mm_assistants.webhooks.events import OversightEvent, WebhookEvent, parse_event
 from mm_assistants.webhooks.feed import decision_record, feed_hub
 from mm_assistants.webhooks.routing import RouteResult
+from mm_assistants.webhooks.freshness import DEFAULT_TOLERANCE
+from mm_assistants.webhooks.seen import SeenDeliveries, open_seen_store
 from mm_assistants.webhooks.verify import (
     DEFAULT_MAX_BODY,
-    DEFAULT_TOLERANCE,
-    ReplayGuard,
     WebhookVerificationError,
     secret_keys,
     verify_signature,
@@ -72,7 +74,17 @@ class HandledEvent:
 
 class ReceiverCore:
     """Verification and configuration shared by `WebhookReceiver` and
-    `AsyncWebhookReceiver`."""
+    `AsyncWebhookReceiver`.
+
+    The replay memory, ``replay_guard``, is a `SeenDeliveries` store or the path of a SQLite
+    file; by default it is the SQLite file at `seen.default_seen_path` (set
+    ``MM_ASSISTANTS_STATE_DIR`` to move it), so a delivery is accepted once even across a
+    restart or by several worker processes of one host. Pass a shared store for several
+    hosts, or ``MemorySeenStore()`` for a receiver that may forget at exit (tests).
+    ``tolerance`` (seconds, default one hour) bounds the age of the signed body's timestamp;
+    ``require_timestamp=False`` accepts bodies that carry none (see
+    `mm_assistants.webhooks.freshness`). ``clock`` (unix seconds) is what "now" means there.
+    """
 
     def __init__(
         self,
@@ -84,7 +96,9 @@ class ReceiverCore:
         on_event: Callable[[WebhookEvent], Any] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
         tolerance: float | None = DEFAULT_TOLERANCE,
-        replay_guard: ReplayGuard | None = None,
+        require_timestamp: bool = True,
+        replay_guard: SeenDeliveries | str | Path | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         # A missing or empty secret fails here, at construction, not on the first delivery.
         self._secrets = HiddenSecrets(secret_keys(secrets))
@@ -94,7 +108,9 @@ class ReceiverCore:
         self.on_event = on_event
         self.max_body = max_body
         self.tolerance = tolerance
-        self.replay_guard = replay_guard if replay_guard is not None else ReplayGuard()
+        self.require_timestamp = require_timestamp
+        self.replay_guard = open_seen_store(replay_guard)
+        self.clock = clock
 
     def __repr__(self) -> str:
         parts = [name for name in ("hub", "router", "late_decisions") if getattr(self, name)]
@@ -109,7 +125,9 @@ class ReceiverCore:
                 self._secrets,
                 max_body=self.max_body,
                 tolerance=self.tolerance,
+                require_timestamp=self.require_timestamp,
                 replay_guard=self.replay_guard,
+                clock=self.clock,
             )
         except WebhookVerificationError as error:
             if error.reason == "replayed":
@@ -146,7 +164,8 @@ class ReceiverCore:
 class WebhookReceiver(ReceiverCore):
     """Verifies deliveries and acts on them with blocking I/O (an `InboundRouter`, an
     `AssistantsRunDriver` for late decisions). Options: ``hub``, ``router``,
-    ``late_decisions``, ``on_event``, ``max_body``, ``tolerance``, ``replay_guard``."""
+    ``late_decisions``, ``on_event``, ``max_body``, ``tolerance``, ``require_timestamp``,
+    ``replay_guard`` (see `ReceiverCore`)."""
 
     def handle(self, event: WebhookEvent) -> HandledEvent:
         """Act on an accepted event; never raises (failures land in ``errors``)."""

@@ -1,4 +1,4 @@
-"""Is a webhook delivery really from MultiMail, and new? (pure; no I/O)
+"""Is a webhook delivery really from MultiMail, and new? (pure, but for the replay memory)
 
 MultiMail signs the raw body: ``X-MultiMail-Signature: sha256=<hex HMAC-SHA256 of the body,
 keyed with the subscription's whsec_… secret>``. `verify_signature` recomputes that over the
@@ -6,23 +6,34 @@ bytes received (never over re-serialised JSON), compares in constant time with e
 it is given (so a rotation can accept the old and the new one), and refuses a delivery with
 a `WebhookVerificationError` whose ``reason`` says why.
 
-The ``X-MultiMail-Timestamp`` (unix seconds) and ``X-MultiMail-Delivery`` headers are not
-covered by the signature as MultiMail describes it, so the replay defences key on the signed
-body as well: a `ReplayGuard` remembers both the delivery id and a digest of the body, and a
-copy of a captured delivery with new headers is still refused while it is remembered.
+The ``X-MultiMail-Timestamp`` and ``X-MultiMail-Delivery`` headers are not covered by the
+signature, so the replay defences key on the signed body: its ``timestamp`` must be recent
+(`mm_assistants.webhooks.freshness`), and a `SeenDeliveries` store remembers the delivery
+id, the body's event id and a digest of the body until the delivery leaves the window, so
+a copy of a captured delivery with new headers is refused, also after a restart when the
+store is a file (`mm_assistants.webhooks.seen`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import threading
+import json
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from mm_assistants.webhooks.events import WebhookPayloadError, parse_event
+from mm_assistants.webhooks.freshness import (
+    DEFAULT_TOLERANCE,
+    Stale,
+    body_timestamp,
+    check_freshness,
+    header_timestamp,
+    keep_until,
+)
+from mm_assistants.webhooks.seen import MemorySeenStore, SeenDeliveries
 
 SIGNATURE_HEADER = "X-MultiMail-Signature"
 EVENT_HEADER = "X-MultiMail-Event"
@@ -30,8 +41,6 @@ DELIVERY_HEADER = "X-MultiMail-Delivery"
 TIMESTAMP_HEADER = "X-MultiMail-Timestamp"
 #: Event data carries ids, addresses and a subject, never message bodies: 1 MiB is generous.
 DEFAULT_MAX_BODY = 1 << 20
-#: How far (seconds) a delivery's timestamp may be from now, either way.
-DEFAULT_TOLERANCE = 300.0
 _HEX_LENGTH = 64  # a SHA-256 digest in hex
 
 Reason = Literal[
@@ -40,6 +49,8 @@ Reason = Literal[
     "bad_signature",
     "too_large",
     "malformed_timestamp",
+    "missing_timestamp",
+    "mismatched_timestamp",
     "stale_timestamp",
     "replayed",
 ]
@@ -62,9 +73,10 @@ class VerifiedDelivery:
     """What `verify_signature` learnt about an accepted delivery.
 
     ``secret_index`` is the position of the secret that matched (during a rotation, once
-    only the new one matches, the old one can go). ``replay_keys`` is what a `ReplayGuard`
-    remembered: pass it to `ReplayGuard.release` when handling the delivery failed, so that
-    MultiMail's retry of it is accepted.
+    only the new one matches, the old one can go). ``timestamp`` is the signed body's time
+    (or, when the caller opted out of requiring one, the header's). ``replay_keys`` is what
+    the replay memory remembered: pass it to its ``release`` when handling the delivery
+    failed, so that MultiMail's retry of it is accepted.
     """
 
     secret_index: int
@@ -74,80 +86,8 @@ class VerifiedDelivery:
     replay_keys: tuple[str, ...] = ()
 
 
-class ReplayGuard:
-    """A bounded, thread-safe memory of deliveries already accepted.
-
-    Entries expire after ``ttl`` seconds (keep it at least the timestamp tolerance, or a
-    replay could outlive its memory yet still be inside the window); past ``max_entries``
-    the oldest are forgotten first, so a flood costs bounded memory. Share one guard among
-    the workers of one receiver.
-
-    Example::
-
-        guard = ReplayGuard()
-        verify_signature(body, headers, secret, replay_guard=guard)  # a second time: replayed
-    """
-
-    def __init__(
-        self,
-        *,
-        ttl: float = 2 * DEFAULT_TOLERANCE,
-        max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if not (isinstance(ttl, (int, float)) and math.isfinite(ttl) and ttl > 0):
-            raise ValueError(f"ReplayGuard ttl must be a finite number > 0, not {ttl!r}")
-        if not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"ReplayGuard max_entries must be an int >= 1, not {max_entries!r}")
-        self.ttl = float(ttl)
-        self.max_entries = max_entries
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._seen: OrderedDict[str, float] = OrderedDict()  # key -> expiry, oldest first
-
-    def __repr__(self) -> str:
-        return f"ReplayGuard(ttl={self.ttl}, max_entries={self.max_entries}, size={len(self)})"
-
-    def __len__(self) -> int:
-        with self._lock:
-            self._expire(self._clock())
-            return len(self._seen)
-
-    def __contains__(self, key: object) -> bool:
-        with self._lock:
-            self._expire(self._clock())
-            return key in self._seen
-
-    def claim(self, keys: Iterable[str]) -> bool:
-        """Remember ``keys`` and return True, or return False when one is remembered already.
-
-        Atomic: of two threads claiming the same key, exactly one wins.
-        """
-        keys = tuple(keys)
-        with self._lock:
-            now = self._clock()
-            self._expire(now)
-            if any(key in self._seen for key in keys):
-                return False
-            for key in keys:
-                self._seen[key] = now + self.ttl
-            while len(self._seen) > self.max_entries:
-                self._seen.popitem(last=False)
-            return True
-
-    def release(self, keys: Iterable[str]) -> None:
-        """Forget ``keys`` (e.g. a delivery whose handling failed, so its retry is taken)."""
-        with self._lock:
-            for key in keys:
-                self._seen.pop(key, None)
-
-    def _expire(self, now: float) -> None:
-        # one ttl for all and a clock that does not go back: expiries are in insertion order
-        while self._seen:
-            key, expiry = next(iter(self._seen.items()))
-            if expiry > now:
-                break
-            del self._seen[key]
+#: The older name of `MemorySeenStore` (one process's replay memory).
+ReplayGuard = MemorySeenStore
 
 
 def verify_signature(
@@ -157,25 +97,31 @@ def verify_signature(
     *,
     max_body: int = DEFAULT_MAX_BODY,
     tolerance: float | None = DEFAULT_TOLERANCE,
-    replay_guard: ReplayGuard | None = None,
+    require_timestamp: bool = True,
+    replay_guard: SeenDeliveries | None = None,
     clock: Callable[[], float] = time.time,
 ) -> VerifiedDelivery:
     """Accept a delivery or raise `WebhookVerificationError`.
 
     Checks, in order: body size (``too_large``); the signature header (``missing_signature``,
-    ``malformed_signature``); the HMAC against each secret (``bad_signature``); when a
-    timestamp header is present, that it is a number (``malformed_timestamp``) within
-    ``tolerance`` seconds of ``clock()`` (``stale_timestamp``; ``None`` turns this off);
-    with a ``replay_guard``, that neither the delivery id nor the body was accepted before
-    (``replayed``). Header names are matched case-insensitively; the signature header may
-    hold several comma-separated ``sha256=`` values, and any matching one is enough.
+    ``malformed_signature``); the HMAC against each secret (``bad_signature``); that the
+    signed body's timestamp is within ``tolerance`` seconds of ``clock()`` and agrees with
+    the ``X-MultiMail-Timestamp`` header (``malformed_timestamp``, ``missing_timestamp``,
+    ``mismatched_timestamp``, ``stale_timestamp``: see `mm_assistants.webhooks.freshness`;
+    ``require_timestamp=False`` accepts a body without one, ``tolerance=None`` turns the
+    window off); with a ``replay_guard`` (a `SeenDeliveries` store), that neither the
+    delivery id, the body's event id nor the body was accepted before (``replayed``).
+    Header names are matched case-insensitively; the signature header may hold several
+    comma-separated ``sha256=`` values, and any matching one is enough.
 
     Example::
 
         delivery = verify_signature(request_body, request.headers, ["whsec_new", "whsec_old"])
 
-    Raises ``TypeError``/``ValueError`` for misuse: a body that is not bytes (a decoded
-    body may no longer be the bytes that were signed) or no usable secret.
+    Raises `WebhookPayloadError` when a timestamp is required and the signed body is not a
+    JSON object (it cannot carry one), and ``TypeError``/``ValueError`` for misuse: a body
+    that is not bytes (a decoded body may no longer be the bytes that were signed) or no
+    usable secret.
     """
     keys = secret_keys(secret)
     given: object = raw_body  # checked at run time too: a str here is a common mistake
@@ -187,22 +133,62 @@ def verify_signature(
     found = _headers(headers)
     digests = _signatures(found.get(SIGNATURE_HEADER.lower()))
     index = _matching_secret(body, keys, digests)
-    timestamp = _check_timestamp(found.get(TIMESTAMP_HEADER.lower()), tolerance, clock)
+    payload = _payload(body, strict=tolerance is not None and require_timestamp)
+    signed = body_timestamp(payload) if payload is not None else (None, False)
+    now = clock()
+    fresh = check_freshness(
+        signed=signed,
+        header=header_timestamp(found.get(TIMESTAMP_HEADER.lower())),
+        now=now,
+        tolerance=tolerance,
+        require_timestamp=require_timestamp,
+    )
+    if isinstance(fresh, Stale):
+        raise WebhookVerificationError(fresh.reason, fresh.detail)
     delivery_id = found.get(DELIVERY_HEADER.lower()) or None
     replay_keys: tuple[str, ...] = ()
     if replay_guard is not None:
-        replay_keys = ("body:" + hashlib.sha256(body).hexdigest(),)
-        if delivery_id is not None:
-            replay_keys = ("delivery:" + delivery_id, *replay_keys)
-        if not replay_guard.claim(replay_keys):
+        replay_keys = _replay_keys(body, payload, delivery_id)
+        # only a signed time bounds how long a replay could pass: a header can be forged
+        until = keep_until(signed[0], now, tolerance)
+        if not replay_guard.claim(replay_keys, now=now, keep_until=until):
             raise WebhookVerificationError("replayed", "this delivery was accepted before")
     return VerifiedDelivery(
         secret_index=index,
         delivery_id=delivery_id,
         event=found.get(EVENT_HEADER.lower()) or None,
-        timestamp=timestamp,
+        timestamp=fresh,
         replay_keys=replay_keys,
     )
+
+
+def _payload(body: bytes, *, strict: bool) -> Mapping[str, Any] | None:
+    """The signed body as a JSON object; ``None`` (or, when ``strict``, a
+    `WebhookPayloadError`) when it is not one."""
+    try:
+        loaded = json.loads(body.decode("utf-8-sig"))
+    except (ValueError, RecursionError):
+        loaded = None
+    if isinstance(loaded, dict):
+        return loaded
+    if strict:
+        raise WebhookPayloadError("webhook body is not a JSON object, so it has no timestamp")
+    return None
+
+
+def _replay_keys(
+    body: bytes, payload: Mapping[str, Any] | None, delivery_id: str | None
+) -> tuple[str, ...]:
+    """The delivery id (header), the event id (signed body) and the body's digest: a replay
+    under new headers still repeats the last two."""
+    found = []
+    if delivery_id is not None:
+        found.append("delivery:" + delivery_id)
+    event_id = parse_event(payload).id if payload is not None else None
+    if event_id is not None:
+        found.append("event:" + event_id)
+    found.append("body:" + hashlib.sha256(body).hexdigest())
+    return tuple(found)
 
 
 def secret_keys(secret: str | bytes | Sequence[str | bytes]) -> tuple[bytes, ...]:
@@ -266,26 +252,3 @@ def _matching_secret(body: bytes, keys: Sequence[bytes], digests: Sequence[bytes
     if matched < 0:
         raise WebhookVerificationError("bad_signature", "the signature matches no secret")
     return matched
-
-
-def _check_timestamp(
-    value: str | None, tolerance: float | None, clock: Callable[[], float]
-) -> float | None:
-    if value is None or value == "":
-        return None
-    try:
-        timestamp = float(value)
-    except ValueError:
-        timestamp = math.nan
-    if not math.isfinite(timestamp):
-        raise WebhookVerificationError(
-            "malformed_timestamp", f"{TIMESTAMP_HEADER} is not unix seconds"
-        )
-    if tolerance is not None:
-        skew = clock() - timestamp
-        if abs(skew) > tolerance:
-            when = "old" if skew > 0 else "far in the future"
-            raise WebhookVerificationError(
-                "stale_timestamp", f"timestamp is {round(abs(skew))} s {when} (limit {tolerance} s)"
-            )
-    return timestamp

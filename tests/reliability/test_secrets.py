@@ -17,6 +17,7 @@ import logging
 import secrets as random_secrets
 import traceback
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -294,7 +295,12 @@ def webhook_deliveries(watch: SecretWatch) -> None:
     secret = "whsec_" + random_secrets.token_hex(24)
     receiver = webhooks.WebhookReceiver(secret, hub=mm_assistants.ApprovalHub())
     body = json.dumps(
-        {"id": "evt_1", "event": "oversight.approved", "data": {"email_id": "em_1"}}
+        {
+            "id": "evt_1",
+            "event": "oversight.approved",
+            "timestamp": datetime.now(timezone.utc).isoformat(),  # signed freshness
+            "data": {"email_id": "em_1"},
+        }
     ).encode()
     signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     headers = {webhooks.SIGNATURE_HEADER: signature, webhooks.DELIVERY_HEADER: "dlv_1"}

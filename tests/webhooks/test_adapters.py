@@ -31,6 +31,8 @@ APPROVED = {"id": "evt_1", "event": "oversight.approved", "data": {"email_id": "
 
 
 def signed(document: Any, secret: str = SECRET, **headers: str) -> tuple[bytes, dict[str, str]]:
+    if isinstance(document, dict) and "timestamp" not in document:
+        document = {**document, "timestamp": time.time()}  # signed: it proves freshness
     body = document if isinstance(document, bytes) else json.dumps(document).encode()
     digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return body, {
@@ -133,11 +135,21 @@ def test_the_old_secret_still_works_during_a_rotation(
             id="malformed",
         ),
         pytest.param(
-            lambda b, h: signed(
-                APPROVED, **{"X-MultiMail-Timestamp": str(int(time.time()) - 3600)}
-            ),
+            lambda b, h: signed({**APPROVED, "timestamp": time.time() - 7200}),
             "stale_timestamp",
             id="stale",
+        ),
+        pytest.param(
+            lambda b, h: signed(
+                APPROVED, **{"X-MultiMail-Timestamp": str(int(time.time()) - 7200)}
+            ),
+            "mismatched_timestamp",
+            id="header-contradicts-body",
+        ),
+        pytest.param(
+            lambda b, h: signed({**APPROVED, "timestamp": None}),
+            "missing_timestamp",
+            id="no-timestamp",
         ),
     ],
 )
@@ -207,7 +219,8 @@ def test_the_answer_does_not_wait_for_slow_handling() -> None:
     app = Flask(__name__)
     pool = ThreadPoolExecutor(1)
     app.register_blueprint(webhook_blueprint(WebhookReceiver(SECRET, on_event=slow), executor=pool))
-    answer = app.test_client().post(PATH, data=signed(APPROVED)[0], headers=signed(APPROVED)[1])
+    body, headers = signed(APPROVED)
+    answer = app.test_client().post(PATH, data=body, headers=headers)
     assert answer.status_code == 200
     assert not handled.is_set()  # answered while the handling still waits
     release.set()
