@@ -1,11 +1,11 @@
 """The gated-send wait: decide when a held email is decided, wait for it, remember it."""
 
 from mm_assistants.approvals.hub import ApprovalHub, Subscription
+from mm_assistants.approvals.sqlite_store import SQLitePendingStore
 from mm_assistants.approvals.store import (
     MemoryPendingStore,
     PendingRecord,
     PendingStore,
-    SQLitePendingStore,
     decision_due,
     late_outcome,
     resolve_decision,

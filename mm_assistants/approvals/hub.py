@@ -5,6 +5,12 @@ data)``; every wait subscribed to that email wakes at once instead of at its nex
 check. A decision that arrives before its wait subscribes is remembered (the most recent
 ``remember`` decisions), so the race between a fast reviewer and a slow send is harmless.
 Thread-safe; async waits are woken on their own event loop.
+
+Only a record that decides (`mm_assistants.approvals.watch.decisive`: approved with
+evidence, scheduled, rejected, cancelled, send_failed) is handed on or remembered. A
+record that still reads as held, or whose status is unknown, is dropped: handing it on
+would wake a wait that has nothing to end on, and a wait woken again and again must not
+turn into a stream of status checks.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
-DECISION_EVENTS = frozenset({"oversight.approved", "oversight.rejected"})
+from mm_assistants.approvals.watch import decided_record, decisive
 
 
 class Subscription:
@@ -32,6 +38,8 @@ class Subscription:
         )
 
     def _deliver(self, data: Mapping[str, Any]) -> None:
+        if not decisive(data):
+            return  # never wake a wait with nothing to end on (the hub filters too)
         self._data = data
         self._event.set()
         if self._loop is not None and self._future is not None:
@@ -95,7 +103,13 @@ class ApprovalHub:
         return self._add(Subscription(self, email_id, asyncio.get_running_loop()))
 
     def publish(self, email_id: str, data: Mapping[str, Any]) -> int:
-        """Deliver a decision about ``email_id``; returns how many waits it woke."""
+        """Deliver a decision about ``email_id``; returns how many waits it woke.
+
+        A record that decides nothing (still held, unknown status, approval without
+        evidence) is neither delivered nor remembered, and wakes nobody (returns 0).
+        """
+        if not decisive(data):
+            return 0
         with self._lock:
             self._recent[email_id] = data
             self._recent.move_to_end(email_id)
@@ -110,15 +124,17 @@ class ApprovalHub:
         """Deliver an ``oversight.approved``/``oversight.rejected`` event's data.
 
         Other event types are ignored. The email id is read from ``email_id``, ``id`` or
-        ``message_id``; the decision is added as ``status`` when the data lacks one.
+        ``message_id``. The event type says what was decided and wins over a ``status`` in
+        the data, which may still be the held one the email had when the event was queued
+        (see `mm_assistants.approvals.watch.decided_record`).
         """
-        if event_type not in DECISION_EVENTS:
+        record = decided_record(event_type, data)
+        if record is None:
             return 0
         email_id = data.get("email_id") or data.get("id") or data.get("message_id")
         if not isinstance(email_id, str):
             return 0
-        status = "rejected" if event_type == "oversight.rejected" else "approved_and_sent"
-        return self.publish(email_id, {"status": status, **data})
+        return self.publish(email_id, record)
 
     def _add(self, subscription: Subscription) -> Subscription:
         with self._lock:

@@ -3,23 +3,29 @@
 When a wait reaches its deadline the email is still held; the run's tool output says so
 and the approval is recorded here. Later, `resolve_pending` (or a driver) looks each one
 up again and hands the decision to the thread or a callback. `MemoryPendingStore` keeps
-records for the life of the process; `SQLitePendingStore` survives a restart.
+records for the life of the process; `SQLitePendingStore` (in `approvals.sqlite_store`)
+survives a restart.
+
+Several resolvers may run at once (threads, processes, a webhook receiver and a sweep):
+each *claims* a decided record before delivering it (`PendingStore.claim`, atomic in every
+backend), so exactly one of them delivers it. A claim lasts `CLAIM_SECONDS` or until its
+holder's process is gone; a delivery that fails releases it for the next try.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
-from mm_assistants.approvals.watch import ApprovalOutcome, classify, outcome_from_email
+from mm_assistants.approvals.watch import ApprovalOutcome, outcome_from_email
 
 
 @dataclass(frozen=True)
@@ -43,7 +49,7 @@ class PendingRecord:
         """Whether a live wait still follows this email, so nobody else should deliver it."""
         if self.waiting_until is None or self.waiting_until <= now:
             return False
-        return _owner_alive(self.owner)
+        return owner_alive(self.owner)
 
 
 class PendingStore(Protocol):
@@ -61,6 +67,15 @@ class PendingStore(Protocol):
     def remove(self, email_id: str) -> None:
         """Forget the record of ``email_id`` once its decision was delivered."""
 
+    def claim(self, email_id: str, token: str, *, until: float) -> PendingRecord | None:
+        """Take the record of ``email_id`` for delivery until ``until`` (unix seconds), as
+        ``token``; atomic, so of several callers at most one gets it. Returns the record,
+        or ``None`` when it is gone or another live claim holds it (an expired claim, or
+        one whose process is gone, is taken over)."""
+
+    def release(self, email_id: str, token: str) -> None:
+        """Give back the claim ``token`` holds (its delivery failed); others' are kept."""
+
 
 class MemoryPendingStore:
     """Pending approvals in memory (lost when the process ends)."""
@@ -68,6 +83,7 @@ class MemoryPendingStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._records: dict[str, PendingRecord] = {}
+        self._claims: dict[str, tuple[str, float]] = {}
 
     def add(self, record: PendingRecord) -> None:
         with self._lock:
@@ -87,59 +103,26 @@ class MemoryPendingStore:
     def remove(self, email_id: str) -> None:
         with self._lock:
             self._records.pop(email_id, None)
+            self._claims.pop(email_id, None)
 
-
-class SQLitePendingStore:
-    """Pending approvals in a SQLite file, found again after a restart."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS mm_pending_approvals ("
-            " email_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL, record TEXT NOT NULL)"
-        )
-
-    def __repr__(self) -> str:
-        return f"SQLitePendingStore({self.path!r})"
-
-    def add(self, record: PendingRecord) -> None:
+    def claim(self, email_id: str, token: str, *, until: float) -> PendingRecord | None:
         with self._lock:
-            known = self._db.execute(
-                "SELECT recorded_at FROM mm_pending_approvals WHERE email_id = ?",
-                (record.email_id,),
-            ).fetchone()
-            if known is not None:  # the email has been waited on since it was first held
-                record = replace(record, recorded_at=float(known[0]))
-            self._db.execute(
-                "INSERT OR REPLACE INTO mm_pending_approvals VALUES (?, ?, ?)",
-                (record.email_id, record.recorded_at, json.dumps(asdict(record))),
-            )
+            record = self._records.get(email_id)
+            held = self._claims.get(email_id)
+            if record is None or (held is not None and held[1] > time.time()):
+                return None
+            self._claims[email_id] = (token, until)
+            return record
 
-    def all(self) -> list[PendingRecord]:
+    def release(self, email_id: str, token: str) -> None:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT record FROM mm_pending_approvals ORDER BY recorded_at"
-            ).fetchall()
-        return [PendingRecord(**json.loads(row[0])) for row in rows]
+            held = self._claims.get(email_id)
+            if held is not None and held[0] == token:
+                del self._claims[email_id]
 
-    def get(self, email_id: str) -> PendingRecord | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT record FROM mm_pending_approvals WHERE email_id = ?", (email_id,)
-            ).fetchone()
-        return PendingRecord(**json.loads(row[0])) if row is not None else None
 
-    def remove(self, email_id: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM mm_pending_approvals WHERE email_id = ?", (email_id,))
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+#: How long a claim holds before another resolver may take the record over.
+CLAIM_SECONDS = 300.0
 
 
 def current_owner() -> str:
@@ -147,7 +130,9 @@ def current_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_alive(owner: str | None) -> bool:
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process ``owner`` (``"host:pid"``) may still be running: on this host
+    it is asked; another host's process is trusted to be alive (its deadline decides)."""
     host, _, pid = (owner or "").rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True  # another machine's process: trust its deadline
@@ -164,17 +149,44 @@ def late_outcome(
     record: PendingRecord, email: Mapping[str, Any] | None, *, woken_by: str = "poll"
 ) -> ApprovalOutcome | None:
     """The outcome to deliver for ``record`` given its email's record now (looked up, or
-    an oversight event's data when ``woken_by="webhook"``), or ``None`` while it is still
-    held (or could not be looked up)."""
-    if email is None or classify(email) == "pending":
+    an oversight event's data when ``woken_by="webhook"``), or ``None`` while there is no
+    last word to tell (still held, scheduled and not yet approved, an unknown status) or
+    it could not be looked up: the record then stays for a later decision."""
+    if email is None:
         return None
-    return outcome_from_email(
+    outcome = outcome_from_email(
         record.email_id,
         email,
         waited=time.time() - record.recorded_at,
         status_checks=0 if woken_by == "webhook" else 1,
         woken_by=woken_by,
     )
+    return outcome if outcome.settled else None
+
+
+def claim(store: PendingStore, record: PendingRecord) -> str | None:
+    """Claim ``record`` for delivery: the claim's token, or ``None`` when another resolver
+    (or a live wait) has it. Deliver under `holding`, which removes or releases it."""
+    token = secrets.token_hex(8) + "@" + current_owner()
+    taken = store.claim(record.email_id, token, until=time.time() + CLAIM_SECONDS)
+    if taken is None:
+        return None
+    if taken.waited_on(time.time()):  # a wait took it since the record was read
+        store.release(record.email_id, token)
+        return None
+    return token
+
+
+@contextmanager
+def holding(store: PendingStore, email_id: str, token: str) -> Iterator[None]:
+    """Deliver inside this block: the record is removed when the block ends normally, and
+    its claim released when the block raises (the delivery is tried again later)."""
+    try:
+        yield
+    except BaseException:
+        store.release(email_id, token)
+        raise
+    store.remove(email_id)
 
 
 def resolve_pending(
@@ -184,20 +196,24 @@ def resolve_pending(
 ) -> list[ApprovalOutcome]:
     """Look up every recorded approval once; deliver and forget the decided ones.
 
-    ``deliver`` runs before the record is removed, so a crash in between delivers twice
-    at worst, never zero times; a ``deliver`` that raises keeps the record for next time.
-    Returns the outcomes delivered.
+    Each decided record is claimed first, so of several resolvers running at once exactly
+    one delivers it. ``deliver`` runs before the record is removed, so a crash in between
+    delivers twice at worst (once its claim expired), never zero times; a ``deliver`` that
+    raises releases the claim and keeps the record for next time. Returns the outcomes
+    delivered.
     """
     delivered = []
-    now = time.time()
     for record in store.all():
-        if record.waited_on(now):
+        if record.waited_on(time.time()):
             continue  # its own wait will hand the decision to the model
         outcome = late_outcome(record, fetch(record.email_id, record.mailbox_id))
         if outcome is None:
             continue
-        deliver(record, outcome)
-        store.remove(record.email_id)
+        token = claim(store, record)
+        if token is None:
+            continue  # another resolver delivers it
+        with holding(store, record.email_id, token):
+            deliver(record, outcome)
         delivered.append(outcome)
     return delivered
 
@@ -212,26 +228,57 @@ def resolve_decision(
 
     ``email`` is the decided email's record (e.g. `mm_assistants.webhooks.feed.decision_record`
     of the event). Returns the outcome delivered, or ``None`` when no run left that email
-    pending (its own wait took the decision) or the record still reads as held. As in
-    `resolve_pending`, the record is removed only after ``deliver`` returned.
+    pending (its own wait took the decision), the record still reads as undecided, or
+    another resolver claimed it. As in `resolve_pending`, the record is removed only after
+    ``deliver`` returned.
     """
     due = decision_due(store, email_id, email)
     if due is None:
         return None
-    record, outcome = due
-    deliver(record, outcome)
-    store.remove(email_id)
+    record, outcome, token = due
+    with holding(store, email_id, token):
+        deliver(record, outcome)
     return outcome
 
 
 def decision_due(
     store: PendingStore, email_id: str, email: Mapping[str, Any]
-) -> tuple[PendingRecord, ApprovalOutcome] | None:
-    """The record and outcome to deliver for a decision a webhook brought, or ``None``:
-    no record waits for ``email_id``, a live wait owns it, or it still reads as held.
-    The one decision behind `resolve_decision` and the async drivers' twin of it."""
+) -> tuple[PendingRecord, ApprovalOutcome, str] | None:
+    """The record, outcome and claim token to deliver a decision a webhook brought, or
+    ``None``: no record waits for ``email_id``, a live wait owns it, it still reads as
+    undecided, or another resolver claimed it. Deliver under `holding`. The one decision
+    behind `resolve_decision` and the async drivers' twin of it."""
     record = store.get(email_id)
     if record is None or record.waited_on(time.time()):
         return None
     outcome = late_outcome(record, email, woken_by="webhook")
-    return None if outcome is None else (record, outcome)
+    if outcome is None:
+        return None
+    token = claim(store, record)
+    return None if token is None else (record, outcome, token)
+
+
+def decode_record(text: str) -> PendingRecord:
+    """A `PendingRecord` from its stored JSON; fields a newer version added are ignored.
+    Raises `ValueError` with a fixed message (never the text, which may hold anything)."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError, RecursionError):
+        raise ValueError("not JSON") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    values = {name: data[name] for name in _FIELDS if name in data}
+    for name, kinds in _FIELDS.items():
+        value = values.get(name)
+        if name in _REQUIRED and value is None:
+            raise ValueError("a required field is missing")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ValueError("a field has the wrong type")
+    return PendingRecord(**values)
+
+
+_REQUIRED = ("email_id", "mailbox_id", "call_id", "tool")
+_FIELDS: dict[str, tuple[type, ...]] = {
+    item.name: (int, float) if item.name in ("recorded_at", "waiting_until") else (str,)
+    for item in fields(PendingRecord)
+}

@@ -3,9 +3,11 @@
 ``fetch(email_id, mailbox_id)`` reads the email's current record (``None`` when the look
 failed; the wait then simply tries again later). Without a hub the wait checks the status
 on the policy's growing schedule. With a hub it relies on the hub's wake-up and checks the
-status only every ``hub_check_interval`` seconds and once more at the deadline, in case an
-event was lost. A ``cancel`` event, once set (from any thread), ends the wait at once as
-still pending: the run it serves is being cancelled and the email stays held.
+status only every ``HUB_CHECK_INTERVAL`` seconds and once more at the deadline, in case an
+event was lost. A wake-up never brings a look forward: a wait woken a million times by
+records that decide nothing still looks only on its schedule. A ``cancel`` event, once
+set (from any thread), ends the wait at once as still pending: the run it serves is being
+cancelled and the email stays held.
 `wait_sync` and `wait_async` differ only in ``await``.
 """
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from mm_assistants.approvals.hub import ApprovalHub, Subscription
 from mm_assistants.approvals.watch import (
+    DECISIVE,
     ApprovalOutcome,
     ApprovalPolicy,
     classify,
@@ -34,7 +37,14 @@ CANCEL_CHECK_INTERVAL = 0.05
 
 
 class _Tracker:
-    """The bookkeeping both waits share: looks made, time waited, how it ended."""
+    """The bookkeeping both waits share: when the next look is due, looks made, time
+    waited, how it ended.
+
+    Looks follow one schedule, fixed when the previous look was made (the policy's growing
+    delays, or ``HUB_CHECK_INTERVAL`` with a hub) and the last one at the deadline. A wake
+    that does not decide moves nothing: however often a wait is woken, it never looks at
+    the email more often than that schedule allows.
+    """
 
     def __init__(
         self,
@@ -52,20 +62,32 @@ class _Tracker:
         self.checks = 0
         self.hub = hub
         self.last: Mapping[str, Any] = {}
+        self.next_look = self.started + self._step()
 
-    def next_delay(self) -> float | None:
+    def _step(self) -> float:
+        return HUB_CHECK_INTERVAL if self.hub else self.policy.step(self.checks)
+
+    def pause(self) -> float | None:
+        """Seconds to wait before the next look, ``0`` when it is due now, or ``None`` when
+        the deadline has come (the last look is due)."""
         now = self.clock()
-        if self.hub:
-            remaining = self.deadline - now
-            return None if remaining <= 0 else min(HUB_CHECK_INTERVAL, remaining)
-        return self.policy.delay(self.checks, now, self.deadline)
+        if now >= self.deadline:
+            return None
+        return max(0.0, min(self.next_look, self.deadline) - now)
+
+    def looked(self, email: Mapping[str, Any] | None) -> ApprovalOutcome | None:
+        """Count a status check and schedule the next one; the outcome if it decided."""
+        self.checks += 1
+        self.next_look = self.clock() + self._step()
+        return self.decided(email, "poll")
 
     def decided(self, email: Mapping[str, Any] | None, woken_by: str) -> ApprovalOutcome | None:
         if email is None:
             return None
+        decision = classify(email)
+        if decision == "pending" or (woken_by == "hub" and decision not in DECISIVE):
+            return None  # a hub's word counts only when it decides
         self.last = email
-        if classify(email) == "pending":
-            return None
         return self.outcome(email, woken_by)
 
     def outcome(self, email: Mapping[str, Any], woken_by: str) -> ApprovalOutcome:
@@ -101,23 +123,20 @@ def wait_sync(
         while True:
             if cancel is not None and cancel.is_set():
                 return tracker.timed_out("cancel")
-            delay = tracker.next_delay()
-            if delay is None:
-                tracker.checks += 1
-                final = tracker.decided(fetch(email_id, mailbox_id), "poll")
-                return final or tracker.timed_out()
-            if subscription is not None:
-                heard = tracker.decided(_hub_wait(subscription, delay, cancel), "hub")
-                if heard is not None:
-                    return heard
-            elif cancel is not None:
-                cancel.wait(delay)  # a cancel cuts the pause short
-            else:
-                sleep(delay)
-            if tracker.clock() >= deadline or (cancel is not None and cancel.is_set()):
-                continue  # the final look (or the end on cancel) happens at the top
-            tracker.checks += 1
-            seen = tracker.decided(fetch(email_id, mailbox_id), "poll")
+            pause = tracker.pause()
+            if pause is None:
+                return tracker.looked(fetch(email_id, mailbox_id)) or tracker.timed_out()
+            if pause > 0:
+                if subscription is not None:
+                    heard = tracker.decided(_hub_wait(subscription, pause, cancel), "hub")
+                    if heard is not None:
+                        return heard
+                elif cancel is not None:
+                    cancel.wait(pause)  # a cancel cuts the pause short
+                else:
+                    sleep(pause)
+                continue  # the look happens only once it is due (or at the deadline)
+            seen = tracker.looked(fetch(email_id, mailbox_id))
             if seen is not None:
                 return seen
     finally:
@@ -143,21 +162,19 @@ async def wait_async(
         while True:
             if cancel is not None and cancel.is_set():
                 return tracker.timed_out("cancel")
-            delay = tracker.next_delay()
-            if delay is None:
-                tracker.checks += 1
-                final = tracker.decided(await fetch(email_id, mailbox_id), "poll")
-                return final or tracker.timed_out()
-            if subscription is not None:
-                heard = tracker.decided(await _hub_wait_async(subscription, delay, cancel), "hub")
-                if heard is not None:
-                    return heard
-            else:
-                await _pause_async(sleep, delay, cancel)
-            if tracker.clock() >= deadline or (cancel is not None and cancel.is_set()):
+            pause = tracker.pause()
+            if pause is None:
+                return tracker.looked(await fetch(email_id, mailbox_id)) or tracker.timed_out()
+            if pause > 0:
+                if subscription is not None:
+                    heard = await _hub_wait_async(subscription, pause, cancel)
+                    decided = tracker.decided(heard, "hub")
+                    if decided is not None:
+                        return decided
+                else:
+                    await _pause_async(sleep, pause, cancel)
                 continue
-            tracker.checks += 1
-            seen = tracker.decided(await fetch(email_id, mailbox_id), "poll")
+            seen = tracker.looked(await fetch(email_id, mailbox_id))
             if seen is not None:
                 return seen
     finally:

@@ -4,8 +4,16 @@ how long the wait may last.
 A gated send starts as ``pending_scan``, becomes ``pending_send_approval``, and ends as
 one of: approved (MultiMail sets ``approved_at``/``delivered_at``; the decide call answers
 ``approved_and_sent``), ``rejected`` (with the reviewer's reason), ``cancelled`` or
-``send_failed``. A wait that outlives its deadline ends as ``pending``: the email is still
-held and the decision will come later.
+``send_failed``. A scheduled send may also rest as ``scheduled``: approved and waiting for
+its ``send_at`` (``gate_first``), or not yet approved, the human being asked when the time
+comes (``schedule_first``). A wait that outlives its deadline ends as ``pending``: the email
+is still held and the decision will come later.
+
+Only evidence counts as approval: MultiMail's status enum has no ``sent``, so an email
+reads as approved and sent when it carries ``approved_at`` or ``delivered_at`` (or is the
+decide call's own ``approved_and_sent`` answer). Any other status, a missing one, or one
+this library does not know yet is ``unknown``: the model is told the email is not known
+to have been sent, and the pending record is kept until a real decision shows.
 """
 
 from __future__ import annotations
@@ -13,15 +21,29 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-Decision = Literal["approved", "rejected", "cancelled", "send_failed", "pending"]
+Decision = Literal[
+    "approved", "scheduled", "rejected", "cancelled", "send_failed", "pending", "unknown"
+]
 PENDING_STATUSES = frozenset({"pending_scan", "pending_send_approval"})
 FINAL_STATUSES: Mapping[str, Decision] = {
     "rejected": "rejected",
     "cancelled": "cancelled",
     "send_failed": "send_failed",
 }
+#: What the decide call answers for an approved send; it is MultiMail's own word for
+#: "approved and sent", so it needs no further evidence.
+DECIDE_ANSWER = "approved_and_sent"
+#: Statuses an approved outbound email may show afterwards (``read`` is how MultiMail
+#: files a delivered one). Each means "approved" only with evidence (`approval_evidence`).
+APPROVED_STATUSES = frozenset({"approved", "read", "unread", "archived", "deleted"})
+#: The decisions a wait (or a hub) may end on; ``pending`` and ``unknown`` decide nothing.
+DECISIVE: frozenset[Decision] = frozenset(
+    {"approved", "scheduled", "rejected", "cancelled", "send_failed"}
+)
+DECISION_EVENTS = frozenset({"oversight.approved", "oversight.rejected"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,8 +91,11 @@ class ApprovalPolicy:
         remaining = deadline - now
         if remaining <= 0:
             return None
-        step = min(self.first_delay * self.multiplier**looks, self.max_interval)
-        return min(step, remaining)
+        return min(self.step(looks), remaining)
+
+    def step(self, looks: int) -> float:
+        """The pause the schedule puts after ``looks`` status checks (no deadline applied)."""
+        return min(self.first_delay * self.multiplier**looks, self.max_interval)
 
 
 @dataclass(frozen=True)
@@ -88,48 +113,182 @@ class ApprovalOutcome:
     waited: float = 0.0
     status_checks: int = 0
     woken_by: str = "poll"  # "poll", "hub", "deadline", "cancel" or "webhook" (late)
+    send_at: str | None = None
+    gate_timing: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        """Whether this is the human's (or MultiMail's) last word on the email, so its
+        pending record may go. A scheduled email nobody approved yet, a still-held one and
+        an unknown status are not: the real decision must still reach the conversation."""
+        if self.decision == "scheduled":
+            return self.approved_at is not None
+        return self.decision in DECISIVE
+
+    @property
+    def approved_by_human(self) -> bool:
+        """Whether a human's approval shows (``approved_at``, or the decide call's answer);
+        an email merely delivered (``delivered_at``) was sent, maybe without a gate."""
+        return self.approved_at is not None or self.status == DECIDE_ANSWER
 
     def as_output(self) -> dict[str, Any]:
         """The JSON object the model reads instead of the bare pending answer."""
         answer: dict[str, Any] = {"id": self.email_id, "thread_id": self.thread_id}
-        if self.decision == "approved":
-            answer["status"] = "approved_and_sent"
-            answer["approved_at"] = self.approved_at
-            answer["approved_by"] = self.approved_by
-            answer["delivered_at"] = self.delivered_at
-            answer["note"] = "A human approved the message and it was sent."
-        elif self.decision == "rejected":
-            answer["status"] = "rejected"
-            answer["reason"] = self.reason
-            answer["note"] = (
-                "A human rejected the message; it was not sent. Do not send it again "
-                "unchanged: report the reason, or revise it if the reason asks for that."
-            )
-        elif self.decision == "cancelled":
-            answer["status"] = "cancelled"
-            answer["note"] = "The message was cancelled before it was sent."
-        elif self.decision == "send_failed":
-            answer["status"] = "send_failed"
-            answer["reason"] = self.reason
-            answer["note"] = "The message was approved but could not be delivered."
-        else:
-            answer["status"] = self.status or "pending_send_approval"
-            answer["note"] = (
-                f"Still waiting for a human's decision after {round(self.waited)} s. The "
-                "message stays queued; do not send it again. The outcome will be reported "
-                "when it is decided."
-            )
+        answer.update(_OUTPUTS[self.decision](self))
         return {key: value for key, value in answer.items() if value is not None}
 
 
+def _approved(outcome: ApprovalOutcome) -> dict[str, Any]:
+    return {
+        "status": "approved_and_sent",
+        "approved_at": outcome.approved_at,
+        "approved_by": outcome.approved_by,
+        "delivered_at": outcome.delivered_at,
+        "note": "A human approved the message and it was sent."
+        if outcome.approved_by_human
+        else "The message was sent.",
+    }
+
+
+def _scheduled(outcome: ApprovalOutcome) -> dict[str, Any]:
+    when = outcome.send_at or "its scheduled time"
+    if outcome.approved_at is not None:
+        note = (
+            f"A human approved the message; it is scheduled and will be sent at {when}. "
+            "Do not send it again."
+        )
+    else:
+        note = (
+            f"The message is scheduled for {when} and has not been approved: on a gated "
+            "mailbox (gate_timing schedule_first) a human is asked to approve it when that "
+            "time comes. It is not sent yet; do not send it again. The outcome will be "
+            "reported when it is decided."
+        )
+    return {
+        "status": "scheduled",
+        "send_at": outcome.send_at,
+        "gate_timing": outcome.gate_timing,
+        "approved_at": outcome.approved_at,
+        "approved_by": outcome.approved_by,
+        "note": note,
+    }
+
+
+def _rejected(outcome: ApprovalOutcome) -> dict[str, Any]:
+    return {
+        "status": "rejected",
+        "reason": outcome.reason,
+        "note": "A human rejected the message; it was not sent. Do not send it again "
+        "unchanged: report the reason, or revise it if the reason asks for that.",
+    }
+
+
+def _cancelled(outcome: ApprovalOutcome) -> dict[str, Any]:
+    return {
+        "status": "cancelled",
+        "note": "The message was cancelled before it was sent; nothing waits for a decision. "
+        "Do not send it again unless the user asks for it.",
+    }
+
+
+def _send_failed(outcome: ApprovalOutcome) -> dict[str, Any]:
+    approved = "was approved but " if outcome.approved_at is not None else ""
+    return {
+        "status": "send_failed",
+        "reason": outcome.reason,
+        "approved_at": outcome.approved_at,
+        "note": f"The message {approved}could not be delivered.",
+    }
+
+
+def _pending(outcome: ApprovalOutcome) -> dict[str, Any]:
+    return {
+        "status": outcome.status or "pending_send_approval",
+        "note": f"Still waiting for a human's decision after {round(outcome.waited)} s. The "
+        "message stays queued; do not send it again. The outcome will be reported when it "
+        "is decided.",
+    }
+
+
+def _unknown(outcome: ApprovalOutcome) -> dict[str, Any]:
+    return {
+        "status": "unknown",
+        "email_status": outcome.status,
+        "note": "The message's status is not one that shows a decision, so it is not known "
+        "to have been sent (nor approved). Do not send it again; the outcome will be "
+        "reported when it is known.",
+    }
+
+
+_OUTPUTS = {
+    "approved": _approved,
+    "scheduled": _scheduled,
+    "rejected": _rejected,
+    "cancelled": _cancelled,
+    "send_failed": _send_failed,
+    "pending": _pending,
+    "unknown": _unknown,
+}
+
+
 def classify(email: Mapping[str, Any]) -> Decision:
-    """The decision an email record shows (``pending`` while it is still held)."""
+    """The decision an email record shows: ``pending`` while it is still held, ``unknown``
+    when its status is missing, not known here, or claims approval without evidence.
+
+    Example::
+
+        classify({"status": "read", "approved_at": "2026-11-22T10:00:00Z"})  # 'approved'
+        classify({"status": "scheduled"})                                   # 'scheduled'
+        classify({"status": "approved"})                                    # 'unknown'
+    """
     status = email.get("status")
+    if not isinstance(status, str):
+        return "unknown"
     if status in PENDING_STATUSES:
         return "pending"
-    if isinstance(status, str) and status in FINAL_STATUSES:
+    if status in FINAL_STATUSES:
         return FINAL_STATUSES[status]
-    return "approved"
+    if status == "scheduled":
+        return "scheduled"
+    if status == DECIDE_ANSWER or (status in APPROVED_STATUSES and approval_evidence(email)):
+        return "approved"
+    return "unknown"
+
+
+def approval_evidence(email: Mapping[str, Any]) -> bool:
+    """Whether ``email`` carries MultiMail's evidence of approval or delivery."""
+    return any(_text(email.get(key)) for key in ("approved_at", "delivered_at"))
+
+
+def decisive(email: Mapping[str, Any]) -> bool:
+    """Whether ``email`` shows a decision a wait may end on (not held, not unknown)."""
+    return classify(email) in DECISIVE
+
+
+def decided_record(
+    event_type: str, data: Mapping[str, Any], *, at: datetime | None = None
+) -> dict[str, Any] | None:
+    """The email record an ``oversight.approved``/``oversight.rejected`` event stands for,
+    or ``None`` for any other event.
+
+    The event type says what was decided and wins over the data's ``status``, which may be
+    the one the email had when the event was queued (still ``pending_send_approval``). An
+    approval keeps a later status the data shows (``scheduled`` for a ``gate_first`` send
+    that waits for its time, ``send_failed``) and carries ``approved_at``: the data's, else
+    the event's time ``at``, else now (the approval happened no later than that).
+    """
+    if event_type not in DECISION_EVENTS:
+        return None
+    record = dict(data)
+    if event_type == "oversight.rejected":
+        record["status"] = "rejected"
+        return record
+    if record.get("status") not in ("scheduled", "send_failed"):
+        record["status"] = DECIDE_ANSWER
+    if not _text(record.get("approved_at")):
+        moment = at or datetime.now(timezone.utc)
+        record["approved_at"] = moment.isoformat().replace("+00:00", "Z")
+    return record
 
 
 def outcome_from_email(
@@ -154,8 +313,10 @@ def outcome_from_email(
         waited=waited,
         status_checks=status_checks,
         woken_by=woken_by,
+        send_at=_text(email.get("send_at")),
+        gate_timing=_text(email.get("gate_timing")),
     )
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None or value == "" else str(value)

@@ -98,6 +98,11 @@ def describe_result(result: ToolResult) -> str:
             return f"rejected (reason: {approval.reason or 'none given'}), {waited}"
         if approval.decision == "pending":
             return f"still waiting for a human at the deadline, {waited}"
+        if approval.decision == "scheduled":
+            state = "approved" if approval.approved_at else "not approved yet"
+            return f"scheduled for {approval.send_at or 'later'} ({state}), {waited}"
+        if approval.decision == "unknown":
+            return f"status unknown ({approval.status or 'none'}), not known sent, {waited}"
         return f"{approval.decision}, {waited}"
     data = _parse(result.output)
     if isinstance(data, dict):

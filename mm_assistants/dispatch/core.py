@@ -21,6 +21,7 @@ from mm_assistants.approvals import (
     PendingStore,
 )
 from mm_assistants.approvals.store import current_owner
+from mm_assistants.approvals.watch import PENDING_STATUSES
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
 from mm_assistants.dispatch.client_side import WaitPlan
@@ -40,7 +41,7 @@ from mm_assistants.dispatch.scope import (
     scope_refusal,
     within_scope,
 )
-from mm_assistants.dispatch.shaping import PENDING_STATUSES, bound_output, shape_output
+from mm_assistants.dispatch.shaping import bound_output, shape_output
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
 from mm_assistants.tools import load_registry as _load_registry
@@ -258,7 +259,7 @@ class DispatcherCore:
         recorded in the store so its decision can reach the conversation later."""
         output, truncated = bound_output(outcome.as_output(), self.max_output_chars, "")
         if self.approval_store is not None and result.pending is not None:
-            if outcome.decision == "pending":  # the wait is over: anyone may resolve it now
+            if not outcome.settled:  # held, unknown, scheduled unapproved: resolve it later
                 self.approval_store.add(self._pending_record(result.pending, call))
             else:  # the decision travels with this output
                 self.approval_store.remove(result.pending.email_id)

@@ -32,6 +32,7 @@ from mm_assistants.approvals import (
     resolve_decision,
     resolve_pending,
 )
+from mm_assistants.approvals.store import claim, holding
 from mm_assistants.dispatch import ToolResult
 from mm_assistants.drivers.base import (
     AssistantsDriverCore,
@@ -219,7 +220,10 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         return await self._start(thread_id, lambda io: io.retrieve(thread_id, run_id), None)
 
     async def resolve_pending(self, store: PendingStore | None = None) -> list[ApprovalOutcome]:
-        """Post decisions that arrived after their run ended to the runs' threads."""
+        """Post decisions that arrived after their run ended to the runs' threads.
+
+        `mm_assistants.approvals.resolve_pending` with ``await``: each decided record is
+        claimed first, so of several resolvers exactly one posts it."""
         chosen = store if store is not None else self.dispatcher.approval_store
         if chosen is None:
             return []
@@ -231,8 +235,11 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             outcome = late_outcome(record, email)
             if outcome is None:
                 continue
-            await self.post_late_decision(record, outcome)
-            chosen.remove(record.email_id)
+            token = claim(chosen, record)
+            if token is None:
+                continue  # another resolver posts it
+            with holding(chosen, record.email_id, token):
+                await self.post_late_decision(record, outcome)
             delivered.append(outcome)
         return delivered
 
@@ -247,9 +254,9 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         due = decision_due(chosen, email_id, email)
         if due is None:
             return None
-        record, outcome = due
-        await self.post_late_decision(record, outcome)
-        chosen.remove(email_id)
+        record, outcome, token = due
+        with holding(chosen, email_id, token):
+            await self.post_late_decision(record, outcome)
         return outcome
 
     async def post_late_decision(self, record: PendingRecord, outcome: ApprovalOutcome) -> None:

@@ -170,8 +170,8 @@ class AssistantsDriverCore:
         records = []
         for result in results:
             approval, pending = result.approval, result.pending
-            if approval is None or pending is None or approval.decision == "pending":
-                continue  # a still-pending one is in the store already
+            if approval is None or pending is None or not approval.settled:
+                continue  # an undecided one (held, unknown, scheduled) is in the store already
             record = PendingRecord(
                 email_id=approval.email_id,
                 mailbox_id=pending.mailbox_id,
@@ -244,12 +244,18 @@ def thread_params(
 
 def late_decision_text(outcome: ApprovalOutcome) -> str:
     """The message posted to a thread when a decision arrives after its run ended."""
+    # Only settled outcomes arrive late (see `approvals.store.late_outcome`); the last
+    # branch still says nothing it cannot know.
     if outcome.decision == "approved":
-        verdict = "was approved by a human and sent"
+        verdict = "was approved by a human and sent" if outcome.approved_by_human else "was sent"
+    elif outcome.decision == "scheduled":
+        verdict = f"was approved by a human and will be sent at {outcome.send_at or 'its time'}"
     elif outcome.decision == "rejected":
         verdict = f"was rejected by a human (reason: {outcome.reason or 'none given'})"
     elif outcome.decision == "cancelled":
         verdict = "was cancelled before it was sent"
-    else:
+    elif outcome.decision == "send_failed":
         verdict = f"could not be delivered ({outcome.reason or outcome.status})"
+    else:
+        verdict = "has no known outcome yet; it is not known to have been sent"
     return f"{LATE_DECISION_PREFIX}The email {outcome.email_id} you sent earlier {verdict}."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mm_assistants.approvals.hub import ApprovalHub
-from mm_assistants.approvals.watch import PENDING_STATUSES
+from mm_assistants.approvals.watch import decided_record
 from mm_assistants.webhooks.events import OversightEvent, WebhookEvent
 
 
@@ -33,18 +33,18 @@ def decision_record(event: OversightEvent) -> dict[str, Any]:
     """The email record the hub hands to a wait: the event's data, with a decided status.
 
     The status follows the event type, not the data: a payload may carry the status the
-    email had when the event was queued (still ``pending_send_approval``), and a wait reads
-    a pending status as "no decision yet" and would keep waiting.
+    email had when the event was queued (still ``pending_send_approval``), and a record
+    that reads as held decides nothing. An approval keeps a later status the data shows
+    (``scheduled``, ``send_failed``) and carries ``approved_at`` (the payload's, else the
+    event's time). See `mm_assistants.approvals.watch.decided_record`, the one rule the
+    hub's ``publish_event`` follows too.
     """
-    record: dict[str, Any] = dict(event.data)
+    event_type = "oversight.rejected" if event.decision == "rejected" else "oversight.approved"
+    data: dict[str, Any] = dict(event.data)
+    if event.status is not None:
+        data["status"] = event.status  # the parsed status, wherever the payload put it
+    record = decided_record(event_type, data, at=event.timestamp) or data
     record["email_id"] = event.email_id
-    if event.decision == "rejected":
-        record["status"] = "rejected"
-    elif event.status is None or event.status in PENDING_STATUSES or event.status == "rejected":
-        # an approved email whose payload shows no later status: what the decide call answers
-        record["status"] = "approved_and_sent"
-    else:
-        record["status"] = event.status  # e.g. send_failed: approved but not delivered
     if event.reason is not None:
         record["reason"] = event.reason
     if event.decision == "approved" and event.decided_by is not None:

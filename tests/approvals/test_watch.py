@@ -20,7 +20,19 @@ from mm_assistants.approvals.watch import outcome_from_email
         pytest.param({"status": "send_failed"}, "send_failed", id="failed"),
         pytest.param({"status": "approved_and_sent"}, "approved", id="decide-answer"),
         pytest.param({"status": "read", "approved_at": "t"}, "approved", id="approved-at"),
-        pytest.param({"status": "scheduled", "approved_at": "t"}, "approved", id="scheduled"),
+        pytest.param({"status": "read", "delivered_at": "t"}, "approved", id="delivered-at"),
+        pytest.param({"status": "approved", "approved_at": "t"}, "approved", id="approved-at-2"),
+        pytest.param({"status": "scheduled", "approved_at": "t"}, "scheduled", id="scheduled-ok"),
+        pytest.param({"status": "scheduled"}, "scheduled", id="scheduled-unapproved"),
+        # an approval needs MultiMail's evidence; anything else is not known to be sent
+        pytest.param({"status": "approved"}, "unknown", id="approved-no-evidence"),
+        pytest.param({"status": "read"}, "unknown", id="read-no-evidence"),
+        pytest.param({"status": "approved", "approved_at": ""}, "unknown", id="empty-evidence"),
+        pytest.param({}, "unknown", id="missing"),
+        pytest.param({"status": None}, "unknown", id="none"),
+        pytest.param({"status": 3}, "unknown", id="not-text"),
+        pytest.param({"status": "bounced", "delivered_at": "t"}, "unknown", id="future"),
+        pytest.param({"status": "sent", "delivered_at": "t"}, "unknown", id="no-sent-status"),
     ],
 )
 def test_classify(email: dict[str, Any], decision: str) -> None:
@@ -98,3 +110,123 @@ def test_each_outcome_tells_the_model_exactly_one_thing(
     assert output[key]
     if status == "pending_send_approval":
         assert "do not send it again" in output["note"]
+
+
+KNOWN = [
+    pytest.param({"status": "pending_scan"}, id="pending_scan"),
+    pytest.param({"status": "pending_send_approval"}, id="pending_send_approval"),
+    pytest.param({"status": "approved_and_sent"}, id="approved_and_sent"),
+    pytest.param({"status": "read", "approved_at": "t1", "delivered_at": "t2"}, id="read"),
+    pytest.param({"status": "unread", "delivered_at": "t2"}, id="unread"),
+    pytest.param({"status": "archived", "approved_at": "t1"}, id="archived"),
+    pytest.param({"status": "deleted", "approved_at": "t1"}, id="deleted"),
+    pytest.param({"status": "scheduled", "send_at": "2026-12-01T09:00:00Z"}, id="scheduled"),
+    pytest.param(
+        {"status": "scheduled", "send_at": "2026-12-01T09:00:00Z", "approved_at": "t1"},
+        id="scheduled-approved",
+    ),
+    pytest.param({"status": "rejected", "rejection_reason": "tone"}, id="rejected"),
+    pytest.param({"status": "cancelled"}, id="cancelled"),
+    pytest.param({"status": "send_failed", "error": "bounce"}, id="send_failed"),
+    pytest.param({"status": "send_failed", "approved_at": "t1"}, id="send_failed-approved"),
+    pytest.param({"status": "approved"}, id="approved-without-evidence"),
+    pytest.param({}, id="missing"),
+    pytest.param({"status": "bounced"}, id="bounced"),
+]
+
+
+def output_of(email: dict[str, Any]) -> dict[str, Any]:
+    outcome = outcome_from_email(
+        "em_1", {**email, "thread_id": "th"}, waited=3.2, status_checks=2, woken_by="poll"
+    )
+    return outcome.as_output()
+
+
+@pytest.mark.parametrize("email", KNOWN)
+def test_only_evidence_of_approval_is_reported_as_approved_and_sent(
+    email: dict[str, Any],
+) -> None:
+    output = output_of(email)
+    says_sent = output["status"] == "approved_and_sent"
+    evidence = email.get("status") == "approved_and_sent" or bool(
+        email.get("approved_at") or email.get("delivered_at")
+    )
+    assert says_sent == (classify(email) == "approved")
+    if says_sent:
+        assert evidence
+    if "approved" in output["note"].lower() and "not" not in output["note"]:
+        assert email.get("approved_at") or email.get("status") == "approved_and_sent"
+
+
+@pytest.mark.parametrize("email", KNOWN)
+def test_every_note_matches_its_outcome(email: dict[str, Any]) -> None:
+    decision = classify(email)
+    note = output_of(email)["note"]
+    if decision != "pending":
+        assert "still waiting" not in note.lower()
+    if decision in ("rejected", "cancelled", "unknown", "pending", "scheduled"):
+        assert "do not send it again" in note.lower()
+    if decision == "send_failed" and not email.get("approved_at"):
+        assert "approved" not in note
+
+
+def test_a_schedule_first_email_is_scheduled_and_not_approved() -> None:
+    email = {
+        "status": "scheduled",
+        "send_at": "2026-12-01T09:00:00Z",
+        "gate_timing": "schedule_first",
+    }
+    outcome = outcome_from_email("em_1", email, waited=1.0, status_checks=1, woken_by="poll")
+    output = outcome.as_output()
+    assert outcome.decision == "scheduled"
+    assert not outcome.settled  # the human decides at send time: keep the record
+    assert output["status"] == "scheduled"
+    assert output["send_at"] == "2026-12-01T09:00:00Z"
+    assert "approved_at" not in output
+    assert "2026-12-01T09:00:00Z" in output["note"]
+    assert "not been approved" in output["note"]
+
+
+def test_an_approved_scheduled_email_is_settled_and_says_when_it_goes() -> None:
+    email = {"status": "scheduled", "send_at": "2026-12-01T09:00:00Z", "approved_at": "t1"}
+    outcome = outcome_from_email("em_1", email, waited=1.0, status_checks=1, woken_by="poll")
+    assert outcome.settled
+    note = outcome.as_output()["note"]
+    assert "approved" in note
+    assert "2026-12-01T09:00:00Z" in note
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        pytest.param({}, id="missing"),
+        pytest.param({"status": "bounced"}, id="future"),
+        pytest.param({"status": "approved"}, id="approved-without-evidence"),
+    ],
+)
+def test_an_unknown_status_is_not_reported_as_sent_and_is_kept(email: dict[str, Any]) -> None:
+    outcome = outcome_from_email("em_1", email, waited=1.0, status_checks=1, woken_by="poll")
+    output = outcome.as_output()
+    assert outcome.decision == "unknown"
+    assert not outcome.settled
+    assert output["status"] == "unknown"
+    assert output.get("email_status") == email.get("status")
+    assert "not known to have been sent" in output["note"]
+    assert "do not send it again" in output["note"].lower()
+
+
+@pytest.mark.parametrize(
+    ("decision_email", "settled"),
+    [
+        pytest.param({"status": "approved_and_sent"}, True, id="approved"),
+        pytest.param({"status": "rejected"}, True, id="rejected"),
+        pytest.param({"status": "cancelled"}, True, id="cancelled"),
+        pytest.param({"status": "send_failed"}, True, id="send_failed"),
+        pytest.param({"status": "pending_send_approval"}, False, id="pending"),
+    ],
+)
+def test_settled_says_whether_the_record_can_go(
+    decision_email: dict[str, Any], settled: bool
+) -> None:
+    outcome = outcome_from_email("em_1", decision_email, waited=0, status_checks=0, woken_by="x")
+    assert outcome.settled is settled

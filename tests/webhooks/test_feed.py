@@ -90,7 +90,12 @@ def test_a_decision_heard_before_the_wait_is_remembered() -> None:
             id="approved-stale-pending",
         ),
         pytest.param("oversight.approved", {"status": "send_failed"}, "send_failed", id="failed"),
-        pytest.param("oversight.approved", {"status": "approved"}, "approved", id="approved"),
+        # an "approved" status proves nothing by itself; the event type is the evidence
+        pytest.param(
+            "oversight.approved", {"status": "approved"}, "approved_and_sent", id="approved"
+        ),
+        pytest.param("oversight.approved", {"status": "bounced"}, "approved_and_sent", id="new"),
+        pytest.param("oversight.approved", {"status": "scheduled"}, "scheduled", id="gate-first"),
         pytest.param(
             "oversight.rejected", {"status": "pending_send_approval"}, "rejected", id="rejected"
         ),
@@ -153,3 +158,23 @@ def test_a_sandbox_delivery_goes_from_bytes_to_a_woken_wait() -> None:
     with pytest.raises(WebhookVerificationError, match="replayed"):
         verify_signature(body, headers, SECRET, replay_guard=guard)
     assert json.loads(body)["data"]["decided_by"] == "op@example.com"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({}, id="no-status"),
+        pytest.param({"status": "pending_send_approval"}, id="stale-pending"),
+        pytest.param({"status": "scheduled", "send_at": "2026-12-01T09:00:00Z"}, id="gate-first"),
+    ],
+)
+def test_an_approved_event_hands_over_a_decisive_record_with_its_evidence(
+    data: dict[str, Any],
+) -> None:
+    from mm_assistants.approvals.watch import classify, outcome_from_email
+
+    record = decision_record(oversight("oversight.approved", **data))
+    assert classify(record) in ("approved", "scheduled")
+    assert record["approved_at"]
+    outcome = outcome_from_email("em_1", record, waited=0, status_checks=0, woken_by="hub")
+    assert outcome.settled  # an approval is the human's last word
