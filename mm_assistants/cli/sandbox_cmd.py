@@ -1,6 +1,8 @@
 """``mm-assistants sandbox``: serve the local MultiMail server and OpenAI emulator.
 
-Prints where everything is and the seeded tenant's keys, then serves until interrupted
+Prints where everything is, the seeded tenant's keys and this start's control token (an
+``export MM_SANDBOX_TOKEN=...`` line: the ``/sandbox/...`` controls need it in the
+``X-Sandbox-Token`` header), then serves until interrupted
 (Ctrl-C or SIGTERM). With ``--db`` the data outlives the process.
 """
 
@@ -76,6 +78,8 @@ def describe(sandbox: Any, startup_seconds: float, out: TextIO) -> None:
         f"  OpenAI API      {sandbox.openai_url}",
         f"  health          {sandbox.base_url}/health",
         f"  review page     {sandbox.base_url}/review/ (approve or reject held emails)",
+        f"  controls        {sandbox.base_url}/sandbox/... (JSON, with the header "
+        "X-Sandbox-Token: $MM_SANDBOX_TOKEN)",
         f"  tenant          {seed.tenant_id}",
         f"  mailbox         {seed.mailbox_id} <{seed.address}> (gated_send)",
     ]

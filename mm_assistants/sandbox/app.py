@@ -9,21 +9,29 @@ Layout of the paths it serves:
 - everything else: the MultiMail-compatible server (`mm_assistants.sandbox.multimail_api`)
   with its ``/sandbox/...`` controls, behind the fault injector and request counters
   (`mm_assistants.sandbox.faults`); webhooks leave through a `WebhookOutbox`.
+
+The controls (``/sandbox/...``, ``/openai/v1/_emulator/...``) sit behind a `ControlGuard`:
+a loopback Host, the per-start control token and JSON bodies (see
+`mm_assistants.sandbox.control_guard`); the review page checks its Host and token itself.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
 from mm_assistants.review.app import create_review_app
+from mm_assistants.review.origin import allowed_hosts as check_hosts
+from mm_assistants.review.origin import new_token
 from mm_assistants.sandbox.clock import SandboxClock
+from mm_assistants.sandbox.control_guard import TOKEN_HEADER, ControlGuard
 from mm_assistants.sandbox.faults import (
     FaultInjector,
     RequestCounters,
@@ -49,7 +57,8 @@ REVIEW_PREFIX = "/review"
 
 @dataclass
 class SandboxApp:
-    """The served application and the handles that steer it."""
+    """The served application and the handles that steer it. ``control_token`` opens the
+    HTTP controls (`control_headers`); it is left out of the repr."""
 
     asgi: Starlette
     multimail: MultiMailControl
@@ -57,6 +66,12 @@ class SandboxApp:
     faults: FaultInjector
     counters: RequestCounters
     outbox: WebhookOutbox
+    control_token: str = field(repr=False)
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """The header every HTTP control request carries: ``{"X-Sandbox-Token": ...}``."""
+        return {TOKEN_HEADER: self.control_token}
 
     def close(self) -> None:
         """Stop webhook deliveries and close the databases."""
@@ -72,8 +87,17 @@ def create_sandbox_app(
     multimail_settings: MultiMailSandboxSettings | None = None,
     openai_settings: OpenAIEmulatorSettings | None = None,
     webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0),
+    control_token: str | None = None,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> SandboxApp:
-    """Build both halves on one SQLite file and one clock; start the webhook outbox."""
+    """Build both halves on one SQLite file and one clock; start the webhook outbox.
+
+    ``control_token`` opens the HTTP controls (default: a fresh random one, so each start
+    has its own); ``allowed_hosts`` are the names the controls and the review page answer
+    to (default: ``localhost``, ``127.0.0.1``, ``[::1]``).
+    """
+    hosts = check_hosts(allowed_hosts)
+    token = control_token if control_token is not None else new_token()
     outbox = WebhookOutbox(db_path, clock=clock, retry_delays=webhook_retry_delays)
     multimail_app = create_multimail_app(
         db_path=db_path, clock=clock, settings=multimail_settings, event_sink=outbox
@@ -91,7 +115,7 @@ def create_sandbox_app(
         return RedirectResponse(REVIEW_PREFIX + "/")
 
     control: MultiMailControl = multimail_app.state.multimail_sandbox
-    review = create_review_app(SandboxReviewBackend(control), clock=clock)
+    review = create_review_app(SandboxReviewBackend(control), clock=clock, allowed_hosts=hosts)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -102,6 +126,8 @@ def create_sandbox_app(
 
     asgi = Starlette(
         lifespan=lifespan,
+        # one guard in front of every control, whichever half serves it
+        middleware=[Middleware(ControlGuard, token=token, hosts=hosts)],
         routes=[
             Route("/health", health, methods=["GET"]),
             *fault_routes(faults, counters),
@@ -119,4 +145,5 @@ def create_sandbox_app(
         faults=faults,
         counters=counters,
         outbox=outbox,
+        control_token=token,
     )

@@ -2,8 +2,12 @@
 
 One port serves everything: MultiMail's paths at the root (``/v1/...``), the sandbox's
 controls under ``/sandbox/``, the OpenAI-compatible emulator under ``/openai/v1`` and
-``GET /health``. State lives in one SQLite file: a temporary one that disappears with the
-sandbox, or ``db_path``, which a later sandbox on the same file finds again.
+``GET /health``. The HTTP controls need the per-start `Sandbox.control_token` in the
+``X-Sandbox-Token`` header (`Sandbox.control_headers`), JSON bodies and a loopback Host;
+the Python handles (``sb.multimail``, ``sb.faults``) need nothing.
+
+State lives in one SQLite file: a temporary one that disappears with the sandbox, or
+``db_path``, which a later sandbox on the same file finds again.
 
 Example::
 
@@ -11,18 +15,21 @@ Example::
         client = openai.OpenAI(api_key="sk-sandbox", base_url=sb.openai_url)
         mm = httpx.Client(base_url=sb.multimail_url,
                           headers={"Authorization": f"Bearer {sb.keys['send']}"})
+        httpx.post(f"{sb.base_url}/sandbox/inbound", headers=sb.control_headers,
+                   json={"sender": "ana@example.com", "subject": "Hi", "markdown": "?"})
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
 from mm_assistants.sandbox.app import SandboxApp, create_sandbox_app
 from mm_assistants.sandbox.clock import SandboxClock
+from mm_assistants.sandbox.control_guard import TOKEN_VARIABLE
 from mm_assistants.sandbox.faults import FaultInjector, RequestCounters, expose_connection
 from mm_assistants.sandbox.multimail_api import MultiMailControl, MultiMailSandboxSettings
 from mm_assistants.sandbox.openai_api import EmulatorControl, OpenAIEmulatorSettings
@@ -39,8 +46,10 @@ class Sandbox:
     shared by both halves (see `SandboxClock`). The other arguments configure each half.
 
     After `start` (or entering ``with``): `multimail_url`, `openai_url`, `keys` (scope ->
-    API key of the seeded tenant), `mailbox_id` (its ``gated_send`` mailbox) and the
-    control handles `multimail`, `openai` and `faults`.
+    API key of the seeded tenant), `mailbox_id` (its ``gated_send`` mailbox), the
+    control handles `multimail`, `openai` and `faults`, and `control_token` for the HTTP
+    controls. ``allowed_hosts`` are the names the controls and the review page answer to
+    (default: the loopback names and ``host``).
     """
 
     def __init__(
@@ -54,6 +63,7 @@ class Sandbox:
         openai_settings: OpenAIEmulatorSettings | None = None,
         webhook_retry_delays: tuple[float, ...] = (1.0, 2.0, 4.0),
         allow_non_loopback: bool = False,
+        allowed_hosts: Iterable[str] | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS and not allow_non_loopback:
             raise ValueError(
@@ -69,6 +79,7 @@ class Sandbox:
         self._multimail_settings = multimail_settings
         self._openai_settings = openai_settings
         self._webhook_retry_delays = tuple(webhook_retry_delays)
+        self._allowed_hosts = _allowed_hosts(host, allowed_hosts)
         self._tmpdir: str | None = None
         self._app: SandboxApp | None = None
         self._server: LoopbackServer | None = None
@@ -90,6 +101,7 @@ class Sandbox:
             multimail_settings=self._multimail_settings,
             openai_settings=self._openai_settings,
             webhook_retry_delays=self._webhook_retry_delays,
+            allowed_hosts=self._allowed_hosts,
         )
         self._server = LoopbackServer(
             expose_connection(self._app.asgi),
@@ -183,6 +195,17 @@ class Sandbox:
         return self.app.openai
 
     @property
+    def control_token(self) -> str:
+        """This start's control token: the ``X-Sandbox-Token`` the HTTP controls need. A new
+        one each start; keep it like a key."""
+        return self.app.control_token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """``{"X-Sandbox-Token": control_token}``, for an HTTP client of the controls."""
+        return self.app.control_headers
+
+    @property
     def faults(self) -> FaultInjector:
         """The fault injector of the MultiMail routes."""
         return self.app.faults
@@ -193,15 +216,27 @@ class Sandbox:
         return self.app.counters
 
     def environment(self) -> dict[str, str]:
-        """The variables that point the SDKs and mm-assistants at this sandbox."""
+        """The variables that point the SDKs and mm-assistants at this sandbox, and
+        ``MM_SANDBOX_TOKEN`` (the `control_token`) for scripts that use the HTTP controls."""
         return {
             "OPENAI_BASE_URL": self.openai_url,
             "OPENAI_API_KEY": "sk-sandbox",
             "MULTIMAIL_API_URL": self.multimail_url,
             "MULTIMAIL_API_KEY": self.keys["send"],
             "MULTIMAIL_MAILBOX_ID": self.mailbox_id,
+            TOKEN_VARIABLE: self.control_token,
         }
 
     def __repr__(self) -> str:
         where = f"{self.base_url}" if self._port is not None else "stopped"
         return f"Sandbox({where})"
+
+
+def _allowed_hosts(host: str, given: Iterable[str] | None) -> list[str]:
+    if given is not None:
+        return list(given)
+    names = ["localhost", "127.0.0.1", "::1"]
+    # a sandbox bound to a concrete non-loopback address answers to it too
+    if host not in (*names, "0.0.0.0", "::", ""):
+        names.append(host)
+    return names

@@ -92,3 +92,20 @@ def test_a_non_loopback_host_is_refused_with_a_reason() -> None:
     )
     assert finished.returncode == 2
     assert "not a loopback address" in finished.stderr
+
+
+def test_it_prints_the_control_token_that_opens_the_controls() -> None:
+    process, lines = start()
+    try:
+        base = value(lines, "MultiMail API")
+        exported = [line for line in lines if "export MM_SANDBOX_TOKEN=" in line]
+        assert len(exported) == 1
+        token = exported[0].split("=", 1)[1]
+        inbound = {"sender": "ana@example.com", "subject": "Hi", "markdown": "?"}
+        assert httpx.post(f"{base}/sandbox/inbound", json=inbound).status_code == 403
+        opened = httpx.post(
+            f"{base}/sandbox/inbound", json=inbound, headers={"X-Sandbox-Token": token}
+        )
+        assert opened.status_code == 201
+    finally:
+        assert stop(process) == 0
