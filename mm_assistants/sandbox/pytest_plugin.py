@@ -13,6 +13,12 @@ Example::
                                  base_url=mm_sandbox.multimail_url)
         ...
 
+The sandbox carries its control token: a test that calls the HTTP controls sends
+``mm_sandbox.control_headers`` (the Python handles need none)::
+
+    httpx.post(f"{mm_sandbox.base_url}/sandbox/faults", headers=mm_sandbox.control_headers,
+               json={"route": "*", "status": 503, "next_n": 1})
+
 Override ``mm_sandbox_options`` in a ``conftest.py`` to pass arguments to `Sandbox`::
 
     @pytest.fixture

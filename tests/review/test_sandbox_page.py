@@ -114,3 +114,17 @@ async def test_a_decision_that_lost_a_race_is_a_409() -> None:
     with pytest.raises(ReviewError, match="status: read") as caught:
         await SandboxReviewBackend(control).decide("em_1", "approve", None)  # type: ignore[arg-type]
     assert caught.value.status == 409
+
+
+def test_the_sandboxs_page_refuses_a_rebound_name(mm_sandbox: Sandbox) -> None:
+    email_id = hold(mm_sandbox)
+    rebound = {"Host": f"attacker.example:{mm_sandbox.port}"}
+    url = f"{mm_sandbox.base_url}/review"
+    assert httpx.get(f"{url}/", headers=rebound, timeout=5).status_code == 400
+    listed = httpx.get(f"{url}/api/pending", headers=rebound, timeout=5)
+    assert listed.status_code == 400
+    assert email_id not in listed.text
+    decision = {"email_id": email_id, "action": "approve"}
+    headers = {**page_headers(mm_sandbox), **rebound}
+    assert httpx.post(f"{url}/api/decide", json=decision, headers=headers).status_code == 400
+    assert status_of(mm_sandbox, email_id) == "pending_send_approval"

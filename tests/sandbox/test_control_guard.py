@@ -129,3 +129,35 @@ def test_each_start_has_its_own_token_kept_out_of_reprs() -> None:
         assert one.control_headers == {"X-Sandbox-Token": one.control_token}
         for shown in (repr(one), repr(one.app), str(one.app)):
             assert one.control_token not in shown
+
+
+def test_a_sandbox_served_under_another_name_is_told_so() -> None:
+    with Sandbox(allowed_hosts=["sandbox.test"]) as named:
+        headers = named.control_headers
+        url = f"{named.base_url}/sandbox/seed"
+        ok = httpx.get(url, headers={**headers, "Host": "sandbox.test:8025"}, timeout=5)
+        assert ok.status_code == 200
+        assert httpx.get(url, headers=headers, timeout=5).status_code == 403  # 127.0.0.1 no more
+        page = httpx.get(f"{named.base_url}/review/", headers={"Host": "sandbox.test"}, timeout=5)
+        assert page.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        pytest.param({"host": "127.0.0.1:1", "x-sandbox-token": "t" * 43}, None, id="ok"),
+        pytest.param({"host": "evil.example", "x-sandbox-token": "t" * 43}, 403, id="host"),
+        pytest.param({"host": "localhost"}, 403, id="no-token"),
+        pytest.param(
+            {"host": "[::1]:80", "x-sandbox-token": "t" * 43, "content-type": "text/plain"},
+            415,
+            id="text-plain",
+        ),
+    ],
+)
+def test_control_refusal_is_a_pure_decision(headers: dict[str, str], status: int | None) -> None:
+    from mm_assistants.review.origin import allowed_hosts
+    from mm_assistants.sandbox.control_guard import control_refusal
+
+    refusal = control_refusal("GET", headers, "t" * 43, allowed_hosts(None))
+    assert (refusal.status if refusal else None) == status
