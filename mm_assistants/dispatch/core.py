@@ -36,6 +36,8 @@ from mm_assistants.dispatch.policy import (
 from mm_assistants.dispatch.scope import (
     AnyMailbox,
     describe,
+    held_refusal,
+    needs_lookup,
     pinned_mailbox,
     resolve_scope,
     scope_refusal,
@@ -201,6 +203,19 @@ class DispatcherCore:
         if given is not None:
             return str(given)
         return self.mailbox_id if spec.endpoint.mailbox_scoped else None
+
+    def lookup_request(self, prepared: PreparedCall) -> RequestSpec | None:
+        """The held-email listing a decision is checked against first (``decide_email``
+        names no mailbox), or ``None`` when the scope needs no lookup."""
+        if not needs_lookup(prepared.spec.name, self.allowed_mailboxes):
+            return None
+        return self.registry.bind("list_pending", {})
+
+    def outside_scope(self, prepared: PreparedCall, pending: Any) -> ToolResult | None:
+        """The refusal of a decision on an email not held in the scope, else ``None``."""
+        email_id = prepared.arguments.get("email_id")
+        refusal = held_refusal(email_id, pending, self.allowed_mailboxes)
+        return None if refusal is None else self.refuse(prepared.call, refusal, prepared.started)
 
     # -- client-side tools --------------------------------------------------------------
 

@@ -55,6 +55,14 @@ class Dispatcher(DispatcherCore):
         prepared = self.prepare(call)
         if isinstance(prepared, ToolResult):
             return prepared
+        lookup = self.lookup_request(prepared)
+        if lookup is not None:  # a decision: is its email held in this scope?
+            try:
+                refused = self.outside_scope(prepared, self.client.send(lookup).data)
+            except MultiMailError as error:
+                return self.fail(prepared, error)
+            if refused is not None:
+                return refused
         try:
             status, data = self._perform(prepared)
         except MultiMailError as error:
@@ -181,6 +189,14 @@ class AsyncDispatcher(DispatcherCore):
         prepared = self.prepare(call)
         if isinstance(prepared, ToolResult):
             return prepared
+        lookup = self.lookup_request(prepared)
+        if lookup is not None:  # a decision: is its email held in this scope?
+            try:
+                refused = self.outside_scope(prepared, (await self.client.send(lookup)).data)
+            except MultiMailError as error:
+                return self.fail(prepared, error)
+            if refused is not None:
+                return refused
         try:
             status, data = await self._perform(prepared)
         except MultiMailError as error:

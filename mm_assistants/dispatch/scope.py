@@ -23,9 +23,10 @@ What the scope means for tools that do not name a mailbox in their path:
   it, and minting addresses is for an assistant allowed `ANY_MAILBOX`;
 - ``create_webhook`` must name a mailbox of a limited scope (one for every mailbox would
   reach past it);
+- ``decide_email`` names only an email, so under a limited scope the dispatcher first
+  lists the held emails and refuses a decision on one not held in the scope's mailboxes;
 - account tools (contacts, suppression, usage, account, API keys, webhooks, audit log)
-  are governed by the profile, not by the scope. ``decide_email`` names only an email:
-  give a reviewer a scope *and* an oversight key whose reach matches it.
+  are governed by the profile, not by the scope.
 """
 
 from __future__ import annotations
@@ -112,6 +113,31 @@ def within_scope(tool: str, data: Any, scope: frozenset[str] | None) -> Any:
     return {**data, key: kept}
 
 
+def needs_lookup(tool: str, scope: frozenset[str] | None) -> bool:
+    """True when the call's mailbox is only known after a lookup (``list_pending``): a
+    decision names an email, not its mailbox."""
+    return tool == "decide_email" and scope is not None
+
+
+def held_refusal(email_id: Any, pending: Any, scope: frozenset[str] | None) -> Refusal | None:
+    """Refuse a decision on ``email_id`` unless ``pending`` (a ``list_pending`` answer)
+    holds it in one of the scope's mailboxes."""
+    if scope is None:
+        return None
+    emails = pending.get("emails") if isinstance(pending, dict) else None
+    for email in emails if isinstance(emails, list) else []:
+        if isinstance(email, dict) and email.get("id") == email_id:
+            if email.get("mailbox_id") in scope:
+                return None
+            break
+    # Whether it exists elsewhere is not this assistant's to learn: one answer for both.
+    return Refusal(
+        "mailbox_not_allowed",
+        "no email with this id is held for approval in this assistant's mailboxes",
+        [{"allowed_mailboxes": sorted(scope)}],
+    )
+
+
 def pinned_mailbox(mailbox_id: str | None, scope: frozenset[str] | None) -> str | None:
     """The mailbox to pin in exported tool definitions: the default, but only when it is
     the whole scope; a wider scope leaves the model a ``mailbox_id`` argument to choose."""
@@ -129,6 +155,8 @@ __all__ = [
     "ANY_MAILBOX",
     "AnyMailbox",
     "describe",
+    "held_refusal",
+    "needs_lookup",
     "pinned_mailbox",
     "resolve_scope",
     "scope_refusal",

@@ -58,7 +58,7 @@ def test_a_large_file_is_not_read_past_the_inline_limit(
     result, output = download(harness)
     assert result.ok
     assert body.read <= INLINE_LIMIT // CHUNK + 2  # stopped just past 50 KB, not at 1 MiB
-    assert "content_base64" not in output
+    assert "content_base64" not in output["untrusted"]  # the file is sender data
     assert output["download_url"] == "https://mm.test/files/a.pdf?sig=1"
     assert output["size_bytes"] is None  # unknown: neither read whole nor declared
 
@@ -70,11 +70,11 @@ def test_a_file_that_fits_50_kb_but_not_the_output_cap_goes_as_a_link(
     api.get("/files/a.pdf").respond(200, content=b"x" * 40_000)  # 53,336 base64 characters
     result, output = download(harness)  # default cap: 48,000 characters
     assert not result.truncated  # never a cut (corrupt) base64 string
-    assert "content_base64" not in output
+    assert "content_base64" not in output["untrusted"]  # the file is sender data
     assert output["size_bytes"] == 40_000
     assert "only files up to" in output["note"]
     result, output = download(harness, max_output_chars=100_000)
-    assert base64.b64decode(output["content_base64"]) == b"x" * 40_000
+    assert base64.b64decode(output["untrusted"]["content_base64"]) == b"x" * 40_000
 
 
 def test_an_inlined_file_is_whole_and_within_the_cap(
@@ -85,8 +85,8 @@ def test_an_inlined_file_is_whole_and_within_the_cap(
     api.get("/files/a.pdf").respond(200, content=data, headers={"content-type": "image/png"})
     result, output = download(harness, max_output_chars=2_000 + 4 * len(data) // 3 + 1_000)
     assert len(result.output) <= 2_000 + 4 * len(data) // 3 + 1_000
-    assert base64.b64decode(output["content_base64"]) == data
-    assert output["content_type"] == "image/png"
+    assert base64.b64decode(output["untrusted"]["content_base64"]) == data
+    assert output["untrusted"]["content_type"] == "image/png"  # the sender declared it
 
 
 def test_an_answer_without_a_download_url_is_an_api_error(

@@ -208,8 +208,10 @@ def test_a_write_without_a_key_is_not_retried_and_says_the_outcome_is_unknown(
     harness: Harness, api: respx.MockRouter
 ) -> None:
     route = api.post("/v1/oversight/decide").mock(side_effect=httpx.ReadTimeout("slow"))
-    result = harness.run(
-        call("decide_email", {"email_id": "em_1", "action": "approve"}), profile="reviewer"
+    result = harness.run(  # an unscoped reviewer: no lookup of the held email first
+        call("decide_email", {"email_id": "em_1", "action": "approve"}),
+        profile="reviewer",
+        mailbox_id=None,
     )
     assert result.error_type == "outcome_unknown"
     assert route.call_count == 1

@@ -181,3 +181,57 @@ def test_the_model_sees_a_mailbox_argument_only_when_it_has_a_choice() -> None:
             Dispatcher(client, mailbox_id="m", allowed_mailboxes=ANY_MAILBOX)
         )
         assert has_mailbox_argument(Dispatcher(client))
+
+
+@pytest.mark.parametrize(
+    "email_id",
+    [
+        pytest.param("em_ceo", id="held-in-another-mailbox"),
+        pytest.param("em_gone", id="not-held-at-all"),
+    ],
+)
+def test_a_scoped_reviewer_may_not_decide_outside_its_mailboxes(
+    harness: Harness, api: respx.MockRouter, email_id: str
+) -> None:
+    held = [
+        {"id": "em_ceo", "mailbox_id": "mbx_ceo"},
+        {"id": "em_sup", "mailbox_id": "mbx_support"},
+    ]
+    api.get("/v1/oversight/pending").respond(200, json={"emails": held})
+    decide = api.post("/v1/oversight/decide").respond(200, json={"status": "approved"})
+    result = harness.run(
+        call("decide_email", {"email_id": email_id, "action": "approve"}),
+        profile="reviewer",
+        mailbox_id="mbx_support",
+    )
+    assert result.error_type == "mailbox_not_allowed"
+    assert not decide.called
+
+
+def test_a_scoped_reviewer_decides_in_its_mailbox(harness: Harness, api: respx.MockRouter) -> None:
+    held = [{"id": "em_sup", "mailbox_id": "mbx_support"}]
+    api.get("/v1/oversight/pending").respond(200, json={"emails": held})
+    decide = api.post("/v1/oversight/decide").respond(200, json={"status": "approved"})
+    result = harness.run(
+        call("decide_email", {"email_id": "em_sup", "action": "approve"}),
+        profile="reviewer",
+        mailbox_id="mbx_support",
+    )
+    assert result.ok
+    assert decide.called
+
+
+def test_an_unscoped_reviewer_decides_without_a_lookup(
+    harness: Harness, api: respx.MockRouter
+) -> None:
+    pending = api.get("/v1/oversight/pending").respond(200, json={"emails": []})
+    decide = api.post("/v1/oversight/decide").respond(200, json={"status": "approved"})
+    result = harness.run(
+        call("decide_email", {"email_id": "em_ceo", "action": "approve"}),
+        profile="reviewer",
+        mailbox_id="mbx_support",
+        allowed_mailboxes=ANY_MAILBOX,
+    )
+    assert result.ok
+    assert decide.called
+    assert not pending.called

@@ -1,4 +1,4 @@
-"""Output shaping: framing untrusted content, pending notes, bounds."""
+"""Output shaping: framing untrusted content, pending notes, bounds (see test_framing)."""
 
 from __future__ import annotations
 
@@ -17,18 +17,25 @@ def test_thread_messages_are_framed_one_by_one() -> None:
         {
             "thread_id": "t",
             "participants": ["a@x"],
-            "emails": [{"id": "1", "subject": "s", "from": "f"}, "odd"],
+            "emails": [{"id": "1", "subject": "s", "from": "f"}, {"id": "2"}],
         },
     )
     assert shaped["untrusted"] == {"participants": ["a@x"]}
     assert shaped["emails"][0] == {"id": "1", "untrusted": {"subject": "s", "from": "f"}}
-    assert shaped["emails"][1] == "odd"
+    assert shaped["emails"][1] == {"id": "2"}
 
 
-def test_non_object_answers_of_untrusted_tools_are_framed_too() -> None:
+def test_a_record_list_holding_non_records_is_framed_whole() -> None:
+    shaped = shape_output("get_thread", {"thread_id": "t", "emails": [{"id": "1"}, "odd"]})
+    assert shaped["untrusted"] == {"emails": [{"id": "1"}, "odd"]}
+    assert shaped["thread_id"] == "t"
+
+
+def test_non_object_answers_are_framed_too() -> None:
     shaped = shape_output("check_inbox", ["x"])
-    assert shaped["result"] == ["x"]
+    assert shaped["untrusted"]["result"] == ["x"]
     assert "content_notice" in shaped
+    assert shape_output("search_contacts", ["Ann"])["untrusted"] == {"result": ["Ann"]}
 
 
 def test_a_held_schedule_gets_the_note() -> None:
