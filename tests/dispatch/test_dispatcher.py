@@ -371,7 +371,7 @@ def test_empty_answers_and_non_objects_still_make_json(
         allow_self_approval=True,
     )
     assert json.loads(deleted.output) == {"ok": True}
-    assert json.loads(found.output) == {"result": ["odd"]}
+    assert json.loads(found.output)["untrusted"] == {"result": ["odd"]}
 
 
 def test_wait_for_email_finds_a_new_message(harness: Harness, api: respx.MockRouter) -> None:
@@ -422,7 +422,7 @@ def test_download_attachment_inlines_small_files_only(
     output = json.loads(result.output)
     assert output["size_bytes"] == size
     assert output["untrusted"]["filename"] == "a.pdf"
-    assert ("content_base64" in output) is (size == 10)
+    assert ("content_base64" in output["untrusted"]) is (size == 10)
     assert ("download_url" in output) is (size == 60_000)
 
 
