@@ -54,6 +54,7 @@ from mm_assistants.webhooks.events import (
     parse_event,
 )
 from mm_assistants.webhooks.feed import feed_hub
+from mm_assistants.webhooks.flood import InboundLimits, RateLimit
 from mm_assistants.webhooks.receiver import (
     AsyncWebhookReceiver,
     DuplicateDelivery,
@@ -96,12 +97,14 @@ __all__ = [
     "AsyncWebhookReceiver",
     "DuplicateDelivery",
     "HandledEvent",
+    "InboundLimits",
     "InboundMessage",
     "InboundRouter",
     "MemoryRouteStore",
     "MemorySeenStore",
     "MessageEvent",
     "OversightEvent",
+    "RateLimit",
     "ReplayGuard",
     "RouteResult",
     "RouteStore",

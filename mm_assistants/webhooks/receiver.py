@@ -34,8 +34,8 @@ from typing import Any
 from mm_assistants.approvals import ApprovalHub, ApprovalOutcome
 from mm_assistants.webhooks.events import OversightEvent, WebhookEvent, parse_event
 from mm_assistants.webhooks.feed import decision_record, feed_hub
-from mm_assistants.webhooks.routing import RouteResult
 from mm_assistants.webhooks.freshness import DEFAULT_TOLERANCE
+from mm_assistants.webhooks.routing import RouteResult
 from mm_assistants.webhooks.seen import SeenDeliveries, open_seen_store
 from mm_assistants.webhooks.verify import (
     DEFAULT_MAX_BODY,

@@ -11,11 +11,14 @@ thread's last response id is remembered). With ``background=True`` `route` retur
 and a pool the router owns drives the runs; call `close` (or use ``with``) to wait for it.
 
 What happens to a ``message.received`` event, in order: the first screen (`routing.screen`),
-the trust gate (`TrustPolicy`: a failed verdict tags the email for a person through the
-dispatcher and starts nothing), then `RouteStore.admit`, which drops a delivery seen before,
-queues a message behind the thread's active run, or claims the thread for a new run. The
-run's driver posts the message, drives the run, and posts whatever was queued meanwhile in
-the next run. A run that raises gives its messages back to the queue (`drain` retries).
+the trust gate (`TrustPolicy`: an email without passing verdicts is tagged for a person
+through the dispatcher and starts nothing), the flood limits (`InboundLimits`: the
+background queue's bound, then per-sender and per-thread rate limits; what they turn away
+is held and tagged the same way, with the reason), then `RouteStore.admit`, which drops a
+delivery seen before, queues a message behind the thread's active run, or claims the thread
+for a new run. The run's driver posts the message, drives the run, and posts whatever was
+queued meanwhile in the next run. A run that raises gives its messages back to the queue
+(`drain` retries).
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ class InboundRouter(RouterCore):
     client and dispatcher otherwise), ``store`` (a `RouteStore`, or a SQLite path; memory by
     default), ``trust`` (`TrustPolicy`), ``compose`` (event → text posted to the model),
     ``background`` (drive runs in a pool of ``max_workers`` threads the router owns),
-    ``run_params`` (extra run / response parameters) and ``on_outcome(mm_thread, outcome)``.
+    ``run_params`` (extra run / response parameters), ``on_outcome(mm_thread, outcome)``,
+    ``limits`` (`InboundLimits`: rate limits and the bound on background runs) and
+    ``clock`` (monotonic seconds for the rate limits).
     """
 
     def __init__(
@@ -66,7 +71,7 @@ class InboundRouter(RouterCore):
         admitted = self.first_look(event)
         if isinstance(admitted, RouteResult):
             return admitted
-        verdict = self.trust.judge(admitted.event, self._lookup(admitted))
+        verdict = self._gate(admitted, self._lookup(admitted))
         gated = self._after_gate(admitted, verdict)
         if isinstance(gated, RouteResult):
             self._hold(admitted, verdict)
@@ -124,6 +129,10 @@ class InboundRouter(RouterCore):
         self.close()
 
     # -- I/O ----------------------------------------------------------------------------
+
+    def _pending(self) -> int:
+        with self._lock:
+            return len(self._futures)
 
     def _lookup(self, admitted: Admitted) -> Mapping[str, Any] | None:
         if not self.trust.needs_lookup(admitted.event):

@@ -33,7 +33,7 @@ class AsyncInboundRouter(RouterCore):
         admitted = self.first_look(event)
         if isinstance(admitted, RouteResult):
             return admitted
-        verdict = self.trust.judge(admitted.event, await self._lookup(admitted))
+        verdict = self._gate(admitted, await self._lookup(admitted))
         gated = self._after_gate(admitted, verdict)
         if isinstance(gated, RouteResult):
             await self._hold(admitted, verdict)
@@ -81,6 +81,9 @@ class AsyncInboundRouter(RouterCore):
         await self.aclose()
 
     # -- I/O ----------------------------------------------------------------------------
+
+    def _pending(self) -> int:
+        return len(self._tasks)
 
     async def _lookup(self, admitted: Admitted) -> Mapping[str, Any] | None:
         if not self.trust.needs_lookup(admitted.event):

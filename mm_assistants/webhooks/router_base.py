@@ -1,15 +1,17 @@
-"""What `InboundRouter` and `AsyncInboundRouter` share: configuration, the trust gate's
-verdict, admission to the route store, and reporting."""
+"""What `InboundRouter` and `AsyncInboundRouter` share: configuration, the gate (trust
+verdict, then the flood limits), admission to the route store, and reporting."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from mm_assistants.drivers import RunOutcome
 from mm_assistants.webhooks.events import WebhookEvent
+from mm_assistants.webhooks.flood import FloodGate, InboundLimits, queue_full
 from mm_assistants.webhooks.route_store import InboundMessage, RouteStore, open_route_store
 from mm_assistants.webhooks.routing import (
     Admitted,
@@ -43,6 +45,8 @@ class RouterCore:
         background: bool = False,
         run_params: Mapping[str, Any] | None = None,
         on_outcome: OnOutcome | None = None,
+        limits: InboundLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if (assistant_id is None) == (model is None):
             raise ValueError(
@@ -57,6 +61,8 @@ class RouterCore:
         self.instructions = instructions
         self.store = open_route_store(store)
         self.trust = trust if trust is not None else TrustPolicy()
+        self.limits = limits if limits is not None else InboundLimits()
+        self.flood = FloodGate(self.limits, clock=clock)
         self.compose = compose
         self.background = background
         self.run_params = dict(run_params or {})
@@ -88,6 +94,26 @@ class RouterCore:
             return RouteResult("duplicate", admitted.email_id, admitted.mm_thread_id)
         return admitted
 
+    def _gate(self, admitted: Admitted, email: Mapping[str, Any] | None) -> TrustVerdict:
+        """The trust verdict; for a trusted email, then the queue bound (background only)
+        and the per-sender and per-thread rate limits. Any refusal holds the email."""
+        verdict = self.trust.judge(admitted.event, email)
+        if not verdict.trusted:
+            return verdict
+        if self.background:
+            full = queue_full(self._pending(), self.limits)
+            if full is not None:
+                return TrustVerdict(trusted=False, reasons=(full,))
+        sender = admitted.event.from_ or _text((email or {}).get("from"))
+        limited = self.flood.admit(sender, admitted.mm_thread_id)
+        if limited is not None:
+            return TrustVerdict(trusted=False, reasons=(limited,))
+        return verdict
+
+    def _pending(self) -> int:
+        """How many background runs are waiting or running (each shell counts its own)."""
+        raise NotImplementedError
+
     def _after_gate(
         self, admitted: Admitted, verdict: TrustVerdict
     ) -> RouteResult | InboundMessage:
@@ -112,3 +138,9 @@ class RouterCore:
 
     def _responses_input(self, messages: list[InboundMessage]) -> list[dict[str, str]]:
         return [{"role": "user", "content": message.text} for message in messages]
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, Mapping):  # {"email": ..., "name": ...}
+        value = value.get("email") or value.get("address")
+    return value if isinstance(value, str) and value else None

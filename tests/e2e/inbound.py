@@ -55,7 +55,9 @@ def received(email: dict[str, Any], *, verdicts: bool = True, **extra: Any) -> M
         **extra,
     }
     if verdicts:
-        data["spam_verdict"] = email.get("spam_verdict")
+        for name in ("spam_verdict", "dkim", "spf", "dmarc"):
+            if email.get(name) is not None:
+                data[name] = email[name]
     event = parse_event({"id": f"evt_{email['id']}", "event": "message.received", "data": data})
     assert isinstance(event, MessageEvent)
     return event

@@ -121,6 +121,8 @@ def test_a_duplicate_delivery_starts_one_run(
             {"spam_verdict": "quarantined"}, "spam verdict is quarantined", id="quarantined"
         ),
         pytest.param({"dkim": "fail", "dmarc": "fail"}, "DKIM fail; DMARC fail", id="auth"),
+        pytest.param({"spf": "neutral"}, "SPF neutral", id="auth-not-pass"),
+        pytest.param({"dmarc": ""}, "no DMARC result", id="auth-missing"),
     ],
 )
 def test_the_trust_gate_holds_an_email_for_a_person(

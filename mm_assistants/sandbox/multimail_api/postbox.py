@@ -163,9 +163,14 @@ class Postbox:
                 spam_score=fields.get("spam_score"),
                 spam_verdict=fields.get("spam_verdict") or "clean",
             )
+            # Like the spam verdict, authentication passes unless a test says otherwise (the
+            # library's trust gate holds mail without results); "" means "not reported".
             for verdict in ("dkim", "spf", "dmarc"):
-                if fields.get(verdict) is not None:
-                    email[verdict] = fields[verdict]
+                value = fields.get(verdict)
+                if value is None:
+                    value = "pass"
+                if value:
+                    email[verdict] = value
             self._save(email, attachments)
             count(self.store, mailbox["tenant_id"], "emails_received", now)
         # The verdicts ride along in message.received, so a receiver's trust gate need not
