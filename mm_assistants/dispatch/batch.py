@@ -4,8 +4,9 @@ The first failure ends the batch at once (with ``on_error="raise"`` a refusal or
 error is a failure, as is any error escaping a dispatch); nobody waits for the siblings:
 
 - a sibling not started never starts;
-- a sibling in an approval wait (or a wait between polls) is told to stop: its cancel
-  event is set, so the wait ends as still pending and the email stays held;
+- a sibling in an approval wait is told to stop: its cancel event is set, so the wait
+  ends as still pending, the email stays held (and is recorded in the pending store, when
+  there is one, for a late decision to reach the conversation);
 - an async sibling is cancelled wherever it is; a sync sibling inside an HTTP request
   cannot be interrupted (threads cannot be cancelled): it finishes in the background and
   its result is dropped. A sync ``wait_for_email`` keeps polling until its own timeout.

@@ -130,7 +130,8 @@ class Dispatcher(DispatcherCore):
                 outcomes[index] = self.dispatch(call, approvals=approvals)
             except BaseException as error:
                 outcomes[index] = error
-                raise batch_failure(calls, outcomes) or error  # noqa: B904 - the same error
+                batch_failure(calls, outcomes)  # tells a ToolCallError its siblings' fate
+                raise
         return [outcome for outcome in outcomes if isinstance(outcome, ToolResult)]
 
     def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:

@@ -242,6 +242,11 @@ class FastForward:
         return self.now
 
 
+#: The one request a refused call may cost: a scoped reviewer's ``decide_email`` looks up
+#: where its email is held before it is refused (a read; nothing is decided).
+SCOPE_LOOKUP = "GET /v1/oversight/pending"
+
+
 def check_batch(
     calls: list[ToolCall], results: list[ToolResult], ledger: Ledger, *, one_at_a_time: bool = True
 ) -> None:
@@ -257,6 +262,8 @@ def check_batch(
     if not one_at_a_time:
         accepted = [r for r in results if r.error_type not in REFUSALS]
         requests = [value for kind, value in ledger.events if kind == "request"]
+        if not accepted:
+            requests = [value for value in requests if value != SCOPE_LOOKUP]
         assert bool(requests) == bool(accepted), f"{len(requests)} requests for {accepted}"
         return
     made = ledger.requests_by_call()
@@ -264,7 +271,8 @@ def check_batch(
     for call, result in zip(calls, results, strict=True):
         requests = made[call.id]
         if result.error_type in REFUSALS:
-            assert requests == [], f"{call!r} was refused ({result.error_type}) yet sent {requests}"
+            sent = [value for value in requests if value != SCOPE_LOOKUP]
+            assert sent == [], f"{call!r} was refused ({result.error_type}) yet sent {sent}"
         if requests:
             assert schema_valid(call.name, call.arguments), f"{call!r} sent {requests}"
 
