@@ -176,10 +176,11 @@ class AssistantsRunDriver(AssistantsDriverCore):
         for record, outcome in self.unsubmitted(state, results):
             if state.status not in TERMINAL_STATUSES or record.thread_id is None:
                 continue  # the record stays for resolve_pending
-            with contextlib.suppress(openai.OpenAIError):
+            token = claim(store, record) if store is not None else None
+            if store is not None and token is None:
+                continue  # a resolver elsewhere is posting it
+            with contextlib.suppress(openai.OpenAIError), _held(store, record, token):
                 io.post_message(record.thread_id, late_decision_text(outcome))
-                if store is not None:
-                    store.remove(record.email_id)
 
     def _cancel_run(self, io: AssistantsWire, state: RunState) -> None:
         state.cancel_sent_at = self._clock()
@@ -345,10 +346,11 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         for record, outcome in self.unsubmitted(state, results):
             if state.status not in TERMINAL_STATUSES or record.thread_id is None:
                 continue  # the record stays for resolve_pending
-            with contextlib.suppress(openai.OpenAIError):
+            token = claim(store, record) if store is not None else None
+            if store is not None and token is None:
+                continue  # a resolver elsewhere is posting it
+            with contextlib.suppress(openai.OpenAIError), _held(store, record, token):
                 await io.post_message(record.thread_id, late_decision_text(outcome))
-                if store is not None:
-                    store.remove(record.email_id)
 
     async def _cancel_run(self, io: AsyncAssistantsWire, state: RunState) -> None:
         state.cancel_sent_at = self._clock()
@@ -369,6 +371,16 @@ def _resolve(dispatcher: Any, store: PendingStore | None, deliver: Any) -> list[
     if chosen is None:
         return []
     return resolve_pending(chosen, dispatcher._fetch_email, deliver)
+
+
+def _held(
+    store: PendingStore | None, record: PendingRecord, token: str | None
+) -> contextlib.AbstractContextManager[None]:
+    """`holding` the claimed record (removed once posted, released if posting fails), or
+    nothing to hold without a store."""
+    if store is None or token is None:
+        return contextlib.nullcontext()
+    return holding(store, record.email_id, token)
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, callback: Any) -> None:

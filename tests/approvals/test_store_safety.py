@@ -185,3 +185,31 @@ def test_a_failed_delivery_releases_the_claim(tmp_path: Path) -> None:
     resolve_pending(store, rejected, lambda r, o: delivered.append(r.email_id))
     assert delivered == ["em_a"]
     store.close()
+
+
+def test_a_file_from_before_claims_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "pending.db"
+    with sqlite3.connect(path) as db:  # the layout of earlier versions
+        db.execute(
+            "CREATE TABLE mm_pending_approvals ("
+            " email_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL, record TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO mm_pending_approvals VALUES (?, ?, ?)",
+            ("em_old", 1.0, json.dumps(record("em_old").__dict__)),
+        )
+    store = SQLitePendingStore(path)
+    assert store.claim("em_old", "t", until=time.time() + 60) == record("em_old")
+    assert store.claim("em_old", "u", until=time.time() + 60) is None
+    store.close()
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over(tmp_path: Path) -> None:
+    import socket
+
+    store = SQLitePendingStore(tmp_path / "p.db")
+    store.add(record("em_a"))
+    gone = f"t@{socket.gethostname()}:99999999"  # a pid far above any real one
+    assert store.claim("em_a", gone, until=time.time() + 600) is not None
+    assert store.claim("em_a", "next", until=time.time() + 60) is not None
+    store.close()

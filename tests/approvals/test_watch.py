@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mm_assistants.approvals import ApprovalPolicy, classify
 from mm_assistants.approvals.watch import outcome_from_email
@@ -135,6 +137,24 @@ KNOWN = [
 ]
 
 
+STATUS_WORDS = {
+    "pending_scan",
+    "pending_send_approval",
+    "approved_and_sent",
+    "approved",
+    "read",
+    "unread",
+    "archived",
+    "deleted",
+    "scheduled",
+    "rejected",
+    "cancelled",
+    "send_failed",
+    "sent",
+    "bounced",
+}
+
+
 def output_of(email: dict[str, Any]) -> dict[str, Any]:
     outcome = outcome_from_email(
         "em_1", {**email, "thread_id": "th"}, waited=3.2, status_checks=2, woken_by="poll"
@@ -230,3 +250,22 @@ def test_settled_says_whether_the_record_can_go(
 ) -> None:
     outcome = outcome_from_email("em_1", decision_email, waited=0, status_checks=0, woken_by="x")
     assert outcome.settled is settled
+
+
+@given(
+    status=st.one_of(st.none(), st.text(max_size=24), st.sampled_from(sorted(STATUS_WORDS))),
+    approved_at=st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=8)),
+    delivered_at=st.one_of(st.none(), st.just(""), st.text(min_size=1, max_size=8)),
+)
+def test_nothing_reads_as_approved_without_evidence(
+    status: str | None, approved_at: str | None, delivered_at: str | None
+) -> None:
+    email = {"status": status, "approved_at": approved_at, "delivered_at": delivered_at}
+    decision = classify(email)
+    if decision == "approved":
+        assert status == "approved_and_sent" or approved_at or delivered_at
+    output = outcome_from_email("em_1", email, waited=0, status_checks=1, woken_by="poll")
+    if output.as_output()["status"] == "approved_and_sent":
+        assert decision == "approved"
+    if decision in ("pending", "unknown"):
+        assert not output.settled
