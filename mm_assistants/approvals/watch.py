@@ -269,25 +269,28 @@ def decided_record(
     event_type: str, data: Mapping[str, Any], *, at: datetime | None = None
 ) -> dict[str, Any] | None:
     """The email record an ``oversight.approved``/``oversight.rejected`` event stands for,
-    or ``None`` for any other event.
+    or ``None`` when the event decides nothing.
 
-    The event type says what was decided and wins over the data's ``status``, which may be
-    the one the email had when the event was queued (still ``pending_send_approval``). An
-    approval keeps a later status the data shows (``scheduled`` for a ``gate_first`` send
-    that waits for its time, ``send_failed``) and carries ``approved_at``: the data's, else
-    the event's time ``at``, else now (the approval happened no later than that).
+    The event type says what was decided. An event whose own data still shows the email
+    held (``pending_scan``, ``pending_send_approval``) contradicts itself: it is no
+    decision, and the wait reads MultiMail's record on its own schedule instead, so the
+    model is never told of an approval that the record does not show. An approval keeps a
+    later status the data shows (``scheduled`` for a ``gate_first`` send that waits for
+    its time, ``send_failed``) and carries ``approved_at`` when the data or the event's
+    time ``at`` gives one; nothing is made up.
     """
     if event_type not in DECISION_EVENTS:
         return None
     record = dict(data)
+    if record.get("status") in PENDING_STATUSES:
+        return None
     if event_type == "oversight.rejected":
         record["status"] = "rejected"
         return record
     if record.get("status") not in ("scheduled", "send_failed"):
         record["status"] = DECIDE_ANSWER
-    if not _text(record.get("approved_at")):
-        moment = at or datetime.now(timezone.utc)
-        record["approved_at"] = moment.isoformat().replace("+00:00", "Z")
+    if not _text(record.get("approved_at")) and at is not None:
+        record["approved_at"] = at.isoformat().replace("+00:00", "Z")
     return record
 
 

@@ -32,12 +32,12 @@ def feed_hub(hub: ApprovalHub, event: WebhookEvent) -> bool:
 def decision_record(event: OversightEvent) -> dict[str, Any]:
     """The email record the hub hands to a wait: the event's data, with a decided status.
 
-    The status follows the event type, not the data: a payload may carry the status the
-    email had when the event was queued (still ``pending_send_approval``), and a record
-    that reads as held decides nothing. An approval keeps a later status the data shows
-    (``scheduled``, ``send_failed``) and carries ``approved_at`` (the payload's, else the
-    event's time). See `mm_assistants.approvals.watch.decided_record`, the one rule the
-    hub's ``publish_event`` follows too.
+    The status follows the event type, unless the payload itself still shows the email
+    held: such an event contradicts itself, the record stays held (the hub hands it to no
+    wait) and the wait reads MultiMail's record instead. An approval keeps a later status
+    the data shows (``scheduled``, ``send_failed``) and carries ``approved_at`` when the
+    payload or the event's time gives one. See `mm_assistants.approvals.watch.decided_record`,
+    the one rule the hub's ``publish_event`` follows too.
     """
     event_type = "oversight.rejected" if event.decision == "rejected" else "oversight.approved"
     data: dict[str, Any] = dict(event.data)

@@ -90,9 +90,12 @@ def test_the_hub_never_hands_on_a_record_that_decides_nothing() -> None:
         assert hub.publish("em_1", {}) == 0
         assert hub.publish("em_1", {"status": "approved"}) == 0  # no evidence of approval
         assert subscription.wait(0) is None
-        # the event type decides: a rejected event is a rejection, whatever its data said
+        # an event whose own data still shows the email held is no decision either
         stale = {"email_id": "em_1", "status": "pending_send_approval"}
-        assert hub.publish_event("oversight.rejected", stale) == 1
+        assert hub.publish_event("oversight.rejected", stale) == 0
+        assert subscription.wait(0) is None
+        # the event type decides when the data does not contradict it
+        assert hub.publish_event("oversight.rejected", {"email_id": "em_1"}) == 1
         heard = subscription.wait(0)
         assert heard is not None
         assert heard["status"] == "rejected"
@@ -103,18 +106,27 @@ def test_the_hub_never_hands_on_a_record_that_decides_nothing() -> None:
         assert late.decision is None
 
 
-@pytest.mark.parametrize("stale", ["pending_send_approval", "pending_scan", None])
-def test_the_event_type_wins_over_a_stale_status_in_the_data(stale: str | None) -> None:
+@pytest.mark.parametrize("stale", ["pending_send_approval", "pending_scan"])
+@pytest.mark.parametrize("event", ["oversight.approved", "oversight.rejected"])
+def test_an_event_its_own_data_contradicts_decides_nothing(event: str, stale: str) -> None:
     # the incident: one oversight.approved event whose data still said
-    # pending_send_approval was handed on as "pending", and the wait spun on it
+    # pending_send_approval was handed on as "pending", and the wait spun on it. Such an
+    # event is no evidence either way: the wait reads the record on its schedule.
     hub = ApprovalHub()
     with hub.subscribe("em_1") as subscription:
-        woke = hub.publish_event("oversight.approved", {"email_id": "em_1", "status": stale})
-        assert woke == 1
+        woke = hub.publish_event(event, {"email_id": "em_1", "status": stale})
+        assert woke == 0
+        assert subscription.wait(0) is None
+
+
+def test_a_bare_approval_event_is_the_decision_and_invents_no_time() -> None:
+    hub = ApprovalHub()
+    with hub.subscribe("em_1") as subscription:
+        assert hub.publish_event("oversight.approved", {"email_id": "em_1"}) == 1
         heard = subscription.wait(0)
         assert heard is not None
         assert heard["status"] == "approved_and_sent"
-        assert heard["approved_at"]  # the event is the evidence; its record carries it
+        assert "approved_at" not in heard
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])

@@ -83,10 +83,12 @@ def test_a_decision_heard_before_the_wait_is_remembered() -> None:
     ("event", "data", "status"),
     [
         pytest.param("oversight.approved", {}, "approved_and_sent", id="approved-no-status"),
+        # an event whose own data still shows the email held decides nothing: the record
+        # stays held, the hub hands it to no wait, and the wait reads MultiMail's record
         pytest.param(
             "oversight.approved",
             {"status": "pending_send_approval"},
-            "approved_and_sent",
+            "pending_send_approval",
             id="approved-stale-pending",
         ),
         pytest.param("oversight.approved", {"status": "send_failed"}, "send_failed", id="failed"),
@@ -96,8 +98,12 @@ def test_a_decision_heard_before_the_wait_is_remembered() -> None:
         ),
         pytest.param("oversight.approved", {"status": "bounced"}, "approved_and_sent", id="new"),
         pytest.param("oversight.approved", {"status": "scheduled"}, "scheduled", id="gate-first"),
+        pytest.param("oversight.rejected", {}, "rejected", id="rejected"),
         pytest.param(
-            "oversight.rejected", {"status": "pending_send_approval"}, "rejected", id="rejected"
+            "oversight.rejected",
+            {"status": "pending_send_approval"},
+            "pending_send_approval",
+            id="rejected-stale-pending",
         ),
     ],
 )
@@ -164,7 +170,6 @@ def test_a_sandbox_delivery_goes_from_bytes_to_a_woken_wait() -> None:
     "data",
     [
         pytest.param({}, id="no-status"),
-        pytest.param({"status": "pending_send_approval"}, id="stale-pending"),
         pytest.param({"status": "scheduled", "send_at": "2026-12-01T09:00:00Z"}, id="gate-first"),
     ],
 )
@@ -173,8 +178,18 @@ def test_an_approved_event_hands_over_a_decisive_record_with_its_evidence(
 ) -> None:
     from mm_assistants.approvals.watch import classify, outcome_from_email
 
-    record = decision_record(oversight("oversight.approved", **data))
+    event = parse_event(
+        {
+            "id": "evt_1",
+            "event": "oversight.approved",
+            "timestamp": "2026-11-28T10:00:00Z",
+            "data": {"email_id": "em_1", **data},
+        }
+    )
+    assert isinstance(event, OversightEvent)
+    record = decision_record(event)
     assert classify(record) in ("approved", "scheduled")
-    assert record["approved_at"]
+    assert record["approved_at"] == "2026-11-28T10:00:00Z"  # the event's time, not a guess
+    assert "approved_at" not in decision_record(oversight("oversight.approved", **data))
     outcome = outcome_from_email("em_1", record, waited=0, status_checks=0, woken_by="hub")
     assert outcome.settled  # an approval is the human's last word
