@@ -111,7 +111,8 @@ class SQLiteSeenStore:
     open the same file accept each delivery once (``BEGIN IMMEDIATE`` serialises claims).
 
     The file (and its folder, when this creates it) is readable by its owner only. Expired
-    rows are deleted now and then while claiming.
+    rows are deleted now and then while claiming. A claim is one small local write; an
+    async receiver makes it in the event loop, as it verifies the signature there.
 
     Example::
 

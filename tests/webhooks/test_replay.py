@@ -220,3 +220,14 @@ def test_a_body_that_is_not_json_is_a_payload_error() -> None:
     receiver = WebhookReceiver(SECRET, clock=Clock(NOW))
     with pytest.raises(ValueError, match="not a JSON object"):
         receiver.accept(b"[1, 2]", signed(b"[1, 2]"))
+
+
+def test_the_sandboxs_deliveries_carry_a_signed_timestamp_the_receiver_accepts() -> None:
+    from mm_assistants.sandbox.multimail_api.signing import delivery_headers, encode_body, sign
+
+    body = encode_body("evt_sb_1", "oversight.approved", NOW, {"email_id": "em_1"})
+    retry = delivery_headers("evt_sb_1", "oversight.approved", sign(body, SECRET), NOW + 7)
+    receiver = WebhookReceiver(SECRET, replay_guard=MemorySeenStore(), clock=Clock(NOW + 7))
+    assert receiver.accept(body, retry).type == "oversight.approved"
+    with pytest.raises(DuplicateDelivery):  # its next retry, under the same event id
+        receiver.accept(body, {**retry, "X-MultiMail-Delivery": "evt_other"})
