@@ -18,8 +18,10 @@ def test_the_mounted_page_lists_the_held_queue(mm_sandbox: Sandbox) -> None:
         f"AsyncMultiMailClient(api_key=OVERSIGHT_KEY, base_url={mm_sandbox.multimail_url!r})",
     )
     exec(compile(code, "README.md", "exec"), namespace)
-    # the page answers to loopback names only, not to TestClient's "testserver"
-    with TestClient(namespace["app"], base_url="http://127.0.0.1:8000") as client:
+    # the page answers to the host names the example gives it, not to "testserver"
+    with TestClient(namespace["app"], base_url="http://testserver") as stranger:
+        assert stranger.get("/review/api/pending").status_code == 400
+    with TestClient(namespace["app"], base_url="https://review.example.com") as client:
         page = client.get("/review/")
         assert page.status_code == 200
         assert "text/html" in page.headers["content-type"]
