@@ -50,7 +50,8 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-## make bench-quick: every benchmark with small counts, each under a minute
+## make bench-quick: every benchmark with small counts, each under a minute; writes
+## bench/results/latest-quick.{json,md}, which git ignores (latest.* is the committed full run)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 

@@ -1,4 +1,5 @@
-"""The results as JSON (``latest.json``) and as a Markdown table (``latest.md``).
+"""The results as JSON (``latest.json``) and as a Markdown table (``latest.md``); a quick run
+writes ``latest-quick.json`` and ``latest-quick.md`` instead.
 
 `build_report` and `markdown` are pure: the same results give the same text.
 """
@@ -66,11 +67,23 @@ def markdown(report: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def result_files(out_dir: Path, *, quick: bool) -> tuple[Path, Path]:
+    """Where a run's JSON and Markdown go in ``out_dir``: ``latest.*`` for a full run,
+    ``latest-quick.*`` for a quick one.
+
+    The committed ``bench/results/latest.*`` is the full run the README cites; a quick run
+    (CI, ``make bench-quick``) writes beside it, to files git ignores, so it never
+    replaces the full figures nor leaves a change to commit.
+    """
+    stem = "latest-quick" if quick else "latest"
+    return out_dir / f"{stem}.json", out_dir / f"{stem}.md"
+
+
 def write(report: Mapping[str, Any], out_dir: Path) -> tuple[Path, Path]:
-    """Write ``latest.json`` and ``latest.md`` into ``out_dir``; their paths."""
+    """Write the report's JSON and Markdown into ``out_dir`` (names from `result_files`,
+    by the report's mode); their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    json_path = out_dir / "latest.json"
-    md_path = out_dir / "latest.md"
+    json_path, md_path = result_files(out_dir, quick=report["mode"] == "quick")
     json_path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
     md_path.write_text(markdown(report), "utf-8")
     return json_path, md_path

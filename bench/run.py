@@ -1,7 +1,8 @@
 """``python -m bench.run [--quick] [--only NAME ...] [--out DIR]``: run the benchmarks.
 
 Each selected benchmark runs on its own fresh sandbox; the results go to
-``bench/results/latest.json`` and ``latest.md`` (or ``--out``), and the table is printed.
+``bench/results/latest.json`` and ``latest.md`` (``latest-quick.*`` with ``--quick``, which
+git ignores; or into ``--out``), and the table is printed.
 The exit status is 1 when a benchmark crashed, 0 otherwise: a missed target is a finding
 for the table, not a failure of the run.
 """

@@ -1,11 +1,14 @@
-"""The wheel carries the schemas: build it, install it in a fresh venv, load from it."""
+"""The wheel: build it once, install it in a fresh venv, and check what it ships and how it
+behaves with only the core dependencies (no extras)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import sysconfig
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -21,8 +24,10 @@ print(json.dumps({"file": mm_assistants.__file__, "tools": len(registry),
 """
 
 
-@pytest.mark.slow
-def test_the_wheel_ships_the_schemas_and_loads_them(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's wheel, built once for every test of this module."""
+    dist = tmp_path_factory.mktemp("dist")
     subprocess.run(
         [
             sys.executable,
@@ -33,21 +38,41 @@ def test_the_wheel_ships_the_schemas_and_loads_them(tmp_path: Path) -> None:
             "--no-deps",
             "--no-build-isolation",
             "--wheel-dir",
-            str(tmp_path / "dist"),
+            str(dist),
             str(ROOT),
         ],
         check=True,
         timeout=300,
     )
-    (wheel,) = (tmp_path / "dist").glob("mm_assistants-*.whl")
-    env_dir = tmp_path / "fresh"
+    (built,) = dist.glob("mm_assistants-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new venv with the wheel installed and nothing else (``--no-deps``)."""
+    env_dir = tmp_path_factory.mktemp("fresh")
     venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", str(wheel)],
+        [
+            str(env_dir / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            str(wheel),
+        ],
         check=True,
         timeout=300,
     )
+    return env_dir
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_the_schemas_and_loads_them(fresh_venv: Path, tmp_path: Path) -> None:
+    python = fresh_venv / "bin" / "python"
     # The fresh venv gets its dependencies (not the project) from this environment.
     deps = sysconfig.get_paths()["purelib"]
     result = subprocess.run(
@@ -59,9 +84,17 @@ def test_the_wheel_ships_the_schemas_and_loads_them(tmp_path: Path) -> None:
         env={"PYTHONPATH": deps, "PATH": "/usr/bin:/bin"},
         timeout=120,
     )
-    import json
-
     info = json.loads(result.stdout)
     assert info["tools"] == 38
-    assert info["file"].startswith(str(env_dir))
-    assert info["schemas"].startswith(str(env_dir))
+    assert info["file"].startswith(str(fresh_venv))
+    assert info["schemas"].startswith(str(fresh_venv))
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_only_the_library(wheel: Path) -> None:
+    # bench/ is this repository's tooling: installed, it would be a top-level ``bench``
+    # package in every user's site-packages.
+    with zipfile.ZipFile(wheel) as archive:
+        tops = {name.split("/", 1)[0] for name in archive.namelist()}
+    assert "bench" not in tops
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"mm_assistants"}

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,7 @@ from bench import (
 )
 from bench.baselines import Account
 from bench.harness import Result, Row
-from bench.report import build_report, markdown
+from bench.report import build_report, markdown, result_files
 from bench.stats import Summary, fmt_limit, fmt_ratio, fmt_seconds, median, percentile, summarize
 from bench.timing import bounded
 
@@ -406,7 +408,7 @@ def test_smoke_run_writes_the_json_and_the_table(
     status = run.main(["--quick", "--only", "dispatch_overhead", "--out", str(tmp_path)])
 
     assert status == 0
-    report = json.loads((tmp_path / "latest.json").read_text("utf-8"))
+    report = json.loads((tmp_path / "latest-quick.json").read_text("utf-8"))
     assert set(report) == {"generated_at", "mode", "machine", "all_met", "benchmarks"}
     assert {"cpu_count", "python", "platform"} <= set(report["machine"])
     [bench_json] = report["benchmarks"]
@@ -424,6 +426,68 @@ def test_smoke_run_writes_the_json_and_the_table(
         numbers = bench_json["numbers"][tool]
         assert numbers["library"]["n"] == numbers["baseline"]["n"] == 3
         assert {"median_us", "p99_us"} <= set(numbers["library"])
-    table = (tmp_path / "latest.md").read_text("utf-8")
+    table = (tmp_path / "latest-quick.md").read_text("utf-8")
     assert "dispatch read_email, loopback" in table
     assert table in capsys.readouterr().out
+
+
+def tiny_overhead(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``run`` know one benchmark, at counts too small to mean anything."""
+    tiny = dispatch_overhead.OverheadConfig(calls=3, warmup=1, budget=5.0)
+    bench = dataclasses.replace(dispatch_overhead.BENCHMARK, quick=tiny, full=tiny)
+    monkeypatch.setattr(run, "BENCHMARKS", (bench,))
+
+
+@pytest.mark.parametrize(
+    ("argv", "written", "kept"),
+    [
+        pytest.param(["--quick"], "latest-quick", "latest", id="quick-keeps-the-full-run"),
+        pytest.param([], "latest", "latest-quick", id="full-keeps-the-quick-run"),
+    ],
+)
+def test_a_run_writes_only_its_own_mode_s_files(
+    argv: list[str],
+    written: str,
+    kept: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The README cites the committed full run (latest.*): a quick run must not replace it.
+    tiny_overhead(monkeypatch)
+    for suffix in ("json", "md"):
+        (tmp_path / f"{kept}.{suffix}").write_text("the other mode's results\n", "utf-8")
+
+    assert run.main([*argv, "--only", "dispatch_overhead", "--out", str(tmp_path)]) == 0
+
+    report = json.loads((tmp_path / f"{written}.json").read_text("utf-8"))
+    assert report["mode"] == ("quick" if argv else "full")
+    assert (tmp_path / f"{written}.md").read_text("utf-8").startswith("# mm-assistants benchmarks")
+    for suffix in ("json", "md"):
+        assert (tmp_path / f"{kept}.{suffix}").read_text("utf-8") == "the other mode's results\n"
+    assert f"wrote {tmp_path / written}.json" in capsys.readouterr().err
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("git") is None or not (REPO / ".git").exists(), reason="not a git checkout"
+)
+def test_make_bench_quick_leaves_git_status_clean() -> None:
+    # `make bench-quick` runs `python -m bench.run --quick` with the default --out: what it
+    # writes there is ignored by git, and the committed full run is left as it is.
+    quick = result_files(run.RESULTS_DIR, quick=True)
+    full = result_files(run.RESULTS_DIR, quick=False)
+    for path in quick:
+        assert git("check-ignore", "--quiet", str(path)).returncode == 0, f"{path} is not ignored"
+        assert git("ls-files", "--error-unmatch", str(path)).returncode != 0, f"{path} is tracked"
+    for path in full:
+        assert git("ls-files", "--error-unmatch", str(path)).returncode == 0, f"{path} untracked"
+    assert set(quick).isdisjoint(full)
