@@ -20,3 +20,10 @@ def private_state_dir(
     folder = tmp_path_factory.getbasetemp() / "state" / str(next(_COUNT))
     monkeypatch.setenv("MM_ASSISTANTS_STATE_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def no_mailbox_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dispatcher given no ``mailbox_id`` reads ``MULTIMAIL_MAILBOX_ID``: a developer who
+    exported the sandbox's lines must not change what the tests' dispatchers may reach."""
+    monkeypatch.delenv("MULTIMAIL_MAILBOX_ID", raising=False)

@@ -8,6 +8,7 @@ Any refusal on that way is a `ToolResult` for the model, never an exception.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -34,7 +35,10 @@ from mm_assistants.dispatch.policy import (
     tool_refusal,
 )
 from mm_assistants.dispatch.scope import (
+    NOT_GIVEN,
     AnyMailbox,
+    NotGiven,
+    default_mailbox,
     describe,
     held_refusal,
     needs_lookup,
@@ -47,7 +51,6 @@ from mm_assistants.dispatch.shaping import bound_output, shape_output
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
 from mm_assistants.tools import load_registry as _load_registry
-from mm_assistants.tools.binding import check_default_mailbox
 from mm_assistants.tools.ids import is_plausible_id
 
 #: Per-output cap. Assistants accept 512 KB of outputs per step; 48,000 characters leaves
@@ -100,10 +103,12 @@ class DispatcherCore:
     """Configuration and every decision of a dispatcher; subclasses add the I/O.
 
     ``mailbox_id`` is the default mailbox and, unless ``allowed_mailboxes`` widens it (a
-    collection of ids, or `ANY_MAILBOX`), the only mailbox the model may use; with neither
-    given, every mailbox the API key reaches is allowed. ``allowed_mailboxes`` holds the
-    resolved scope (``None``: any). See `mm_assistants.dispatch.scope` for what the scope
-    means for listings and account tools.
+    collection of ids, or `ANY_MAILBOX`), the only mailbox the model may use. Left out, it
+    is read from ``MULTIMAIL_MAILBOX_ID`` (like the client's ``MULTIMAIL_API_KEY``) and is
+    then the scope just the same; ``mailbox_id=None`` ignores the variable. With no mailbox
+    either way and no ``allowed_mailboxes``, every mailbox the API key reaches is allowed.
+    ``allowed_mailboxes`` holds the resolved scope (``None``: any). See
+    `mm_assistants.dispatch.scope` for what the scope means for listings and account tools.
     """
 
     def __init__(
@@ -112,7 +117,7 @@ class DispatcherCore:
         registry: ToolRegistry | None = None,
         profile: str | None = "agent",
         tools: Iterable[str] | None = None,
-        mailbox_id: str | None = None,
+        mailbox_id: str | NotGiven | None = NOT_GIVEN,
         allowed_mailboxes: Collection[str] | AnyMailbox | None = None,
         max_output_chars: int = DEFAULT_MAX_OUTPUT_CHARS,
         on_error: ErrorMode = "report",
@@ -133,14 +138,15 @@ class DispatcherCore:
             raise ValueError("max_concurrency must be at least 1")
         if wait_poll_interval <= 0:
             raise ValueError("wait_poll_interval must be positive")
-        if mailbox_id is not None:
-            check_default_mailbox(mailbox_id)  # a misconfiguration, not the model's to fix
-        allowed = resolve_scope(mailbox_id, allowed_mailboxes)
+        default = default_mailbox(mailbox_id, os.environ)  # checked: a misconfiguration
+        allowed = resolve_scope(
+            default, allowed_mailboxes, from_environment=mailbox_id is NOT_GIVEN
+        )
         self.registry = registry if registry is not None else _load_registry()
         self.enabled_tools = self.registry.resolve(
             profile=profile, tools=tools, allow_self_approval=allow_self_approval
         )
-        self.mailbox_id = mailbox_id
+        self.mailbox_id = default
         self.allowed_mailboxes = allowed
         self.max_output_chars = max_output_chars
         self.on_error: ErrorMode = on_error

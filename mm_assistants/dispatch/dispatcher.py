@@ -35,7 +35,8 @@ class Dispatcher(DispatcherCore):
     Keyword options (all in `DispatcherCore`): ``registry``, ``profile`` (``"agent"``,
     ``"reviewer"``, ``"admin"``), ``tools`` (an explicit list), ``mailbox_id`` (the default
     mailbox, and the only one the model may use unless ``allowed_mailboxes`` widens it: a
-    collection of ids, or `ANY_MAILBOX`), ``max_output_chars``, ``on_error``
+    collection of ids, or `ANY_MAILBOX`; left out, it comes from ``MULTIMAIL_MAILBOX_ID``,
+    and ``mailbox_id=None`` means none), ``max_output_chars``, ``on_error``
     (``"report"`` or ``"raise"``), ``allow_self_approval``, ``max_concurrency``, ``audit``
     (a sink, or ``None``), ``wait_poll_interval``.
     """

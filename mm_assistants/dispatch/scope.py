@@ -13,6 +13,13 @@ not given                ``{"mbx_1", "mbx_2"}``         those two; each call nam
 not given                not given / `ANY_MAILBOX`      any mailbox the API key reaches
 =======================  =============================  ===================================
 
+"Not given" means the argument was left out *and* the ``MULTIMAIL_MAILBOX_ID`` environment
+variable is unset or empty: a dispatcher given no ``mailbox_id`` takes its default mailbox
+from that variable, as the clients take their key from ``MULTIMAIL_API_KEY``, and a mailbox
+from the environment is a scope exactly like one passed in (``mm-assistants sandbox``
+prints it). An explicit ``mailbox_id=None`` ignores the variable. A bad id in it is a
+`ValueError` at construction that names the variable.
+
 The last row is deliberate: a dispatcher told of no mailbox at all cannot guess one, so
 the API key's own reach is the limit (``mm-assistants run`` warns when it starts so).
 
@@ -32,10 +39,12 @@ What the scope means for tools that do not name a mailbox in their path:
 from __future__ import annotations
 
 import enum
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Any, Final
 
 from mm_assistants.dispatch.policy import Refusal, mailbox_refusal
+from mm_assistants.tools.binding import check_default_mailbox
+from mm_assistants.tools.ids import path_value_problem
 
 
 class AnyMailbox(enum.Enum):
@@ -51,6 +60,23 @@ class AnyMailbox(enum.Enum):
 #: ``mailbox_id=`` is then only the default for calls that name none.
 ANY_MAILBOX: Final = AnyMailbox.ANY_MAILBOX
 
+#: Where a dispatcher given no ``mailbox_id`` finds its default mailbox (and scope).
+MAILBOX_ID_ENV: Final = "MULTIMAIL_MAILBOX_ID"
+
+
+class NotGiven(enum.Enum):
+    """The type of `NOT_GIVEN` (one member, so type checkers know the sentinel)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+#: ``mailbox_id`` left out: read `MAILBOX_ID_ENV`. Distinct from ``None``, which means "no
+#: default mailbox" whatever the environment says.
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
+
 #: Tools refused outright under a limited scope, with why.
 _ACCOUNT_WIDE = {
     "create_mailbox": "a new mailbox would be outside this assistant's mailboxes",
@@ -62,11 +88,38 @@ _LISTINGS = {
 }
 
 
+def default_mailbox(given: str | NotGiven | None, environ: Mapping[str, str]) -> str | None:
+    """The default mailbox: ``given`` when it was given (``None`` included), else the
+    `MAILBOX_ID_ENV` variable of ``environ`` (unset or blank: none).
+
+    A bad id is the caller's misconfiguration, not the model's to fix: a `ValueError` now,
+    naming the variable when the id came from it.
+    """
+    if not isinstance(given, NotGiven):
+        if given is not None:
+            check_default_mailbox(given)
+        return given
+    value = environ.get(MAILBOX_ID_ENV, "").strip()  # a stray newline from $(cat file)
+    if not value:
+        return None
+    problem = path_value_problem("mailbox_id", value)
+    if problem is not None:
+        raise ValueError(
+            f"the environment variable {MAILBOX_ID_ENV} {problem}; set it to the id of a "
+            "MultiMail mailbox, or unset it"
+        )
+    return value
+
+
 def resolve_scope(
-    mailbox_id: str | None, allowed: Collection[str] | AnyMailbox | None
+    mailbox_id: str | None,
+    allowed: Collection[str] | AnyMailbox | None,
+    *,
+    from_environment: bool = False,
 ) -> frozenset[str] | None:
     """The mailboxes a dispatcher allows (``None``: any), or a `TypeError`/`ValueError`
-    for a configuration the caller must fix."""
+    for a configuration the caller must fix (``from_environment``: the default mailbox came
+    from `MAILBOX_ID_ENV`, which the message then names)."""
     if isinstance(allowed, AnyMailbox):
         return None
     if isinstance(allowed, str):
@@ -78,7 +131,8 @@ def resolve_scope(
         return frozenset({mailbox_id}) if mailbox_id is not None else None
     scope = frozenset(allowed)
     if mailbox_id is not None and mailbox_id not in scope:
-        raise ValueError(f"the default mailbox {mailbox_id!r} is not in allowed_mailboxes")
+        origin = f" (from {MAILBOX_ID_ENV})" if from_environment else ""
+        raise ValueError(f"the default mailbox {mailbox_id!r}{origin} is not in allowed_mailboxes")
     return scope
 
 
@@ -153,7 +207,11 @@ def describe(scope: frozenset[str] | None) -> str:
 
 __all__ = [
     "ANY_MAILBOX",
+    "MAILBOX_ID_ENV",
+    "NOT_GIVEN",
     "AnyMailbox",
+    "NotGiven",
+    "default_mailbox",
     "describe",
     "held_refusal",
     "needs_lookup",
