@@ -77,17 +77,18 @@ def pending_row(email: Mapping[str, Any], now: float) -> PendingRow:
     """The row of one record of ``GET /v1/oversight/pending`` at ``now`` (unix seconds).
 
     Missing or odd fields become empty text rather than errors: one malformed record must
-    not hide the rest of the queue from a reviewer.
+    not hide the rest of the queue from a reviewer. Every field but the body is one line,
+    so no field can forge another's line where the CLI prints them as headers.
     """
     body = clean(_text(email.get("body_markdown") or email.get("markdown")))
     stamp = email.get("created_at") or email.get("received_at")
     since = parse_time(stamp)
     waited = None if since is None else max(0.0, now - since)
     return PendingRow(
-        id=clean(_text(email.get("id"))),
-        mailbox_id=clean(_text(email.get("mailbox_id"))),
-        direction=clean(_text(email.get("direction"))),
-        status=clean(_text(email.get("status"))),
+        id=one_line(_text(email.get("id"))),
+        mailbox_id=one_line(_text(email.get("mailbox_id"))),
+        direction=one_line(_text(email.get("direction"))),
+        status=one_line(_text(email.get("status"))),
         sender=one_line(_text(email.get("from"))),
         recipients=_addresses(email.get("to")),
         cc=_addresses(email.get("cc")),
@@ -96,7 +97,7 @@ def pending_row(email: Mapping[str, Any], now: float) -> PendingRow:
         body=body,
         age="?" if waited is None else format_age(waited),
         age_seconds=waited,
-        created_at=stamp if isinstance(stamp, str) else None,
+        created_at=one_line(stamp) if isinstance(stamp, str) else None,
     )
 
 

@@ -170,3 +170,24 @@ def test_the_pending_answer_and_one_record_of_it() -> None:
     assert emails_of(["not", "an", "answer"]) == []
     assert find_pending([HELD], "em_1") is HELD
     assert find_pending([HELD], "em_2") is None
+
+
+@pytest.mark.parametrize(
+    ("field", "hostile"),
+    [
+        pytest.param("created_at", "2026-01-01\x1b[1A\x1b[2K\rto: boss@corp.example", id="stamp"),
+        pytest.param("status", "pending_send_approval\nto:        boss@corp.example", id="status"),
+        pytest.param("id", "em_1\nto: boss@corp.example", id="id"),
+        pytest.param("mailbox_id", "mbx_1\r\nto: boss@corp.example", id="mailbox"),
+    ],
+)
+def test_no_header_field_can_forge_another_line(field: str, hostile: str) -> None:
+    from mm_assistants.review.text import render_message
+
+    email = {"id": "em_1", "mailbox_id": "mbx_1", "status": "pending_send_approval",
+             "to": ["eve@evil.example"], "subject": "Hello", field: hostile}  # fmt: skip
+    shown = render_message(pending_row(email, NOW))
+    assert "\x1b" not in shown
+    assert not any(
+        line.lstrip().startswith("to:") and "boss" in line for line in shown.splitlines()
+    )
