@@ -65,15 +65,19 @@ class SQLitePendingStore:
         return f"SQLitePendingStore({self.path!r})"
 
     def add(self, record: PendingRecord) -> None:
-        """Remember ``record`` (a second record of the same email replaces the first)."""
+        """Remember ``record`` (a second record of the same email replaces the first, and
+        leaves a live claim on it in place)."""
         with self._lock:
             known = self._db.execute(
                 f"SELECT recorded_at FROM {_TABLE} WHERE email_id = ?", (record.email_id,)
             ).fetchone()
             if known is not None:  # the email has been waited on since it was first held
                 record = replace(record, recorded_at=float(known[0]))
+            # An upsert, not INSERT OR REPLACE: replacing the row would clear the claim of a
+            # resolver that is delivering it, and let a second resolver deliver it again.
             self._db.execute(
-                f"INSERT OR REPLACE INTO {_TABLE} (email_id, recorded_at, record) VALUES (?, ?, ?)",
+                f"INSERT INTO {_TABLE} (email_id, recorded_at, record) VALUES (?, ?, ?) "
+                "ON CONFLICT(email_id) DO UPDATE SET record = excluded.record",
                 (record.email_id, record.recorded_at, json.dumps(asdict(record))),
             )
 

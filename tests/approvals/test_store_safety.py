@@ -165,6 +165,19 @@ def test_a_claim_is_exclusive_until_released(kind: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_recording_the_email_again_keeps_a_live_claim(kind: str, tmp_path: Path) -> None:
+    # a re-dispatch or a wait's last look records the email while a resolver delivers it:
+    # the claim must hold, or a second resolver delivers the decision twice
+    store: Any = MemoryPendingStore() if kind == "memory" else SQLitePendingStore(tmp_path / "p.db")
+    store.add(record("em_a"))
+    until = time.time() + 60
+    assert store.claim("em_a", "first", until=until) is not None
+    store.add(record("em_a", at=5.0))
+    assert store.claim("em_a", "second", until=until) is None
+    assert store.get("em_a") == record("em_a")  # first recorded time kept
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_an_expired_claim_can_be_taken_over(kind: str, tmp_path: Path) -> None:
     store: Any = MemoryPendingStore() if kind == "memory" else SQLitePendingStore(tmp_path / "p.db")
     store.add(record("em_a"))
