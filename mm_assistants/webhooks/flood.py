@@ -3,8 +3,11 @@ become a flood of model runs.
 
 Two kinds of limit, both configured by `InboundLimits`:
 
-- a token bucket per sender and per MultiMail thread (`RateLimit`): ``burst`` emails at
-  once, refilled at ``burst`` per ``period`` seconds;
+- token buckets (`RateLimit`: ``burst`` emails at once, refilled at ``burst`` per
+  ``period`` seconds) per sender, per MultiMail thread, optionally per sender domain, and
+  one for all inbound mail together. A sender is its address lower-cased without a
+  ``+tag`` (``eve+1@x`` and ``eve+2@x`` are one sender); the overall bucket bounds what
+  someone who owns a domain can start by writing from a new address each time;
 - ``max_pending``: how many runs a background router may have waiting or running.
 
 What a limit turns away is not dropped: the router holds it for a person, exactly like an
@@ -49,12 +52,17 @@ class RateLimit:
 class InboundLimits:
     """The router's flood limits; ``None`` turns a rate limit off.
 
-    ``max_tracked`` bounds how many senders and threads are remembered (the least recently
-    seen are forgotten first), so a flood of new senders costs bounded memory.
+    ``per_domain`` is off by default: one domain may be a large mail provider, whose many
+    honest senders share it. ``overall`` bounds every inbound email together, whoever
+    sends it. ``max_tracked`` bounds how many senders, domains and threads are remembered
+    (the least recently seen are forgotten first), so a flood of new senders costs bounded
+    memory; the overall bucket is touched by every email and so never forgotten.
     """
 
     per_sender: RateLimit | None = RateLimit(20, 3600.0)
     per_thread: RateLimit | None = RateLimit(30, 3600.0)
+    per_domain: RateLimit | None = None
+    overall: RateLimit | None = RateLimit(600, 3600.0)
     max_pending: int = 1000
     max_tracked: int = 10_000
 
@@ -92,6 +100,19 @@ def queue_full(pending: int, limits: InboundLimits) -> str | None:
     return f"the inbound queue is full ({limits.max_pending} runs waiting or running)"
 
 
+def sender_key(sender: str) -> str:
+    """The sender a limit counts: the address lower-cased, without a ``+tag``.
+
+    >>> sender_key("Eve+42@Example.COM")
+    'eve@example.com'
+    """
+    address = sender.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if not at:
+        return address
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
 class FloodGate:
     """The token buckets of one router (thread-safe; the decisions are `take`'s).
 
@@ -115,11 +136,18 @@ class FloodGate:
     def admit(self, sender: str | None, mm_thread: str | None) -> str | None:
         """``None`` when one more email from ``sender`` on ``mm_thread`` is within the
         limits (its tokens are spent), else the reason it is held (nothing is spent)."""
+        limits = self.limits
+        address = sender_key(sender) if sender else None
         checks: list[tuple[str, RateLimit, str]] = []
-        if sender and self.limits.per_sender is not None:
-            checks.append((f"sender:{sender.strip().lower()}", self.limits.per_sender, "sender"))
-        if mm_thread and self.limits.per_thread is not None:
-            checks.append((f"thread:{mm_thread}", self.limits.per_thread, "thread"))
+        if limits.overall is not None:
+            checks.append(("all", limits.overall, "from all senders together"))
+        if address and limits.per_sender is not None:
+            checks.append((f"sender:{address}", limits.per_sender, "from one sender"))
+        if address and "@" in address and limits.per_domain is not None:
+            domain = address.rpartition("@")[2]
+            checks.append((f"domain:{domain}", limits.per_domain, "from one domain"))
+        if mm_thread and limits.per_thread is not None:
+            checks.append((f"thread:{mm_thread}", limits.per_thread, "from one thread"))
         with self._lock:
             now = self._clock()
             updates: dict[str, Bucket] = {}
@@ -127,7 +155,7 @@ class FloodGate:
                 fits, bucket = take(self._buckets.get(key), limit, now)
                 if not fits:
                     self._remember({key: bucket})
-                    return f"more mail from one {kind} than its limit ({limit.describe()})"
+                    return f"more mail {kind} than its limit ({limit.describe()})"
                 updates[key] = bucket
             self._remember(updates)
             return None

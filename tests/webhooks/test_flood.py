@@ -107,3 +107,32 @@ def test_the_queue_bound() -> None:
 def test_nonsense_limits_fail_at_construction(make: Any, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_plus_tags_do_not_make_new_senders() -> None:
+    gate = FloodGate(InboundLimits(per_sender=RateLimit(2, 3600.0), per_thread=None))
+    admitted = [gate.admit(f"Eve+{n}@Evil.example", f"thr_{n}") for n in range(5)]
+    assert admitted[:2] == [None, None]
+    assert admitted[2:] == ["more mail from one sender than its limit (2 per 3600 s)"] * 3
+
+
+def test_new_addresses_on_one_domain_are_bounded_overall() -> None:
+    # whoever owns a domain can write from a new address and a new thread each time: the
+    # overall bucket still bounds how many runs that starts
+    gate = FloodGate(InboundLimits(overall=RateLimit(10, 3600.0), max_tracked=4))
+    admitted = [gate.admit(f"e{n}@evil.example", f"thr_{n}") for n in range(1000)]
+    assert admitted.count(None) == 10
+    assert admitted[-1] == "more mail from all senders together than its limit (10 per 3600 s)"
+
+
+def test_a_domain_limit_can_be_asked_for() -> None:
+    gate = FloodGate(InboundLimits(per_domain=RateLimit(3, 3600.0), overall=None))
+    admitted = [gate.admit(f"e{n}@evil.example", f"thr_{n}") for n in range(5)]
+    assert admitted.count(None) == 3
+    assert gate.admit("ana@other.example", "thr_x") is None
+
+
+def test_the_default_limits_bound_a_flood_of_fresh_senders() -> None:
+    gate = FloodGate(InboundLimits())
+    admitted = [gate.admit(f"e{n}@evil.example", f"thr_{n}") for n in range(5000)]
+    assert admitted.count(None) == 600
