@@ -19,6 +19,7 @@ import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from mm_assistants.approvals.watch import decided_record, decisive
@@ -120,15 +121,20 @@ class ApprovalHub:
             subscription._deliver(data)
         return len(waiting)
 
-    def publish_event(self, event_type: str, data: Mapping[str, Any]) -> int:
+    def publish_event(
+        self, event_type: str, data: Mapping[str, Any], *, at: datetime | None = None
+    ) -> int:
         """Deliver an ``oversight.approved``/``oversight.rejected`` event's data.
 
         Other event types are ignored. The email id is read from ``email_id``, ``id`` or
-        ``message_id``. The event type says what was decided and wins over a ``status`` in
-        the data, which may still be the held one the email had when the event was queued
-        (see `mm_assistants.approvals.watch.decided_record`).
+        ``message_id``. The event type says what was decided; an event whose data still
+        shows the email held decides nothing (see
+        `mm_assistants.approvals.watch.decided_record`). ``at`` is the event's time; when
+        it is not given, an approval is dated when it was heard here (it happened no later),
+        so that a scheduled email the event approved reads as approved.
         """
-        record = decided_record(event_type, data)
+        heard = at if at is not None else datetime.now(timezone.utc)
+        record = decided_record(event_type, data, at=heard)
         if record is None:
             return 0
         email_id = data.get("email_id") or data.get("id") or data.get("message_id")

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 import respx
 
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, wait_async, wait_sync
+from mm_assistants.approvals.watch import outcome_from_email
 
 BASE = "https://api.multimail.test"
 EMAIL_URL = f"{BASE}/v1/mailboxes/mbx_1/emails/em_1"
@@ -119,14 +121,30 @@ def test_an_event_its_own_data_contradicts_decides_nothing(event: str, stale: st
         assert subscription.wait(0) is None
 
 
-def test_a_bare_approval_event_is_the_decision_and_invents_no_time() -> None:
+def test_a_bare_approval_event_is_the_decision_dated_by_the_event() -> None:
     hub = ApprovalHub()
+    at = datetime(2026, 11, 28, 10, 0, tzinfo=timezone.utc)
     with hub.subscribe("em_1") as subscription:
-        assert hub.publish_event("oversight.approved", {"email_id": "em_1"}) == 1
+        assert hub.publish_event("oversight.approved", {"email_id": "em_1"}, at=at) == 1
         heard = subscription.wait(0)
         assert heard is not None
         assert heard["status"] == "approved_and_sent"
-        assert "approved_at" not in heard
+        assert heard["approved_at"] == "2026-11-28T10:00:00Z"
+
+
+def test_a_scheduled_email_an_event_approved_reads_as_approved() -> None:
+    # the event is MultiMail's word that a human approved it; without the event's time
+    # it is dated when heard, never reported as "not approved"
+    hub = ApprovalHub()
+    data = {"email_id": "em_1", "status": "scheduled", "send_at": "2026-12-01T09:00:00Z"}
+    with hub.subscribe("em_1") as subscription:
+        assert hub.publish_event("oversight.approved", data) == 1
+        heard = subscription.wait(0)
+    assert heard is not None
+    outcome = outcome_from_email("em_1", heard, waited=0, status_checks=0, woken_by="hub")
+    assert outcome.decision == "scheduled"
+    assert outcome.settled
+    assert "A human approved the message" in outcome.as_output()["note"]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
