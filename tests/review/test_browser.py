@@ -53,7 +53,8 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
     if missing:
         pytest.skip(
             f"headless Chromium is not installed ({', '.join(missing)} missing); "
-            "`make test` installs Debian's chromium and chromium-driver when run as root"
+            "`make test` installs Debian's chromium and chromium-driver when run as root "
+            "with the Debian mirror reachable (its `make browser` step printed why not)"
         )
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
