@@ -36,6 +36,8 @@ BODY = (
 )
 MODEL = "sandbox-email-assistant"
 REVIEW_TICK = 0.2
+#: The exit code of an interrupted demo (the shell's 128 + SIGINT).
+INTERRUPTED = 130
 
 
 @dataclass(frozen=True)
@@ -98,12 +100,18 @@ def _handle(args: argparse.Namespace) -> int:
         return 2
     # With --json, stdout carries only the JSON; the transcript goes to stderr.
     out = sys.stderr if options.as_json else sys.stdout
-    if options.webhooks:
-        from mm_assistants.cli.demo_webhooks import run_webhook_demo
+    try:
+        if options.webhooks:
+            from mm_assistants.cli.demo_webhooks import run_webhook_demo
 
-        outcome = run_webhook_demo(options, out)
-    else:
-        outcome = run_demo(options, out)
+            outcome = run_webhook_demo(options, out)
+        else:
+            outcome = run_demo(options, out)
+    except KeyboardInterrupt:
+        # Ctrl-C anywhere, or Ctrl-C / Ctrl-D at the reviewer's prompt: one line, no
+        # traceback; the run's thread is a daemon and ends with the process
+        print("\nmm-assistants demo: interrupted", file=sys.stderr)
+        return INTERRUPTED
     if options.as_json:
         print(json.dumps(outcome.as_dict(), indent=2, default=str))
     return 0 if outcome.status == "completed" else 1
@@ -134,6 +142,7 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
         inbound = sandbox.multimail.inject_inbound(sender=SENDER, subject=SUBJECT, markdown=BODY)
         console.line("mm-assistants demo · offline, on the embedded sandbox")
         console.line(f"  sandbox    {sandbox.base_url} (MultiMail API + OpenAI emulator)")
+        introduce_review_page(console, sandbox.base_url, options)
         console.line(f"  mailbox    {sandbox.mailbox_id} (oversight: gated_send)")
         console.line(f"  inbound    {SENDER}: {SUBJECT!r} ({inbound['id']})")
         with (
@@ -158,9 +167,29 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
                     seen, run_started + settings.run_expiry_seconds
                 ),
             )
-            outcome = _drive(options, sandbox, dispatcher, policy, console, reviewer)
+            try:
+                outcome = _drive(options, sandbox, dispatcher, policy, console, reviewer)
+            except KeyboardInterrupt:
+                console.mute()  # the run's thread may still narrate: not any more
+                raise
     summarise(console, outcome, time.monotonic() - started)
     return outcome
+
+
+def review_url(base_url: str) -> str:
+    """The sandbox's review page (it answers to a loopback Host: a local browser)."""
+    return f"{base_url}/review/"
+
+
+def introduce_review_page(console: Console, base_url: str, options: DemoOptions) -> None:
+    """Point at the review page, and say whether the browser can beat the scripted reviewer."""
+    console.line(f"  review     {review_url(base_url)} (the review page: open it in a browser)")
+    if not options.interactive:
+        verb = "approve" if options.decision == "approve" else "reject"
+        console.line(
+            f"             the scripted reviewer will {verb} after {options.decide_after:g} s; "
+            "decide on the page before then to do it yourself"
+        )
 
 
 def decider_for(options: DemoOptions, console: Console, ask: Any) -> Decider:

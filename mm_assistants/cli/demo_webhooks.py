@@ -26,6 +26,7 @@ from mm_assistants.cli.demo import (
     DemoOptions,
     NarratedDispatcher,
     decider_for,
+    introduce_review_page,
     summarise,
 )
 from mm_assistants.cli.reviewer import Reviewer
@@ -74,6 +75,7 @@ def run_webhook_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> 
     with Sandbox(openai_settings=settings) as sandbox:
         console.line("mm-assistants demo --webhooks · offline, on the embedded sandbox")
         console.line(f"  sandbox    {sandbox.base_url} (MultiMail API + OpenAI emulator)")
+        introduce_review_page(console, sandbox.base_url, options)
         console.line(f"  mailbox    {sandbox.mailbox_id} (oversight: gated_send)")
         with (
             MultiMailClient(api_key=sandbox.keys["admin"], base_url=sandbox.multimail_url) as admin,
@@ -132,9 +134,13 @@ def run_webhook_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> 
                 )
                 console.line(f"  inbound    {SENDER}: {SUBJECT!r} ({inbound['id']})")
                 deadline = time.monotonic() + options.max_wait + 60
-                while not outcomes and time.monotonic() < deadline:
-                    reviewer.tick()
-                    time.sleep(REVIEW_TICK / 4)
+                try:
+                    while not outcomes and time.monotonic() < deadline:
+                        reviewer.tick()
+                        time.sleep(REVIEW_TICK / 4)
+                except KeyboardInterrupt:
+                    console.mute()  # the routed run may still narrate: not any more
+                    raise
                 console.clear_status()
                 router.join(timeout=5)
     if not outcomes:

@@ -2,7 +2,9 @@
 
 It uses MultiMail's own reviewer endpoints with an oversight-scoped key, through the same
 `OversightQueue` as ``mm-assistants approvals``, as a person's review tool would.
-Decisions come from a `Decider`: automatic after a delay, or asked at the terminal.
+Decisions come from a `Decider`: automatic after a delay, or asked at the terminal. A held
+email may also be decided elsewhere first (the review page, ``mm-assistants approvals``):
+the reviewer then says so and never decides it again.
 """
 
 from __future__ import annotations
@@ -56,14 +58,23 @@ def at_terminal(console: Console, ask: Callable[[str], str] = input) -> Decider:
         for text in printable(body, multiline=True).splitlines()[:6]:
             console.line(f"  │   {text}")
         while True:
-            answer = ask("  └ approve or reject? [a/r] ").strip().lower()
+            answer = _ask(ask, "  └ approve or reject? [a/r] ").strip().lower()
             if answer in ("a", "approve"):
                 return Decision("approve")
             if answer in ("r", "reject"):
-                reason = ask("    reason: ").strip() or None
+                reason = _ask(ask, "    reason: ").strip() or None
                 return Decision("reject", reason)
 
     return decide
+
+
+def _ask(ask: Callable[[str], str], prompt: str) -> str:
+    """One answer; Ctrl-D (end of input) is the person leaving, as Ctrl-C is: both end the
+    demo as an interrupt, not as a traceback or a decision nobody made."""
+    try:
+        return ask(prompt)
+    except EOFError:
+        raise KeyboardInterrupt from None
 
 
 class Reviewer:
@@ -84,19 +95,24 @@ class Reviewer:
         self._deadline_of = deadline_of
         self._clock = clock
         self._first_seen: dict[str, float] = {}
+        #: the decisions made here, by email id
         self.decided: dict[str, Decision] = {}
+        #: held emails that left the queue decided by someone else
+        self.elsewhere: set[str] = set()
 
     def tick(self) -> None:
-        """Look at the queue once: show the wait, decide what is due."""
+        """Look at the queue once: show the wait, decide what is due, and tell of emails
+        that left the queue without a decision from here (decided elsewhere)."""
         try:
             pending = self._queue.pending()
         except ReviewError as error:
             self._console.line(f"  reviewer: could not read the queue ({error})")
             return
         now = self._clock()
+        self._note_decided_elsewhere({str(email.get("id")) for email in pending})
         for email in pending:
             email_id = str(email.get("id"))
-            if email_id in self.decided:
+            if email_id in self.decided or email_id in self.elsewhere:
                 continue
             shown = printable(email_id)  # the queue's words, for the terminal
             if email_id not in self._first_seen:
@@ -113,13 +129,33 @@ class Reviewer:
             )
             decision = self._decider(email, waited)
             if decision is not None:
-                self._decide(email_id, decision, waited)
+                self._decide(email_id, decision)
 
-    def _decide(self, email_id: str, decision: Decision, waited: float) -> None:
-        self._queue.decide(email_id, decision.action, decision.reason)
+    def _decide(self, email_id: str, decision: Decision) -> None:
+        shown = printable(email_id)
+        try:
+            self._queue.decide(email_id, decision.action, decision.reason)
+        except ReviewError as error:
+            if error.status == 409:  # someone was quicker, e.g. on the review page
+                self.elsewhere.add(email_id)
+                self._console.line(f"  reviewer ▸ {shown} was already decided elsewhere")
+            else:
+                self._console.line(f"  reviewer: could not decide {shown} ({error})")
+            return
         self.decided[email_id] = decision
+        # measured after the decision: a person's prompt may have taken many seconds
+        waited = self._clock() - self._first_seen[email_id]
         verb = "approved" if decision.action == "approve" else "rejected"
         reason = f" (reason: {decision.reason})" if decision.reason else ""
-        self._console.line(
-            f"  reviewer ▸ {verb} {printable(email_id)} after {waited:.1f} s{printable(reason)}"
-        )
+        self._console.line(f"  reviewer ▸ {verb} {shown} after {waited:.1f} s{printable(reason)}")
+
+    def _note_decided_elsewhere(self, still_held: set[str]) -> None:
+        for email_id in self._first_seen:
+            if email_id in still_held or email_id in self.decided or email_id in self.elsewhere:
+                continue
+            self.elsewhere.add(email_id)
+            self._console.clear_status()
+            self._console.line(
+                f"  reviewer ▸ {printable(email_id)} was decided elsewhere "
+                "(the review page?); nothing to do here"
+            )

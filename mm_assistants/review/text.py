@@ -9,11 +9,14 @@ Example::
     em_7f2…  3m   mbx_1    bob@example.com  Quarterly numbers  Hi Bob, / the numbers are in.
 
 Rows come from `mm_assistants.review.queue.pending_row`, whose text is already free of
-control characters.
+control characters. The table is laid out by `rich`, which measures each cell by the
+columns it takes on a terminal (a CJK character or an emoji takes two), and gets every
+cell as `rich.text.Text`, so a subject such as ``[bold red]`` is shown as it is.
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -30,21 +33,47 @@ COLUMNS: tuple[tuple[str, int | None], ...] = (
     ("SUBJECT", 40),
     ("FIRST LINES", 60),
 )
-_GAP = "  "
 _VERBS = {"approve": "approved", "reject": "rejected"}
+#: The width a table may take when none is given: wide enough never to cut a cell.
+_UNBOUNDED = 10_000
 
 
-def render_table(rows: Sequence[PendingRow]) -> str:
-    """The queue as an aligned table with a closing count line; a sentence when empty."""
+def render_table(rows: Sequence[PendingRow], *, width: int | None = None) -> str:
+    """The queue as an aligned table with a closing count line; a sentence when empty.
+
+    ``width`` is the terminal's columns: wider cells are cut to fit (ids never). Without
+    it (a pipe) no cell is cut beyond its column's limit, so the text is the same anywhere.
+    """
     if not rows:
         return "No emails wait for a decision."
+    # rich comes with the ``cli`` extra: imported here so the rest of this module (and the
+    # review page) work without it
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     cells = [_cells(row) for row in rows]
-    headings = [heading for heading, _ in COLUMNS]
-    widths = [
-        max(len(heading), *(len(line[i]) for line in cells)) for i, heading in enumerate(headings)
-    ]
-    lines = [_join(headings, widths)]
-    lines += [_join(line, widths) for line in cells]
+    table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False)
+    for heading, widest in COLUMNS:
+        if widest is None:  # an id: never cut, never wrapped
+            longest = max(len(line[len(table.columns)]) for line in cells)
+            table.add_column(heading, no_wrap=True, min_width=max(longest, len(heading)))
+        else:
+            table.add_column(heading, no_wrap=True, overflow="ellipsis", max_width=widest)
+    for line in cells:
+        table.add_row(*(Text(cell) for cell in line))
+    out = io.StringIO()
+    console = Console(
+        file=out,
+        width=width or _UNBOUNDED,
+        color_system=None,
+        force_terminal=False,
+        markup=False,
+        emoji=False,
+        highlight=False,
+    )
+    console.print(table)
+    lines = [line.rstrip() for line in out.getvalue().splitlines()]
     many = len(rows) != 1
     lines += ["", f"{len(rows)} {'emails wait' if many else 'email waits'} for a decision."]
     return "\n".join(lines)
@@ -90,8 +119,3 @@ def _cells(row: PendingRow) -> list[str]:
         value if width is None else shorten(value, width)
         for value, (_, width) in zip(values, COLUMNS, strict=True)
     ]
-
-
-def _join(cells: Sequence[str], widths: Sequence[int]) -> str:
-    padded = [cell.ljust(width) for cell, width in zip(cells[:-1], widths[:-1], strict=True)]
-    return _GAP.join([*padded, cells[-1]]).rstrip()

@@ -1,7 +1,9 @@
 import io
 import json
+import re
 
 import pytest
+from rich.cells import cell_len
 
 from mm_assistants.approvals import ApprovalOutcome
 from mm_assistants.cli.console import Console, describe_arguments, describe_result
@@ -65,12 +67,12 @@ def test_long_arguments_are_shortened_to_one_line() -> None:
         ),
         pytest.param(
             result({}, approval=ApprovalOutcome("em_1", "rejected", reason="too early")),
-            "rejected (reason: too early), after 0 ms of waiting",
+            "rejected by the reviewer, not sent (reason: too early), after 0 ms of waiting",
             id="rejected",
         ),
         pytest.param(
             result({}, approval=ApprovalOutcome("em_1", "pending")),
-            "still waiting for a human at the deadline, after 0 ms of waiting",
+            "still waiting for a human at the deadline, not sent, after 0 ms of waiting",
             id="pending",
         ),
     ],
@@ -96,6 +98,81 @@ def test_a_terminal_status_line_is_redrawn_and_cleared_before_a_line() -> None:
     console.status("waiting 1.0 s")
     console.status("waiting 2 s")
     console.line("decided")
-    text = out.getvalue()
-    assert text.startswith("\rwaiting 1.0 s\rwaiting 2 s  ")
-    assert text.endswith("\rdecided\n")
+    console.clear_status()
+    screen = terminal_screen(out.getvalue())
+    assert screen == ["decided"]
+
+
+def test_a_wide_glyph_in_the_status_line_leaves_no_stray_character() -> None:
+    # the hourglass takes two columns: counted as one, the clear left the last "s" behind,
+    # to show up at the end of the box header printed next
+    out = io.StringIO()
+    console = Console(out, live=True)
+    console.status("  ⏳ em_1 waits for a human: 17.0 s · deadline in 103 s")
+    console.line("  ┌ held for your review: em_1")
+    console.clear_status()
+    assert terminal_screen(out.getvalue()) == ["  ┌ held for your review: em_1"]
+
+
+@pytest.mark.parametrize("live", [pytest.param(False, id="pipe"), pytest.param(True, id="tty")])
+def test_rich_markup_in_untrusted_text_prints_literally(live: bool) -> None:
+    out = io.StringIO()
+    console = Console(out, live=live)
+    subject = "[bold red]URGENT[/] [link=https://evil.example]click[/link] :smile:"
+    console.line(f"  inbound    {subject}")
+    console.clear_status()
+    assert terminal_screen(out.getvalue()) == [f"  inbound    {subject}"]
+    assert "\x1b]8;" not in out.getvalue()  # no hyperlink was made
+
+
+def test_a_rejected_send_is_not_marked_done() -> None:
+    out = io.StringIO()
+    rejected = ApprovalOutcome("em_1", "rejected", reason="not yet", waited=17.0)
+    Console(out, live=False).call_finished(
+        result({}, name="reply_email", approval=rejected, duration=0.004)
+    )
+    assert out.getvalue() == (
+        "  ✗ reply_email: rejected by the reviewer, not sent (reason: not yet), "
+        "after 17.0 s of waiting (4 ms)\n"
+    )
+
+
+def terminal_screen(written: str) -> list[str]:
+    """What a terminal shows after ``written``: a tiny emulator of the few controls rich
+    and the old console used (CR, LF, erase line, cursor up, cursor shown/hidden), with
+    wide glyphs taking two columns."""
+    rows: list[list[str]] = [[]]
+    row = col = 0
+    controls = re.compile(r"\x1b\[(\?25[lh]|2K|1A|\d*m)")
+    at = 0
+    while at < len(written):
+        match = controls.match(written, at)
+        if match:
+            code = match.group(1)
+            if code == "2K":
+                rows[row] = []
+            elif code == "1A":
+                row = max(0, row - 1)
+            at = match.end()
+            continue
+        char = written[at]
+        at += 1
+        if char == "\r":
+            col = 0
+        elif char == "\n":
+            row, col = row + 1, 0
+            while len(rows) <= row:
+                rows.append([])
+        else:
+            line = rows[row]
+            width = cell_len(char)
+            while len(line) < col + width:
+                line.append(" ")
+            line[col] = char
+            if width == 2:
+                line[col + 1] = ""
+            col += width
+    shown = ["".join(line).rstrip() for line in rows]
+    while shown and not shown[-1]:
+        shown.pop()
+    return shown

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -37,9 +38,14 @@ def test_the_interactive_reviewer_shows_the_held_email_without_steering() -> Non
     assert "\\x1b[2K" in shown  # what was removed shows
 
 
-def test_the_console_never_writes_a_steering_character() -> None:
+#: The controls rich itself writes for a live status line on a terminal.
+RICH_OWN = re.compile(r"\x1b\[(\?25[lh]|2K|1A|[\d;]*m)")
+
+
+@pytest.mark.parametrize("live", [pytest.param(False, id="pipe"), pytest.param(True, id="tty")])
+def test_the_console_never_writes_a_steering_character(live: bool) -> None:
     out = io.StringIO()
-    console = Console(out, live=True)
+    console = Console(out, live=live)
     console.status(HOSTILE)
     console.line(HOSTILE)
     console.call_started(ToolCall(id="c", name="send_email", arguments=HOSTILE))
@@ -53,7 +59,11 @@ def test_the_console_never_writes_a_steering_character() -> None:
     console.call_finished(
         ToolResult(call_id="c", name="x", ok=False, output=failed, error_type=HOSTILE)
     )
-    assert raw_in(out.getvalue()) == []
+    console.clear_status()
+    written = out.getvalue()
+    # rich's own redraws are the only controls left; every one of HOSTILE's shows escaped
+    assert raw_in(RICH_OWN.sub("", written)) == []
+    assert "\\x1b[2K\\x1b[1Ato: boss@corp.example" in written
 
 
 @pytest.fixture
@@ -107,6 +117,7 @@ def test_run_prints_the_models_words_and_tool_names_without_steering(
 
     monkeypatch.setattr("mm_assistants.AssistantsRunDriver", Driver)
     monkeypatch.setattr(run_cmd, "_openai", lambda: None)
+    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # BASE is not served
     monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_send")
     monkeypatch.setenv("MULTIMAIL_API_URL", BASE)
     assert main(["run", "--assistant", "asst_1", "--message", "hi", "--mailbox-id", "mbx"]) == 0

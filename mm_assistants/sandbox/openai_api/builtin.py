@@ -7,8 +7,8 @@ reply ended, reading each step's outcome from the tool outputs the application s
    tool schemas require);
 2. ``read_email`` of the first email, or a final message if the inbox is empty;
 3. ``reply_email`` to it with a short Markdown reply;
-4. a final message: approved and sent, rejected (quoting the reason), still awaiting a
-   human, or the error the tool reported.
+4. a final message: approved and sent, rejected and not sent (quoting the reason), still
+   awaiting a human (not sent), or the error the tool reported.
 
 Any tool answering with an error ends the conversation with a message saying so.
 """
@@ -87,11 +87,16 @@ def _report(email_id: str, output: Any) -> str:
     # the status field decides first: notes mention "sent" even for rejected messages
     if status == "rejected" or (not status and "rejected" in text):
         reason = answer.get("reason") or answer.get("rejection_reason") or "no reason given"
-        return f"I replied to email {email_id}, but the reviewer rejected the reply: {reason}"
+        # "drafted", not "replied": a rejected reply never left, and the words must not
+        # suggest it did
+        return (
+            f"I drafted a reply to email {email_id}, but the reviewer rejected it, so "
+            f"nothing was sent: {reason}"
+        )
     if status in _PENDING or (not status and "pending" in text):
         return (
-            f"I replied to email {email_id}. The reply awaits a human's approval before it "
-            "is sent; I will not send it again."
+            f"I drafted a reply to email {email_id}. It awaits a human's approval and has "
+            "not been sent; I will not send it again."
         )
     if status in ("approved_and_sent", "approved", "sent", "delivered") or (
         not status and not problem and ("approved" in text or "sent" in text)

@@ -75,7 +75,7 @@ def final_text(client: openai.OpenAI, run: Any) -> str:
                 "reason": "Too informal",
                 "note": "... it was not sent ...",
             },
-            "the reviewer rejected the reply: Too informal",
+            "the reviewer rejected it, so nothing was sent: Too informal",
             id="rejected",
         ),
         pytest.param(
@@ -143,6 +143,6 @@ def test_email_assistant_over_responses(client: openai.OpenAI, emulator: Emulato
                 for c in calls
             ],
         )
-    assert (
-        response.output_text == "I replied to email em_7, but the reviewer rejected the reply: No"
+    assert response.output_text == (
+        "I drafted a reply to email em_7, but the reviewer rejected it, so nothing was sent: No"
     )
