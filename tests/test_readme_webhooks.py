@@ -1,5 +1,6 @@
-"""The README's "Receiving MultiMail webhooks" example, run as printed against the sandbox:
-the sandbox delivers signed events to it over loopback."""
+"""The README's "Receiving MultiMail webhooks" example, run as printed against the sandbox
+(its environment, and the subscription's secret the README says to keep): the sandbox
+delivers signed events to it over loopback."""
 
 from __future__ import annotations
 
@@ -29,11 +30,9 @@ def test_the_fastapi_example_routes_mail_and_wakes_approvals(
     for name, value in mm_sandbox.environment().items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("MULTIMAIL_WEBHOOK_SECRET", secret)
-    code = block.replace("mbx_1", mm_sandbox.mailbox_id).replace(
-        '"routes.db"', repr(str(tmp_path / "routes.db"))
-    )
+    monkeypatch.chdir(tmp_path)  # the example keeps routes.db in the working folder
     namespace: dict[str, Any] = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(block, "README.md", "exec"), namespace)  # as printed
     router, app = namespace["router"], namespace["app"]
 
     @app.post("/test-close")

@@ -92,6 +92,7 @@ class FakeOpenAI:
 def setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, Any], FakeOpenAI]]:
     monkeypatch.setenv("MULTIMAIL_API_KEY", KEY)
     monkeypatch.setenv("MULTIMAIL_API_URL", BASE)
+    monkeypatch.setenv("MULTIMAIL_MAILBOX_ID", "mbx_1")  # the example reads it
     fake = FakeOpenAI()
     http = httpx2.Client(transport=httpx2.MockTransport(fake))
     client = openai.OpenAI(api_key="sk-test", base_url="https://openai.test/v1", http_client=http)

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from mm_assistants.sandbox import Sandbox
 from tests.readme import python_blocks
 
 
-def test_the_mounted_page_lists_the_held_queue(mm_sandbox: Sandbox) -> None:
+def test_the_mounted_page_lists_the_held_queue(
+    mm_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (block,) = python_blocks("Reviewing held emails")
+    for name, value in mm_sandbox.environment().items():
+        monkeypatch.setenv(name, value)  # MULTIMAIL_API_URL: the client finds the sandbox
     namespace: dict[str, Any] = {"OVERSIGHT_KEY": mm_sandbox.keys["oversight"]}
-    code = block.replace(
-        "AsyncMultiMailClient(api_key=OVERSIGHT_KEY)",
-        f"AsyncMultiMailClient(api_key=OVERSIGHT_KEY, base_url={mm_sandbox.multimail_url!r})",
-    )
-    exec(compile(code, "README.md", "exec"), namespace)
+    exec(compile(block, "README.md", "exec"), namespace)  # as printed
     # the page answers to the host names the example gives it, not to "testserver"
     with TestClient(namespace["app"], base_url="http://testserver") as stranger:
         assert stranger.get("/review/api/pending").status_code == 400
