@@ -7,7 +7,10 @@ Paths, relative to wherever it is mounted:
   Reject buttons, and refreshes the list every ``refresh_seconds`` and after each decision,
   so decisions made elsewhere show up.
 - ``GET /api/pending``: ``{"emails": [row, ...]}``, rows as
-  `mm_assistants.review.queue.PendingRow.as_dict` gives them, oldest first.
+  `mm_assistants.review.queue.PendingRow.as_dict` gives them, oldest first. A row's
+  ``original`` is the email a held reply answers (``{id, from, subject, preview,
+  received_at}``, untrusted: an outside sender wrote it), shown beside the reply, when the
+  backend is an `OriginalSource` and found it; otherwise ``null``.
 - ``POST /api/decide {email_id, action: approve|reject, reason?}``: the backend's answer
   as ``{id, action, status}``. A rejection needs a reason. The request must carry
   ``X-Review-Request: 1`` and ``X-Review-Token: <the page's token>``: the page's script
@@ -19,6 +22,8 @@ Every path answers only requests whose ``Host`` is one of ``allowed_hosts`` (def
 loopback names, any port), so a name rebound to 127.0.0.1 reaches nothing (400). Behind a
 real name, pass it: ``create_review_app(queue, allowed_hosts=["review.example.com"])``.
 See `mm_assistants.review.origin` for the three checks.
+
+``sandbox=True`` shows a banner saying the page decides the local sandbox's emails only.
 
 Errors are ``{"error": message}``, the message written for the reviewer; no key or
 backend detail beyond it. The app has no login of its own: mount it behind yours.
@@ -36,11 +41,12 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -48,7 +54,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from mm_assistants.review.backend import ReviewBackend, ReviewError
+from mm_assistants.review.backend import OriginalSource, ReviewBackend, ReviewError
 from mm_assistants.review.origin import allowed_hosts as check_hosts
 from mm_assistants.review.origin import cross_site, host_allowed, new_token, tokens_match
 from mm_assistants.review.page import review_page
@@ -77,12 +83,14 @@ def create_review_app(
     clock: Callable[[], float] = time.time,
     refresh_seconds: float = 1.5,
     allowed_hosts: Iterable[str] | None = None,
+    sandbox: bool = False,
 ) -> Starlette:
     """The review page and its JSON API over ``backend`` (see the module docstring).
 
     ``clock`` gives unix seconds for the ages shown; ``refresh_seconds`` is how often the
     page looks at the queue again; ``allowed_hosts`` the names the page answers to
-    (default: ``localhost``, ``127.0.0.1``, ``[::1]``; ``*.example.com`` for subdomains).
+    (default: ``localhost``, ``127.0.0.1``, ``[::1]``; ``*.example.com`` for subdomains);
+    ``sandbox`` marks the page as the sandbox's with a visible banner.
     """
     if not isinstance(backend, ReviewBackend):
         raise TypeError(f"backend needs async pending() and decide(), got {type(backend).__name__}")
@@ -92,7 +100,9 @@ def create_review_app(
     # one token per app: every page load carries it, and only a page served here can read it
     token = new_token()
     page = review_page(round(refresh_seconds * 1000))
-    html = page.html.replace("{{token}}", token)
+    html = page.html.replace("{{token}}", token).replace(
+        "{{sandbox_hidden}}", "" if sandbox else "hidden"
+    )
 
     async def index(request: Request) -> Response:
         if not host_allowed(request.headers.get("host"), hosts):
@@ -109,7 +119,9 @@ def create_review_app(
             return _refused(exc)
         except Exception:
             return _failed("reading the queue")
-        return _json({"emails": [row.as_dict() for row in pending_rows(emails, clock())]})
+        originals = await _originals(backend, emails)
+        rows = pending_rows(emails, clock(), originals)
+        return _json({"emails": [row.as_dict() for row in rows]})
 
     async def decide(request: Request) -> Response:
         if not host_allowed(request.headers.get("host"), hosts):
@@ -157,6 +169,27 @@ def create_review_app(
             Route("/api/decide", decide, methods=["POST"]),
         ]
     )
+
+
+async def _originals(
+    backend: ReviewBackend, emails: Sequence[Mapping[str, Any]]
+) -> dict[str, Mapping[str, Any] | None]:
+    """The email each held one answers, by held id, when the backend can tell."""
+    if not isinstance(backend, OriginalSource):
+        return {}
+    ids = [str(email.get("id")) for email in emails if isinstance(email, Mapping)]
+    found = await asyncio.gather(
+        *(backend.original(email) for email in emails if isinstance(email, Mapping)),
+        return_exceptions=True,
+    )
+    originals: dict[str, Mapping[str, Any] | None] = {}
+    for email_id, original in zip(ids, found, strict=True):
+        if isinstance(original, BaseException):
+            # the queue matters more than the context: show the reply alone
+            logger.warning("could not find the email %s answers", printable(email_id))
+            original = None
+        originals[email_id] = original if isinstance(original, Mapping) else None
+    return originals
 
 
 def _json(doc: Any, status: int = 200) -> JSONResponse:

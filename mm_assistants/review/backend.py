@@ -61,6 +61,23 @@ class ReviewBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class OriginalSource(Protocol):
+    """A `ReviewBackend` that can also find the email a held reply answers, shown beside
+    the reply on the review page. Optional: a backend without it shows replies alone.
+
+    MultiMail's oversight list does not say which email a reply answers, and an
+    oversight-scoped key cannot read emails, so `AsyncOversightQueue` finds originals only
+    when given a second, read-scoped client (``reader=``); the sandbox's backend reads
+    them in process.
+    """
+
+    async def original(self, email: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The record (as ``read_email`` shows it) of the email ``email`` answers, or
+        ``None`` when it answers none or cannot be read. Should not raise."""
+        ...
+
+
 def refusal(status: int | None, email_id: str | None = None, detail: str | None = None) -> str:
     """The reviewer's message for a refused call: what it means and what to do.
 

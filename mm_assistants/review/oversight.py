@@ -13,12 +13,20 @@ Example::
 
     client = AsyncMultiMailClient(api_key=os.environ["MULTIMAIL_OVERSIGHT_KEY"])
     app = create_review_app(AsyncOversightQueue(client))
+
+The email a held reply answers: MultiMail's pending list does not name it, and an
+oversight key cannot read emails. Give `AsyncOversightQueue` a second client with a
+``read``-scoped key (``reader=``) and the page shows the original beside each reply (it
+reads the held email's ``in_reply_to``, then that email; a read marks an unread email
+read, as ``read_email`` does). Without it, replies are shown alone.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient, MultiMailError
 from mm_assistants.review.backend import ReviewError, refusal
@@ -56,11 +64,20 @@ class OversightQueue:
         return decision_answer(answer.data)
 
 
-class AsyncOversightQueue:
-    """`OversightQueue` over an `AsyncMultiMailClient`: a `ReviewBackend`."""
+#: How many held emails' originals `AsyncOversightQueue` remembers (they never change).
+ORIGINALS_KEPT = 512
 
-    def __init__(self, client: AsyncMultiMailClient) -> None:
+
+class AsyncOversightQueue:
+    """`OversightQueue` over an `AsyncMultiMailClient`: a `ReviewBackend`, and with a
+    read-scoped ``reader`` an `OriginalSource` (module docstring)."""
+
+    def __init__(
+        self, client: AsyncMultiMailClient, *, reader: AsyncMultiMailClient | None = None
+    ) -> None:
         self._client = client
+        self._reader = reader
+        self._originals: OrderedDict[str, Mapping[str, Any] | None] = OrderedDict()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._client!r})"
@@ -73,6 +90,28 @@ class AsyncOversightQueue:
             raise review_error(exc) from exc
         return emails_of(answer.data)
 
+    async def original(self, email: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The email a held reply answers, read with ``reader``; ``None`` without a reader,
+        for a new email, or when MultiMail refuses (asked again on the next look)."""
+        if self._reader is None:
+            return None
+        email_id, mailbox_id = str(email.get("id")), str(email.get("mailbox_id"))
+        if email_id in self._originals:
+            return self._originals[email_id]
+        try:
+            held = await self._reader.request("GET", email_path(mailbox_id, email_id))
+            parent = held.data.get("in_reply_to") if isinstance(held.data, Mapping) else None
+            found = None
+            if isinstance(parent, str) and parent:
+                answer = await self._reader.request("GET", email_path(mailbox_id, parent))
+                found = answer.data if isinstance(answer.data, Mapping) else None
+        except MultiMailError:
+            return None
+        self._originals[email_id] = found
+        while len(self._originals) > ORIGINALS_KEPT:
+            self._originals.popitem(last=False)
+        return found
+
     async def decide(self, email_id: str, action: str, reason: str | None = None) -> dict[str, Any]:
         """Approve or reject a held email; see `OversightQueue.decide`."""
         body = decide_body(email_id, action, reason)
@@ -81,6 +120,12 @@ class AsyncOversightQueue:
         except MultiMailError as exc:
             raise review_error(exc, email_id) from exc
         return decision_answer(answer.data)
+
+
+def email_path(mailbox_id: str, email_id: str) -> str:
+    """``GET /v1/mailboxes/{mailbox_id}/emails/{email_id}``'s path, each id quoted (both
+    come from MultiMail's answers: untrusted)."""
+    return f"/v1/mailboxes/{quote(mailbox_id, safe='')}/emails/{quote(email_id, safe='')}"
 
 
 def decide_body(email_id: str, action: str, reason: str | None) -> dict[str, Any]:

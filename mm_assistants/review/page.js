@@ -41,10 +41,32 @@
     field(card, "id", email.id);
     field(card, "preview", email.preview.join("\n") || "(empty)");
     field(card, "body", email.body || "(no body)");
+    showOriginal(card, email.original);
     card.querySelector(".reason").addEventListener("input", () => problem(card, ""));
     card.querySelector(".approve").addEventListener("click", () => decide(card, email, "approve"));
     card.querySelector(".reject").addEventListener("click", () => decide(card, email, "reject"));
     return card;
+  }
+
+  // The email a reply answers, beside it: an outside sender wrote every word of it, so it
+  // is framed as untrusted and, like the rest, only ever set as text.
+  function showOriginal(card, original) {
+    const aside = card.querySelector(".original");
+    aside.hidden = !original;
+    card.classList.toggle("with-original", Boolean(original));
+    if (!original) return;
+    field(card, "original-from", original.from || "-");
+    field(card, "original-subject", original.subject || "(no subject)");
+    field(card, "original-received", original.received_at || "-");
+    field(card, "original-preview", original.preview.join("\n") || "(empty)");
+  }
+
+  // "14:03:12 UTC": the zone is named, so a reviewer never guesses whose clock it is.
+  function clockTime(date) {
+    return date.toLocaleTimeString([], {
+      hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+      timeZoneName: "short",
+    });
   }
 
   function render(emails) {
@@ -86,8 +108,8 @@
       render(data.emails);
       const count = data.emails.length;
       const noun = count === 1 ? "email waits" : "emails wait";
-      setStatus(count + " " + noun + " for a decision · checked " +
-        new Date().toLocaleTimeString(), false);
+      setStatus(count + " " + noun + " for a decision · checked " + clockTime(new Date()),
+        false);
     } catch (error) {
       if (mine === latest) setStatus("Could not load the queue: " + error.message, true);
     } finally {

@@ -31,8 +31,45 @@ PREVIEW_LINES = 2
 PREVIEW_WIDTH = 120
 #: Longest reason MultiMail is sent (a reason is a note, not a letter).
 MAX_REASON = 1000
+#: How many non-blank lines of the email a reply answers are shown beside the reply.
+ORIGINAL_LINES = 4
 
 _AGE_UNITS = ((86400, "d"), (3600, "h"), (60, "m"))
+
+
+@dataclass(frozen=True)
+class OriginalRow:
+    """The email a held reply answers, as the reviewer sees it beside the reply: written
+    by an outside sender, so untrusted (every field `clean`, on one line)."""
+
+    id: str
+    sender: str
+    subject: str
+    preview: tuple[str, ...]
+    received_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (a row's ``original`` in ``api/pending``)."""
+        return {
+            "id": self.id,
+            "from": self.sender,
+            "subject": self.subject,
+            "preview": list(self.preview),
+            "received_at": self.received_at,
+        }
+
+
+def original_row(email: Mapping[str, Any]) -> OriginalRow:
+    """The `OriginalRow` of an email record as ``read_email`` shows it."""
+    body = clean(_text(email.get("markdown") or email.get("body_markdown")))
+    stamp = email.get("received_at") or email.get("created_at")
+    return OriginalRow(
+        id=one_line(_text(email.get("id"))),
+        sender=one_line(_text(email.get("from"))),
+        subject=one_line(_text(email.get("subject"))),
+        preview=first_lines(body, ORIGINAL_LINES),
+        received_at=one_line(stamp) if isinstance(stamp, str) else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -53,6 +90,8 @@ class PendingRow:
     age: str
     age_seconds: float | None
     created_at: str | None
+    #: the email this one answers, when the backend could find it
+    original: OriginalRow | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready form (the web page's ``api/pending`` rows)."""
@@ -70,11 +109,15 @@ class PendingRow:
             "age": self.age,
             "age_seconds": self.age_seconds,
             "created_at": self.created_at,
+            "original": None if self.original is None else self.original.as_dict(),
         }
 
 
-def pending_row(email: Mapping[str, Any], now: float) -> PendingRow:
-    """The row of one record of ``GET /v1/oversight/pending`` at ``now`` (unix seconds).
+def pending_row(
+    email: Mapping[str, Any], now: float, original: Mapping[str, Any] | None = None
+) -> PendingRow:
+    """The row of one record of ``GET /v1/oversight/pending`` at ``now`` (unix seconds),
+    with ``original``, the record of the email it answers, when known.
 
     Missing or odd fields become empty text rather than errors: one malformed record must
     not hide the rest of the queue from a reviewer. Every field but the body is one line,
@@ -98,12 +141,23 @@ def pending_row(email: Mapping[str, Any], now: float) -> PendingRow:
         age="?" if waited is None else format_age(waited),
         age_seconds=waited,
         created_at=one_line(stamp) if isinstance(stamp, str) else None,
+        original=original_row(original) if isinstance(original, Mapping) else None,
     )
 
 
-def pending_rows(emails: Sequence[Mapping[str, Any]], now: float) -> list[PendingRow]:
-    """`pending_row` of each record, oldest first (the order a queue is worked in)."""
-    rows = [pending_row(email, now) for email in emails if isinstance(email, Mapping)]
+def pending_rows(
+    emails: Sequence[Mapping[str, Any]],
+    now: float,
+    originals: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> list[PendingRow]:
+    """`pending_row` of each record, oldest first (the order a queue is worked in);
+    ``originals`` maps a held email's id to the record of the email it answers."""
+    found = originals or {}
+    rows = [
+        pending_row(email, now, found.get(str(email.get("id"))))
+        for email in emails
+        if isinstance(email, Mapping)
+    ]
     return sorted(rows, key=lambda row: -(row.age_seconds or 0.0))
 
 

@@ -115,7 +115,9 @@ def create_sandbox_app(
         return RedirectResponse(REVIEW_PREFIX + "/")
 
     control: MultiMailControl = multimail_app.state.multimail_sandbox
-    review = create_review_app(SandboxReviewBackend(control), clock=clock, allowed_hosts=hosts)
+    review = create_review_app(
+        SandboxReviewBackend(control), clock=clock, allowed_hosts=hosts, sandbox=True
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -4,7 +4,8 @@
 It lists the seeded tenant's queue and decides in process, through `MultiMailControl`, as
 the tenant's operator (the decision's ``approved_by`` is the tenant's oversight email). So
 the sandbox needs no key and no HTTP client to show its own queue: the sandbox never
-imports the MultiMail client.
+imports the MultiMail client. It is an `OriginalSource`: beside a held reply the page
+shows the email it answers.
 """
 
 from __future__ import annotations
@@ -29,6 +30,13 @@ class SandboxReviewBackend:
     async def pending(self) -> Sequence[Mapping[str, Any]]:
         """The tenant's held emails."""
         return self._control.pending(self._tenant_id)
+
+    async def original(self, email: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The email a held reply answers (its ``in_reply_to``), read without marking it
+        read; ``None`` for a new email."""
+        held = self._control.email(str(email.get("id")))
+        parent = held.get("in_reply_to") if held is not None else None
+        return self._control.email(parent) if isinstance(parent, str) else None
 
     async def decide(self, email_id: str, action: str, reason: str | None) -> Mapping[str, Any]:
         """Approve or reject as the operator; a `ReviewError` for an unknown email (404) or

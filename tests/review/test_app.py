@@ -219,3 +219,62 @@ def test_the_app_checks_its_arguments(backend: FakeBackend) -> None:
         .text
     )
     assert 'data-refresh-ms="250"' in page
+
+
+ORIGINAL = {
+    "id": "em_0",
+    "from": "ana@customer.example",
+    "subject": HOSTILE,
+    "markdown": "Hi,\n\ncould we move the call?",
+    "received_at": "2027-01-15T07:00:00.000Z",
+}
+
+
+class WithOriginals(FakeBackend):
+    """A backend that also finds the email each held one answers (an `OriginalSource`)."""
+
+    def __init__(self, emails: Sequence[Mapping[str, Any]], fail_for: str = "") -> None:
+        super().__init__(emails)
+        self.fail_for = fail_for
+
+    async def original(self, email: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        if email["id"] == self.fail_for:
+            raise RuntimeError("the reader is down")
+        return ORIGINAL if email["id"] == "em_1" else None
+
+
+def test_a_reply_is_served_with_the_email_it_answers(caplog: pytest.LogCaptureFixture) -> None:
+    backend = WithOriginals([HELD, {**HELD, "id": "em_2"}, {**HELD, "id": "em_3"}], "em_3")
+    client = TestClient(create_review_app(backend, clock=lambda: NOW), base_url=LOOPBACK)
+    with caplog.at_level(logging.WARNING, logger="mm_assistants.review"):
+        rows = {row["id"]: row for row in client.get("/api/pending").json()["emails"]}
+    assert rows["em_1"]["original"] == {
+        "id": "em_0",
+        "from": "ana@customer.example",
+        "subject": HOSTILE,  # data, for textContent
+        "preview": ["Hi,", "could we move the call?"],
+        "received_at": "2027-01-15T07:00:00.000Z",
+    }
+    assert rows["em_2"]["original"] is None  # a new email answers none
+    assert rows["em_3"]["original"] is None  # a failed look-up hides no reply
+    assert "could not find the email em_3 answers" in caplog.text
+
+
+def test_a_backend_without_originals_serves_replies_alone(client: TestClient) -> None:
+    assert [row["original"] for row in client.get("/api/pending").json()["emails"]] == [
+        None,
+        None,
+    ]
+
+
+def test_only_a_sandbox_page_shows_the_sandbox_banner(backend: FakeBackend) -> None:
+    def banner(page: str) -> str:
+        match = re.search(r'<p id="sandbox-banner"[^>]*>', page)
+        assert match
+        return match.group()
+
+    real = TestClient(create_review_app(backend), base_url=LOOPBACK).get("/").text
+    sandbox = TestClient(create_review_app(backend, sandbox=True), base_url=LOOPBACK)
+    assert "hidden" in banner(real)
+    assert "hidden" not in banner(sandbox.get("/").text)
+    assert "{{" not in sandbox.get("/").text

@@ -8,6 +8,7 @@ one); the browser only ever loads the sandbox on loopback.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,6 +162,23 @@ def test_a_person_approves_a_held_send_in_the_browser_and_the_run_goes_on(
     assert card.find_element(By.CSS_SELECTOR, ".to").text == inbound["from"]
     assert "Thank you for your message." in card.find_element(By.CSS_SELECTOR, ".preview").text
 
+    # beside the reply, the email it answers, framed as an outside sender's (untrusted)
+    original = card.find_element(By.CSS_SELECTOR, ".original")
+    assert original.is_displayed()
+    assert "written by an outside sender" in original.text
+    assert "untrusted" in original.text
+    assert card.find_element(By.CSS_SELECTOR, ".original-from").text == "ana@customer.example"
+    assert card.find_element(By.CSS_SELECTOR, ".original-subject").text == HOSTILE
+    assert card.find_element(By.CSS_SELECTOR, ".original-preview").text == "Thursday at 3?"
+    reply_box = card.find_element(By.CSS_SELECTOR, ".reply").rect
+    assert original.rect["x"] > reply_box["x"] + reply_box["width"] / 2  # beside, not below
+    assert original.find_elements(By.TAG_NAME, "img") == []
+
+    # the sandbox says it is one
+    banner = browser.find_element(By.ID, "sandbox-banner")
+    assert banner.is_displayed()
+    assert banner.text.startswith("Sandbox:")
+
     # Reject with no reason is stopped on the page: nothing is decided
     card.find_element(By.CSS_SELECTOR, ".reject").click()
     problem = card.find_element(By.CSS_SELECTOR, ".problem")
@@ -198,6 +216,12 @@ def test_the_page_follows_the_queue_as_it_changes_elsewhere(
     card_of(browser, other_id)
     # a refresh keeps what the reviewer was typing
     assert card.find_element(By.CSS_SELECTOR, ".reason").get_attribute("value") == "half-typed"
+
+    # a new email answers none: no original beside it
+    assert not card.find_element(By.CSS_SELECTOR, ".original").is_displayed()
+    # "checked" names its time zone (headless Chromium runs in the machine's, here UTC)
+    checked = browser.find_element(By.ID, "status").text
+    assert re.search(r"checked \d\d:\d\d:\d\d [A-Z][\w+:-]+$", checked), checked
 
     mm_sandbox.multimail.decide(email_id, "reject", "decided on another screen")
     wait_gone(browser, email_id)

@@ -15,7 +15,7 @@ import respx
 
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient, RetryPolicy
 from mm_assistants.review import AsyncOversightQueue, OversightQueue, ReviewBackend, ReviewError
-from mm_assistants.review.backend import NO_OVERSIGHT_SCOPE
+from mm_assistants.review.backend import NO_OVERSIGHT_SCOPE, OriginalSource
 from mm_assistants.review.oversight import decide_body
 from tests.review.test_queue import HELD
 
@@ -132,3 +132,33 @@ async def test_a_key_without_oversight_scope_is_told_so_async(
     with pytest.raises(ReviewError, match=NO_OVERSIGHT_SCOPE) as caught:
         await async_queue.pending()
     assert caught.value.status == 403
+
+
+async def test_a_reader_finds_the_email_a_reply_answers(api: respx.MockRouter) -> None:
+    held = api.get("/v1/mailboxes/mbx_1/emails/em_1").respond(json={**HELD, "in_reply_to": "em_0"})
+    original = api.get("/v1/mailboxes/mbx_1/emails/em_0").respond(
+        json={"id": "em_0", "from": "ana@customer.example", "subject": "Hi"}
+    )
+    async with (
+        AsyncMultiMailClient(api_key=KEY, base_url=BASE, retry=NO_RETRY) as client,
+        AsyncMultiMailClient(api_key="mm_test_read", base_url=BASE, retry=NO_RETRY) as reader,
+    ):
+        queue = AsyncOversightQueue(client, reader=reader)
+        assert isinstance(queue, OriginalSource)
+        found = await queue.original(HELD)
+        assert found is not None
+        assert found["from"] == "ana@customer.example"
+        assert await queue.original(HELD) == found  # remembered: it never changes
+    assert (held.call_count, original.call_count) == (1, 1)
+    assert held.calls[0].request.headers["Authorization"] == "Bearer mm_test_read"
+
+
+async def test_without_a_reader_or_with_a_refusal_there_is_no_original(
+    api: respx.MockRouter, async_queue: AsyncOversightQueue
+) -> None:
+    assert await async_queue.original(HELD) is None  # an oversight key cannot read
+    api.get("/v1/mailboxes/mbx_1/emails/em_1").respond(403, json={"error": "needs read"})
+    async with AsyncMultiMailClient(api_key=KEY, base_url=BASE, retry=NO_RETRY) as reader:
+        queue = AsyncOversightQueue(reader, reader=reader)
+        assert await queue.original(HELD) is None
+        assert await queue.original({**HELD, "in_reply_to": None}) is None

@@ -191,3 +191,41 @@ def test_no_header_field_can_forge_another_line(field: str, hostile: str) -> Non
     assert not any(
         line.lstrip().startswith("to:") and "boss" in line for line in shown.splitlines()
     )
+
+
+ORIGINAL: dict[str, Any] = {
+    "id": "em_0",
+    "from": "ana@customer.example",
+    "subject": "Can we   move the call?",
+    "markdown": "Hi,\n\nline two\nline three\nline four\nline five\n",
+    "received_at": "2027-01-15T07:00:00.000Z",
+}
+
+
+def test_a_reply_row_carries_the_email_it_answers() -> None:
+    row = pending_row(HELD, NOW, ORIGINAL)
+    assert row.original is not None
+    assert row.as_dict()["original"] == {
+        "id": "em_0",
+        "from": "ana@customer.example",
+        "subject": "Can we move the call?",
+        "preview": ["Hi,", "line two", "line three", "line four"],
+        "received_at": "2027-01-15T07:00:00.000Z",
+    }
+    assert pending_row(HELD, NOW).as_dict()["original"] is None
+
+
+def test_the_original_is_untrusted_text_on_one_line_per_field() -> None:
+    hostile = "x\x1b[2K\u202eevil\nto: boss@corp.example"
+    row = pending_row(HELD, NOW, {**ORIGINAL, "from": hostile, "subject": hostile})
+    assert row.original is not None
+    for text in (row.original.sender, row.original.subject):
+        assert "\n" not in text
+        assert "\x1b" not in text
+        assert "\u202e" not in text
+
+
+def test_rows_find_their_originals_by_held_id() -> None:
+    other = {**HELD, "id": "em_2"}
+    rows = pending_rows([HELD, other], NOW, {"em_1": ORIGINAL, "em_2": None})
+    assert {row.id: row.original is not None for row in rows} == {"em_1": True, "em_2": False}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -128,3 +129,31 @@ def test_the_sandboxs_page_refuses_a_rebound_name(mm_sandbox: Sandbox) -> None:
     headers = {**page_headers(mm_sandbox), **rebound}
     assert httpx.post(f"{url}/api/decide", json=decision, headers=headers).status_code == 400
     assert status_of(mm_sandbox, email_id) == "pending_send_approval"
+
+
+def test_a_held_reply_is_listed_with_the_email_it_answers(mm_sandbox: Sandbox) -> None:
+    inbound = mm_sandbox.multimail.inject_inbound(
+        sender="ana@customer.example", subject="Can we move the call?", markdown="Hi,\n\n3 pm?"
+    )
+    httpx.post(
+        f"{mm_sandbox.multimail_url}/v1/mailboxes/{mm_sandbox.mailbox_id}/reply/{inbound['id']}",
+        json={"markdown": "Yes, 3 pm works."},
+        headers={"Authorization": f"Bearer {mm_sandbox.keys['send']}"},
+        timeout=5,
+    ).raise_for_status()
+    hold(mm_sandbox, subject="A new email")
+    rows = httpx.get(f"{mm_sandbox.base_url}/review/api/pending", timeout=5).json()["emails"]
+    originals = {row["subject"]: row["original"] for row in rows}
+    assert originals["A new email"] is None
+    reply = originals["Re: Can we move the call?"]
+    assert reply["id"] == inbound["id"]
+    assert reply["from"] == "ana@customer.example"
+    assert reply["subject"] == "Can we move the call?"
+    assert reply["preview"] == ["Hi,", "3 pm?"]
+    # read in process: the original's status is not changed by the page
+    assert status_of(mm_sandbox, inbound["id"]) == inbound["status"]
+
+
+def test_the_sandboxs_page_says_it_is_the_sandbox(mm_sandbox: Sandbox) -> None:
+    page = httpx.get(f"{mm_sandbox.base_url}/review/", timeout=5).text
+    assert re.search(r'<p id="sandbox-banner" class="banner" role="note" >Sandbox:', page)

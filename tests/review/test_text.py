@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+
 from mm_assistants.review.queue import pending_row
 from mm_assistants.review.text import render_decision, render_message, render_table
 from tests.review.test_queue import HELD, NOW
@@ -59,3 +61,28 @@ def test_a_decision_reads_as_a_sentence() -> None:
         "approved em_1: approved_and_sent"
     )
     assert render_decision("em_1", "reject", {}) == "rejected em_1"
+
+
+def test_wide_glyphs_keep_the_columns_aligned() -> None:
+    # a CJK subject and an hourglass take two columns each: counted as one, every cell
+    # after them in the row started early
+    wide = {**HELD, "id": "em_2", "subject": "会議の件 ⏳", "cc": []}
+    narrow = {**HELD, "id": "em_3", "subject": "Hi", "cc": []}
+    lines = render_table([pending_row(wide, NOW), pending_row(narrow, NOW)]).splitlines()
+    starts = {cell_len(line[: line.index("Hi Bob,")]) for line in lines[1:3]}
+    assert len(starts) == 1, lines
+    assert cell_len(lines[0][: lines[0].index("FIRST LINES")]) in starts
+
+
+def test_rich_markup_in_a_cell_prints_literally() -> None:
+    subject = "[bold red]URGENT[/] [link=https://e.v]"
+    table = render_table([pending_row({**HELD, "subject": subject}, NOW)])
+    assert subject in table
+
+
+def test_a_terminal_width_fits_the_table_but_never_cuts_an_id() -> None:
+    long_id = "em_" + "a" * 30
+    row = pending_row({**HELD, "id": long_id, "subject": "S" * 40}, NOW)
+    lines = render_table([row], width=80).splitlines()
+    assert all(cell_len(line) <= 80 for line in lines)
+    assert long_id in lines[1]
