@@ -11,22 +11,25 @@ approves what a ``gated_send`` mailbox holds.
 Like the SDKs (and ``mm-assistants run``), it reads ``MULTIMAIL_API_KEY`` and
 ``MULTIMAIL_API_URL`` from the environment; ``--api-key`` and ``--base-url`` override them.
 The key must hold the ``oversight`` scope. It is never printed. Exit codes: 0 done, 1
-MultiMail refused (the message says why), 2 a usage or configuration error.
+MultiMail refused or could not be reached (the message says why), 2 a usage or configuration
+error (no key, a ``--base-url`` that is not MultiMail's); see `mm_assistants.cli.errors`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mm_assistants.cli.errors import NOT_MULTIMAIL, CliError
+from mm_assistants.cli.preflight import is_multimail, multimail_options, open_client
 from mm_assistants.review.backend import ReviewError
 from mm_assistants.review.queue import find_pending, pending_row, pending_rows
 from mm_assistants.review.text import render_decision, render_message, render_table
-from mm_assistants.review.untrusted import printable
 
 if TYPE_CHECKING:
     from mm_assistants.review.oversight import OversightQueue
@@ -36,16 +39,7 @@ PROG = "mm-assistants approvals"
 
 def register(subparsers: Any) -> None:
     """Add ``approvals`` and its four subcommands."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--api-key",
-        default=None,
-        help="an oversight-scoped MultiMail key (default: $MULTIMAIL_API_KEY; the variable "
-        "keeps it out of your shell history and process list)",
-    )
-    common.add_argument(
-        "--base-url", default=None, help="MultiMail's API (default: $MULTIMAIL_API_URL)"
-    )
+    common = multimail_options(key_help="an oversight-scoped MultiMail key")
     as_json = argparse.ArgumentParser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="print MultiMail's JSON")
 
@@ -106,7 +100,9 @@ def _print_list(queue: OversightQueue, as_json: bool) -> None:
     if as_json:
         print(json.dumps({"emails": emails}, indent=2, default=str))
     else:
-        print(render_table(pending_rows(emails, time.time())))
+        # a terminal's width lets the table fit it; a pipe gets every cell whole
+        width = shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+        print(render_table(pending_rows(emails, time.time()), width=width))
 
 
 def _print_one(queue: OversightQueue, email_id: str, as_json: bool) -> None:
@@ -125,27 +121,18 @@ def _print_one(queue: OversightQueue, email_id: str, as_json: bool) -> None:
 
 
 def _with_queue(args: argparse.Namespace, work: Callable[[OversightQueue], None]) -> int:
-    """Run ``work`` with an `OversightQueue`; print a failure as one line, exit 1 or 2."""
-    from mm_assistants.multimail import MultiMailClient
+    """Run ``work`` with an `OversightQueue`; a refusal is a `ReviewError` (exit 1) or a
+    `CliError` (exit 2), which ``main`` prints as one line."""
     from mm_assistants.review.oversight import OversightQueue
 
-    try:
-        client = MultiMailClient(api_key=args.api_key, base_url=args.base_url)
-    except ValueError as exc:  # no key, or a malformed URL: the message never holds the key
-        _complain(exc)
-        return 2
-    with client:
+    with open_client(args) as client:
         try:
             work(OversightQueue(client))
         except ReviewError as exc:
-            _complain(exc)
-            return 1
+            # A 404 on the oversight paths: no such email, or not MultiMail at all?
+            if exc.status == 404 and not is_multimail(client):
+                raise CliError(NOT_MULTIMAIL) from None
+            raise
         except ValueError as exc:  # a malformed decision, e.g. a blank reason
-            _complain(exc)
-            return 2
+            raise CliError(str(exc)) from None
     return 0
-
-
-def _complain(exc: Exception) -> None:
-    # a refusal may quote MultiMail's words or a typed id: both untrusted on a terminal
-    print(f"{PROG}: {printable(str(exc))}", file=sys.stderr)

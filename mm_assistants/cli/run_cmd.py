@@ -1,12 +1,14 @@
 """``mm-assistants run`` and ``mm-assistants assistant create``: real endpoints.
 
-Both read ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` and ``MULTIMAIL_API_KEY``/
-``MULTIMAIL_API_URL`` (and ``MULTIMAIL_MAILBOX_ID`` for the default mailbox) from the
-environment, like the SDKs do.
+Both read ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the SDKs do;
+``run`` reads ``MULTIMAIL_API_KEY``/``MULTIMAIL_API_URL`` (``--api-key``/``--base-url``
+override them) and ``MULTIMAIL_MAILBOX_ID`` for the default mailbox.
 
 ``run`` limits the model to the mailbox it is given (``--mailbox-id`` or
 ``MULTIMAIL_MAILBOX_ID``); ``--any-mailbox`` widens that to every mailbox the key reaches.
-With no mailbox at all the model may use any mailbox, and ``run`` says so on stderr.
+With no mailbox at all the model may use any mailbox, and ``run`` says so on stderr. Before the
+run starts it checks that the MultiMail URL is MultiMail's and that the key is accepted, so a
+wrong setup is one line (`mm_assistants.cli.errors`), not a run whose every tool call fails.
 """
 
 from __future__ import annotations
@@ -17,30 +19,48 @@ import os
 import sys
 from typing import Any
 
+from mm_assistants.cli.errors import CliError, configuration, warnings_as_notes
+from mm_assistants.cli.preflight import check_multimail, multimail_options, open_client
 from mm_assistants.review.untrusted import printable
 from mm_assistants.tools import PROFILE_NAMES
+
+MAILBOX_VARIABLE = "MULTIMAIL_MAILBOX_ID"
 
 
 def register(subparsers: Any) -> None:
     """Add ``run`` and ``assistant create``."""
-    run = subparsers.add_parser("run", help="drive a run of an existing assistant")
-    run.add_argument("--assistant", required=True, help="the assistant id")
+    run = subparsers.add_parser(
+        "run",
+        parents=[multimail_options()],
+        help="drive a run of an existing assistant",
+        description="Drive one run of an existing assistant, answering its email tool calls "
+        "with MultiMail. OpenAI comes from $OPENAI_API_KEY and $OPENAI_BASE_URL.",
+    )
+    run.add_argument("--assistant", required=True, help="the assistant id (asst_...)")
     target = run.add_mutually_exclusive_group(required=True)
     target.add_argument("--thread", help="run on this existing thread")
     target.add_argument("--message", help="start a new thread with this user message")
-    run.add_argument("--mode", choices=("poll", "stream"), default="poll")
+    run.add_argument(
+        "--mode", choices=("poll", "stream"), default="poll", help="how to follow the run"
+    )
     run.add_argument(
         "--mailbox-id",
-        default=os.environ.get("MULTIMAIL_MAILBOX_ID"),
-        help="the default mailbox, and the only one the model may use",
+        default=None,
+        help=f"the mailbox the model works in, and the only one it may use (default: "
+        f"${MAILBOX_VARIABLE}); with neither, the model may use every mailbox the key reaches",
     )
     run.add_argument(
         "--any-mailbox",
         action="store_true",
-        help="let the model use every mailbox the API key reaches",
+        help="let the model use every mailbox the API key reaches (--mailbox-id stays the "
+        "default one)",
     )
-    run.add_argument("--profile", choices=PROFILE_NAMES, default="agent")
-    run.add_argument("--max-wait", type=float, default=540.0, help="approval wait, seconds")
+    run.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="agent", help="which tools the model may call"
+    )
+    run.add_argument(
+        "--max-wait", type=float, default=540.0, help="longest wait for an approval, seconds"
+    )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
     run.set_defaults(handler=_run)
 
@@ -48,66 +68,101 @@ def register(subparsers: Any) -> None:
     commands = assistant.add_subparsers(
         dest="assistant_command", metavar="SUBCOMMAND", required=True
     )
-    create = commands.add_parser("create", help="create an assistant from the bundled schemas")
-    create.add_argument("--model", required=True)
-    create.add_argument("--profile", choices=PROFILE_NAMES, default="agent")
-    create.add_argument("--name", default="MultiMail assistant")
-    create.add_argument("--mailbox-id", default=os.environ.get("MULTIMAIL_MAILBOX_ID"))
-    create.add_argument("--instructions", default=None)
+    create = commands.add_parser(
+        "create",
+        help="create an assistant from the bundled schemas",
+        description="Create an assistant with the bundled email tools; prints its id. "
+        "OpenAI comes from $OPENAI_API_KEY and $OPENAI_BASE_URL.",
+    )
+    create.add_argument("--model", required=True, help="the model the assistant uses")
+    create.add_argument(
+        "--profile", choices=PROFILE_NAMES, default="agent", help="which tools it gets"
+    )
+    create.add_argument("--name", default="MultiMail assistant", help="its name")
+    create.add_argument(
+        "--mailbox-id",
+        default=None,
+        help=f"hide mailbox_id from the tools: the dispatcher fills it (default: "
+        f"${MAILBOX_VARIABLE})",
+    )
+    create.add_argument(
+        "--allow-self-approval",
+        action="store_true",
+        help="allow one tool set to both compose and approve (needed for --profile admin)",
+    )
+    create.add_argument("--instructions", default=None, help="its instructions")
     create.set_defaults(handler=_create)
 
 
 def _openai() -> Any:
-    from openai import OpenAI
+    import openai
 
-    return OpenAI()
+    try:
+        return openai.OpenAI()
+    except openai.OpenAIError:  # no credentials: the SDK's message names Python arguments
+        raise CliError(
+            "no OpenAI API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a server other "
+            "than OpenAI's)"
+        ) from None
+
+
+def _mailbox(args: argparse.Namespace) -> str | None:
+    return args.mailbox_id or os.environ.get(MAILBOX_VARIABLE) or None
 
 
 def _create(args: argparse.Namespace) -> int:
     from mm_assistants.openai_setup import create_assistant
 
-    assistant = create_assistant(
-        _openai(),
-        model=args.model,
-        name=args.name,
-        profile=args.profile,
-        mailbox_id=args.mailbox_id,
-        instructions=args.instructions,
-    )
+    client = _openai()
+    try:
+        with warnings_as_notes():
+            assistant = create_assistant(
+                client,
+                model=args.model,
+                name=args.name,
+                profile=args.profile,
+                mailbox_id=_mailbox(args),
+                instructions=args.instructions,
+                allow_self_approval=args.allow_self_approval,
+            )
+    except ValueError as exc:  # a tool set the registry refuses, e.g. admin without the flag
+        raise configuration(exc, ("allow_self_approval", "mailbox_id")) from None
     print(assistant.id)
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from mm_assistants import (
-        ANY_MAILBOX,
-        ApprovalPolicy,
-        AssistantsRunDriver,
-        Dispatcher,
-        MultiMailClient,
-    )
+    from mm_assistants import ANY_MAILBOX, ApprovalPolicy, AssistantsRunDriver, Dispatcher
 
-    if not args.mailbox_id and not args.any_mailbox:
-        # An unscoped run is allowed (a key for one mailbox needs no more), but never silent.
-        print(
-            "warning: no --mailbox-id (or MULTIMAIL_MAILBOX_ID): the model may use every "
-            "mailbox the API key reaches; pass --any-mailbox to mean it",
-            file=sys.stderr,
-        )
-    with MultiMailClient() as client:
+    mailbox_id = _mailbox(args)
+    openai_client = _openai()
+    with open_client(args) as client:
+        check_multimail(client)
+        if not mailbox_id and not args.any_mailbox:
+            # An unscoped run is allowed (a key for one mailbox needs no more), never silent.
+            print(
+                f"warning: no --mailbox-id (or {MAILBOX_VARIABLE}): the model may use every "
+                "mailbox the API key reaches; pass --any-mailbox to mean it",
+                file=sys.stderr,
+            )
         dispatcher = Dispatcher(
             client,
             profile=args.profile,
-            mailbox_id=args.mailbox_id or None,
+            mailbox_id=mailbox_id,
             allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
         )
-        driver = AssistantsRunDriver(
-            _openai(), dispatcher, mode=args.mode, approvals=ApprovalPolicy(max_wait=args.max_wait)
-        )
-        if args.thread:
-            outcome = driver.run(args.thread, args.assistant)
-        else:
-            outcome = driver.create_thread_and_run(args.assistant, [args.message])
+        # the Assistants sunset warning becomes one "note:" line, not a Python warning
+        with warnings_as_notes():
+            driver = AssistantsRunDriver(
+                openai_client,
+                dispatcher,
+                mode=args.mode,
+                approvals=ApprovalPolicy(max_wait=args.max_wait),
+            )
+            if args.thread:
+                outcome = driver.run(args.thread, args.assistant)
+            else:
+                outcome = driver.create_thread_and_run(args.assistant, [args.message])
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2))
     else:

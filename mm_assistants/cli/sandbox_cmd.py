@@ -3,7 +3,8 @@
 Prints where everything is, the seeded tenant's keys and this start's control token (an
 ``export MM_SANDBOX_TOKEN=...`` line: the ``/sandbox/...`` controls need it in the
 ``X-Sandbox-Token`` header), then serves until interrupted
-(Ctrl-C or SIGTERM). With ``--db`` the data outlives the process.
+(Ctrl-C or SIGTERM). With ``--db`` the data outlives the process. A taken ``--port`` is one
+line on stderr and exit code 2; ``--port 0`` takes any free port and prints it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import threading
 import time
 from typing import Any, TextIO
 
+from mm_assistants.cli.errors import CliError
+
 DEFAULT_PORT = 8025
 
 
@@ -25,7 +28,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"0 picks a free port ({DEFAULT_PORT})"
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"the port to serve on (default: {DEFAULT_PORT}); 0 takes any free port, and the "
+        "lines printed at start carry the one bound",
     )
     parser.add_argument("--db", default=None, help="SQLite file that keeps the data")
     parser.add_argument(
@@ -38,7 +45,9 @@ def register(subparsers: Any) -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    # needs the sandbox's extra: a missing module becomes the install hint (cli/errors.py)
     from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
+    from mm_assistants.sandbox.serving import PortInUseError
 
     multimail = (
         None if args.scan_delay is None else MultiMailSandboxSettings(scan_delay=args.scan_delay)
@@ -53,9 +62,13 @@ def _serve(args: argparse.Namespace) -> int:
             multimail_settings=multimail,
             openai_settings=openai,
         ).start()
+    except PortInUseError as exc:
+        raise CliError(
+            f"{exc} (another sandbox?): stop what holds it, or pass --port 0 to take any free "
+            "port (the lines printed then carry the port bound)"
+        ) from None
     except (ValueError, RuntimeError) as exc:
-        print(f"mm-assistants sandbox: {exc}", file=sys.stderr)
-        return 2
+        raise CliError(str(exc)) from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -74,6 +87,7 @@ def describe(sandbox: Any, startup_seconds: float, out: TextIO) -> None:
     seed = sandbox.multimail.seed
     lines = [
         f"mm-assistants sandbox ready in {startup_seconds:.2f} s",
+        f"  port            {sandbox.port} on {sandbox.host} (every URL below uses it)",
         f"  MultiMail API   {sandbox.multimail_url}",
         f"  OpenAI API      {sandbox.openai_url}",
         f"  health          {sandbox.base_url}/health",

@@ -1,4 +1,8 @@
-"""``mm-assistants schemas``: list, show, export and check the bundled tool schemas."""
+"""``mm-assistants schemas``: list, show, export and check the bundled tool schemas.
+
+``--schema-version`` picks the bundled set (``v1``); the old ``schemas --version v1`` still
+works and prints a note, since ``mm-assistants --version`` is the program's own version.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,34 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mm_assistants.cli.errors import REFUSED, CliError, configuration
 from mm_assistants.tools import FORMATS, PROFILE_NAMES, SCHEMA_VERSIONS, load_registry
 from mm_assistants.tools.schemas import check_schema_folder, read_manifest, schema_dir
 
 
 def register(subparsers: Any) -> None:
     """Add the ``schemas`` command and its sub-commands."""
-    parser = subparsers.add_parser("schemas", help="list, show, export and check tool schemas")
-    parser.add_argument("--version", dest="schema_version", default="v1", choices=SCHEMA_VERSIONS)
+    parser = subparsers.add_parser(
+        "schemas",
+        help="list, show, export and check tool schemas",
+        description="List, show, export and check the bundled tool schemas.",
+    )
+    parser.add_argument(
+        "--schema-version",
+        dest="schema_version",
+        default="v1",
+        choices=SCHEMA_VERSIONS,
+        help="the bundled schema set (default: v1)",
+    )
+    # The old spelling, which read like the program's own --version: still accepted, hidden,
+    # and answered with a note (`_schema_version`).
+    parser.add_argument(
+        "--version",
+        dest="old_schema_version",
+        default=None,
+        choices=SCHEMA_VERSIONS,
+        help=argparse.SUPPRESS,
+    )
     commands = parser.add_subparsers(dest="schemas_command", metavar="SUBCOMMAND", required=True)
 
     listing = commands.add_parser("list", help="one line per tool")
@@ -45,8 +69,20 @@ def register(subparsers: Any) -> None:
     check.set_defaults(handler=_check)
 
 
+def _schema_version(args: argparse.Namespace) -> str:
+    """The schema set asked for; the deprecated ``schemas --version`` still works, with a note."""
+    if args.old_schema_version is None:
+        return str(args.schema_version)
+    print(
+        "note: 'mm-assistants schemas --version' is now --schema-version ('--version' alone "
+        "prints the program's version)",
+        file=sys.stderr,
+    )
+    return str(args.old_schema_version)
+
+
 def _list(args: argparse.Namespace) -> int:
-    registry = load_registry(args.schema_version)
+    registry = load_registry(_schema_version(args))
     names = registry.resolve(profile=args.profile, allow_self_approval=True)
     width = max(len(name) for name in names)
     for name in names:
@@ -60,16 +96,15 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    registry = load_registry(args.schema_version)
+    registry = load_registry(_schema_version(args))
     if args.name not in registry:
-        print(f"unknown tool {args.name!r}; try 'mm-assistants schemas list'", file=sys.stderr)
-        return 1
+        raise CliError(f"unknown tool {args.name!r}; try 'mm-assistants schemas list'", REFUSED)
     print(json.dumps(registry[args.name].definition(), indent=2))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    registry = load_registry(args.schema_version)
+    registry = load_registry(_schema_version(args))
     try:
         tools = registry.tools(
             args.format,
@@ -78,17 +113,17 @@ def _export(args: argparse.Namespace) -> int:
             mailbox_id=args.mailbox_id,
             allow_self_approval=args.allow_self_approval,
         )
-    except ValueError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:  # a tool set the registry refuses: say it with the flags
+        raise configuration(exc, ("allow_self_approval", "mailbox_id")) from None
     print(json.dumps(tools, indent=2))
     return 0
 
 
 def _check(args: argparse.Namespace) -> int:
     """Exit 0 listing every checked tool, or 1 naming each offending file and rule."""
-    root = args.dir if args.dir is not None else schema_dir(args.schema_version)
-    problems = check_schema_folder(args.schema_version, root)
+    version = _schema_version(args)
+    root = args.dir if args.dir is not None else schema_dir(version)
+    problems = check_schema_folder(version, root)
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

@@ -33,7 +33,7 @@ from mm_assistants.sandbox.control_guard import TOKEN_VARIABLE
 from mm_assistants.sandbox.faults import FaultInjector, RequestCounters, expose_connection
 from mm_assistants.sandbox.multimail_api import MultiMailControl, MultiMailSandboxSettings
 from mm_assistants.sandbox.openai_api import EmulatorControl, OpenAIEmulatorSettings
-from mm_assistants.sandbox.serving import LoopbackServer
+from mm_assistants.sandbox.serving import LoopbackServer, PortInUseError
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
@@ -111,6 +111,9 @@ class Sandbox:
         )
         try:
             self._server.start()
+        except PortInUseError:
+            self.stop()
+            raise
         except RuntimeError:
             self.stop()
             raise RuntimeError(

@@ -9,6 +9,8 @@ sandbox, such as a webhook receiver::
 
 from __future__ import annotations
 
+import errno
+import socket
 import threading
 import time
 from types import TracebackType
@@ -18,6 +20,27 @@ import uvicorn
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 5.0
+
+
+class PortInUseError(RuntimeError):
+    """The port asked for is taken by another process (``port=0`` takes any free one)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(f"port {port} on {host} is already in use")
+        self.host = host
+        self.port = port
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``; a `PortInUseError` when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        # create_server sets SO_REUSEADDR on POSIX, as uvicorn's own bind does
+        return socket.create_server((host, port), family=family)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUseError(host, port) from None
+        raise
 
 
 class LoopbackServer:
@@ -32,6 +55,7 @@ class LoopbackServer:
         self.name = name
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self._listener: socket.socket | None = None
         self.port: int | None = None
 
     def __repr__(self) -> str:
@@ -56,8 +80,16 @@ class LoopbackServer:
             lifespan="on",
             ws="none",
         )
+        # Bound here, not by uvicorn: a taken port is a clear `PortInUseError` at once, and
+        # uvicorn does not log its own copy of the failure on stderr.
+        self._listener = bind(self.host, self.requested_port)
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._listener]},
+            name=self.name,
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + START_TIMEOUT
         while not self._server.started:
@@ -77,7 +109,9 @@ class LoopbackServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT)
-        self._server = self._thread = None
+        if self._listener is not None:
+            self._listener.close()  # uvicorn closes it on shutdown; not if it never started
+        self._server = self._thread = self._listener = None
         self.port = None
 
     def __enter__(self) -> LoopbackServer:

@@ -100,9 +100,23 @@ def test_run_scopes_the_model_to_its_mailbox(
     else:
         monkeypatch.setenv("MULTIMAIL_MAILBOX_ID", env_mailbox)
     monkeypatch.setattr(run_cmd, "_openai", lambda: object())
+    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
     monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
     CapturingDriver.dispatchers = []
     code = main(["run", "--assistant", "asst_1", "--message", "hi", *argv])
     assert code == 0
     assert CapturingDriver.dispatchers[0].allowed_mailboxes == scope
     assert ("every mailbox" in capsys.readouterr().err) is warned
+
+
+def test_run_help_documents_the_mailbox_and_its_fallback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--mailbox-id MAILBOX_ID the mailbox the model works in" in shown
+    assert "(default: $MULTIMAIL_MAILBOX_ID)" in shown
+    assert "--any-mailbox let the model use every mailbox the API key reaches" in shown
+    assert "--api-key" in shown
+    assert "--base-url" in shown

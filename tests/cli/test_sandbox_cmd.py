@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,3 +110,45 @@ def test_it_prints_the_control_token_that_opens_the_controls() -> None:
         assert opened.status_code == 201
     finally:
         assert stop(process) == 0
+
+
+def test_a_taken_port_is_one_line_that_suggests_port_0() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        finished = subprocess.run(
+            [sys.executable, "-m", "mm_assistants.cli.main", "sandbox", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    assert finished.returncode == 2
+    assert finished.stdout == ""
+    assert finished.stderr.splitlines() == [
+        f"mm-assistants sandbox: port {port} on 127.0.0.1 is already in use (another "
+        "sandbox?): stop what holds it, or pass --port 0 to take any free port (the lines "
+        "printed then carry the port bound)"
+    ]
+
+
+def test_port_0_prints_the_port_bound_and_every_line_carries_it() -> None:
+    process, lines = start()
+    try:
+        port = int(value_after(lines, "port"))
+        assert port > 0
+        assert value(lines, "MultiMail API") == f"http://127.0.0.1:{port}"
+        exports = [line for line in lines if "_URL=" in line or "BASE_URL=" in line]
+        assert exports
+        assert all(f"127.0.0.1:{port}" in line for line in exports)
+        assert httpx.get(f"http://127.0.0.1:{port}/health").json() == {"status": "ok"}
+    finally:
+        assert stop(process) == 0
+
+
+def value_after(lines: list[str], label: str) -> str:
+    for line in lines:
+        words = line.split()
+        if words and words[0] == label:
+            return words[1]
+    raise AssertionError(f"no {label!r} line in {lines}")

@@ -105,8 +105,9 @@ def test_export_formats_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     assert tools[0]["strict"] is False
     assert all("mailbox_id" not in t["parameters"]["properties"] for t in tools)
     code, _, err = run(capsys, "schemas", "export", "--profile", "admin")
-    assert code == 1
-    assert "allow_self_approval" in err
+    assert code == 2  # a usage error: the message names the flag that fixes it
+    assert "pass --allow-self-approval" in err
+    assert "allow_self_approval" not in err
     code, out, _ = run(capsys, "schemas", "export", "--profile", "admin", "--allow-self-approval")
     assert len(json.loads(out)) == 38
 
@@ -114,3 +115,43 @@ def test_export_formats_and_options(capsys: pytest.CaptureFixture[str]) -> None:
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 2
     assert "usage: mm-assistants" in capsys.readouterr().err
+
+
+def test_the_schema_set_is_chosen_with_schema_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "schemas", "--schema-version", "v1", "list")
+    assert code == 0
+    assert "send_email" in out
+    assert err == ""
+
+
+def test_the_old_schemas_version_still_works_with_a_note(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "schemas", "--version", "v1", "list")
+    assert code == 0
+    assert "send_email" in out
+    assert err.startswith("note: 'mm-assistants schemas --version' is now --schema-version")
+    assert len(err.splitlines()) == 1
+
+
+def test_the_help_shows_schema_version_not_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["schemas", "--help"])
+    shown = capsys.readouterr().out
+    assert "--schema-version" in shown
+    assert "--version" not in shown.replace("--schema-version", "")
+
+
+def test_the_top_level_version_is_the_programs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("mm-assistants ")
+
+
+def test_an_unknown_tool_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "schemas", "show", "send_mail")
+    assert code == 1
+    assert (
+        err == "mm-assistants schemas: unknown tool 'send_mail'; try 'mm-assistants schemas list'\n"
+    )
