@@ -244,3 +244,11 @@ def test_the_exit_codes_are_the_documented_ones() -> None:
     assert codes | {errors.INTERRUPTED} == documented
     for code in documented:
         assert f"{code} " in (errors.__doc__ or "")
+
+
+def test_the_readme_lists_the_same_exit_codes() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    rows = {line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| ")}
+    assert {"0", "1", "2", "3", "130"} <= rows
