@@ -4,9 +4,11 @@ the documented exit code, never a traceback (issue 12, items 4 and 5)."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -204,3 +206,29 @@ def test_a_good_run_shows_the_sunset_warning_as_one_note(
     assert len(finished.stderr.splitlines()) == 1  # no file path, no source line
     assert "AssistantsSunsetWarning" not in finished.stderr
     assert "status: completed" in finished.stdout
+
+
+def test_ctrl_c_during_a_run_is_one_line_and_130(sandbox: Sandbox, assistant_id: str) -> None:
+    sandbox.multimail.inject_inbound(sender="ana@example.com", subject="Hi", markdown="Call?")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULTIMAIL_", "OPENAI_"))}
+    env.update(sandbox.environment())
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mm_assistants.cli.main", *RUN, "--assistant", assistant_id],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        # the reply is held for a human: the run now waits, as a person would see it do
+        while not sandbox.multimail.pending() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sandbox.multimail.pending()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "Traceback" not in err
+    assert process.returncode == 130
+    assert err.splitlines()[-1] == "mm-assistants run: interrupted"
