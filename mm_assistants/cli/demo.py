@@ -183,12 +183,12 @@ def review_url(base_url: str) -> str:
 
 def introduce_review_page(console: Console, base_url: str, options: DemoOptions) -> None:
     """Point at the review page, and say whether the browser can beat the scripted reviewer."""
-    console.line(f"  review     {review_url(base_url)} (the review page: open it in a browser)")
+    console.line(f"  review     {review_url(base_url)} (the review page, for a local browser)")
     if not options.interactive:
-        verb = "approve" if options.decision == "approve" else "reject"
+        verb = "approves" if options.decision == "approve" else "rejects"
         console.line(
-            f"             the scripted reviewer will {verb} after {options.decide_after:g} s; "
-            "decide on the page before then to do it yourself"
+            f"             decide there within {options.decide_after:g} s, "
+            f"or the scripted reviewer {verb} it"
         )
 
 

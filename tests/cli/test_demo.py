@@ -71,7 +71,7 @@ def test_the_demo_points_at_the_review_page() -> None:
     transcript = out.getvalue()
     match = re.search(r"review     (http://127\.0\.0\.1:\d+/review/) ", transcript)
     assert match, transcript
-    assert "decide on the page before then" in transcript
+    assert "decide there within 0.1 s, or the scripted reviewer approves it" in transcript
 
 
 def test_a_decision_on_the_review_page_beats_the_scripted_reviewer() -> None:
