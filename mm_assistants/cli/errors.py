@@ -210,4 +210,4 @@ def _openai_message(body: object) -> str | None:
 def _origin(url: object) -> str:
     # scheme, host and port only: a path or query could carry a token
     parts = urlsplit(str(url))
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"

@@ -11,7 +11,7 @@ means the URL points at another server, e.g. the OpenAI half of the sandbox.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from mm_assistants.cli.errors import (
     CONFIGURATION,
@@ -22,6 +22,9 @@ from mm_assistants.cli.errors import (
     configuration,
 )
 from mm_assistants.multimail.errors import MultiMailError
+
+if TYPE_CHECKING:
+    from mm_assistants.multimail import MultiMailClient
 
 #: The path every MultiMail answers, whatever the key's scopes.
 PROBE_PATH = "/v1/account"
@@ -47,7 +50,7 @@ def multimail_options(key_help: str = "a MultiMail API key") -> argparse.Argumen
     return common
 
 
-def open_client(args: argparse.Namespace) -> Any:
+def open_client(args: argparse.Namespace) -> MultiMailClient:
     """A `MultiMailClient` from ``--api-key``/``--base-url`` (or the environment); a missing
     key or a malformed URL is a `CliError` that names the flags."""
     from mm_assistants.multimail import MultiMailClient
@@ -70,7 +73,7 @@ def judge(status: int, body: Any) -> Verdict:
     return "ok"
 
 
-def check_multimail(client: Any) -> None:
+def check_multimail(client: MultiMailClient) -> None:
     """Raise a `CliError` unless ``client`` talks to MultiMail with a key it accepts.
 
     An unreachable server raises the client's `TransportError` (``main`` explains it).
@@ -88,7 +91,7 @@ def check_multimail(client: Any) -> None:
         raise CliError(NOT_MULTIMAIL, CONFIGURATION)
 
 
-def is_multimail(client: Any) -> bool:
+def is_multimail(client: MultiMailClient) -> bool:
     """Whether ``client``'s base URL answers like MultiMail (its key aside)."""
     try:
         check_multimail(client)

@@ -252,3 +252,10 @@ def test_the_readme_lists_the_same_exit_codes() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
     rows = {line.split("|")[1].strip() for line in readme.splitlines() if line.startswith("| ")}
     assert {"0", "1", "2", "3", "130"} <= rows
+
+
+def test_an_unreachable_openai_shows_its_origin_only() -> None:
+    request = httpx.Request("GET", "http://user:pw@[::1]:8025/v1/assistants?key=s3cret")
+    failure = explain(openai.APIConnectionError(request=request))
+    assert failure is not None
+    assert failure.message == "could not reach OpenAI at http://[::1]:8025: check OPENAI_BASE_URL"
