@@ -4,7 +4,7 @@ approve or reject.
 - `mm_assistants.review.queue` and `mm_assistants.review.text`: pure, a held email as a
   row (recipients, subject, first lines, age), the terminal table, decision checks;
 - `create_review_app`: a web page and JSON API to mount in any ASGI app, over a
-  `ReviewBackend`;
+  `ReviewBackend` (an `OriginalSource` also shows the email each held reply answers);
 - `OversightQueue` / `AsyncOversightQueue`: MultiMail's oversight endpoints with an
   oversight-scoped key (behind ``mm-assistants approvals`` and a real review page).
 
@@ -26,13 +26,21 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mm_assistants.review.app import create_review_app
-    from mm_assistants.review.backend import ReviewBackend, ReviewError
+    from mm_assistants.review.backend import OriginalSource, ReviewBackend, ReviewError
     from mm_assistants.review.oversight import AsyncOversightQueue, OversightQueue
-    from mm_assistants.review.queue import PendingRow, check_decision, pending_row, pending_rows
+    from mm_assistants.review.queue import (
+        OriginalRow,
+        PendingRow,
+        check_decision,
+        pending_row,
+        pending_rows,
+    )
     from mm_assistants.review.text import render_message, render_table
 
 _EXPORTS = {
     "AsyncOversightQueue": "mm_assistants.review.oversight",
+    "OriginalRow": "mm_assistants.review.queue",
+    "OriginalSource": "mm_assistants.review.backend",
     "OversightQueue": "mm_assistants.review.oversight",
     "PendingRow": "mm_assistants.review.queue",
     "ReviewBackend": "mm_assistants.review.backend",
@@ -47,6 +55,8 @@ _EXPORTS = {
 
 __all__ = [
     "AsyncOversightQueue",
+    "OriginalRow",
+    "OriginalSource",
     "OversightQueue",
     "PendingRow",
     "ReviewBackend",
