@@ -18,11 +18,12 @@ to have been sent, and the pending record is kept until a real decision shows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+from mm_assistants import _validate
 
 Decision = Literal[
     "approved", "scheduled", "rejected", "cancelled", "send_failed", "pending", "unknown"
@@ -65,18 +66,13 @@ class ApprovalPolicy:
     multiplier: float = 1.6
 
     def __post_init__(self) -> None:
-        if not isinstance(self.wait, bool):
-            raise TypeError(f"ApprovalPolicy.wait is True or False, not {self.wait!r}")
-        for name in ("max_wait", "margin", "first_delay", "max_interval"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(
-                    f"ApprovalPolicy.{name} must be a finite number >= 0, not {value!r}"
-                )
-        if self.first_delay <= 0 or self.max_interval <= 0:
-            raise ValueError("ApprovalPolicy.first_delay and max_interval must be > 0")
-        if self.multiplier < 1:
-            raise ValueError("ApprovalPolicy.multiplier must be >= 1")
+        # The rules every policy shares (mm_assistants._validate): finite numbers, no bools.
+        _validate.switch("ApprovalPolicy", "wait", self.wait)
+        _validate.number("ApprovalPolicy", "max_wait", self.max_wait)
+        _validate.number("ApprovalPolicy", "margin", self.margin)
+        _validate.number("ApprovalPolicy", "first_delay", self.first_delay, above=True)
+        _validate.number("ApprovalPolicy", "max_interval", self.max_interval, above=True)
+        _validate.number("ApprovalPolicy", "multiplier", self.multiplier, minimum=1)
 
     def deadline(self, now: float, expires_at: float | None = None) -> float:
         """When a wait that starts at ``now`` must end (unix seconds)."""

@@ -11,6 +11,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mm_assistants import _validate
+
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 WORKING_STATUSES = frozenset({"queued", "in_progress", "cancelling"})
 OnRequiresAction = Literal["dispatch", "return"]
@@ -36,12 +38,11 @@ class PollPolicy:
     learn: bool = True
 
     def __post_init__(self) -> None:
+        # The rules every policy shares (mm_assistants._validate): finite numbers, no bools.
         for name in ("first_interval", "max_interval", "min_interval", "max_hint"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ValueError(f"PollPolicy.{name} must be a positive number, not {value!r}")
-        if self.multiplier < 1:
-            raise ValueError("PollPolicy.multiplier must be >= 1")
+            _validate.number("PollPolicy", name, getattr(self, name), above=True)
+        _validate.number("PollPolicy", "multiplier", self.multiplier, minimum=1)
+        _validate.switch("PollPolicy", "learn", self.learn)
         if self.min_interval > self.max_hint:
             raise ValueError("PollPolicy.min_interval must not exceed max_hint")
 

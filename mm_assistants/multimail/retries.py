@@ -25,6 +25,11 @@ import random as _random
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from mm_assistants import _validate
+
+_ONE = "1 = no retries"
+_GROWS = "so that delays never shrink"
+_JITTER = "a fraction of the delay"
 #: Statuses after which another attempt may succeed.
 RETRY_STATUSES = frozenset({429}) | frozenset(range(500, 600))
 
@@ -50,42 +55,17 @@ class RetryPolicy:
     max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
-        attempts = self.max_attempts
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
-            raise ValueError(
-                f"RetryPolicy.max_attempts must be an integer >= 1 (1 = no retries), "
-                f"got {attempts!r}"
-            )
+        # The rules every policy shares (mm_assistants._validate): finite numbers, no bools.
+        _validate.whole("RetryPolicy", "max_attempts", self.max_attempts, minimum=1, note=_ONE)
         for name in ("initial_delay", "max_delay", "max_retry_after"):
-            _check_seconds(name, getattr(self, name))
-        _check_number("multiplier", self.multiplier)
-        if self.multiplier < 1:
-            raise ValueError(
-                f"RetryPolicy.multiplier must be >= 1 so that delays never shrink, "
-                f"got {self.multiplier!r}"
-            )
-        _check_number("jitter", self.jitter)
-        if not 0 <= self.jitter <= 1:
-            raise ValueError(
-                f"RetryPolicy.jitter is a fraction of the delay between 0 and 1, "
-                f"got {self.jitter!r}"
-            )
+            _validate.number("RetryPolicy", name, getattr(self, name), note="seconds")
+        _validate.number("RetryPolicy", "multiplier", self.multiplier, minimum=1, note=_GROWS)
+        _validate.number("RetryPolicy", "jitter", self.jitter, maximum=1, note=_JITTER)
 
     @classmethod
     def none(cls) -> RetryPolicy:
         """A policy of one attempt: every failure is raised at once."""
         return cls(max_attempts=1)
-
-
-def _check_number(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"RetryPolicy.{name} must be a finite number, got {value!r}")
-
-
-def _check_seconds(name: str, value: object) -> None:
-    _check_number(name, value)
-    if value < 0:  # type: ignore[operator]  # _check_number made it a real number
-        raise ValueError(f"RetryPolicy.{name} is a number of seconds >= 0, got {value!r}")
 
 
 #: The policy clients use unless told otherwise.
