@@ -38,7 +38,9 @@ class Subscription:
             loop.create_future() if loop is not None else None
         )
 
-    def _deliver(self, data: Mapping[str, Any]) -> None:
+    def deliver(self, data: Mapping[str, Any]) -> None:
+        """Hand this wait a decision (the hub does, for each `ApprovalHub.publish`); a
+        record that decides nothing is ignored."""
         if not decisive(data):
             return  # never wake a wait with nothing to end on (the hub filters too)
         self._data = data
@@ -73,7 +75,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop listening."""
-        self._hub._remove(self)
+        self._hub.unsubscribe(self)
 
     def __enter__(self) -> Subscription:
         return self
@@ -118,7 +120,7 @@ class ApprovalHub:
                 self._recent.popitem(last=False)
             waiting = list(self._waiting.get(email_id, ()))
         for subscription in waiting:
-            subscription._deliver(data)
+            subscription.deliver(data)
         return len(waiting)
 
     def publish_event(
@@ -147,10 +149,11 @@ class ApprovalHub:
             self._waiting.setdefault(subscription.email_id, []).append(subscription)
             known = self._recent.get(subscription.email_id)
         if known is not None:
-            subscription._deliver(known)
+            subscription.deliver(known)
         return subscription
 
-    def _remove(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop delivering to ``subscription`` (what `Subscription.close` does)."""
         with self._lock:
             waiting = self._waiting.get(subscription.email_id, [])
             if subscription in waiting:

@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from mm_assistants._sunset import AssistantsSunsetWarning
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy
 from mm_assistants.cli.console import Console
-from mm_assistants.cli.demo import (
+from mm_assistants.cli.demo_story import (
     BODY,
     MODEL,
     REVIEW_TICK,
@@ -31,9 +31,10 @@ from mm_assistants.cli.demo import (
 )
 from mm_assistants.cli.reviewer import Reviewer
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
+from mm_assistants.inbound import InboundRouter
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
-from mm_assistants.webhooks import EVENT_TYPES, HandledEvent, InboundRouter, WebhookReceiver
+from mm_assistants.webhooks import EVENT_TYPES, HandledEvent, WebhookReceiver
 
 #: The wait's own status checks, so far apart that only the webhook can explain a fast wake.
 SLOW_CHECKS = 30.0

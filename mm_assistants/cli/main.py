@@ -27,7 +27,7 @@ SUBCOMMAND_MODULES = (
     ("mm_assistants.cli.sandbox_cmd", ("sandbox",)),
     ("mm_assistants.cli.run_cmd", ("run", "assistant")),
     ("mm_assistants.cli.approvals_cmd", ("approvals",)),
-    ("mm_assistants.cli.demo", ("demo",)),
+    ("mm_assistants.cli.demo_cmd", ("demo",)),
 )
 
 #: Environment variables whose values never appear in an error line.
@@ -48,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name == name:  # not built yet in this checkout
-                continue
+            # Every subcommand module ships with the package: only a missing optional
+            # dependency is expected here; anything else is a broken install and raises.
             if missing_extra(exc) is None:
                 raise
             for command in commands:

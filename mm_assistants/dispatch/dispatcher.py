@@ -32,13 +32,31 @@ from mm_assistants.multimail.errors import MultiMailError
 class Dispatcher(DispatcherCore):
     """Dispatches tool calls with a blocking `MultiMailClient`.
 
-    Keyword options (all in `DispatcherCore`): ``registry``, ``profile`` (``"agent"``,
-    ``"reviewer"``, ``"admin"``), ``tools`` (an explicit list), ``mailbox_id`` (the default
-    mailbox, and the only one the model may use unless ``allowed_mailboxes`` widens it: a
-    collection of ids, or `ANY_MAILBOX`; left out, it comes from ``MULTIMAIL_MAILBOX_ID``,
-    and ``mailbox_id=None`` means none), ``max_output_chars``, ``on_error``
-    (``"report"`` or ``"raise"``), ``allow_self_approval``, ``max_concurrency``, ``audit``
-    (a sink, or ``None``), ``wait_poll_interval``.
+    Keyword options (the same for `AsyncDispatcher`; checked in `DispatcherCore`):
+
+    - ``registry``: the `ToolRegistry` (default: the bundled ``v1`` schemas).
+    - ``profile``: ``"agent"`` (default), ``"reviewer"`` or ``"admin"``: which tools the
+      model may call; ``tools``: an explicit list of tool names instead.
+    - ``allow_self_approval``: allow a tool set that can both write and approve email
+      (default ``False``: such a set is refused at construction).
+    - ``mailbox_id``: the default mailbox, and the only one the model may use unless
+      ``allowed_mailboxes`` widens it (a collection of ids, or `ANY_MAILBOX` for every
+      mailbox the key reaches). Left out, it comes from ``MULTIMAIL_MAILBOX_ID``;
+      ``mailbox_id=None`` means none and ignores the variable.
+    - ``max_output_chars``: the bound on one output (default 48,000; at least 2,000).
+    - ``on_error``: ``"report"`` (default: a failure is an output for the model) or
+      ``"raise"`` (a `ToolCallError`).
+    - ``max_concurrency``: calls of one step run at once by `dispatch_many` (default 8).
+    - ``audit``: a sink for one `AuditRecord` per call (default: the log), or ``None``.
+    - ``wait_poll_interval``: seconds between looks of ``wait_for_email`` (default 3).
+    - ``approvals``: the `ApprovalPolicy` for gated sends when `dispatch` is given none
+      (default ``None``: no wait; the output says the send is held).
+    - ``approval_hub``: an `ApprovalHub` whose decisions (from webhooks) end waits at once.
+    - ``approval_store``: a `PendingStore` that records sends still held when the wait
+      ends (and, before it, the wait itself), so their decisions reach the conversation
+      later (`resolve_pending`).
+    - ``clock``: unix seconds, what "now" is for approval deadlines and ``wait_for_email``
+      (default ``time.time``; tests pass a fake).
     """
 
     def __init__(self, client: MultiMailClient, **options: Any) -> None:
@@ -70,13 +88,13 @@ class Dispatcher(DispatcherCore):
             return self.fail(prepared, error)
         replayed = self.replayed(prepared, data)
         if replayed is not None:
-            data = self.with_real_status(data, self._fetch_email(*replayed))
+            data = self.with_real_status(data, self.fetch_email(*replayed))
         result = self.succeed(prepared, status, data)
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result
         outcome = approval_wait_sync(
-            self._fetch_email,
+            self.fetch_email,
             plan.pending.email_id,
             plan.pending.mailbox_id,
             policy=plan.policy,
@@ -135,7 +153,10 @@ class Dispatcher(DispatcherCore):
                 raise
         return [outcome for outcome in outcomes if isinstance(outcome, ToolResult)]
 
-    def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+    def fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        """The email's record as ``read_email`` returns it, or ``None`` when it cannot be
+        read now (an API error or an odd answer: a wait looks again later). The approval
+        waits, the drivers' late decisions and the inbound trust gate read email this way."""
         try:
             data = self.client.send(self.read_request(email_id, mailbox_id)).data
         except MultiMailError:
@@ -205,14 +226,14 @@ class AsyncDispatcher(DispatcherCore):
             return self.fail(prepared, error)
         replayed = self.replayed(prepared, data)
         if replayed is not None:
-            email = await self._fetch_email(*replayed)
+            email = await self.fetch_email(*replayed)
             data = self.with_real_status(data, email)
         result = self.succeed(prepared, status, data)
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result
         outcome = await approval_wait_async(
-            self._fetch_email,
+            self.fetch_email,
             plan.pending.email_id,
             plan.pending.mailbox_id,
             policy=plan.policy,
@@ -254,7 +275,9 @@ class AsyncDispatcher(DispatcherCore):
             if unfinished:  # cancelling is prompt; waiting for it leaves nothing pending
                 await asyncio.gather(*unfinished, return_exceptions=True)
 
-    async def _fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+    async def fetch_email(self, email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        """The email's record, or ``None`` when it cannot be read now; see
+        `Dispatcher.fetch_email`."""
         try:
             data = (await self.client.send(self.read_request(email_id, mailbox_id))).data
         except MultiMailError:

@@ -232,7 +232,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         for record in chosen.all():
             if record.waited_on(time.time()):
                 continue  # its own wait will hand the decision to the model
-            email = await self.dispatcher._fetch_email(record.email_id, record.mailbox_id)
+            email = await self.dispatcher.fetch_email(record.email_id, record.mailbox_id)
             outcome = late_outcome(record, email)
             if outcome is None:
                 continue
@@ -370,7 +370,7 @@ def _resolve(dispatcher: Any, store: PendingStore | None, deliver: Any) -> list[
     chosen = store if store is not None else dispatcher.approval_store
     if chosen is None:
         return []
-    return resolve_pending(chosen, dispatcher._fetch_email, deliver)
+    return resolve_pending(chosen, dispatcher.fetch_email, deliver)
 
 
 def _held(

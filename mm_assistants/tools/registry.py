@@ -164,7 +164,7 @@ class ToolRegistry(Mapping[str, ToolSpec]):
             spec = self[name]
             hide = _pinned_mailbox(spec) if mailbox_id is not None else frozenset()
             exported.append(
-                export_definition(spec._definition, format=format, strict=strict, hide=hide)
+                export_definition(spec.definition(), format=format, strict=strict, hide=hide)
             )
         return exported
 

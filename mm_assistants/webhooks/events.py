@@ -1,7 +1,7 @@
 """Typed webhook events from the payloads MultiMail sends (pure; no I/O).
 
-MultiMail has documented two shapes, and `parse_event` reads both (see the package
-docstring): the envelope ``{"id", "event", "timestamp", "data": {...}}`` and the flat
+MultiMail has documented two shapes, and `parse_event` reads both (its docstring is the
+payload spec): the envelope ``{"id", "event", "timestamp", "data": {...}}`` and the flat
 ``{"event_type", "mailbox", "message_id", "thread_id", "timestamp", ...}``. Every field is
 optional and read defensively: a value of the wrong JSON type reads as absent, an event
 type the library does not know becomes a plain `WebhookEvent`, and only a body that is not
@@ -108,9 +108,27 @@ def parse_event(
 ) -> WebhookEvent:
     """A typed event from a delivery's body (bytes or text) or an already decoded object.
 
-    ``event_type`` (e.g. the ``X-MultiMail-Event`` header) is used only when the payload
-    names no type. Raises `WebhookPayloadError` when the body is not a JSON object, and
-    nothing else for any body.
+    Accepted payload shapes (MultiMail has documented both; every field is optional):
+
+    - envelope: ``{"id": "evt_…", "event": "message.received", "timestamp":
+      "2026-03-01T12:00:00Z", "data": {"email_id", "message_id", "mailbox_id", "thread_id",
+      "status", "from", "to", "subject", "spam_verdict", "spam_score", "decided_by",
+      "reason", ...}}``
+    - flat: ``{"event_type": "message.received", "mailbox": "mbx_…", "message_id",
+      "thread_id", "timestamp", ...}``
+
+    The type is read from ``event``, ``event_type`` or ``type``, else from the
+    ``event_type`` argument (e.g. the ``X-MultiMail-Event`` header). Fields are looked up in
+    ``data``, then an ``email``/``message`` object inside it, then the top level. The email
+    id is ``email_id``, else ``id`` inside ``data``, else ``message_id``; the mailbox is
+    ``mailbox_id`` or ``mailbox`` (a string, or an object's ``id``); ``timestamp`` (or
+    ``created_at``) may be ISO 8601 or unix seconds/milliseconds. ``dkim``/``spf``/``dmarc``
+    are read directly or from an ``authentication_results`` object. A value of the wrong
+    JSON type reads as absent.
+
+    The eight known types (`EVENT_TYPES`) give a `MessageEvent` or an `OversightEvent`;
+    any other type a plain `WebhookEvent` (its ``data`` and ``raw`` intact). Raises
+    `WebhookPayloadError` when the body is not a JSON object, and nothing else for any body.
 
     Example::
 

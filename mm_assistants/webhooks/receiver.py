@@ -18,7 +18,10 @@ What `handle` does with an event:
   through the `ApprovalHub` (no status poll needed), then, when a run already ended with
   that email still pending, posts the decision to its thread (``late_decisions``: an
   Assistants driver; by default the router's).
-- ``message.received``: hands it to the `InboundRouter`.
+- ``message.received``: hands it to the router (``router.route(event)``), typically an
+  `mm_assistants.inbound.InboundRouter`. The receiver knows a router only by the
+  `EventRouter` protocol (`AsyncEventRouter` for `AsyncWebhookReceiver`), so this package
+  never loads inbound routing, the drivers or the dispatcher.
 - every event: ``on_event(event)`` when given.
 """
 
@@ -26,17 +29,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 from mm_assistants.approvals import ApprovalHub, ApprovalOutcome
+from mm_assistants.state import SeenDeliveries, open_seen_store
 from mm_assistants.webhooks.events import OversightEvent, WebhookEvent, parse_event
 from mm_assistants.webhooks.feed import decision_record, feed_hub
 from mm_assistants.webhooks.freshness import DEFAULT_TOLERANCE
-from mm_assistants.webhooks.routing import RouteResult
-from mm_assistants.webhooks.seen import SeenDeliveries, open_seen_store
 from mm_assistants.webhooks.verify import (
     DEFAULT_MAX_BODY,
     WebhookVerificationError,
@@ -45,6 +47,48 @@ from mm_assistants.webhooks.verify import (
 )
 
 logger = logging.getLogger("mm_assistants.webhooks")
+
+
+class RouteReport(Protocol):
+    """What a router says it did with an event (`mm_assistants.inbound.RouteResult` is
+    one): ``action`` such as ``started``, ``queued``, ``held``, ``duplicate``, ``ignored``."""
+
+    @property
+    def action(self) -> str: ...
+
+    @property
+    def email_id(self) -> str | None: ...
+
+    @property
+    def mm_thread_id(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+    @property
+    def outcomes(self) -> tuple[Any, ...]: ...
+
+
+class EventRouter(Protocol):
+    """What `WebhookReceiver` calls on its ``router`` (`mm_assistants.inbound.InboundRouter`
+    is one). A router that also has ``assistant_id`` and ``driver`` attributes lends its
+    driver to late decisions (see `ReceiverCore`)."""
+
+    def route(self, event: WebhookEvent) -> RouteReport:
+        """Act on one accepted event; the receiver logs and lists what it raises."""
+        ...
+
+
+class AsyncEventRouter(Protocol):
+    """`EventRouter` for `AsyncWebhookReceiver` (`mm_assistants.inbound.AsyncInboundRouter`
+    is one): ``route`` is awaited."""
+
+    def route(self, event: WebhookEvent) -> Awaitable[RouteReport]:
+        """Act on one accepted event; the receiver logs and lists what it raises."""
+        ...
+
+
+RouterT = TypeVar("RouterT", EventRouter, AsyncEventRouter)
 
 
 class HiddenSecrets(tuple[bytes, ...]):
@@ -68,16 +112,20 @@ class HandledEvent:
     event: WebhookEvent
     woke: bool = False
     late: ApprovalOutcome | None = None
-    route: RouteResult | None = None
+    route: RouteReport | None = None
     errors: tuple[str, ...] = field(default_factory=tuple)
 
 
-class ReceiverCore:
+class ReceiverCore(Generic[RouterT]):
     """Verification and configuration shared by `WebhookReceiver` and
     `AsyncWebhookReceiver`.
 
+    ``router`` gets each event (see `EventRouter`); ``late_decisions`` (default: the
+    router's driver when the router drives Assistants threads) posts a decision that
+    arrives after its run ended.
+
     The replay memory, ``replay_guard``, is a `SeenDeliveries` store or the path of a SQLite
-    file; by default it is the SQLite file at `seen.default_seen_path` (set
+    file; by default it is the SQLite file at `mm_assistants.state.default_seen_path` (set
     ``MM_ASSISTANTS_STATE_DIR`` to move it), so a delivery is accepted once even across a
     restart or by several worker processes of one host. Pass a shared store for several
     hosts, or ``MemorySeenStore()`` for a receiver that may forget at exit (tests).
@@ -91,7 +139,7 @@ class ReceiverCore:
         secrets: str | bytes | Sequence[str | bytes],
         *,
         hub: ApprovalHub | None = None,
-        router: Any = None,
+        router: RouterT | None = None,
         late_decisions: Any = None,
         on_event: Callable[[WebhookEvent], Any] | None = None,
         max_body: int = DEFAULT_MAX_BODY,
@@ -103,7 +151,7 @@ class ReceiverCore:
         # A missing or empty secret fails here, at construction, not on the first delivery.
         self._secrets = HiddenSecrets(secret_keys(secrets))
         self.hub = hub
-        self.router = router
+        self.router: RouterT | None = router
         self.late_decisions = late_decisions if late_decisions is not None else _driver_of(router)
         self.on_event = on_event
         self.max_body = max_body
@@ -161,7 +209,7 @@ class ReceiverCore:
             return None
 
 
-class WebhookReceiver(ReceiverCore):
+class WebhookReceiver(ReceiverCore[EventRouter]):
     """Verifies deliveries and acts on them with blocking I/O (an `InboundRouter`, an
     `AssistantsRunDriver` for late decisions). Options: ``hub``, ``router``,
     ``late_decisions``, ``on_event``, ``max_body``, ``tolerance``, ``require_timestamp``,
@@ -192,7 +240,7 @@ class WebhookReceiver(ReceiverCore):
         return self.handle(self.accept(raw_body, headers))
 
 
-class AsyncWebhookReceiver(ReceiverCore):
+class AsyncWebhookReceiver(ReceiverCore[AsyncEventRouter]):
     """`WebhookReceiver` for asyncio: an `AsyncInboundRouter` and an
     `AsyncAssistantsRunDriver`; ``on_event`` may be a coroutine function."""
 

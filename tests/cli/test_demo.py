@@ -14,7 +14,8 @@ import time
 import httpx
 import pytest
 
-from mm_assistants.cli.demo import DemoOptions, run_demo
+from mm_assistants.cli.demo import run_demo
+from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.main import main
 
 QUICK = {"decide_after": 0.1, "model_latency": 0.0}

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mm_assistants.cli.demo import DemoOptions
+from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.demo_webhooks import SLOW_CHECKS, run_webhook_demo
 from mm_assistants.cli.main import main
 

@@ -11,8 +11,9 @@ import pytest
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import AsyncDispatcher
 from mm_assistants.drivers import AsyncAssistantsRunDriver
+from mm_assistants.inbound import AsyncInboundRouter
 from mm_assistants.sandbox import Sandbox
-from mm_assistants.webhooks import AsyncInboundRouter, AsyncWebhookReceiver, parse_event
+from mm_assistants.webhooks import AsyncWebhookReceiver, parse_event
 from tests.e2e.conftest import thread_texts
 from tests.e2e.inbound import options, received
 

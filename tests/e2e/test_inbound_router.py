@@ -17,8 +17,8 @@ from mm_assistants._sunset import call_assistants
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
+from mm_assistants.inbound import AsyncInboundRouter, InboundRouter, SQLiteRouteStore
 from mm_assistants.sandbox import Sandbox
-from mm_assistants.webhooks import AsyncInboundRouter, InboundRouter, SQLiteRouteStore
 from tests.e2e.conftest import FAST_APPROVALS, requests_to, thread_texts, wait_until_held
 from tests.e2e.inbound import options, received
 

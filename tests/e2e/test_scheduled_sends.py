@@ -65,7 +65,7 @@ def test_a_schedule_first_send_is_reported_scheduled_not_approved_and_stays_pend
 
         resolve_pending(
             store,
-            lambda e, m: dispatcher._fetch_email(e, m),
+            lambda e, m: dispatcher.fetch_email(e, m),
             lambda r, o: delivered.append((r, o)),
         )
     [(record, outcome)] = delivered

@@ -15,10 +15,11 @@ from fastapi import FastAPI
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
+from mm_assistants.inbound import InboundRouter
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.sandbox import Sandbox
 from mm_assistants.sandbox.serving import LoopbackServer
-from mm_assistants.webhooks import HandledEvent, InboundRouter, WebhookReceiver
+from mm_assistants.webhooks import HandledEvent, WebhookReceiver
 from mm_assistants.webhooks.fastapi import webhook_router
 from tests.e2e.conftest import FAST_RETRY, Reviewer, requests_to, thread_texts
 from tests.e2e.inbound import eventually, options, subscribe_receiver

@@ -35,9 +35,11 @@ from mm_assistants import (
     RetryPolicy,
     SQLitePendingStore,
     create_assistant,
+    inbound,
     webhooks,
 )
-from mm_assistants.cli.demo import DemoOptions, run_demo
+from mm_assistants.cli.demo import run_demo
+from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.demo_webhooks import run_webhook_demo
 from mm_assistants.sandbox import Sandbox
 from mm_assistants.sandbox.serving import LoopbackServer
@@ -77,10 +79,10 @@ WATCHED_CLASSES: tuple[type, ...] = (
     mm_assistants.SQLitePendingStore,
     webhooks.WebhookReceiver,
     webhooks.AsyncWebhookReceiver,
-    webhooks.InboundRouter,
-    webhooks.AsyncInboundRouter,
-    webhooks.MemoryRouteStore,
-    webhooks.SQLiteRouteStore,
+    inbound.InboundRouter,
+    inbound.AsyncInboundRouter,
+    inbound.MemoryRouteStore,
+    inbound.SQLiteRouteStore,
     webhooks.ReplayGuard,
     Sandbox,
     LoopbackServer,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mm_assistants.webhooks import InboundMessage, MemoryRouteStore, RouteStore, SQLiteRouteStore
+from mm_assistants.inbound import InboundMessage, MemoryRouteStore, RouteStore, SQLiteRouteStore
 
 MakeStore = Callable[..., RouteStore]
 

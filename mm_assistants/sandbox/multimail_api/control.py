@@ -84,7 +84,8 @@ class MultiMailControl:
         """Deliver an email from outside; the stored email as ``read_email`` shows it.
         Raises ``ValueError`` on bad input (unknown mailbox, bad address or verdict)."""
         try:
-            email = self._inject(
+            email = inject_email(
+                self._ctx,
                 mailbox_id or self._seed.mailbox_id,
                 {
                     "from": sender,
@@ -103,42 +104,17 @@ class MultiMailControl:
             raise ValueError(exc.message) from exc
         return email
 
-    def _inject(self, mailbox_id: str, fields: dict[str, Any], attachments: Any) -> Doc:
-        self.settle()
-        mailbox = self._ctx.store.get("mailboxes", mailbox_id)
-        if mailbox is None or not mailbox["is_active"]:
-            raise not_found("Mailbox")
-        if not drafts.is_address(fields["from"]):
-            raise bad_request(f"Invalid sender address: {fields['from']!r}")
-        if not isinstance(fields["subject"], str) or not isinstance(fields["markdown"], str):
-            raise bad_request("subject and markdown must be strings")
-        if fields["spam_verdict"] not in (None, *_SPAM_VERDICTS):
-            raise bad_request(f"spam_verdict must be one of {list(_SPAM_VERDICTS)}")
-        fields["from"] = fields["from"].strip().lower()
-        email = self._ctx.postbox.receive(mailbox, fields, drafts.attachments(attachments))
-        return full(email)
-
     def decide(
         self, email_id: str, action: str = "approve", reason: str | None = None
     ) -> dict[str, Any]:
         """Decide a held email as its tenant's operator: ``{id, status}``. Raises
         ``ValueError`` on a bad action or unknown email, or when it is not held."""
         try:
-            return self._decide({"email_id": email_id, "action": action, "reason": reason})
+            return decide_email(
+                self._ctx, {"email_id": email_id, "action": action, "reason": reason}
+            )
         except ApiError as exc:
             raise ValueError(exc.message) from exc
-
-    def _decide(self, body: Doc) -> dict[str, Any]:
-        self.settle()
-        action, reason = read_decision(body)
-        email_id = body.get("email_id")
-        email = self._ctx.store.get("emails", email_id) if isinstance(email_id, str) else None
-        if email is None:
-            raise not_found("Email")
-        tenant = self._ctx.store.get("tenants", email["_tenant"]) or {}
-        operator = str(tenant.get("oversight_email") or OPERATOR)
-        status = self._ctx.postbox.decide(email, action, reason, operator, OPERATOR)
-        return {"id": email["id"], "status": status}
 
     def pending(self, tenant_id: str | None = None) -> list[dict[str, Any]]:
         """A tenant's emails held for a decision (default: the seed's), oldest first, as
@@ -193,6 +169,39 @@ class MultiMailControl:
         self._ctx.store.close()
 
 
+def inject_email(ctx: Context, mailbox_id: str, fields: dict[str, Any], attachments: Any) -> Doc:
+    """Deliver an email from outside (``fields`` as ``POST /sandbox/inbound`` names them);
+    the stored email as ``read_email`` shows it. Raises `ApiError` on bad input."""
+    ctx.postbox.sweep()
+    mailbox = ctx.store.get("mailboxes", mailbox_id)
+    if mailbox is None or not mailbox["is_active"]:
+        raise not_found("Mailbox")
+    if not drafts.is_address(fields["from"]):
+        raise bad_request(f"Invalid sender address: {fields['from']!r}")
+    if not isinstance(fields["subject"], str) or not isinstance(fields["markdown"], str):
+        raise bad_request("subject and markdown must be strings")
+    if fields["spam_verdict"] not in (None, *_SPAM_VERDICTS):
+        raise bad_request(f"spam_verdict must be one of {list(_SPAM_VERDICTS)}")
+    fields["from"] = fields["from"].strip().lower()
+    email = ctx.postbox.receive(mailbox, fields, drafts.attachments(attachments))
+    return full(email)
+
+
+def decide_email(ctx: Context, body: Doc) -> dict[str, Any]:
+    """Decide a held email as its tenant's operator (``body`` as ``POST /sandbox/decide``
+    takes it): ``{id, status}``. Raises `ApiError` on a bad action or unknown email."""
+    ctx.postbox.sweep()
+    action, reason = read_decision(body)
+    email_id = body.get("email_id")
+    email = ctx.store.get("emails", email_id) if isinstance(email_id, str) else None
+    if email is None:
+        raise not_found("Email")
+    tenant = ctx.store.get("tenants", email["_tenant"]) or {}
+    operator = str(tenant.get("oversight_email") or OPERATOR)
+    status = ctx.postbox.decide(email, action, reason, operator, OPERATOR)
+    return {"id": email["id"], "status": status}
+
+
 def routes(ctx: Context, control: MultiMailControl) -> list[Route]:
     """The ``/sandbox`` routes (see the module docstring)."""
 
@@ -213,10 +222,10 @@ def routes(ctx: Context, control: MultiMailControl) -> list[Route]:
         }
         fields["from"] = body.get("sender")
         mailbox_id = body.get("mailbox_id") or control.seed.mailbox_id
-        return ok(control._inject(str(mailbox_id), fields, body.get("attachments") or []), 201)
+        return ok(inject_email(ctx, str(mailbox_id), fields, body.get("attachments") or []), 201)
 
     async def decide(ctx: Context, request: Request) -> Response:
-        return ok(control._decide(await json_body(request)))
+        return ok(decide_email(ctx, await json_body(request)))
 
     async def get_clock(ctx: Context, request: Request) -> Response:
         return ok(_clock_view(ctx))

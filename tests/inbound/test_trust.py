@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from mm_assistants.webhooks import MessageEvent, TrustPolicy, parse_event
+from mm_assistants.inbound import TrustPolicy
+from mm_assistants.webhooks import MessageEvent, parse_event
 
 PASSING = {"spam_verdict": "clean", "dkim": "pass", "spf": "pass", "dmarc": "pass"}
 

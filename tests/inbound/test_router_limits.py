@@ -14,14 +14,8 @@ import pytest
 
 from mm_assistants.dispatch import ToolCall, ToolResult
 from mm_assistants.drivers import RunOutcome
-from mm_assistants.webhooks import (
-    AsyncInboundRouter,
-    InboundLimits,
-    InboundRouter,
-    MessageEvent,
-    RateLimit,
-    parse_event,
-)
+from mm_assistants.inbound import AsyncInboundRouter, InboundLimits, InboundRouter, RateLimit
+from mm_assistants.webhooks import MessageEvent, parse_event
 
 PASSING = {"spam_verdict": "clean", "dkim": "pass", "spf": "pass", "dmarc": "pass"}
 
@@ -47,7 +41,7 @@ class Tagger:
         self.tags[arguments["email_id"]] = {t["key"]: t["value"] for t in arguments["tags"]}
         return ToolResult(call.id, call.name, "{}", ok=True)
 
-    def _fetch_email(self, email_id: str, mailbox_id: str) -> dict[str, Any]:
+    def fetch_email(self, email_id: str, mailbox_id: str) -> dict[str, Any]:
         raise AssertionError("the events carry every verdict: no look-up expected")
 
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mm_assistants.webhooks import InboundLimits, RateLimit
-from mm_assistants.webhooks.flood import Bucket, FloodGate, queue_full, take
+from mm_assistants.inbound import InboundLimits, RateLimit
+from mm_assistants.inbound.flood import Bucket, FloodGate, queue_full, take
 
 
 class Clock:

@@ -1,0 +1,206 @@
+"""`InboundRouter` / `AsyncInboundRouter`: each inbound email becomes a turn of the OpenAI
+conversation that belongs to its MultiMail thread.
+
+Example (Assistants; the worker drives the run in the calling thread)::
+
+    router = InboundRouter(OpenAI(), dispatcher, assistant_id="asst_1", store="routes.db")
+    result = router.route(parse_event(body))   # RouteResult(action="started", outcomes=...)
+
+With ``model=`` instead of ``assistant_id=`` the router continues a Responses chain (the
+thread's last response id is remembered). With ``background=True`` `route` returns at once
+and a pool the router owns drives the runs; call `close` (or use ``with``) to wait for it.
+
+What happens to a ``message.received`` event, in order: the first screen (`routing.screen`),
+the trust gate (`TrustPolicy`: an email without passing verdicts is tagged for a person
+through the dispatcher and starts nothing), the flood limits (`InboundLimits`: the
+background queue's bound, then per-sender and per-thread rate limits; what they turn away
+is held and tagged the same way, with the reason), then `RouteStore.admit`, which drops a
+delivery seen before, queues a message behind the thread's active run, or claims the thread
+for a new run. The run's driver posts the message, drives the run, and posts whatever was
+queued meanwhile in the next run. A run that raises gives its messages back to the queue
+(`drain` retries).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
+from mm_assistants.drivers.wire import AssistantsWire
+from mm_assistants.inbound.router_base import RouterCore, logger
+from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
+from mm_assistants.inbound.trust import TrustVerdict
+from mm_assistants.state import InboundMessage
+from mm_assistants.webhooks.events import WebhookEvent
+
+
+class InboundRouter(RouterCore):
+    """Routes inbound email to Assistants threads or Responses chains, blocking I/O.
+
+    Options: ``assistant_id`` or ``model`` (which API), ``instructions`` (Responses),
+    ``driver`` (a configured `AssistantsRunDriver`/`ResponsesDriver`; one is made from the
+    client and dispatcher otherwise), ``store`` (a `RouteStore`, or a SQLite path; memory by
+    default), ``trust`` (`TrustPolicy`), ``compose`` (event → text posted to the model),
+    ``background`` (drive runs in a pool of ``max_workers`` threads the router owns),
+    ``run_params`` (extra run / response parameters), ``on_outcome(mm_thread, outcome)``,
+    ``limits`` (`InboundLimits`: rate limits and the bound on background runs) and
+    ``clock`` (monotonic seconds for the rate limits).
+    """
+
+    def __init__(
+        self, openai_client: Any, dispatcher: Any, *, max_workers: int = 4, **options: Any
+    ):
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        super().__init__(openai_client, dispatcher, **options)
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._futures: set[Future[list[RunOutcome]]] = set()
+        self._lock = threading.Lock()
+
+    def _default_driver(self) -> Any:
+        if self.assistant_id is not None:
+            return AssistantsRunDriver(self.openai, self.dispatcher)
+        return ResponsesDriver(self.openai, self.dispatcher)
+
+    def route(self, event: WebhookEvent) -> RouteResult:
+        """Handle one parsed webhook event; never raises for an event it does not handle."""
+        admitted = self.first_look(event)
+        if isinstance(admitted, RouteResult):
+            return admitted
+        verdict = self._gate(admitted, self._lookup(admitted))
+        gated = self._after_gate(admitted, verdict)
+        if isinstance(gated, RouteResult):
+            self._hold(admitted, verdict)
+            return gated
+        refused = self._admit(admitted, gated)
+        if refused is not None:
+            return refused
+        if self.background:
+            self._submit(admitted.mm_thread_id, [gated])
+            return RouteResult("started", admitted.email_id, admitted.mm_thread_id)
+        outcomes = self._drive(admitted.mm_thread_id, [gated])
+        return RouteResult(
+            "started", admitted.email_id, admitted.mm_thread_id, outcomes=tuple(outcomes)
+        )
+
+    def drain(self) -> int:
+        """Start every thread whose messages wait with no live run (after a failure or a
+        restart); returns how many threads it started."""
+        started = 0
+        for mm_thread in self.store.stalled():
+            messages = self.store.claim(mm_thread)
+            if not messages:
+                if messages is not None:
+                    self.store.finish(mm_thread)
+                continue
+            started += 1
+            if self.background:
+                self._submit(mm_thread, messages)
+            else:
+                self._drive(mm_thread, messages)
+        return started
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the background runs started so far; True when all have ended."""
+        with self._lock:
+            futures = list(self._futures)
+        for future in futures:
+            try:
+                future.exception(timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    def close(self) -> None:
+        """Wait for the background runs, then stop the pool."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __enter__(self) -> InboundRouter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- I/O ----------------------------------------------------------------------------
+
+    def _pending(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
+    def _lookup(self, admitted: Admitted) -> Mapping[str, Any] | None:
+        if not self.trust.needs_lookup(admitted.event):
+            return None
+        mailbox = admitted.mailbox_id or self.dispatcher.mailbox_id
+        if mailbox is None:
+            return None
+        email: Mapping[str, Any] | None = self.dispatcher.fetch_email(admitted.email_id, mailbox)
+        return email
+
+    def _hold(self, admitted: Admitted, verdict: TrustVerdict) -> None:
+        result = self.dispatcher.dispatch(hold_call(admitted, verdict, self.trust))
+        if not result.ok:
+            logger.warning("could not tag held email %s: %s", admitted.email_id, result.output)
+        self.store.mark_seen(admitted.key)  # after the tag: a crash before it tags again
+        logger.info("inbound email %s held for a person: %s", admitted.email_id, verdict.reason)
+
+    def _submit(self, mm_thread: str, messages: list[InboundMessage]) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mm-inbound")
+            future = self._pool.submit(self._drive_logged, mm_thread, messages)
+            self._futures.add(future)
+        future.add_done_callback(self._futures.discard)
+
+    def _drive_logged(self, mm_thread: str, messages: list[InboundMessage]) -> list[RunOutcome]:
+        try:
+            return self._drive(mm_thread, messages)
+        except Exception:
+            logger.exception(
+                "inbound thread %s: the run failed; its messages are queued", mm_thread
+            )
+            raise
+
+    def _drive(self, mm_thread: str, messages: list[InboundMessage]) -> list[RunOutcome]:
+        outcomes = []
+        while messages:
+            try:
+                outcome = self._turn(mm_thread, messages)
+            except BaseException:
+                self.store.release(mm_thread, messages)
+                raise
+            outcomes.append(outcome)
+            self._report(mm_thread, outcome)
+            messages = self.store.finish(mm_thread)
+        return outcomes
+
+    def _turn(self, mm_thread: str, messages: list[InboundMessage]) -> RunOutcome:
+        outcome: RunOutcome
+        target = self.store.target(mm_thread)
+        if self.assistant_id is None:
+            outcome = self.driver.run(
+                self._responses_input(messages),
+                model=self.model,
+                instructions=self.instructions,
+                previous_response_id=target,
+                **self.run_params,
+            )
+            if outcome.run_id is not None:
+                self.store.set_target(mm_thread, outcome.run_id)
+            return outcome
+        wire = AssistantsWire(self.openai)
+        if target is None:
+            metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
+            target = wire.create_thread([m.text for m in messages], metadata).id
+            self.store.set_target(mm_thread, target)
+        else:
+            for message in messages:
+                wire.post_message(target, message.text)
+        outcome = self.driver.run(target, self.assistant_id, **self.run_params)
+        return outcome

@@ -1,0 +1,18 @@
+"""Every public method of the Assistants wire says what it does (issue 13, item 9)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
+
+
+@pytest.mark.parametrize("cls", [AssistantsWire, AsyncAssistantsWire])
+def test_public_methods_have_docstrings(cls: type) -> None:
+    assert inspect.getdoc(cls)
+    public = [name for name, _ in inspect.getmembers(cls, inspect.isfunction)]
+    public = [name for name in public if not name.startswith("_")]
+    assert len(public) >= 10
+    assert [name for name in public if not inspect.getdoc(getattr(cls, name))] == []

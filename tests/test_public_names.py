@@ -1,0 +1,58 @@
+"""The public face loads lazily (issue 13, item 1): ``import mm_assistants`` (which every
+``import mm_assistants.<part>`` runs first) imports no part, and each public name is found
+where the table says, the same object as in its own package."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+
+import pytest
+
+import mm_assistants
+
+
+def test_importing_the_package_loads_no_part() -> None:
+    code = (
+        "import json, sys, mm_assistants;"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith('mm_assistants.'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == ["mm_assistants._sunset", "mm_assistants._version"]
+
+
+def test_the_table_the_typing_imports_and_all_agree() -> None:
+    tree = ast.parse(inspect.getsource(mm_assistants))
+    (guard,) = [node for node in tree.body if isinstance(node, ast.If)]
+    typed = {
+        alias.name: node.module
+        for node in guard.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    homes = mm_assistants._HOMES
+    assert typed == homes
+    assert set(mm_assistants.__all__) == {*homes, "AssistantsSunsetWarning", "__version__"}
+
+
+@pytest.mark.parametrize("name", sorted(mm_assistants._HOMES))
+def test_each_name_is_its_packages_own(name: str) -> None:
+    home = importlib.import_module(mm_assistants._HOMES[name])
+    assert getattr(mm_assistants, name) is getattr(home, name)
+    assert name in dir(mm_assistants)
+
+
+def test_an_unknown_name_is_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        mm_assistants.Nothing  # noqa: B018
