@@ -18,26 +18,27 @@ from __future__ import annotations
 
 import importlib
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
 def moved_module(old: str, new: str) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` for the module ``old``, whose contents now live in
     ``new``: every name ``new`` has is served, the same object, with a warning."""
-    return moved_names(old, _Everything(new))
+    return _serve(old, lambda name: new)
 
 
 def moved_names(package: str, table: Mapping[str, str]) -> Callable[[str], Any]:
     """A module-level ``__getattr__`` for ``package`` serving each name of ``table`` from
     the module it maps to, with a `DeprecationWarning` saying where to import it from."""
+    return _serve(package, table.get)
 
+
+def _serve(package: str, home_of: Callable[[str], str | None]) -> Callable[[str], Any]:
     def __getattr__(name: str) -> Any:
         # Dunder probes (copy, pickle, inspect, pytest) are not old names: answer at once.
-        new = None if name.startswith("__") else table.get(name)
-        if new is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(new), name, _MISSING)
+        new = None if name.startswith("__") else home_of(name)
+        value = _MISSING if new is None else getattr(importlib.import_module(new), name, _MISSING)
         if value is _MISSING:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         warnings.warn(
@@ -48,22 +49,6 @@ def moved_names(package: str, table: Mapping[str, str]) -> Callable[[str], Any]:
         return value
 
     return __getattr__
-
-
-class _Everything(Mapping[str, str]):
-    """Every name maps to one module (whether it has the name is checked on use)."""
-
-    def __init__(self, module: str) -> None:
-        self.module = module
-
-    def __getitem__(self, name: str) -> str:
-        return self.module
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 _MISSING = object()

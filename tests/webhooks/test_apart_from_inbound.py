@@ -114,3 +114,8 @@ def test_the_webhooks_package_lists_only_what_it_still_holds() -> None:
     assert {*MOVED_NAMES, *STORE_NAMES} <= set(inbound.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         webhooks.Nothing  # noqa: B018
+
+
+def test_a_dunder_probe_is_not_an_old_name() -> None:
+    shim = importlib.import_module("mm_assistants.webhooks.trust")
+    assert not hasattr(shim, "__wrapped__")  # no import, no warning (filterwarnings=error)
