@@ -6,8 +6,10 @@ on the policy's growing schedule. With a hub it relies on the hub's wake-up and 
 status only every ``HUB_CHECK_INTERVAL`` seconds and once more at the deadline, in case an
 event was lost. A wake-up never brings a look forward: a wait woken a million times by
 records that decide nothing still looks only on its schedule. A ``cancel`` event, once
-set (from any thread), ends the wait at once as still pending: the run it serves is being
-cancelled and the email stays held.
+set (from any thread), ends the wait as still pending within ``CANCEL_CHECK_INTERVAL``:
+the run it serves is being cancelled and the email stays held.
+Time is the injected ``clock`` and pauses go through the injected ``sleep`` (or the hub) in
+every mode, so a fake clock and sleep make any wait instant in tests.
 `wait_sync` and `wait_async` differ only in ``await``.
 """
 
@@ -128,13 +130,12 @@ def wait_sync(
                 return tracker.looked(fetch(email_id, mailbox_id)) or tracker.timed_out()
             if pause > 0:
                 if subscription is not None:
-                    heard = tracker.decided(_hub_wait(subscription, pause, cancel), "hub")
-                    if heard is not None:
-                        return heard
-                elif cancel is not None:
-                    cancel.wait(pause)  # a cancel cuts the pause short
+                    heard = subscription.wait(_slice(pause, cancel))
+                    decided = tracker.decided(heard, "hub")
+                    if decided is not None:
+                        return decided
                 else:
-                    sleep(pause)
+                    sleep(_slice(pause, cancel))
                 continue  # the look happens only once it is due (or at the deadline)
             seen = tracker.looked(fetch(email_id, mailbox_id))
             if seen is not None:
@@ -167,13 +168,13 @@ async def wait_async(
                 return tracker.looked(await fetch(email_id, mailbox_id)) or tracker.timed_out()
             if pause > 0:
                 if subscription is not None:
-                    heard = await _hub_wait_async(subscription, pause, cancel)
+                    heard = await subscription.wait_async(_slice(pause, cancel))
                     decided = tracker.decided(heard, "hub")
                     if decided is not None:
                         return decided
                 else:
-                    await _pause_async(sleep, pause, cancel)
-                continue
+                    await sleep(_slice(pause, cancel))
+                continue  # the look happens only once it is due (or at the deadline)
             seen = tracker.looked(await fetch(email_id, mailbox_id))
             if seen is not None:
                 return seen
@@ -181,53 +182,13 @@ async def wait_async(
         _close(subscription)
 
 
-def _hub_wait(
-    subscription: Subscription, delay: float, cancel: threading.Event | None
-) -> Mapping[str, Any] | None:
-    """What the hub hears within ``delay`` seconds, listening in slices while a cancel may
-    come (the hub cannot be woken by it)."""
-    if cancel is None:
-        return subscription.wait(delay)
-    end = time.monotonic() + delay
-    while not cancel.is_set():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return None
-        heard = subscription.wait(min(remaining, CANCEL_CHECK_INTERVAL))
-        if heard is not None:
-            return heard
-    return None
-
-
-async def _hub_wait_async(
-    subscription: Subscription, delay: float, cancel: threading.Event | None
-) -> Mapping[str, Any] | None:
-    if cancel is None:
-        return await subscription.wait_async(delay)
-    end = time.monotonic() + delay
-    while not cancel.is_set():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return None
-        heard = await subscription.wait_async(min(remaining, CANCEL_CHECK_INTERVAL))
-        if heard is not None:
-            return heard
-    return None
-
-
-async def _pause_async(
-    sleep: Callable[[float], Awaitable[Any]], delay: float, cancel: threading.Event | None
-) -> None:
-    # a threading.Event cannot be awaited: look at it between short sleeps
-    if cancel is None:
-        await sleep(delay)
-        return
-    end = time.monotonic() + delay
-    while not cancel.is_set():
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return
-        await sleep(min(remaining, CANCEL_CHECK_INTERVAL))
+def _slice(pause: float, cancel: threading.Event | None) -> float:
+    """How long to sleep (or listen) before the loop looks at the clock and the cancel event
+    again: the whole pause, or a short slice of it while a cancel may come. Both waits sleep
+    through their injected ``sleep`` (or the hub) and measure time by their injected
+    ``clock`` only, so a fake clock governs every mode; the event itself is only looked at,
+    which keeps a cancel prompt (within one slice) without a second notion of time."""
+    return pause if cancel is None else min(pause, CANCEL_CHECK_INTERVAL)
 
 
 def _close(subscription: Subscription | None) -> None:

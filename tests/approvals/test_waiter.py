@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, wait_async, wait_sync
+from mm_assistants.approvals.waiter import CANCEL_CHECK_INTERVAL
 
 POLICY = ApprovalPolicy(first_delay=1.0, multiplier=2.0, max_interval=4.0)
 
@@ -183,3 +184,63 @@ def test_a_cancel_from_another_thread_cuts_a_long_wait_short(with_hub: bool) -> 
     timer.join()
     assert outcome.woken_by == "cancel"
     assert outcome.decision == "pending"
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_the_injected_sleep_and_clock_govern_a_wait_that_may_be_cancelled(mode: str) -> None:
+    # A cancel event used to switch the wait to real time (event.wait / time.monotonic):
+    # with a fake sleep, a wait must take no real time at all.
+    fake, cancel = FakeTime(), threading.Event()
+    fetch = scripted([])
+    kwargs: dict[str, Any] = {
+        "policy": POLICY,
+        "deadline": fake.now + 4,
+        "clock": fake.clock,
+        "cancel": cancel,
+    }
+    started = time.monotonic()
+    if mode == "sync":
+        outcome = wait_sync(fetch, "em_1", "mbx_1", sleep=fake.sleep, **kwargs)
+    else:
+
+        async def fetch_async(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+            return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
+
+        outcome = asyncio.run(wait_async(fetch_async, "em_1", "mbx_1", sleep=fake.asleep, **kwargs))
+    assert time.monotonic() - started < 1.0
+    assert (outcome.decision, outcome.woken_by) == ("pending", "deadline")
+    assert outcome.waited == pytest.approx(4.0)
+    assert sum(fake.sleeps) == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_cancel_during_a_faked_pause_ends_the_wait_within_one_slice(mode: str) -> None:
+    fake, cancel = FakeTime(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        fake.sleep(seconds)
+        if fake.now >= 1002.0:  # the run is cancelled two (fake) seconds in
+            cancel.set()
+
+    async def asleep(seconds: float) -> None:
+        sleep(seconds)
+
+    fetch = scripted([])
+    kwargs: dict[str, Any] = {
+        "policy": ApprovalPolicy(first_delay=30.0, max_interval=30.0),
+        "deadline": fake.now + 3,
+        "clock": fake.clock,
+        "cancel": cancel,
+    }
+    if mode == "sync":
+        outcome = wait_sync(fetch, "em_1", "mbx_1", sleep=sleep, **kwargs)
+    else:
+
+        async def fetch_async(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+            return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
+
+        outcome = asyncio.run(wait_async(fetch_async, "em_1", "mbx_1", sleep=asleep, **kwargs))
+    assert outcome.woken_by == "cancel"
+    # prompt: at most one slice of the pause passed after the cancel
+    assert 2.0 <= outcome.waited <= 2.0 + CANCEL_CHECK_INTERVAL + 1e-9
+    assert fetch.looks == []
