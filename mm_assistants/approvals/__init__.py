@@ -1,11 +1,12 @@
-"""The gated-send wait: decide when a held email is decided, wait for it, remember it."""
+"""The gated-send wait: decide when a held email is decided, wait for it, remember it.
+
+The pending-approval records and their stores live in `mm_assistants.state`; they are
+re-exported here because this package's API takes and hands them (`resolve_pending` takes
+a `PendingStore` and delivers `PendingRecord`s; a `Dispatcher`'s ``approval_store`` is one).
+"""
 
 from mm_assistants.approvals.hub import ApprovalHub, Subscription
-from mm_assistants.approvals.sqlite_store import SQLitePendingStore
 from mm_assistants.approvals.store import (
-    MemoryPendingStore,
-    PendingRecord,
-    PendingStore,
     decision_due,
     late_outcome,
     resolve_decision,
@@ -13,6 +14,12 @@ from mm_assistants.approvals.store import (
 )
 from mm_assistants.approvals.waiter import wait_async, wait_sync
 from mm_assistants.approvals.watch import ApprovalOutcome, ApprovalPolicy, Decision, classify
+from mm_assistants.state import (
+    MemoryPendingStore,
+    PendingRecord,
+    PendingStore,
+    SQLitePendingStore,
+)
 
 __all__ = [
     "ApprovalHub",

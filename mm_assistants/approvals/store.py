@@ -1,10 +1,10 @@
-"""Pending approvals that outlive their run, kept until their decision is delivered.
+"""Pending approvals that outlive their run: when a decision is due, and delivering it once.
 
 When a wait reaches its deadline the email is still held; the run's tool output says so
-and the approval is recorded here. Later, `resolve_pending` (or a driver) looks each one
-up again and hands the decision to the thread or a callback. `MemoryPendingStore` keeps
-records for the life of the process; `SQLitePendingStore` (in `approvals.sqlite_store`)
-survives a restart.
+and the approval is recorded in a `PendingStore` (`mm_assistants.state`: memory, SQLite).
+Later, `resolve_pending` (or a driver) looks each one up again and hands the decision to
+the thread or a callback. The stores only keep records; what to deliver, and when, is
+decided here, once, for the sync and the async drivers.
 
 Several resolvers may run at once (threads, processes, a webhook receiver and a sweep):
 each *claims* a decided record before delivering it (`PendingStore.claim`, atomic in every
@@ -14,135 +14,37 @@ holder's process is gone; a delivery that fails releases it for the next try.
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
+from mm_assistants._moved import moved_names
 from mm_assistants.approvals.watch import ApprovalOutcome, outcome_from_email
+from mm_assistants.state.owners import new_token
 
-
-@dataclass(frozen=True)
-class PendingRecord:
-    """One held email whose decision must still reach its conversation."""
-
-    email_id: str
-    mailbox_id: str
-    call_id: str
-    tool: str
-    thread_id: str | None = None  # the OpenAI thread (Assistants)
-    run_id: str | None = None
-    response_id: str | None = None  # the Responses turn that sent it
-    recorded_at: float = field(default_factory=time.time)
-    # While a wait follows the email, it owns the record until ``waiting_until``; if its
-    # process dies first (``owner`` is "host:pid"), the record is anyone's to resolve.
-    waiting_until: float | None = None
-    owner: str | None = None
-
-    def waited_on(self, now: float) -> bool:
-        """Whether a live wait still follows this email, so nobody else should deliver it."""
-        if self.waiting_until is None or self.waiting_until <= now:
-            return False
-        return owner_alive(self.owner)
-
-
-class PendingStore(Protocol):
-    """Where pending approvals wait for their decision."""
-
-    def add(self, record: PendingRecord) -> None:
-        """Remember ``record`` (a second record of the same email replaces the first)."""
-
-    def all(self) -> list[PendingRecord]:
-        """Every record, oldest first."""
-
-    def get(self, email_id: str) -> PendingRecord | None:
-        """The record of ``email_id``, or ``None``."""
-
-    def remove(self, email_id: str) -> None:
-        """Forget the record of ``email_id`` once its decision was delivered."""
-
-    def claim(self, email_id: str, token: str, *, until: float) -> PendingRecord | None:
-        """Take the record of ``email_id`` for delivery until ``until`` (unix seconds), as
-        ``token``; atomic, so of several callers at most one gets it. Returns the record,
-        or ``None`` when it is gone or another live claim holds it (an expired claim, or
-        one whose process is gone, is taken over)."""
-
-    def release(self, email_id: str, token: str) -> None:
-        """Give back the claim ``token`` holds (its delivery failed); others' are kept."""
-
-
-class MemoryPendingStore:
-    """Pending approvals in memory (lost when the process ends)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._records: dict[str, PendingRecord] = {}
-        self._claims: dict[str, tuple[str, float]] = {}
-
-    def add(self, record: PendingRecord) -> None:
-        with self._lock:
-            known = self._records.get(record.email_id)
-            if known is not None:  # the email has been waited on since it was first held
-                record = replace(record, recorded_at=known.recorded_at)
-            self._records[record.email_id] = record
-
-    def all(self) -> list[PendingRecord]:
-        with self._lock:
-            return sorted(self._records.values(), key=lambda r: r.recorded_at)
-
-    def get(self, email_id: str) -> PendingRecord | None:
-        with self._lock:
-            return self._records.get(email_id)
-
-    def remove(self, email_id: str) -> None:
-        with self._lock:
-            self._records.pop(email_id, None)
-            self._claims.pop(email_id, None)
-
-    def claim(self, email_id: str, token: str, *, until: float) -> PendingRecord | None:
-        with self._lock:
-            record = self._records.get(email_id)
-            held = self._claims.get(email_id)
-            if record is None or (held is not None and held[1] > time.time()):
-                return None
-            self._claims[email_id] = (token, until)
-            return record
-
-    def release(self, email_id: str, token: str) -> None:
-        with self._lock:
-            held = self._claims.get(email_id)
-            if held is not None and held[0] == token:
-                del self._claims[email_id]
-
+if TYPE_CHECKING:  # at run time these are served by __getattr__ below, with a warning
+    from mm_assistants.state import PendingRecord, PendingStore
 
 #: How long a claim holds before another resolver may take the record over.
 CLAIM_SECONDS = 300.0
 
-
-def current_owner() -> str:
-    """This process, as a record's ``owner``: ``"host:pid"``."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    """Whether the process ``owner`` (``"host:pid"``) may still be running: on this host
-    it is asked; another host's process is trusted to be alive (its deadline decides)."""
-    host, _, pid = (owner or "").rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's process: trust its deadline
-    try:
-        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# The records and their stores moved to mm_assistants.state (issue 13): the old names
+# still import from here, with a DeprecationWarning naming the new place.
+__getattr__ = moved_names(
+    __name__,
+    dict.fromkeys(
+        (
+            "MemoryPendingStore",
+            "PendingRecord",
+            "PendingStore",
+            "current_owner",
+            "decode_record",
+            "owner_alive",
+        ),
+        "mm_assistants.state",
+    ),
+)
 
 
 def late_outcome(
@@ -167,7 +69,7 @@ def late_outcome(
 def claim(store: PendingStore, record: PendingRecord) -> str | None:
     """Claim ``record`` for delivery: the claim's token, or ``None`` when another resolver
     (or a live wait) has it. Deliver under `holding`, which removes or releases it."""
-    token = secrets.token_hex(8) + "@" + current_owner()
+    token = new_token()
     taken = store.claim(record.email_id, token, until=time.time() + CLAIM_SECONDS)
     if taken is None:
         return None
@@ -256,29 +158,3 @@ def decision_due(
         return None
     token = claim(store, record)
     return None if token is None else (record, outcome, token)
-
-
-def decode_record(text: str) -> PendingRecord:
-    """A `PendingRecord` from its stored JSON; fields a newer version added are ignored.
-    Raises `ValueError` with a fixed message (never the text, which may hold anything)."""
-    try:
-        data = json.loads(text)
-    except (ValueError, TypeError, RecursionError):
-        raise ValueError("not JSON") from None
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    values = {name: data[name] for name in _FIELDS if name in data}
-    for name, kinds in _FIELDS.items():
-        value = values.get(name)
-        if name in _REQUIRED and value is None:
-            raise ValueError("a required field is missing")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
-            raise ValueError("a field has the wrong type")
-    return PendingRecord(**values)
-
-
-_REQUIRED = ("email_id", "mailbox_id", "call_id", "tool")
-_FIELDS: dict[str, tuple[type, ...]] = {
-    item.name: (int, float) if item.name in ("recorded_at", "waiting_until") else (str,)
-    for item in fields(PendingRecord)
-}

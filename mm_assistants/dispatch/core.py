@@ -21,7 +21,6 @@ from mm_assistants.approvals import (
     PendingRecord,
     PendingStore,
 )
-from mm_assistants.approvals.store import current_owner
 from mm_assistants.approvals.watch import PENDING_STATUSES
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
@@ -49,6 +48,7 @@ from mm_assistants.dispatch.scope import (
 )
 from mm_assistants.dispatch.shaping import bound_output, shape_output
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
+from mm_assistants.state import current_owner
 from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
 from mm_assistants.tools import load_registry as _load_registry
 from mm_assistants.tools.ids import is_plausible_id

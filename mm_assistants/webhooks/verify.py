@@ -11,7 +11,7 @@ signature, so the replay defences key on the signed body: its ``timestamp`` must
 (`mm_assistants.webhooks.freshness`), and a `SeenDeliveries` store remembers the delivery
 id, the body's event id and a digest of the body until the delivery leaves the window, so
 a copy of a captured delivery with new headers is refused, also after a restart when the
-store is a file (`mm_assistants.webhooks.seen`).
+store is a file (`mm_assistants.state`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mm_assistants.state import MemorySeenStore, SeenDeliveries
 from mm_assistants.webhooks.events import WebhookPayloadError, parse_event
 from mm_assistants.webhooks.freshness import (
     DEFAULT_TOLERANCE,
@@ -33,7 +34,6 @@ from mm_assistants.webhooks.freshness import (
     header_timestamp,
     keep_until,
 )
-from mm_assistants.webhooks.seen import MemorySeenStore, SeenDeliveries
 
 SIGNATURE_HEADER = "X-MultiMail-Signature"
 EVENT_HEADER = "X-MultiMail-Event"

@@ -1,0 +1,101 @@
+"""Run checkpoints: what a parked run needs to be resumed by any worker, and who resumes it.
+
+A run whose held send is not decided soon is parked: its state (opaque bytes, usually JSON
+the driver writes, with the ``format_version`` of that layout) is stored under a
+checkpoint id, and whichever worker is free when the decision arrives resumes it. To
+resume, a worker *claims* the checkpoint for a lease; the claim carries a *fencing token*,
+a number larger than any earlier claim's on that checkpoint. A worker that stalled past its
+lease and wakes up late still holds its old token, so its writes (`CheckpointStore.put`
+with ``token=``), its `CheckpointStore.release` and its `CheckpointStore.delete` are
+refused once someone else claimed the checkpoint: two workers never both move a run on.
+
+Example::
+
+    store.put("run_1", b'{"step": 3}', format_version=1)
+    claim = store.claim("run_1", until=time.time() + 60)
+    if claim is not None:
+        ...                                       # resume from claim.checkpoint.record
+        store.put("run_1", b'{"step": 4}', format_version=1, token=claim.token)
+        store.delete("run_1", token=claim.token)  # the run finished
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One stored checkpoint. ``fence`` is the token of its latest claim (0: never
+    claimed); ``claimed_until`` is when that claim lapses (``None``: not claimed)."""
+
+    checkpoint_id: str
+    record: bytes
+    format_version: int
+    updated_at: float
+    fence: int = 0
+    claimed_until: float | None = None
+
+    def __repr__(self) -> str:
+        # the record is a run's state (messages, tool outputs): its size, never its text
+        return (
+            f"Checkpoint({self.checkpoint_id!r}, record=<{len(self.record)} bytes>,"
+            f" format_version={self.format_version}, fence={self.fence})"
+        )
+
+
+@dataclass(frozen=True)
+class CheckpointClaim:
+    """A claim on a checkpoint: the checkpoint as it was claimed, the fencing ``token``
+    to pass to later writes, and when the claim lapses (``until``, unix seconds)."""
+
+    checkpoint: Checkpoint
+    token: int
+    until: float
+
+
+class CheckpointStore(Protocol):
+    """Where parked runs wait to be resumed (see the module docstring)."""
+
+    def put(
+        self, checkpoint_id: str, record: bytes, *, format_version: int, token: int | None = None
+    ) -> bool:
+        """Store ``record`` as the checkpoint ``checkpoint_id`` (replacing an earlier one).
+        Without ``token`` the write always happens (a run parking itself); with ``token``
+        it happens only while that is the checkpoint's latest claim, else nothing is
+        written and False returned. A claim, if any, is kept."""
+
+    def get(self, checkpoint_id: str) -> Checkpoint | None:
+        """The checkpoint, or ``None`` when there is none (or it cannot be read)."""
+
+    def claim(self, checkpoint_id: str, *, until: float) -> CheckpointClaim | None:
+        """Claim the checkpoint until ``until`` (unix seconds); atomic, so of several
+        callers at most one gets it. ``None`` when there is no checkpoint or a claim that
+        has not lapsed holds it. Each claim's token is larger than every earlier one's."""
+
+    def release(self, checkpoint_id: str, token: int) -> bool:
+        """End the claim ``token`` (the run was parked again); False, changing nothing,
+        when ``token`` is not the latest claim or the checkpoint is gone."""
+
+    def delete(self, checkpoint_id: str, *, token: int | None = None) -> bool:
+        """Forget the checkpoint (its run finished). With ``token``, only while that is the
+        latest claim. True when a checkpoint was deleted."""
+
+
+def check_checkpoint(checkpoint_id: str, record: bytes, format_version: int) -> None:
+    """Refuse what no backend may store: `TypeError`/`ValueError` naming the argument
+    (never the record's content)."""
+    if not isinstance(checkpoint_id, str) or not checkpoint_id:
+        raise ValueError("checkpoint_id must be a non-empty string")
+    if not isinstance(record, (bytes, bytearray, memoryview)):
+        raise TypeError(f"record must be bytes, not {type(record).__name__}")
+    if isinstance(format_version, bool) or not isinstance(format_version, int):
+        raise TypeError(f"format_version must be an int, not {type(format_version).__name__}")
+    if format_version < 1:
+        raise ValueError(f"format_version must be >= 1, not {format_version}")
+
+
+def claim_holds(checkpoint: Checkpoint, now: float) -> bool:
+    """Whether ``checkpoint``'s latest claim still holds at ``now``."""
+    return checkpoint.claimed_until is not None and checkpoint.claimed_until > now

@@ -1,0 +1,54 @@
+"""Who holds a claim: this process's name, and whether a named process may still run.
+
+A claim (on a pending approval, a checkpoint) names its holder ``"host:pid"``, so a claim
+left by a process that died can be taken over before its lease ends: on this host the
+process is asked for; another host's process is trusted to be alive until its lease ends.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+
+
+def current_owner() -> str:
+    """This process, as a claim's holder: ``"host:pid"``."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    """Whether the process ``owner`` (``"host:pid"``) may still be running: on this host
+    it is asked; another host's process is trusted to be alive (its deadline decides)."""
+    host, _, pid = (owner or "").rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: trust its deadline
+    try:
+        os.kill(int(pid), 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OverflowError:  # a pid no system has: nobody runs it
+        return False
+    return True
+
+
+def new_token() -> str:
+    """A fresh claim token naming this process: ``"<random>@host:pid"``."""
+    return secrets.token_hex(8) + "@" + current_owner()
+
+
+def token_alive(token: object) -> bool:
+    """Whether the process named in a claim token (``"<random>@host:pid"``) may still run;
+    a token naming no process is trusted (its lease decides)."""
+    _, _, owner = str(token or "").partition("@")
+    return owner_alive(owner)
+
+
+def claim_live(token: object, until: object, now: float) -> bool:
+    """Whether a claim held by ``token`` until ``until`` (unix seconds) still holds at
+    ``now``: its lease has not ended and its process is not known to be gone."""
+    if isinstance(until, bool) or not isinstance(until, (int, float)) or until <= now:
+        return False
+    return token_alive(token)

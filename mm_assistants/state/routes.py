@@ -1,0 +1,76 @@
+"""Where the inbound router remembers threads, deliveries it has seen, and queued messages.
+
+Three facts per MultiMail thread: the OpenAI side it maps to (an Assistants thread id, or
+the last response id of a Responses chain), whether a run is driving it now (a *claim*),
+and the messages that arrived meanwhile (the *queue*). Each change that must not race is
+one atomic call: `RouteStore.admit` (seen-check, then queue or claim), `RouteStore.finish`
+(take the queue, or drop the claim when it is empty) and `RouteStore.release` (give
+messages back after a failure).
+
+A claim older than ``lease`` seconds counts as abandoned (its worker died), so a restarted
+router picks the thread up again with `RouteStore.stalled`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+#: What `RouteStore.admit` did with a delivery.
+Admission = Literal["duplicate", "queued", "claimed"]
+#: How long a claim lasts before it is taken for abandoned (runs wait up to ~10 minutes).
+DEFAULT_LEASE = 900.0
+#: How many delivery keys the memory store remembers.
+DEFAULT_SEEN_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One inbound email as it will be posted to the model."""
+
+    email_id: str
+    text: str
+    received_at: float = field(default_factory=time.time)
+
+
+class RouteStore(Protocol):
+    """The router's memory; see the module docstring for the meaning of each call."""
+
+    def target(self, mm_thread: str) -> str | None:
+        """The OpenAI thread id / last response id of ``mm_thread``, or ``None``."""
+
+    def set_target(self, mm_thread: str, target: str) -> None:
+        """Remember where ``mm_thread`` continues."""
+
+    def seen(self, key: str) -> bool:
+        """Whether the delivery ``key`` was admitted or held before."""
+
+    def mark_seen(self, key: str) -> None:
+        """Remember the delivery ``key`` without queueing anything (a held email)."""
+
+    def admit(self, key: str, mm_thread: str, message: InboundMessage) -> Admission:
+        """Atomically: ``duplicate`` if ``key`` was seen; else remember it and either queue
+        ``message`` behind a live claim (``queued``) or claim the thread (``claimed``, and
+        the caller now owns ``message``)."""
+
+    def finish(self, mm_thread: str) -> list[InboundMessage]:
+        """The run on ``mm_thread`` ended: take its queued messages (the claim stays, and
+        the caller runs again), or drop the claim when nothing is queued."""
+
+    def release(self, mm_thread: str, messages: list[InboundMessage]) -> None:
+        """A run failed: put ``messages`` back at the head of the queue, drop the claim."""
+
+    def stalled(self) -> list[str]:
+        """Threads with queued messages and no live claim (after a failure or restart)."""
+
+    def claim(self, mm_thread: str) -> list[InboundMessage] | None:
+        """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
+
+
+def check_lease(lease: float) -> float:
+    """``lease`` if it is a positive number of seconds; else `ValueError` (a store is
+    misconfigured, not a model's mistake)."""
+    if isinstance(lease, bool) or not isinstance(lease, (int, float)) or not lease > 0:
+        raise ValueError(f"lease is a number of seconds and must be positive, not {lease!r}")
+    return float(lease)
