@@ -105,19 +105,37 @@ def resolve_pending(
     delivered.
     """
     delivered = []
-    for record in store.all():
-        if record.waited_on(time.time()):
-            continue  # its own wait will hand the decision to the model
-        outcome = late_outcome(record, fetch(record.email_id, record.mailbox_id))
-        if outcome is None:
+    for record in unattended(store):
+        due = due_after_look(store, record, fetch(record.email_id, record.mailbox_id))
+        if due is None:
             continue
-        token = claim(store, record)
-        if token is None:
-            continue  # another resolver delivers it
+        outcome, token = due
         with holding(store, record.email_id, token):
             deliver(record, outcome)
         delivered.append(outcome)
     return delivered
+
+
+def unattended(store: PendingStore) -> Iterator[PendingRecord]:
+    """The records no live wait follows, each checked as it is reached (a wait may take one
+    over while earlier ones are looked up): the first step of `resolve_pending` and of the
+    async drivers' twin of it, which differ only in ``await``."""
+    for record in store.all():
+        if not record.waited_on(time.time()):
+            yield record  # else its own wait will hand the decision to the model
+
+
+def due_after_look(
+    store: PendingStore, record: PendingRecord, email: Mapping[str, Any] | None
+) -> tuple[ApprovalOutcome, str] | None:
+    """The outcome and claim token to deliver for ``record`` given its email looked up now
+    (``None`` when the look failed), or ``None``: no last word yet, or another resolver
+    claimed it. Deliver under `holding`. The second step of `resolve_pending` and its twin."""
+    outcome = late_outcome(record, email)
+    if outcome is None:
+        return None
+    token = claim(store, record)
+    return None if token is None else (outcome, token)
 
 
 def resolve_decision(

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,11 +27,10 @@ from mm_assistants.approvals import (
     PendingRecord,
     PendingStore,
     decision_due,
-    late_outcome,
     resolve_decision,
     resolve_pending,
 )
-from mm_assistants.approvals.store import claim, holding
+from mm_assistants.approvals.store import claim, due_after_look, holding, unattended
 from mm_assistants.dispatch import ToolResult
 from mm_assistants.drivers.base import (
     AssistantsDriverCore,
@@ -43,11 +41,11 @@ from mm_assistants.drivers.base import (
 )
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.steps import (
-    TERMINAL_STATUSES,
     Cancel,
     Dispatch,
     Finish,
     Poll,
+    is_terminal,
     rejects_outputs,
 )
 from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
@@ -174,7 +172,7 @@ class AssistantsRunDriver(AssistantsDriverCore):
         """Tell the thread how the sends of a step that never reached the run ended."""
         store = self.dispatcher.approval_store
         for record, outcome in self.unsubmitted(state, results):
-            if state.status not in TERMINAL_STATUSES or record.thread_id is None:
+            if not is_terminal(state.status) or record.thread_id is None:
                 continue  # the record stays for resolve_pending
             token = claim(store, record) if store is not None else None
             if store is not None and token is None:
@@ -229,16 +227,12 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         if chosen is None:
             return []
         delivered = []
-        for record in chosen.all():
-            if record.waited_on(time.time()):
-                continue  # its own wait will hand the decision to the model
+        for record in unattended(chosen):
             email = await self.dispatcher.fetch_email(record.email_id, record.mailbox_id)
-            outcome = late_outcome(record, email)
-            if outcome is None:
+            due = due_after_look(chosen, record, email)
+            if due is None:
                 continue
-            token = claim(chosen, record)
-            if token is None:
-                continue  # another resolver posts it
+            outcome, token = due
             with holding(chosen, record.email_id, token):
                 await self.post_late_decision(record, outcome)
             delivered.append(outcome)
@@ -344,7 +338,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
         """Tell the thread how the sends of a step that never reached the run ended."""
         store = self.dispatcher.approval_store
         for record, outcome in self.unsubmitted(state, results):
-            if state.status not in TERMINAL_STATUSES or record.thread_id is None:
+            if not is_terminal(state.status) or record.thread_id is None:
                 continue  # the record stays for resolve_pending
             token = claim(store, record) if store is not None else None
             if store is not None and token is None:
@@ -360,7 +354,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             self.absorb(state, *await io.retrieve(state.thread_id or "", state.run.id))
 
     async def _cancel_quietly(self, io: AsyncAssistantsWire, state: RunState) -> None:
-        if state.run is None or state.status in ("cancelled", "completed", "failed", "expired"):
+        if state.run is None or is_terminal(state.status):
             return
         with contextlib.suppress(openai.OpenAIError):  # best effort: the task is ending
             await io.cancel(state.thread_id or "", state.run.id)

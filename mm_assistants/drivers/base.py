@@ -18,6 +18,7 @@ from mm_assistants.drivers.steps import (
     Action,
     OnRequiresAction,
     PollPolicy,
+    is_terminal,
     next_action,
 )
 
@@ -117,7 +118,8 @@ class AssistantsDriverCore:
     def next_for(self, state: RunState) -> Action:
         now = self._clock()
         if state.cancel_sent_at is not None:
-            if now - state.cancel_sent_at > CANCEL_GRACE and state.status not in ("cancelled",):
+            if now - state.cancel_sent_at > CANCEL_GRACE and not is_terminal(state.status):
+                # The run never confirmed the cancel: stop looking and call it cancelled.
                 return next_action(
                     "cancelled", polls=0, hint_ms=None, policy=self.poll, now=now, deadline=None
                 )

@@ -13,9 +13,16 @@ from typing import Any, Literal
 
 from mm_assistants import _validate
 
+#: The run statuses a run never leaves: the one list every driver consults (`is_terminal`).
 TERMINAL_STATUSES = frozenset({"completed", "failed", "cancelled", "expired", "incomplete"})
 WORKING_STATUSES = frozenset({"queued", "in_progress", "cancelling"})
 OnRequiresAction = Literal["dispatch", "return"]
+
+
+def is_terminal(status: str) -> bool:
+    """Whether a run in ``status`` has ended for good (``incomplete`` included): nothing is
+    left to poll, dispatch or cancel."""
+    return status in TERMINAL_STATUSES
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ def next_action(
     Unknown statuses are polled like working ones, but never past ``deadline``: no status
     can loop forever.
     """
-    if status in TERMINAL_STATUSES:
+    if is_terminal(status):
         return Finish(status)
     if cancel_requested and status != "cancelling":
         return Cancel("cancel requested")
