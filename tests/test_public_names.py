@@ -56,3 +56,34 @@ def test_each_name_is_its_packages_own(name: str) -> None:
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
         mm_assistants.Nothing  # noqa: B018
+
+
+#: The public face, pinned: adding or removing a name is an API change made on purpose here.
+PINNED_ALL = [
+    "ANY_MAILBOX", "ApprovalHub", "ApprovalOutcome", "ApprovalPolicy", "AssistantsRunDriver",
+    "AssistantsSunsetWarning", "AsyncAssistantsRunDriver", "AsyncDispatcher",
+    "AsyncMultiMailClient", "AsyncResponsesDriver", "AuditRecord", "CallContext", "Dispatcher",
+    "MemoryPendingStore", "MultiMailClient", "MultiMailError", "PendingRecord", "PollPolicy",
+    "RequestSpec", "ResponsesDriver", "RetryPolicy", "RunOutcome", "SQLitePendingStore",
+    "ToolCall", "ToolCallError", "ToolRegistry", "ToolResult", "ToolSpec", "__version__",
+    "calls_from_chat_message", "calls_from_response", "calls_from_run", "chat_tool_loop",
+    "create_assistant", "load_registry", "resolve_pending", "update_assistant_tools",
+]  # fmt: skip
+#: The names the house plan calls binding ("Public API").
+PLAN_NAMES = {
+    "load_registry", "ToolRegistry", "ToolSpec", "MultiMailClient", "AsyncMultiMailClient",
+    "MultiMailError", "ToolCall", "ToolResult", "Dispatcher", "AsyncDispatcher",
+    "ApprovalPolicy", "AssistantsRunDriver", "AsyncAssistantsRunDriver", "RunOutcome",
+    "ResponsesDriver", "AsyncResponsesDriver", "create_assistant",
+}  # fmt: skip
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert mm_assistants.__all__ == PINNED_ALL
+    assert sorted(PINNED_ALL) == PINNED_ALL
+
+
+def test_the_plans_public_names_are_all_there_and_importable() -> None:
+    assert set(PLAN_NAMES) <= set(mm_assistants.__all__)
+    for name in mm_assistants.__all__:
+        assert getattr(mm_assistants, name) is not None
