@@ -1,6 +1,8 @@
 """The dispatcher's shared, I/O-free half: configuration, preparing a call, shaping results.
 
-`Dispatcher` and `AsyncDispatcher` subclass `DispatcherCore` and only add the sending.
+`Dispatcher` and `AsyncDispatcher` subclass `DispatcherCore` and only add the sending;
+each is typed with its client's kind, and a client of the other kind is a `TypeError` at
+construction (`mm_assistants._validate.refuse_mix`).
 The way of one call: look the tool up -> parse the JSON -> check the profile -> validate
 against the schema -> check the mailbox scope -> derive the idempotency key -> bind.
 Any refusal on that way is a `ToolResult` for the model, never an exception.
@@ -10,10 +12,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import replace
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
+from mm_assistants import _validate
 from mm_assistants.approvals import (
     ApprovalHub,
     ApprovalOutcome,
@@ -25,6 +28,7 @@ from mm_assistants.approvals.watch import PENDING_STATUSES
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
 from mm_assistants.dispatch.client_side import WaitPlan
+from mm_assistants.dispatch.plans import ApprovalPlan, PreparedCall
 from mm_assistants.dispatch.policy import (
     Refusal,
     derive_idempotency_key,
@@ -47,6 +51,7 @@ from mm_assistants.dispatch.scope import (
     within_scope,
 )
 from mm_assistants.dispatch.shaping import bound_output, shape_output
+from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 from mm_assistants.state import current_owner
 from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
@@ -61,6 +66,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 #: How long past its deadline a wait keeps its pending record (time to submit its output).
 WAIT_GRACE = 30.0
 ErrorMode = Literal["report", "raise"]
+ClientT = TypeVar("ClientT", MultiMailClient, AsyncMultiMailClient)
 
 
 class ToolCallError(Exception):
@@ -78,29 +84,13 @@ class ToolCallError(Exception):
         self.unfinished: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class PreparedCall:
-    """A call that passed every check and is bound to its first request."""
-
-    call: ToolCall
-    spec: ToolSpec
-    arguments: dict[str, Any]
-    request: RequestSpec
-    mailbox_id: str | None
-    started: float
-
-
-@dataclass(frozen=True)
-class ApprovalPlan:
-    """The wait a held send needs: for which email, until when, on what schedule."""
-
-    pending: PendingApproval
-    deadline: float
-    policy: ApprovalPolicy
-
-
-class DispatcherCore:
+class DispatcherCore(Generic[ClientT]):
     """Configuration and every decision of a dispatcher; subclasses add the I/O.
+
+    ``client`` is the MultiMail client the subclass sends with: a `MultiMailClient` for
+    `Dispatcher`, an `AsyncMultiMailClient` for `AsyncDispatcher` (the other kind is a
+    `TypeError` here rather than an un-awaited coroutine mid-run). Every other option is
+    keyword-only and listed in `Dispatcher`'s docstring.
 
     ``mailbox_id`` is the default mailbox and, unless ``allowed_mailboxes`` widens it (a
     collection of ids, or `ANY_MAILBOX`), the only mailbox the model may use. Left out, it
@@ -111,8 +101,14 @@ class DispatcherCore:
     `mm_assistants.dispatch.scope` for what the scope means for listings and account tools.
     """
 
+    #: The kind of client a subclass sends with (``None``: not checked), and what the
+    #: refusal of the other kind advises instead.
+    client_flavour: ClassVar[_validate.Flavour | None] = None
+    client_advice: ClassVar[str] = ""
+
     def __init__(
         self,
+        client: ClientT,
         *,
         registry: ToolRegistry | None = None,
         profile: str | None = "agent",
@@ -128,20 +124,31 @@ class DispatcherCore:
         approvals: ApprovalPolicy | None = None,
         approval_hub: ApprovalHub | None = None,
         approval_store: PendingStore | None = None,
-        clock: Any = time.time,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        owner = type(self).__name__
+        if self.client_flavour is not None:
+            found = _validate.flavour_of(client, "send")
+            _validate.refuse_mix(
+                owner,
+                "client",
+                client,
+                found=found,
+                wanted=self.client_flavour,
+                instead=self.client_advice,
+            )
         if on_error not in ("report", "raise"):
             raise ValueError(f"on_error must be 'report' or 'raise', not {on_error!r}")
         if max_output_chars < MIN_OUTPUT_CHARS:
             raise ValueError(f"max_output_chars must be at least {MIN_OUTPUT_CHARS}")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        if wait_poll_interval <= 0:
-            raise ValueError("wait_poll_interval must be positive")
+        _validate.number(owner, "wait_poll_interval", wait_poll_interval, above=True)
         default = default_mailbox(mailbox_id, os.environ)  # checked: a misconfiguration
         allowed = resolve_scope(
             default, allowed_mailboxes, from_environment=mailbox_id is NOT_GIVEN
         )
+        self.client: ClientT = client
         self.registry = registry if registry is not None else _load_registry()
         self.enabled_tools = self.registry.resolve(
             profile=profile, tools=tools, allow_self_approval=allow_self_approval

@@ -24,12 +24,13 @@ from mm_assistants.approvals import wait_sync as approval_wait_sync
 from mm_assistants.dispatch import client_side
 from mm_assistants.dispatch.batch import Outcome, batch_failure, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
-from mm_assistants.dispatch.core import DispatcherCore, PreparedCall
+from mm_assistants.dispatch.core import DispatcherCore
+from mm_assistants.dispatch.plans import PreparedCall
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import MultiMailError
 
 
-class Dispatcher(DispatcherCore):
+class Dispatcher(DispatcherCore[MultiMailClient]):
     """Dispatches tool calls with a blocking `MultiMailClient`.
 
     Keyword options (the same for `AsyncDispatcher`; checked in `DispatcherCore`):
@@ -59,10 +60,14 @@ class Dispatcher(DispatcherCore):
       (default ``time.time``; tests pass a fake).
     """
 
-    def __init__(self, client: MultiMailClient, **options: Any) -> None:
-        super().__init__(**options)
-        self.client = client
-        self._sleep = time.sleep
+    client_flavour = "sync"
+    client_advice = "pass a MultiMailClient, or use AsyncDispatcher under asyncio"
+
+    @staticmethod
+    def _sleep(seconds: float) -> None:
+        """The one pause of this dispatcher's client-side waits (``wait_for_email`` and
+        the approval wait), so a test that fakes it fakes them both."""
+        time.sleep(seconds)
 
     def dispatch(self, call: ToolCall, *, approvals: ApprovalPolicy | None = None) -> ToolResult:
         """Carry out one call; the result is ready to hand back to the model.
@@ -101,6 +106,7 @@ class Dispatcher(DispatcherCore):
             deadline=plan.deadline,
             hub=self.approval_hub,
             clock=self._clock,
+            sleep=self._sleep,
             cancel=call.context.cancel,
         )
         return self.settle(result, call, outcome)
@@ -197,13 +203,16 @@ def _task_outcome(task: asyncio.Future[ToolResult]) -> Outcome:
     return task.exception() or task.result()
 
 
-class AsyncDispatcher(DispatcherCore):
+class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
     """`Dispatcher` for asyncio, with an `AsyncMultiMailClient`; same options."""
 
-    def __init__(self, client: AsyncMultiMailClient, **options: Any) -> None:
-        super().__init__(**options)
-        self.client = client
-        self._sleep = asyncio.sleep
+    client_flavour = "async"
+    client_advice = "pass an AsyncMultiMailClient, or use Dispatcher in blocking code"
+
+    @staticmethod
+    async def _sleep(seconds: float) -> None:
+        """The one pause of this dispatcher's client-side waits (see `Dispatcher._sleep`)."""
+        await asyncio.sleep(seconds)
 
     async def dispatch(
         self, call: ToolCall, *, approvals: ApprovalPolicy | None = None
@@ -240,6 +249,7 @@ class AsyncDispatcher(DispatcherCore):
             deadline=plan.deadline,
             hub=self.approval_hub,
             clock=self._clock,
+            sleep=self._sleep,
             cancel=call.context.cancel,
         )
         return self.settle(result, call, outcome)
