@@ -1,27 +1,15 @@
-"""Route stores: seen deliveries, claims, queues and links, in memory and in SQLite."""
+"""The route store contract (seen deliveries, claims, queues, links), on every backend."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from mm_assistants.inbound import InboundMessage, MemoryRouteStore, RouteStore, SQLiteRouteStore
-
-MakeStore = Callable[..., RouteStore]
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> MakeStore:
-    def make(**options: float) -> RouteStore:
-        if request.param == "memory":
-            return MemoryRouteStore(**options)
-        return SQLiteRouteStore(tmp_path / "routes.db", **options)
-
-    return make
+from mm_assistants.state import InboundMessage, MemoryRouteStore, SQLiteRouteStore
+from tests.state.conftest import Backend
 
 
 def message(email_id: str) -> InboundMessage:
@@ -29,16 +17,17 @@ def message(email_id: str) -> InboundMessage:
 
 
 def test_the_first_message_claims_the_thread_and_a_repeat_is_a_duplicate(
-    make_store: MakeStore,
+    backend: Backend,
 ) -> None:
-    store = make_store()
+    store = backend.routes()
+    assert not store.seen("email:em_1")
     assert store.admit("email:em_1", "thr_1", message("em_1")) == "claimed"
     assert store.admit("email:em_1", "thr_1", message("em_1")) == "duplicate"
     assert store.seen("email:em_1")
 
 
-def test_messages_queue_behind_a_claim_and_come_back_in_order(make_store: MakeStore) -> None:
-    store = make_store()
+def test_messages_queue_behind_a_claim_and_come_back_in_order(backend: Backend) -> None:
+    store = backend.routes()
     store.admit("k1", "thr_1", message("em_1"))
     assert store.admit("k2", "thr_1", message("em_2")) == "queued"
     assert store.admit("k3", "thr_1", message("em_3")) == "queued"
@@ -50,8 +39,8 @@ def test_messages_queue_behind_a_claim_and_come_back_in_order(make_store: MakeSt
     assert store.admit("k6", "thr_1", message("em_6")) == "claimed"
 
 
-def test_a_failed_run_gives_its_messages_back_first(make_store: MakeStore) -> None:
-    store = make_store()
+def test_a_failed_run_gives_its_messages_back_first(backend: Backend) -> None:
+    store = backend.routes()
     store.admit("k1", "thr_1", message("em_1"))
     store.admit("k2", "thr_1", message("em_2"))
     store.release("thr_1", [message("em_1")])
@@ -63,8 +52,8 @@ def test_a_failed_run_gives_its_messages_back_first(make_store: MakeStore) -> No
     assert store.stalled() == []
 
 
-def test_an_abandoned_claim_expires_after_the_lease(make_store: MakeStore) -> None:
-    store = make_store(lease=0.05)
+def test_an_abandoned_claim_expires_after_the_lease(backend: Backend) -> None:
+    store = backend.routes(lease=0.05)
     store.admit("k1", "thr_1", message("em_1"))
     store.admit("k2", "thr_1", message("em_2"))
     assert store.stalled() == []
@@ -73,43 +62,29 @@ def test_an_abandoned_claim_expires_after_the_lease(make_store: MakeStore) -> No
     assert store.admit("k3", "thr_1", message("em_3")) == "claimed"
 
 
-def test_targets_are_remembered_and_replaced(make_store: MakeStore) -> None:
-    store = make_store()
+def test_targets_are_remembered_and_replaced(backend: Backend) -> None:
+    store = backend.routes()
     assert store.target("thr_1") is None
     store.set_target("thr_1", "thread_a")
     store.set_target("thr_1", "resp_2")
     assert store.target("thr_1") == "resp_2"
+    assert backend.routes().target("thr_1") == "resp_2"  # another connection sees it
 
 
-def test_held_emails_are_marked_seen(make_store: MakeStore) -> None:
-    store = make_store()
+def test_held_emails_are_marked_seen(backend: Backend) -> None:
+    store = backend.routes()
+    store.mark_seen("email:em_9")
     store.mark_seen("email:em_9")
     assert store.admit("email:em_9", "thr_9", message("em_9")) == "duplicate"
 
 
-def test_sqlite_keeps_everything_across_a_restart(tmp_path: Path) -> None:
-    first = SQLiteRouteStore(tmp_path / "r.db")
-    first.admit("k1", "thr_1", message("em_1"))
-    first.admit("k2", "thr_1", message("em_2"))
-    first.set_target("thr_1", "thread_a")
-    first.close()
-    second = SQLiteRouteStore(tmp_path / "r.db", lease=0.01)
-    time.sleep(0.02)  # the first worker's claim is now abandoned
-    assert second.admit("k1", "thr_1", message("em_1")) == "duplicate"
-    assert second.target("thr_1") == "thread_a"
-    assert second.stalled() == ["thr_1"]
-    claimed = second.claim("thr_1")
-    assert claimed is not None
-    assert [m.text for m in claimed] == ["about em_2"]
-
-
-def test_only_one_of_many_racing_deliveries_claims(make_store: MakeStore) -> None:
-    store = make_store()
+def test_only_one_of_many_racing_deliveries_claims(backend: Backend) -> None:
+    stores = [backend.routes() for _ in range(4)]  # separate connections where there are any
     results: list[str] = []
     lock = threading.Lock()
 
     def deliver(n: int) -> None:
-        outcome = store.admit(f"k{n % 5}", "thr_1", message(f"em_{n % 5}"))
+        outcome = stores[n % 4].admit(f"k{n % 5}", "thr_1", message(f"em_{n % 5}"))
         with lock:
             results.append(outcome)
 
@@ -117,14 +92,40 @@ def test_only_one_of_many_racing_deliveries_claims(make_store: MakeStore) -> Non
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(30)
     assert results.count("claimed") == 1
     assert results.count("queued") == 4  # five distinct emails
     assert results.count("duplicate") == 35
 
 
-def test_a_lease_must_be_positive(tmp_path: Path) -> None:
+@pytest.mark.parametrize("lease", [0, -1, float("nan"), True, "900"])
+def test_a_lease_must_be_a_positive_number(backend: Backend, lease: object) -> None:
     with pytest.raises(ValueError, match="lease"):
-        MemoryRouteStore(lease=0)
-    with pytest.raises(ValueError, match="lease"):
-        SQLiteRouteStore(tmp_path / "x.db", lease=-1)
+        backend.routes(lease=lease)  # type: ignore[arg-type]
+
+
+def test_the_memory_store_forgets_the_oldest_keys_past_its_limit() -> None:
+    store = MemoryRouteStore(seen_limit=2)
+    for key in ("a", "b", "c"):
+        store.mark_seen(key)
+    assert [store.seen(key) for key in ("a", "b", "c")] == [False, True, True]
+    assert "MemoryRouteStore(" in repr(store)
+
+
+def test_sqlite_keeps_everything_across_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    first = SQLiteRouteStore(path)
+    first.admit("k1", "thr_1", message("em_1"))
+    first.admit("k2", "thr_1", message("em_2"))
+    first.set_target("thr_1", "thread_a")
+    first.close()
+    second = SQLiteRouteStore(path, lease=0.01)
+    time.sleep(0.02)  # the first worker's claim is now abandoned
+    assert second.admit("k1", "thr_1", message("em_1")) == "duplicate"
+    assert second.target("thr_1") == "thread_a"
+    assert second.stalled() == ["thr_1"]
+    claimed = second.claim("thr_1")
+    assert claimed is not None
+    assert [m.text for m in claimed] == ["about em_2"]
+    assert "r.db" in repr(second)
+    second.close()

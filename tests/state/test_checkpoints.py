@@ -1,0 +1,184 @@
+"""The run checkpoint store contract (claims with a lease and a fencing token), on every
+backend."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mm_assistants.state import Checkpoint, CheckpointStore, MemoryCheckpointStore
+from tests.state.conftest import Backend
+
+SECRET = b"sk-do-not-log-me"
+
+
+def test_a_checkpoint_is_stored_read_and_replaced(backend: Backend) -> None:
+    store = backend.checkpoints()
+    assert store.get("run_1") is None
+    assert store.put("run_1", b'{"step": 1}', format_version=1)
+    assert store.put("run_1", b'{"step": 2}', format_version=2)
+    got = store.get("run_1")
+    assert got is not None
+    assert (got.checkpoint_id, got.record, got.format_version) == ("run_1", b'{"step": 2}', 2)
+    assert (got.fence, got.claimed_until) == (0, None)
+    assert backend.checkpoints().get("run_1") == got  # another connection reads the same
+
+
+def test_a_claim_is_exclusive_until_released_or_lapsed(backend: Backend) -> None:
+    store = backend.checkpoints()
+    assert store.claim("missing", until=time.time() + 60) is None
+    store.put("run_1", b"{}", format_version=1)
+    first = store.claim("run_1", until=time.time() + 60)
+    assert first is not None
+    assert first.checkpoint.record == b"{}"
+    assert first.checkpoint.fence == first.token
+    assert backend.checkpoints().claim("run_1", until=time.time() + 60) is None
+    assert store.release("run_1", first.token)
+    second = store.claim("run_1", until=time.time() - 1)  # a lease already over
+    assert second is not None
+    assert second.token > first.token
+    third = store.claim("run_1", until=time.time() + 60)  # the lapsed lease is taken over
+    assert third is not None
+    assert third.token > second.token
+
+
+def test_release_and_writes_check_the_fencing_token(backend: Backend) -> None:
+    store = backend.checkpoints()
+    store.put("run_1", b"v1", format_version=1)
+    stale = store.claim("run_1", until=time.time() - 1)  # its holder stalls past the lease
+    assert stale is not None
+    fresh = store.claim("run_1", until=time.time() + 60)
+    assert fresh is not None
+    # the stalled holder wakes up: nothing it does lands
+    assert not store.put("run_1", b"stale", format_version=1, token=stale.token)
+    assert not store.release("run_1", stale.token)
+    assert not store.delete("run_1", token=stale.token)
+    assert store.get("run_1") is not None
+    assert store.get("run_1").record == b"v1"  # type: ignore[union-attr]
+    # the live holder's do, and its claim outlives its writes
+    assert store.put("run_1", b"v2", format_version=1, token=fresh.token)
+    assert store.claim("run_1", until=time.time() + 60) is None
+    assert store.release("run_1", fresh.token)
+    assert not store.release("run_1", fresh.token)  # released already
+    assert store.delete("run_1", token=fresh.token)
+    assert store.get("run_1") is None
+    assert not store.delete("run_1")
+    assert not store.put("run_1", b"v3", format_version=1, token=fresh.token)
+
+
+def test_tokens_never_repeat_after_a_delete(backend: Backend) -> None:
+    store = backend.checkpoints()
+    store.put("run_1", b"{}", format_version=1)
+    old = store.claim("run_1", until=time.time() + 60)
+    assert old is not None
+    assert store.delete("run_1")  # unconditional: an operator's clean-up
+    store.put("run_1", b"{}", format_version=1)
+    assert not store.put("run_1", b"x", format_version=1, token=old.token)
+    new = store.claim("run_1", until=time.time() + 60)
+    assert new is not None
+    assert new.token > old.token
+
+
+def test_racing_claimers_get_one_claim(backend: Backend) -> None:
+    stores = [backend.checkpoints() for _ in range(6)]
+    for n in range(10):
+        stores[0].put(f"run_{n}", b"{}", format_version=1)
+    won: list[tuple[str, int]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(len(stores))
+
+    def claimer(store: CheckpointStore) -> None:
+        start.wait(10)
+        for n in range(10):
+            claim = store.claim(f"run_{n}", until=time.time() + 60)
+            if claim is not None:
+                with lock:
+                    won.append((f"run_{n}", claim.token))
+
+    threads = [threading.Thread(target=claimer, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(name for name, _ in won) == [f"run_{n}" for n in range(10)]
+    assert len({token for _, token in won}) == 10
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error"),
+    [
+        pytest.param(("", b"{}", 1), ValueError, id="empty-id"),
+        pytest.param(("run_1", "{}", 1), TypeError, id="text-record"),
+        pytest.param(("run_1", b"{}", "1"), TypeError, id="text-version"),
+        pytest.param(("run_1", b"{}", True), TypeError, id="bool-version"),
+        pytest.param(("run_1", b"{}", 0), ValueError, id="version-0"),
+    ],
+)
+def test_what_no_backend_stores_is_refused(
+    backend: Backend, arguments: tuple[object, object, object], error: type[Exception]
+) -> None:
+    checkpoint_id, record, version = arguments
+    with pytest.raises(error):
+        backend.checkpoints().put(checkpoint_id, record, format_version=version)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [pytest.param("text, not bytes " + SECRET.decode(), id="text"), pytest.param(7, id="int")],
+)
+def test_an_unreadable_row_is_quarantined(
+    backend: Backend, odd: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    if backend.corrupt is None:
+        pytest.skip(f"{backend.name} keeps objects, not rows: nothing can be unreadable")
+    store = backend.checkpoints()
+    store.put("run_ok", b"{}", format_version=1)
+    backend.corrupt("checkpoint", "run_odd", odd)
+    with caplog.at_level(logging.DEBUG):
+        assert store.claim("run_odd", until=time.time() + 60) is None
+    assert store.get("run_odd") is None
+    assert [row[0] for row in store.quarantined()] == ["run_odd"]  # type: ignore[attr-defined]
+    assert "run_odd" in caplog.text
+    assert SECRET.decode() not in caplog.text
+    assert store.get("run_ok") is not None
+
+
+def test_a_checkpoint_never_shows_its_record() -> None:
+    checkpoint = Checkpoint("run_1", SECRET, 1, 0.0)
+    assert SECRET.decode() not in repr(checkpoint)
+    assert "16 bytes" in repr(checkpoint)
+    assert "MemoryCheckpointStore(" in repr(MemoryCheckpointStore())
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["put", "claim", "release", "delete"]), st.integers(0, 3)),
+        max_size=25,
+    )
+)
+def test_at_most_one_live_claim_and_tokens_only_grow(steps: list[tuple[str, int]]) -> None:
+    # a model check of the memory backend's bookkeeping (the SQLite one is held to the same
+    # outcomes by the contract tests above)
+    store = MemoryCheckpointStore()
+    tokens: list[int] = []
+    for action, pick in steps:
+        if action == "put":
+            store.put("run", b"{}", format_version=1)
+        elif action == "claim":
+            claim = store.claim("run", until=time.time() + 60)
+            if claim is not None:
+                assert not tokens or claim.token > max(tokens)
+                tokens.append(claim.token)
+        elif tokens and action == "release":
+            store.release("run", tokens[min(pick, len(tokens) - 1)])
+        elif tokens and action == "delete":
+            store.delete("run", token=tokens[min(pick, len(tokens) - 1)])
+        got = store.get("run")
+        if got is not None and got.claimed_until is not None:
+            assert got.fence == tokens[-1]  # only the latest claim can be live
