@@ -31,7 +31,7 @@ from mm_assistants.approvals import (
     resolve_pending,
 )
 from mm_assistants.approvals.store import claim, due_after_look, holding, unattended
-from mm_assistants.dispatch import ToolResult
+from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, ToolResult
 from mm_assistants.drivers.base import (
     AssistantsDriverCore,
     RunState,
@@ -51,13 +51,16 @@ from mm_assistants.drivers.steps import (
 from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
 
 
-class AssistantsRunDriver(AssistantsDriverCore):
-    """Drives Assistants runs with a blocking ``OpenAI`` client and a `Dispatcher`.
+class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
+    """Drives Assistants runs with a blocking ``OpenAI`` client and a `Dispatcher` (an
+    ``AsyncOpenAI`` client or an `AsyncDispatcher` is a `TypeError`).
 
     Options: ``mode`` (``"poll"`` or ``"stream"``), ``approvals`` (`ApprovalPolicy`),
     ``poll`` (`PollPolicy`), ``deadline`` (seconds a run may take before the driver
     cancels it), ``on_requires_action`` (``"dispatch"`` or ``"return"``).
     """
+
+    twin = "AsyncAssistantsRunDriver under asyncio"
 
     def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
         """Create a run on ``thread_id`` and drive it to its end."""
@@ -89,7 +92,10 @@ class AssistantsRunDriver(AssistantsDriverCore):
         Uses the dispatcher's ``approval_store`` unless ``store`` is given. A thread that
         is busy with another run keeps its record for the next call.
         """
-        return _resolve(self.dispatcher, store, self.post_late_decision)
+        chosen = store if store is not None else self.dispatcher.approval_store
+        if chosen is None:
+            return []
+        return resolve_pending(chosen, self.dispatcher.fetch_email, self.post_late_decision)
 
     def resolve_decision(
         self, email_id: str, email: Mapping[str, Any], store: PendingStore | None = None
@@ -188,11 +194,14 @@ class AssistantsRunDriver(AssistantsDriverCore):
             self.absorb(state, *io.retrieve(state.thread_id or "", state.run.id))
 
 
-class AsyncAssistantsRunDriver(AssistantsDriverCore):
+class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDispatcher]):
     """`AssistantsRunDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`.
 
     Cancelling the task that awaits a drive cancels the run server-side too.
     """
+
+    asynchronous = True
+    twin = "AssistantsRunDriver in blocking code"
 
     async def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
         """Create a run on ``thread_id`` and drive it to its end."""
@@ -358,13 +367,6 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore):
             return
         with contextlib.suppress(openai.OpenAIError):  # best effort: the task is ending
             await io.cancel(state.thread_id or "", state.run.id)
-
-
-def _resolve(dispatcher: Any, store: PendingStore | None, deliver: Any) -> list[ApprovalOutcome]:
-    chosen = store if store is not None else dispatcher.approval_store
-    if chosen is None:
-        return []
-    return resolve_pending(chosen, dispatcher.fetch_email, deliver)
 
 
 def _held(

@@ -7,12 +7,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Generic, Literal
 
+from mm_assistants import _validate
 from mm_assistants._sunset import warn_once
 from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy, PendingRecord
 from mm_assistants.dispatch import ToolCall, ToolResult, calls_from_run
 from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
 from mm_assistants.drivers.steps import (
     WORKING_STATUSES,
     Action,
@@ -58,13 +60,21 @@ class RunState:
             self.wake()
 
 
-class AssistantsDriverCore:
-    """Configuration and decisions of the Assistants drivers; subclasses do the I/O."""
+class AssistantsDriverCore(Generic[OpenAIT, DispatcherT]):
+    """Configuration and decisions of the Assistants drivers; subclasses do the I/O.
+
+    Each subclass is typed with its parts' kind (``OpenAI`` and `Dispatcher`, or
+    ``AsyncOpenAI`` and `AsyncDispatcher`); parts of the other kind are a `TypeError` here.
+    """
+
+    #: Whether the subclass awaits its parts, and the class to use for the other kind.
+    asynchronous: ClassVar[bool] = False
+    twin: ClassVar[str] = ""
 
     def __init__(
         self,
-        openai_client: Any,
-        dispatcher: Any,
+        openai_client: OpenAIT,
+        dispatcher: DispatcherT,
         *,
         mode: Mode = "poll",
         approvals: ApprovalPolicy | None = None,
@@ -77,11 +87,15 @@ class AssistantsDriverCore:
             raise ValueError(f"mode must be 'poll' or 'stream', not {mode!r}")
         if on_requires_action not in ("dispatch", "return"):
             raise ValueError("on_requires_action must be 'dispatch' or 'return'")
-        if deadline is not None and deadline <= 0:
-            raise ValueError("deadline is a number of seconds and must be positive")
+        name = type(self).__name__
+        _validate.optional_number(name, "deadline", deadline, above=True)  # seconds
+        if self.twin:
+            require_parts(
+                name, openai_client, dispatcher, asynchronous=self.asynchronous, twin=self.twin
+            )
         warn_once(stacklevel=3)  # warn_once, this __init__, then the caller's line
-        self.openai = openai_client
-        self.dispatcher = dispatcher
+        self.openai: OpenAIT = openai_client
+        self.dispatcher: DispatcherT = dispatcher
         self.mode: Mode = mode
         self.approvals = approvals if approvals is not None else ApprovalPolicy()
         self.poll = poll if poll is not None else PollPolicy()

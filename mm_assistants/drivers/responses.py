@@ -16,33 +16,55 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, ClassVar, Generic
 
+import openai
+
+from mm_assistants import _validate
 from mm_assistants.approvals import ApprovalPolicy
-from mm_assistants.dispatch import calls_from_chat_message, calls_from_response
+from mm_assistants.dispatch import (
+    AsyncDispatcher,
+    Dispatcher,
+    calls_from_chat_message,
+    calls_from_response,
+)
 from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
+from mm_assistants.drivers.steps import TERMINAL_STATUSES
 
 DEFAULT_MAX_TURNS = 12
-STOP_STATUSES = frozenset({"failed", "incomplete", "cancelled"})
+#: A response in one of these ends the loop even if it asks for calls: every terminal
+#: status (`drivers.steps`) but ``completed``, which a response with calls has too.
+STOP_STATUSES = TERMINAL_STATUSES - {"completed"}
 
 
-class _ResponsesCore:
-    """Configuration and the pure steps both Responses drivers share."""
+class _ResponsesCore(Generic[OpenAIT, DispatcherT]):
+    """Configuration and the pure steps both Responses drivers share; each subclass is
+    typed with its parts' kind, and parts of the other kind are a `TypeError` here."""
+
+    #: Whether the subclass awaits its parts, and the class to use for the other kind.
+    asynchronous: ClassVar[bool] = False
+    twin: ClassVar[str] = ""
 
     def __init__(
         self,
-        openai_client: Any,
-        dispatcher: Any,
+        openai_client: OpenAIT,
+        dispatcher: DispatcherT,
         *,
         approvals: ApprovalPolicy | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         deadline: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_turns < 1:
-            raise ValueError("max_turns must be at least 1")
-        self.openai = openai_client
-        self.dispatcher = dispatcher
+        name = type(self).__name__
+        _validate.whole(name, "max_turns", max_turns, minimum=1)
+        _validate.optional_number(name, "deadline", deadline, above=True)  # seconds
+        if self.twin:
+            require_parts(
+                name, openai_client, dispatcher, asynchronous=self.asynchronous, twin=self.twin
+            )
+        self.openai: OpenAIT = openai_client
+        self.dispatcher: DispatcherT = dispatcher
         self.approvals = approvals if approvals is not None else ApprovalPolicy()
         self.max_turns = max_turns
         self.deadline = deadline
@@ -88,28 +110,45 @@ class _ResponsesCore:
         return started + self.deadline if self.deadline is not None else None
 
     def finished(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
+        """``outcome`` of a loop that ended on ``response`` (its status and text)."""
         status = str(getattr(response, "status", None) or "completed")
-        outcome.status = status
-        outcome.run = response
-        outcome.run_id = getattr(response, "id", None)
-        outcome.last_error = getattr(response, "error", None)
-        details = getattr(response, "incomplete_details", None)
-        outcome.incomplete_reason = getattr(details, "reason", None)
         text = getattr(response, "output_text", None)
-        if status == "completed" and text:
-            outcome.messages.append(text)
-        outcome.duration = self._clock() - started
-        return outcome
+        return loop_ended(outcome, response, status, text, self._clock() - started)
 
     def out_of_turns(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
-        outcome = self.finished(outcome, response, started)
-        outcome.status = "incomplete"
-        outcome.incomplete_reason = "max_turns"
-        return outcome
+        """``outcome`` of a loop stopped by ``max_turns`` on ``response``."""
+        return out_of_turns(outcome, response, self._clock() - started)
 
 
-class ResponsesDriver(_ResponsesCore):
-    """Runs the Responses tool loop with a blocking ``OpenAI`` client and a `Dispatcher`."""
+def loop_ended(
+    outcome: RunOutcome, answer: Any, status: str, text: str | None, duration: float
+) -> RunOutcome:
+    """Fill ``outcome`` for a tool loop (Responses or Chat) that ended on ``answer`` (the
+    last response or completion) in ``status``; ``text`` is the model's final words."""
+    outcome.status = status
+    outcome.run = answer
+    outcome.run_id = getattr(answer, "id", None)
+    outcome.last_error = getattr(answer, "error", None)
+    details = getattr(answer, "incomplete_details", None)
+    outcome.incomplete_reason = getattr(details, "reason", None)
+    if status == "completed" and text:
+        outcome.messages.append(text)
+    outcome.duration = duration
+    return outcome
+
+
+def out_of_turns(outcome: RunOutcome, answer: Any, duration: float) -> RunOutcome:
+    """`loop_ended` for a loop that ran out of turns: ``incomplete``, ``max_turns``."""
+    outcome = loop_ended(outcome, answer, "incomplete", None, duration)
+    outcome.incomplete_reason = "max_turns"
+    return outcome
+
+
+class ResponsesDriver(_ResponsesCore[openai.OpenAI, Dispatcher]):
+    """Runs the Responses tool loop with a blocking ``OpenAI`` client and a `Dispatcher` (an
+    ``AsyncOpenAI`` client or an `AsyncDispatcher` is a `TypeError`)."""
+
+    twin = "AsyncResponsesDriver under asyncio"
 
     def run(
         self,
@@ -142,8 +181,11 @@ class ResponsesDriver(_ResponsesCore):
         return self.out_of_turns(outcome, response, started)
 
 
-class AsyncResponsesDriver(_ResponsesCore):
+class AsyncResponsesDriver(_ResponsesCore[openai.AsyncOpenAI, AsyncDispatcher]):
     """`ResponsesDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`."""
+
+    asynchronous = True
+    twin = "ResponsesDriver in blocking code"
 
     async def run(
         self,
@@ -177,26 +219,31 @@ class AsyncResponsesDriver(_ResponsesCore):
 
 
 def chat_tool_loop(
-    openai_client: Any,
-    dispatcher: Any,
+    openai_client: openai.OpenAI,
+    dispatcher: Dispatcher,
     *,
     model: str,
     messages: Iterable[Any],
     tools: list[Any] | None = None,
     approvals: ApprovalPolicy | None = None,
     max_turns: int = DEFAULT_MAX_TURNS,
+    clock: Callable[[], float] = time.time,
     **params: Any,
 ) -> RunOutcome:
     """The same loop for Chat Completions: tool messages follow each assistant message.
 
-    ``outcome.messages`` holds the whole conversation as sent, ending with the model's
-    final message.
+    Blocking, like `ResponsesDriver` (an ``AsyncOpenAI`` client or an `AsyncDispatcher` is
+    a `TypeError`); ``clock`` measures ``outcome.duration``. ``outcome.messages`` holds the
+    model's final message (``outcome.run`` the last completion).
     """
-    started = time.time()
+    require_parts("chat_tool_loop", openai_client, dispatcher, asynchronous=False)
+    _validate.whole("chat_tool_loop", "max_turns", max_turns, minimum=1)
+    started = clock()
     history = list(messages)
     tools = tools if tools is not None else dispatcher.tool_definitions("chat")
     policy = approvals if approvals is not None else ApprovalPolicy()
     outcome = RunOutcome(status="in_progress")
+    completion: Any = None
     for _ in range(max_turns):
         completion = openai_client.chat.completions.create(
             model=model, messages=history, tools=tools, **params
@@ -206,16 +253,9 @@ def chat_tool_loop(
         history.append(message.model_dump(exclude_none=True))
         calls = calls_from_chat_message(message)
         if not calls:
-            outcome.status = "completed"
-            outcome.run = completion
-            outcome.messages = [message.content or ""]
-            outcome.duration = time.time() - started
-            return outcome
+            return loop_ended(outcome, completion, "completed", message.content, clock() - started)
         results = dispatcher.dispatch_many(calls, approvals=policy)
         outcome.tool_results.extend(results)
         outcome.steps += 1
         history.extend(result.to_chat() for result in results)
-    outcome.status = "incomplete"
-    outcome.incomplete_reason = "max_turns"
-    outcome.duration = time.time() - started
-    return outcome
+    return out_of_turns(outcome, completion, clock() - started)

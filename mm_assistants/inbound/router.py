@@ -50,6 +50,8 @@ class InboundRouter(RouterCore):
     ``clock`` (monotonic seconds for the rate limits).
     """
 
+    twin = "AsyncInboundRouter under asyncio"
+
     def __init__(
         self, openai_client: Any, dispatcher: Any, *, max_workers: int = 4, **options: Any
     ):

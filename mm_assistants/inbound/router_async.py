@@ -19,6 +19,9 @@ class AsyncInboundRouter(RouterCore):
     """`InboundRouter` for ``AsyncOpenAI`` and an `AsyncDispatcher`; ``background=True``
     drives runs in tasks of the running event loop (await `aclose` before it stops)."""
 
+    asynchronous = True
+    twin = "InboundRouter in blocking code"
+
     def __init__(self, openai_client: Any, dispatcher: Any, **options: Any) -> None:
         super().__init__(openai_client, dispatcher, **options)
         self._tasks: set[asyncio.Task[list[RunOutcome]]] = set()

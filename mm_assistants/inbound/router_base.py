@@ -7,9 +7,10 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from mm_assistants.drivers import RunOutcome
+from mm_assistants.drivers.seams import require_parts
 from mm_assistants.inbound.flood import FloodGate, InboundLimits, queue_full
 from mm_assistants.inbound.routing import (
     Admitted,
@@ -30,6 +31,11 @@ OnOutcome = Callable[[str, RunOutcome], None]
 
 class RouterCore:
     """Configuration and the decisions both routers share; subclasses do the I/O."""
+
+    #: Whether the subclass awaits its parts, and the class to use for the other kind
+    #: (parts of the other kind are a TypeError at construction, not at the first email).
+    asynchronous: ClassVar[bool] = False
+    twin: ClassVar[str] = ""
 
     def __init__(
         self,
@@ -55,6 +61,14 @@ class RouterCore:
             )
         if not isinstance(background, bool):
             raise TypeError(f"background is True or False, not {background!r}")
+        if self.twin:
+            require_parts(
+                type(self).__name__,
+                openai_client,
+                dispatcher,
+                asynchronous=self.asynchronous,
+                twin=self.twin,
+            )
         self.openai = openai_client
         self.dispatcher = dispatcher
         self.assistant_id = assistant_id

@@ -110,3 +110,37 @@ def test_chat_tool_loop(clock: Clock, multimail: respx.MockRouter) -> None:
             max_turns=1,
         )
     assert looping.status == "incomplete"
+
+
+def test_chat_tool_loop_keeps_the_injected_clock_and_the_shared_outcome(
+    clock: Clock, multimail: respx.MockRouter
+) -> None:
+    multimail.get("/v1/mailboxes/mbx_1/emails/em_in").respond(200, json={"id": "em_in"})
+    ticks = iter([100.0, 107.5])
+    with MultiMailClient(api_key=KEY, base_url=MM, retry=FAST) as client:
+        outcome = chat_tool_loop(
+            fake([[READ], "Read it."], clock).client(),
+            Dispatcher(client, mailbox_id="mbx_1"),
+            model="fake",
+            messages=[{"role": "user", "content": "read it"}],
+            clock=lambda: next(ticks),
+        )
+    assert outcome.duration == 7.5  # the loop's clock, not the wall's
+    # built by the same code as the Responses drivers' outcome: the last answer is kept
+    assert (outcome.status, outcome.run_id) == ("completed", outcome.run.id)
+    with MultiMailClient(api_key=KEY, base_url=MM, retry=FAST) as client:
+        ticks = iter([0.0, 3.0])
+        looping = chat_tool_loop(
+            fake([[READ], [READ]], clock).client(),
+            Dispatcher(client, mailbox_id="mbx_1"),
+            model="fake",
+            messages=[],
+            max_turns=1,
+            clock=lambda: next(ticks),
+        )
+    assert (looping.status, looping.incomplete_reason, looping.duration) == (
+        "incomplete",
+        "max_turns",
+        3.0,
+    )
+    assert looping.run is not None

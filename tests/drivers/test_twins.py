@@ -118,3 +118,36 @@ def test_a_run_that_ended_after_its_cancel_keeps_its_real_status(status: str) ->
     now[0] += CANCEL_GRACE + 1  # long past the grace: the run still ended as it ended
     action = driver.next_for(state)
     assert getattr(action, "status", None) == status
+
+
+def _status_sets() -> list[tuple[str, int, set[str]]]:
+    """Every literal set/tuple/list of strings in the library (the sandbox, a separate
+    server, aside) that holds a run or held-email status."""
+    import ast
+    from pathlib import Path
+
+    import mm_assistants
+
+    root = Path(mm_assistants.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if "sandbox" in path.relative_to(root).parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Set, ast.Tuple, ast.List)):
+                words = {
+                    e.value
+                    for e in node.elts
+                    if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                }
+                if words & {"pending_send_approval", "expired", "incomplete"} and len(words) > 1:
+                    found.append((str(path.relative_to(root)), node.lineno, words))
+    return found
+
+
+def test_the_status_lists_are_written_once() -> None:
+    places = {(path, frozenset(words)) for path, _, words in _status_sets()}
+    pending = [p for p, words in places if "pending_send_approval" in words]
+    terminal = [p for p, words in places if {"expired", "incomplete"} & words]
+    assert pending == ["approvals/watch.py"]  # PENDING_STATUSES
+    assert terminal == ["drivers/steps.py"]  # TERMINAL_STATUSES

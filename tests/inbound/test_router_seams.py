@@ -1,0 +1,59 @@
+"""Typed seams (issue 13, item 5): a router refuses, at construction, an OpenAI client or a
+dispatcher of the other kind, rather than failing at the first email it routes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+import pytest
+
+from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
+from mm_assistants.inbound import AsyncInboundRouter, InboundRouter
+from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient
+
+KEY = "mm_test_router_seams_key"
+BASE = "http://127.0.0.1:9"  # never reached
+
+
+@pytest.fixture
+def parts() -> Iterator[dict[str, Any]]:
+    sync_mm = MultiMailClient(api_key=KEY, base_url=BASE)
+    async_mm = AsyncMultiMailClient(api_key=KEY, base_url=BASE)
+    yield {
+        "OpenAI": openai.OpenAI(api_key="sk-test", base_url=BASE),
+        "AsyncOpenAI": openai.AsyncOpenAI(api_key="sk-test", base_url=BASE),
+        "Dispatcher": Dispatcher(sync_mm, mailbox_id="mbx_1"),
+        "AsyncDispatcher": AsyncDispatcher(async_mm, mailbox_id="mbx_1"),
+    }
+    sync_mm.close()
+    asyncio.run(async_mm.aclose())
+
+
+@pytest.mark.parametrize(
+    ("router", "client", "dispatcher", "wrong", "instead"),
+    [
+        pytest.param(InboundRouter, "OpenAI", "AsyncDispatcher", "AsyncDispatcher", "a Dispatcher"),
+        pytest.param(InboundRouter, "AsyncOpenAI", "Dispatcher", "AsyncOpenAI", "an OpenAI"),
+        pytest.param(
+            AsyncInboundRouter, "AsyncOpenAI", "Dispatcher", "Dispatcher", "an AsyncDispatcher"
+        ),
+        pytest.param(AsyncInboundRouter, "OpenAI", "AsyncDispatcher", "OpenAI", "an AsyncOpenAI"),
+    ],
+)
+def test_a_router_refuses_parts_of_the_other_kind(
+    parts: dict[str, Any], router: type, client: str, dispatcher: str, wrong: str, instead: str
+) -> None:
+    with pytest.raises(TypeError) as caught:
+        router(parts[client], parts[dispatcher], model="gpt-test")
+    message = str(caught.value)
+    assert message.startswith(f"{router.__name__} ")
+    assert f" {wrong} as its" in message
+    assert f"pass {instead}" in message
+
+
+def test_routers_take_parts_of_their_kind(parts: dict[str, Any]) -> None:
+    InboundRouter(parts["OpenAI"], parts["Dispatcher"], model="gpt-test").close()
+    AsyncInboundRouter(parts["AsyncOpenAI"], parts["AsyncDispatcher"], model="gpt-test")
