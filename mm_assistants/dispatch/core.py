@@ -28,7 +28,8 @@ from mm_assistants.approvals.watch import PENDING_STATUSES
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
 from mm_assistants.dispatch.client_side import WaitPlan
-from mm_assistants.dispatch.plans import ApprovalPlan, PreparedCall
+from mm_assistants.dispatch.plans import ApprovalPlan as ApprovalPlan  # lived here before
+from mm_assistants.dispatch.plans import PreparedCall as PreparedCall  # lived here before
 from mm_assistants.dispatch.policy import (
     Refusal,
     derive_idempotency_key,
