@@ -152,3 +152,11 @@ def test_a_record_with_fields_from_a_newer_version_is_still_read(backend: Backen
     store = backend.pending()
     backend.corrupt("pending", "em_new", json.dumps({**record("em_new").__dict__, "later": 1}))
     assert [r.email_id for r in store.all()] == ["em_new"]
+
+
+def test_a_memory_store_shows_its_size_not_its_records() -> None:
+    from mm_assistants.state import MemoryPendingStore
+
+    store = MemoryPendingStore()
+    store.add(record("em_a"))
+    assert repr(store) == "MemoryPendingStore(records=1)"

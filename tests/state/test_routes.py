@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mm_assistants.state import InboundMessage, MemoryRouteStore, SQLiteRouteStore
+from mm_assistants.state import (
+    InboundMessage,
+    MemoryRouteStore,
+    SQLiteRouteStore,
+    open_route_store,
+)
 from tests.state.conftest import Backend
 
 
@@ -129,3 +134,20 @@ def test_sqlite_keeps_everything_across_a_restart(tmp_path: Path) -> None:
     assert [m.text for m in claimed] == ["about em_2"]
     assert "r.db" in repr(second)
     second.close()
+
+
+def test_a_store_is_opened_from_a_path_a_store_or_nothing(tmp_path: Path) -> None:
+    assert isinstance(open_route_store(None), MemoryRouteStore)
+    given = MemoryRouteStore()
+    assert open_route_store(given) is given
+    opened = open_route_store(tmp_path / "routes.db")
+    assert isinstance(opened, SQLiteRouteStore)
+    opened.close()  # type: ignore[attr-defined]
+
+
+def test_a_failed_run_with_nothing_to_give_back_only_drops_its_claim(backend: Backend) -> None:
+    store = backend.routes()
+    assert store.admit("k1", "thr_1", message("em_1")) == "claimed"
+    store.release("thr_1", [])
+    assert store.stalled() == []  # nothing queued: nothing to pick up
+    assert store.claim("thr_1") == []  # the claim was dropped: free again

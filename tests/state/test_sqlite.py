@@ -244,3 +244,44 @@ def test_seen_deliveries_outlive_their_store(tmp_path: Path) -> None:
     assert not again.claim(["evt_1"], now=now, keep_until=now + 60)
     assert "seen.db" in repr(again)
     again.close()
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        pytest.param((b"{}", "one", 1.0, 0, None), "format version", id="text-version"),
+        pytest.param((b"{}", 1, "later", 0, None), "wrong type", id="text-time"),
+        pytest.param((b"{}", 1, 1.0, 0, "soon"), "wrong type", id="text-until"),
+    ],
+)
+def test_a_checkpoint_row_with_odd_fields_is_quarantined(
+    tmp_path: Path, values: tuple[object, ...], problem: str
+) -> None:
+    store = SQLiteCheckpointStore(tmp_path / "runs.db")
+    with sqlite3.connect(tmp_path / "runs.db") as db:
+        db.execute("INSERT INTO mm_checkpoints VALUES (?, ?, ?, ?, ?, ?)", ("run_odd", *values))
+    assert store.get("run_odd") is None
+    assert [(row[0], problem in row[1]) for row in store.quarantined()] == [("run_odd", True)]
+    store.close()
+
+
+def test_a_file_that_cannot_be_made_private_is_reported_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "shared.db"
+    path.touch(mode=0o644)
+    os.chmod(path, 0o644)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError("not yours")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    SQLiteSeenStore(path).close()
+    assert "readable by others" in caplog.text
+
+
+def test_a_file_sqlite_cannot_open_leaves_no_connection(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-database.db"
+    path.write_bytes(b"this is not a SQLite file, but long enough to have a header" * 4)
+    with pytest.raises(sqlite3.DatabaseError):
+        open_database(path)

@@ -1,0 +1,49 @@
+"""Who holds a claim: the same liveness rule for every store's claims."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+from mm_assistants.state import current_owner, owner_alive
+from mm_assistants.state.owners import claim_live, new_token, token_alive
+
+HOST = socket.gethostname()
+
+
+@pytest.mark.parametrize(
+    ("owner", "alive"),
+    [
+        pytest.param(None, True, id="nobody-named"),
+        pytest.param("elsewhere:12", True, id="another-host"),
+        pytest.param(f"{HOST}:{os.getpid()}", True, id="this-process"),
+        pytest.param(f"{HOST}:99999999", False, id="gone"),
+        pytest.param(f"{HOST}:{2**80}", False, id="no-such-pid"),
+        pytest.param(f"{HOST}:abc", True, id="not-a-pid"),
+    ],
+)
+def test_whether_an_owner_may_still_run(owner: str | None, alive: bool) -> None:
+    assert owner_alive(owner) is alive
+
+
+def test_a_process_we_may_not_signal_is_alive(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(pid: int, signal: int) -> None:
+        raise PermissionError("another user's")
+
+    monkeypatch.setattr(os, "kill", refuse)
+    assert owner_alive(f"{HOST}:1")
+
+
+def test_a_claim_holds_until_its_lease_ends_or_its_process_is_gone() -> None:
+    now = time.time()
+    token = new_token()
+    assert token.endswith("@" + current_owner())
+    assert token_alive(token)
+    assert claim_live(token, now + 10, now)
+    assert not claim_live(token, now, now)
+    assert not claim_live(token, None, now)
+    assert not claim_live(token, True, now)
+    assert not claim_live(f"x@{HOST}:99999999", now + 10, now)
