@@ -4,14 +4,21 @@ backend."""
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mm_assistants.state import Checkpoint, CheckpointStore, MemoryCheckpointStore
+from mm_assistants.state import (
+    Checkpoint,
+    CheckpointStore,
+    MemoryCheckpointStore,
+    SQLiteCheckpointStore,
+)
 from tests.state.conftest import Backend
 
 SECRET = b"sk-do-not-log-me"
@@ -155,30 +162,52 @@ def test_a_checkpoint_never_shows_its_record() -> None:
     assert "MemoryCheckpointStore(" in repr(MemoryCheckpointStore())
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.tuples(st.sampled_from(["put", "claim", "release", "delete"]), st.integers(0, 3)),
-        max_size=25,
-    )
+STEPS = st.lists(
+    st.tuples(
+        st.sampled_from(["put", "put-fenced", "claim", "claim-lapsed", "release", "delete"]),
+        st.sampled_from(["run_a", "run_b"]),
+        st.integers(0, 4),
+    ),
+    max_size=30,
 )
-def test_at_most_one_live_claim_and_tokens_only_grow(steps: list[tuple[str, int]]) -> None:
-    # a model check of the memory backend's bookkeeping (the SQLite one is held to the same
-    # outcomes by the contract tests above)
-    store = MemoryCheckpointStore()
+
+
+def apply(store: CheckpointStore, steps: list[tuple[str, str, int]]) -> list[object]:
+    """Run ``steps`` on ``store``; what each returned (claims as their tokens)."""
     tokens: list[int] = []
-    for action, pick in steps:
+    said: list[object] = []
+    for action, name, pick in steps:
+        token = tokens[min(pick, len(tokens) - 1)] if tokens else 1
         if action == "put":
-            store.put("run", b"{}", format_version=1)
-        elif action == "claim":
-            claim = store.claim("run", until=time.time() + 60)
+            said.append(store.put(name, bytes([pick]), format_version=1 + pick))
+        elif action == "put-fenced":
+            said.append(store.put(name, b"f", format_version=1, token=token))
+        elif action.startswith("claim"):
+            lapsed = action == "claim-lapsed"
+            claim = store.claim(name, until=time.time() + (-1 if lapsed else 60))
             if claim is not None:
-                assert not tokens or claim.token > max(tokens)
+                assert not tokens or claim.token > max(tokens)  # tokens only grow
                 tokens.append(claim.token)
-        elif tokens and action == "release":
-            store.release("run", tokens[min(pick, len(tokens) - 1)])
-        elif tokens and action == "delete":
-            store.delete("run", token=tokens[min(pick, len(tokens) - 1)])
-        got = store.get("run")
-        if got is not None and got.claimed_until is not None:
-            assert got.fence == tokens[-1]  # only the latest claim can be live
+            said.append(None if claim is None else claim.token)
+        elif action == "release":
+            said.append(store.release(name, token))
+        else:
+            said.append(store.delete(name, token=token if pick % 2 else None))
+        for each in ("run_a", "run_b"):
+            got = store.get(each)
+            said.append(None if got is None else (got.record, got.format_version, got.fence))
+            if got is not None and got.claimed_until is not None:
+                assert got.fence == max(tokens)  # only the latest claim can be live
+    return said
+
+
+@settings(max_examples=40, deadline=None)
+@given(STEPS)
+def test_the_sqlite_backend_answers_as_the_memory_one(steps: list[tuple[str, str, int]]) -> None:
+    # a differential check: any sequence of calls gets the same answers from both backends
+    with tempfile.TemporaryDirectory() as folder:
+        sqlite = SQLiteCheckpointStore(Path(folder) / "runs.db")
+        try:
+            assert apply(sqlite, steps) == apply(MemoryCheckpointStore(), steps)
+        finally:
+            sqlite.close()
