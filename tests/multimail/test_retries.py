@@ -164,3 +164,93 @@ def test_bad_policies_fail_at_construction_saying_what_to_fix(
 )
 def test_parse_retry_after(value: str | None, now: float | None, seconds: float | None) -> None:
     assert parse_retry_after(value, now) == seconds
+
+
+# --- Pinned for mutation testing (issue 14): what a user would notice changing. ---
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        pytest.param(408, False, id="408-request-timeout-is-a-4xx"),
+        pytest.param(499, False, id="499"),
+        pytest.param(500, True, id="500"),
+        pytest.param(599, True, id="599-last-5xx"),
+        pytest.param(600, False, id="600"),
+        pytest.param(428, False, id="428"),
+        pytest.param(430, False, id="430"),
+    ],
+)
+def test_the_retryable_statuses_are_pinned(status: int, retryable: bool) -> None:
+    assert is_retryable(retry_safe=True, status=status) is retryable
+    expected = 0.25 if retryable else None
+    assert next_delay(RetryPolicy(jitter=0), 1, retry_safe=True, status=status) == expected
+
+
+def test_a_failure_that_names_neither_status_nor_transport_error_is_not_retried() -> None:
+    assert next_delay(RetryPolicy(), 1, retry_safe=True) is None
+
+
+def test_an_overflowing_backoff_from_zero_stays_zero() -> None:
+    # 1e300 ** 2 overflows a float: a zero initial delay must still mean "no wait".
+    zero = RetryPolicy(max_attempts=5, initial_delay=0, multiplier=1e300, jitter=0)
+    assert next_delay(zero, 3, retry_safe=True, status=500) == 0.0
+    grown = RetryPolicy(max_attempts=5, initial_delay=1, multiplier=1e300, jitter=0)
+    assert next_delay(grown, 3, retry_safe=True, status=500) == grown.max_delay
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        pytest.param(
+            {"max_attempts": 0},
+            "RetryPolicy.max_attempts must be an integer >= 1 (1 = no retries), got 0",
+            id="attempts",
+        ),
+        pytest.param(
+            {"initial_delay": -1},
+            "RetryPolicy.initial_delay must be >= 0 (seconds), got -1",
+            id="initial",
+        ),
+        pytest.param(
+            {"max_delay": float("nan")},
+            "RetryPolicy.max_delay must be a finite number >= 0 (seconds), got nan",
+            id="max-delay",
+        ),
+        pytest.param(
+            {"max_retry_after": -2.5},
+            "RetryPolicy.max_retry_after must be >= 0 (seconds), got -2.5",
+            id="retry-after",
+        ),
+        pytest.param(
+            {"multiplier": 0.5},
+            "RetryPolicy.multiplier must be >= 1 (so that delays never shrink), got 0.5",
+            id="multiplier",
+        ),
+        pytest.param(
+            {"jitter": 1.5},
+            "RetryPolicy.jitter must be between 0 and 1 (a fraction of the delay), got 1.5",
+            id="jitter",
+        ),
+    ],
+)
+def test_a_refused_policy_says_exactly_which_field_and_why(
+    bad: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        RetryPolicy(**bad)  # type: ignore[arg-type]
+    assert str(refused.value) == message
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        pytest.param({"max_attempts": 1}, id="one-attempt"),
+        pytest.param({"multiplier": 1}, id="steady"),
+        pytest.param({"jitter": 1}, id="full-jitter"),
+        pytest.param({"jitter": 0, "initial_delay": 0, "max_delay": 0}, id="zeros"),
+        pytest.param({"max_retry_after": 0}, id="no-retry-after"),
+    ],
+)
+def test_the_edges_of_each_limit_are_accepted(edge: dict[str, float]) -> None:
+    assert dataclasses.asdict(RetryPolicy(**edge)).items() >= edge.items()  # type: ignore[arg-type]

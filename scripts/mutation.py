@@ -1,0 +1,272 @@
+"""Mutation testing of the pure cores: `make mutation` (issue 14).
+
+Each pure module is mutated by mutmut and judged by ITS OWN test folder only: a module's
+tests must notice its mutants, the end-to-end suite is no substitute. mutmut keeps one
+state folder (``mutants/``) per working directory and one test selection per run, so every
+module gets its own working copy under ``build/mutation/<name>/`` with a pyproject.toml whose
+``[tool.mutmut]`` is the repository's plus that module's ``only_mutate`` and test selection.
+Re-runs are incremental (mutmut keeps what it already knows about unchanged functions).
+
+    python scripts/mutation.py                    # every module, then the table
+    python scripts/mutation.py dispatch/policy    # some modules (names from MODULES)
+    python scripts/mutation.py --list             # the table of modules and their tests
+    python scripts/mutation.py --survivors        # ... and print every survivor's diff
+
+Exit status: 0 when every module run scores at least FLOOR, 1 otherwise. The score counts
+killed mutants (timeouts included: the tests noticed) over all generated ones; a mutant no
+selected test reaches counts against the score. Surviving mutants judged equivalent are
+written down, with the reason, in mutation-equivalents.md next to this script's config.
+
+This is repository tooling: it is not in the wheel and not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # mutmut itself depends on toml there; tomli reads the same table
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "build" / "mutation"
+FLOOR = 90.0
+# Two cores are shared with other work (tests, benchmarks): two children at most by default.
+DEFAULT_CHILDREN = 2
+# A module's run is bounded: a mutant that hangs is a timeout (killed), a run that hangs is
+# an error, never a wait without end.
+RUN_TIMEOUT_S = 1800
+
+# What the working copy holds besides pyproject.toml: the tests and what [tool.mutmut] names
+# (source_paths, also_copy: the schemas, and the README and examples some tests read).
+ALWAYS_COPIED = ("tests",)
+
+
+@dataclass(frozen=True)
+class Module:
+    """One pure core: the files mutated and the tests that must kill their mutants."""
+
+    name: str
+    sources: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+MODULES: tuple[Module, ...] = (
+    Module("tools/binding", ("mm_assistants/tools/binding.py",), ("tests/tools",)),
+    Module("tools/registry", ("mm_assistants/tools/registry.py",), ("tests/tools",)),
+    Module("tools/formats", ("mm_assistants/tools/formats.py",), ("tests/tools",)),
+    Module("tools/strict", ("mm_assistants/tools/strict.py",), ("tests/tools",)),
+    Module("tools/ids", ("mm_assistants/tools/ids.py",), ("tests/tools",)),
+    Module(
+        "approvals/watch",
+        ("mm_assistants/approvals/watch.py",),
+        ("tests/approvals",),
+    ),
+    Module("dispatch/policy", ("mm_assistants/dispatch/policy.py",), ("tests/dispatch",)),
+    Module("dispatch/shaping", ("mm_assistants/dispatch/shaping.py",), ("tests/dispatch",)),
+    Module("dispatch/framing", ("mm_assistants/dispatch/framing.py",), ("tests/dispatch",)),
+    Module("dispatch/scope", ("mm_assistants/dispatch/scope.py",), ("tests/dispatch",)),
+    Module(
+        "multimail/retries",
+        ("mm_assistants/multimail/retries.py",),
+        ("tests/multimail",),
+    ),
+    Module("drivers/steps", ("mm_assistants/drivers/steps.py",), ("tests/drivers/test_steps.py",)),
+    Module(
+        "state",
+        (
+            "mm_assistants/state/owners.py",
+            "mm_assistants/state/checkpoints.py",
+            "mm_assistants/state/pending.py",
+            "mm_assistants/state/routes.py",
+        ),
+        ("tests/state",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One module's counts, read from mutmut's CI/CD export."""
+
+    name: str
+    generated: int
+    killed: int
+    survived: int
+    not_run: int
+
+    @property
+    def score(self) -> float:
+        """Killed over generated, in percent (100 when nothing was generated)."""
+        return 100.0 * self.killed / self.generated if self.generated else 100.0
+
+
+def slug(name: str) -> str:
+    """The working folder of a module: ``dispatch/policy`` -> ``dispatch-policy``."""
+    return name.replace("/", "-")
+
+
+def mutmut_section(text: str) -> str:
+    """The ``[tool.mutmut]`` table of pyproject.toml, verbatim (without its header)."""
+    match = re.search(r"^\[tool\.mutmut\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M)
+    if match is None:
+        raise SystemExit("pyproject.toml has no [tool.mutmut] table")
+    return match.group(1)
+
+
+def module_pyproject(text: str, module: Module) -> str:
+    """The repository's pyproject.toml with [tool.mutmut] narrowed to one module."""
+    shared = mutmut_section(text)
+    narrowed = (
+        "[tool.mutmut]\n"
+        + shared.rstrip()
+        + "\n"
+        + f"only_mutate = {json.dumps(list(module.sources))}\n"
+        + f"pytest_add_cli_args_test_selection = {json.dumps(list(module.tests))}\n\n"
+    )
+    return text.replace("[tool.mutmut]\n" + shared, narrowed)
+
+
+def copied(pyproject: str) -> list[str]:
+    """The paths a working copy needs: the tests, ``source_paths`` and ``also_copy``."""
+    table = tomllib.loads(pyproject)["tool"]["mutmut"]
+    return [*ALWAYS_COPIED, *table["source_paths"], *table.get("also_copy", [])]
+
+
+def prepare(module: Module) -> Path:
+    """Copy the package, schemas, tests and the rest into the module's working folder."""
+    work = WORK / slug(module.name)
+    work.mkdir(parents=True, exist_ok=True)
+    pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for name in copied(pyproject):
+        source, target = ROOT / name, work / name
+        # copy2 keeps mtimes, which mutmut uses to tell an unchanged file from a new one.
+        if source.is_file():
+            shutil.copy2(source, target)
+            continue
+        # A file deleted from the repository must not live on in the copy.
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(source, target, ignore=ignore, copy_function=shutil.copy2)
+    (work / "pyproject.toml").write_text(module_pyproject(pyproject, module), "utf-8")
+    return work
+
+
+def mutmut(work: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the venv's mutmut in a module's working folder."""
+    exe = Path(sys.executable).with_name("mutmut")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_module(module: Module, children: int, show: bool) -> Score | None:
+    """Mutate one module, run its own tests against every mutant, return its counts
+    (``None`` when mutmut could not run, e.g. the module's tests fail unmutated)."""
+    work = prepare(module)
+    print(f"== {module.name}: {', '.join(module.sources)} against {' '.join(module.tests)}")
+    done = mutmut(work, "run", "--max-children", str(children), timeout=RUN_TIMEOUT_S)
+    (work / "run.log").write_text(done.stdout + done.stderr, "utf-8")
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
+        print(f"mutmut run failed for {module.name} (full log: {work / 'run.log'}):\n{tail}")
+        return None
+    mutmut(work, "export-cicd-stats")
+    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text("utf-8"))
+    listed = mutmut(work, "results").stdout
+    survivors = [line.split(":")[0].strip() for line in listed.splitlines() if ":" in line]
+    (work / "survivors.txt").write_text("\n".join(survivors) + "\n", "utf-8")
+    if show:
+        for name in survivors:
+            print(mutmut(work, "show", name).stdout)
+    caught = int(stats["killed"]) + int(stats["timeout"])
+    not_run = int(stats["no_tests"]) + int(stats["skipped"])
+    return Score(
+        name=module.name,
+        generated=int(stats["total"]),
+        killed=caught,
+        survived=int(stats["total"]) - caught - not_run,
+        not_run=not_run,
+    )
+
+
+def table(scores: Sequence[Score]) -> str:
+    """The results as a Markdown table (the README's copy is this output)."""
+    rows = [
+        "| module | generated | killed | survived | no tests | score |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for s in scores:
+        rows.append(
+            f"| `{s.name}` | {s.generated} | {s.killed} | {s.survived} | {s.not_run} "
+            f"| {s.score:.1f} % |"
+        )
+    total = Score(
+        "all",
+        sum(s.generated for s in scores),
+        sum(s.killed for s in scores),
+        sum(s.survived for s in scores),
+        sum(s.not_run for s in scores),
+    )
+    rows.append(
+        f"| **all** | {total.generated} | {total.killed} | {total.survived} | {total.not_run} "
+        f"| {total.score:.1f} % |"
+    )
+    return "\n".join(rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the selected modules (all by default), print the table, judge against FLOOR."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="names from the table (default: all)")
+    parser.add_argument("--children", type=int, default=DEFAULT_CHILDREN)
+    parser.add_argument("--list", action="store_true", help="print the modules and stop")
+    parser.add_argument("--survivors", action="store_true", help="print survivors' diffs")
+    args = parser.parse_args(argv)
+
+    by_name = {m.name: m for m in MODULES}
+    if args.list:
+        for m in MODULES:
+            print(f"{m.name:20} {' '.join(m.sources)} <- {' '.join(m.tests)}")
+        return 0
+    unknown = [n for n in args.modules if n not in by_name]
+    if unknown:
+        parser.error(f"unknown module(s) {unknown}; known: {sorted(by_name)}")
+    chosen = [by_name[n] for n in args.modules] if args.modules else list(MODULES)
+
+    results = {m.name: run_module(m, args.children, args.survivors) for m in chosen}
+    scores = [s for s in results.values() if s is not None]
+    failed = [name for name, s in results.items() if s is None]
+    report = table(scores)
+    print()
+    print(report)
+    (WORK / "latest.md").write_text(report + "\n", "utf-8")
+    low = [s.name for s in scores if s.score < FLOOR]
+    if failed:
+        print(f"\nnot measured (mutmut could not run): {', '.join(failed)}")
+    if low:
+        print(f"\nunder {FLOOR:.0f} %: {', '.join(low)}")
+        return 1
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
