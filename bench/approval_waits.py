@@ -61,7 +61,7 @@ class Slot:
         self.started.set()
         try:
             self.decision, self.gets = runner(self.subject, self.call_id, self.delay + slack)
-        except BaseException as exc:  # surfaced by the group
+        except BaseException as exc:  # noqa: BLE001 -- surfaced by the group
             self.error = exc
         self.done_at = time.perf_counter()
 

@@ -135,7 +135,7 @@ def run_benchmark(benchmark: Benchmark[ConfigT], config: ConfigT) -> Result:
         with quiet_assistants_warnings(), Sandbox(**benchmark.sandbox_options(config)) as sandbox:
             measured = benchmark.measure(sandbox, config)
         rows, numbers = measured.rows, measured.numbers
-    except Exception as exc:  # one broken benchmark must not hide the others' figures
+    except Exception as exc:  # noqa: BLE001 -- one broken benchmark must not hide the others' figures
         error = f"{type(exc).__name__}: {exc}"
     return Result(
         name=benchmark.name,

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from mm_assistants._sunset import AssistantsSunsetWarning
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.cli.console import Console
+from mm_assistants.cli.demo_reviewer import Reviewer
 from mm_assistants.cli.demo_story import (
     BODY,
     MODEL,
@@ -31,10 +32,9 @@ from mm_assistants.cli.demo_story import (
     introduce_review_page,
     summarise,
 )
-from mm_assistants.cli.reviewer import Reviewer
 from mm_assistants.dispatch import Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
-from mm_assistants.drivers.base import Mode
+from mm_assistants.drivers.assistants_core import Mode
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
 
@@ -100,7 +100,7 @@ def _drive(
     def work() -> None:
         try:
             box["outcome"] = _one_run(options, client, dispatcher, policy, console, sandbox)
-        except BaseException as exc:  # handed to the main thread, which re-raises it
+        except BaseException as exc:  # noqa: BLE001 -- handed to the main thread, which re-raises it
             box["error"] = exc
 
     worker = threading.Thread(target=work, name="mm-demo-run", daemon=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.cli.console import Console
-from mm_assistants.cli.reviewer import Decider, after_delay, at_terminal
+from mm_assistants.cli.demo_reviewer import Decider, after_delay, at_terminal
 from mm_assistants.dispatch import Dispatcher, ToolCall, ToolResult
 from mm_assistants.drivers import RunOutcome
 from mm_assistants.multimail import MultiMailClient

@@ -17,6 +17,7 @@ from typing import Any, TextIO
 from mm_assistants._sunset import AssistantsSunsetWarning
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy
 from mm_assistants.cli.console import Console
+from mm_assistants.cli.demo_reviewer import Reviewer
 from mm_assistants.cli.demo_story import (
     BODY,
     MODEL,
@@ -29,7 +30,6 @@ from mm_assistants.cli.demo_story import (
     introduce_review_page,
     summarise,
 )
-from mm_assistants.cli.reviewer import Reviewer
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
 from mm_assistants.inbound import InboundRouter
 from mm_assistants.multimail import MultiMailClient

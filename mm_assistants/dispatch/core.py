@@ -27,7 +27,7 @@ from mm_assistants.approvals import (
 from mm_assistants.approvals.watch import PENDING_STATUSES
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
-from mm_assistants.dispatch.client_side import WaitPlan
+from mm_assistants.dispatch.multistep_tools import WaitPlan
 from mm_assistants.dispatch.plans import ApprovalPlan as ApprovalPlan  # lived here before
 from mm_assistants.dispatch.plans import PreparedCall as PreparedCall  # lived here before
 from mm_assistants.dispatch.policy import (
@@ -55,8 +55,13 @@ from mm_assistants.dispatch.shaping import bound_output, shape_output
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 from mm_assistants.state import current_owner
-from mm_assistants.tools import RequestSpec, ToolArgumentError, ToolRegistry, ToolSpec
-from mm_assistants.tools import load_registry as _load_registry
+from mm_assistants.tools import (
+    RequestSpec,
+    ToolArgumentError,
+    ToolRegistry,
+    ToolSpec,
+    load_registry,
+)
 from mm_assistants.tools.ids import is_plausible_id
 
 #: Per-output cap. Assistants accept 512 KB of outputs per step; 48,000 characters leaves
@@ -150,7 +155,7 @@ class DispatcherCore(Generic[ClientT]):
             default, allowed_mailboxes, from_environment=mailbox_id is NOT_GIVEN
         )
         self.client: ClientT = client
-        self.registry = registry if registry is not None else _load_registry()
+        self.registry = registry if registry is not None else load_registry()
         self.enabled_tools = self.registry.resolve(
             profile=profile, tools=tools, allow_self_approval=allow_self_approval
         )

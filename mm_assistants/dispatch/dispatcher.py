@@ -18,10 +18,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from mm_assistants.approvals import ApprovalPolicy
-from mm_assistants.approvals import wait_async as approval_wait_async
-from mm_assistants.approvals import wait_sync as approval_wait_sync
-from mm_assistants.dispatch import client_side
+from mm_assistants.approvals import ApprovalPolicy, waiter
+from mm_assistants.dispatch import multistep_tools
 from mm_assistants.dispatch.batch import Outcome, batch_failure, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
 from mm_assistants.dispatch.core import DispatcherCore
@@ -98,7 +96,7 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result
-        outcome = approval_wait_sync(
+        outcome = waiter.wait_sync(
             self.fetch_email,
             plan.pending.email_id,
             plan.pending.mailbox_id,
@@ -172,7 +170,7 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
     def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
-            return client_side.wait_sync(
+            return multistep_tools.wait_for_email_sync(
                 self.client.send,
                 prepared.request,
                 self.wait_plan(prepared),
@@ -182,11 +180,11 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         response = self.client.send(prepared.request)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = client_side.download_link(response.data, prepared.request)
+        url, expires = multistep_tools.download_link(response.data, prepared.request)
         # Only a file small enough to inline is worth reading whole; a larger one goes
         # back as its link, so reading stops just past the inline limit.
-        file = self.client.fetch_url(url, max_bytes=client_side.INLINE_LIMIT)
-        return client_side.attachment_answer(
+        file = self.client.fetch_url(url, max_bytes=multistep_tools.INLINE_LIMIT)
+        return multistep_tools.attachment_answer(
             str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )
 
@@ -241,7 +239,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result
-        outcome = await approval_wait_async(
+        outcome = await waiter.wait_async(
             self.fetch_email,
             plan.pending.email_id,
             plan.pending.mailbox_id,
@@ -297,7 +295,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
     async def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
-            return await client_side.wait_async(
+            return await multistep_tools.wait_for_email_async(
                 self.client.send,
                 prepared.request,
                 self.wait_plan(prepared),
@@ -307,8 +305,8 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         response = await self.client.send(prepared.request)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = client_side.download_link(response.data, prepared.request)
-        file = await self.client.fetch_url(url, max_bytes=client_side.INLINE_LIMIT)
-        return client_side.attachment_answer(
+        url, expires = multistep_tools.download_link(response.data, prepared.request)
+        file = await self.client.fetch_url(url, max_bytes=multistep_tools.INLINE_LIMIT)
+        return multistep_tools.attachment_answer(
             str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )

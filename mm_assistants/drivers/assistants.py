@@ -32,7 +32,8 @@ from mm_assistants.approvals import (
 )
 from mm_assistants.approvals.store import claim, due_after_look, holding, unattended
 from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, ToolResult
-from mm_assistants.drivers.base import (
+from mm_assistants.drivers.assistants_api import AssistantsAPI, AsyncAssistantsAPI
+from mm_assistants.drivers.assistants_core import (
     AssistantsDriverCore,
     RunState,
     late_decision_text,
@@ -48,7 +49,6 @@ from mm_assistants.drivers.steps import (
     is_terminal,
     rejects_outputs,
 )
-from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
 
 
 class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
@@ -111,12 +111,12 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
     def post_late_decision(self, record: PendingRecord, outcome: ApprovalOutcome) -> None:
         """Tell the thread of ``record`` how its held email ended (one user message)."""
         if record.thread_id is not None:
-            AssistantsWire(self.openai).post_message(record.thread_id, late_decision_text(outcome))
+            AssistantsAPI(self.openai).post_message(record.thread_id, late_decision_text(outcome))
 
     # -- the loop -------------------------------------------------------------------
 
     def _start(self, thread_id: str | None, create: Any, stream: Any) -> RunOutcome:
-        io = AssistantsWire(self.openai)
+        io = AssistantsAPI(self.openai)
         state = self.new_state(thread_id)
         wake = threading.Event()
         state.wake = wake.set
@@ -129,7 +129,7 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
         finally:
             self.forget(state)
 
-    def _drive(self, io: AssistantsWire, state: RunState, wake: threading.Event) -> RunOutcome:
+    def _drive(self, io: AssistantsAPI, state: RunState, wake: threading.Event) -> RunOutcome:
         while True:
             action = self.next_for(state)
             if isinstance(action, Finish):
@@ -146,7 +146,7 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
             elif isinstance(action, Dispatch):
                 self._step(io, state)
 
-    def _step(self, io: AssistantsWire, state: RunState) -> None:
+    def _step(self, io: AssistantsAPI, state: RunState) -> None:
         results = self.dispatcher.dispatch_many(self.calls_of(state), approvals=self.approvals)
         state.results.extend(results)
         state.steps += 1
@@ -173,7 +173,7 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
             self._post_unsubmitted(io, state, results)
 
     def _post_unsubmitted(
-        self, io: AssistantsWire, state: RunState, results: list[ToolResult]
+        self, io: AssistantsAPI, state: RunState, results: list[ToolResult]
     ) -> None:
         """Tell the thread how the sends of a step that never reached the run ended."""
         store = self.dispatcher.approval_store
@@ -186,7 +186,7 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
             with contextlib.suppress(openai.OpenAIError), _held(store, record, token):
                 io.post_message(record.thread_id, late_decision_text(outcome))
 
-    def _cancel_run(self, io: AssistantsWire, state: RunState) -> None:
+    def _cancel_run(self, io: AssistantsAPI, state: RunState) -> None:
         state.cancel_sent_at = self._clock()
         try:
             self.absorb(state, *io.cancel(state.thread_id or "", state.run.id))
@@ -266,14 +266,14 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
     async def post_late_decision(self, record: PendingRecord, outcome: ApprovalOutcome) -> None:
         """Tell the thread of ``record`` how its held email ended (one user message)."""
         if record.thread_id is not None:
-            await AsyncAssistantsWire(self.openai).post_message(
+            await AsyncAssistantsAPI(self.openai).post_message(
                 record.thread_id, late_decision_text(outcome)
             )
 
     # -- the loop -------------------------------------------------------------------
 
     async def _start(self, thread_id: str | None, create: Any, stream: Any) -> RunOutcome:
-        io = AsyncAssistantsWire(self.openai)
+        io = AsyncAssistantsAPI(self.openai)
         state = self.new_state(thread_id)
         wake = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -295,7 +295,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
         self.absorb_events(state, events)
 
     async def _drive(
-        self, io: AsyncAssistantsWire, state: RunState, wake: asyncio.Event
+        self, io: AsyncAssistantsAPI, state: RunState, wake: asyncio.Event
     ) -> RunOutcome:
         while True:
             action = self.next_for(state)
@@ -314,7 +314,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
             elif isinstance(action, Dispatch):
                 await self._step(io, state)
 
-    async def _step(self, io: AsyncAssistantsWire, state: RunState) -> None:
+    async def _step(self, io: AsyncAssistantsAPI, state: RunState) -> None:
         results = await self.dispatcher.dispatch_many(
             self.calls_of(state), approvals=self.approvals
         )
@@ -342,7 +342,7 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
             await self._post_unsubmitted(io, state, results)
 
     async def _post_unsubmitted(
-        self, io: AsyncAssistantsWire, state: RunState, results: list[ToolResult]
+        self, io: AsyncAssistantsAPI, state: RunState, results: list[ToolResult]
     ) -> None:
         """Tell the thread how the sends of a step that never reached the run ended."""
         store = self.dispatcher.approval_store
@@ -355,14 +355,14 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
             with contextlib.suppress(openai.OpenAIError), _held(store, record, token):
                 await io.post_message(record.thread_id, late_decision_text(outcome))
 
-    async def _cancel_run(self, io: AsyncAssistantsWire, state: RunState) -> None:
+    async def _cancel_run(self, io: AsyncAssistantsAPI, state: RunState) -> None:
         state.cancel_sent_at = self._clock()
         try:
             self.absorb(state, *await io.cancel(state.thread_id or "", state.run.id))
         except openai.BadRequestError:
             self.absorb(state, *await io.retrieve(state.thread_id or "", state.run.id))
 
-    async def _cancel_quietly(self, io: AsyncAssistantsWire, state: RunState) -> None:
+    async def _cancel_quietly(self, io: AsyncAssistantsAPI, state: RunState) -> None:
         if state.run is None or is_terminal(state.status):
             return
         with contextlib.suppress(openai.OpenAIError):  # best effort: the task is ending

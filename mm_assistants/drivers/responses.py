@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Generic
+from typing import Any
 
 import openai
 
@@ -29,122 +29,17 @@ from mm_assistants.dispatch import (
     calls_from_response,
 )
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
-from mm_assistants.drivers.steps import TERMINAL_STATUSES
-
-DEFAULT_MAX_TURNS = 12
-#: A response in one of these ends the loop even if it asks for calls: every terminal
-#: status (`drivers.steps`) but ``completed``, which a response with calls has too.
-STOP_STATUSES = TERMINAL_STATUSES - {"completed"}
-
-
-class _ResponsesCore(Generic[OpenAIT, DispatcherT]):
-    """Configuration and the pure steps both Responses drivers share; each subclass is
-    typed with its parts' kind, and parts of the other kind are a `TypeError` here."""
-
-    #: Whether the subclass awaits its parts, and the class to use for the other kind.
-    asynchronous: ClassVar[bool] = False
-    twin: ClassVar[str] = ""
-
-    def __init__(
-        self,
-        openai_client: OpenAIT,
-        dispatcher: DispatcherT,
-        *,
-        approvals: ApprovalPolicy | None = None,
-        max_turns: int = DEFAULT_MAX_TURNS,
-        deadline: float | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        name = type(self).__name__
-        _validate.whole(name, "max_turns", max_turns, minimum=1)
-        _validate.optional_number(name, "deadline", deadline, above=True)  # seconds
-        if self.twin:
-            require_parts(
-                name, openai_client, dispatcher, asynchronous=self.asynchronous, twin=self.twin
-            )
-        self.openai: OpenAIT = openai_client
-        self.dispatcher: DispatcherT = dispatcher
-        self.approvals = approvals if approvals is not None else ApprovalPolicy()
-        self.max_turns = max_turns
-        self.deadline = deadline
-        self._clock = clock
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(max_turns={self.max_turns}, approvals={self.approvals!r})"
-
-    def first_request(
-        self,
-        input: Any,
-        model: str,
-        instructions: str | None,
-        tools: list[Any] | None,
-        previous_response_id: str | None,
-        conversation: Any,
-        params: dict[str, Any],
-    ) -> dict[str, Any]:
-        request: dict[str, Any] = {
-            "model": model,
-            "input": input,
-            "tools": tools if tools is not None else self.dispatcher.tool_definitions("responses"),
-            **params,
-        }
-        optional = {
-            "instructions": instructions,
-            "previous_response_id": previous_response_id,
-            "conversation": conversation,
-        }
-        request.update({key: value for key, value in optional.items() if value is not None})
-        return request
-
-    @staticmethod
-    def follow_up(request: dict[str, Any], response: Any, outputs: list[Any]) -> dict[str, Any]:
-        """The next request: the same settings, this turn's outputs as input."""
-        follow = {k: v for k, v in request.items() if k not in ("input", "previous_response_id")}
-        follow["input"] = outputs
-        if "conversation" not in request:
-            follow["previous_response_id"] = response.id
-        return follow
-
-    def deadline_at(self, started: float) -> float | None:
-        return started + self.deadline if self.deadline is not None else None
-
-    def finished(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
-        """``outcome`` of a loop that ended on ``response`` (its status and text)."""
-        status = str(getattr(response, "status", None) or "completed")
-        text = getattr(response, "output_text", None)
-        return loop_ended(outcome, response, status, text, self._clock() - started)
-
-    def out_of_turns(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
-        """``outcome`` of a loop stopped by ``max_turns`` on ``response``."""
-        return out_of_turns(outcome, response, self._clock() - started)
+from mm_assistants.drivers.responses_core import (
+    DEFAULT_MAX_TURNS,
+    STOP_STATUSES,
+    ResponsesDriverCore,
+    loop_ended,
+    out_of_turns,
+)
+from mm_assistants.drivers.seams import require_parts
 
 
-def loop_ended(
-    outcome: RunOutcome, answer: Any, status: str, text: str | None, duration: float
-) -> RunOutcome:
-    """Fill ``outcome`` for a tool loop (Responses or Chat) that ended on ``answer`` (the
-    last response or completion) in ``status``; ``text`` is the model's final words."""
-    outcome.status = status
-    outcome.run = answer
-    outcome.run_id = getattr(answer, "id", None)
-    outcome.last_error = getattr(answer, "error", None)
-    details = getattr(answer, "incomplete_details", None)
-    outcome.incomplete_reason = getattr(details, "reason", None)
-    if status == "completed" and text:
-        outcome.messages.append(text)
-    outcome.duration = duration
-    return outcome
-
-
-def out_of_turns(outcome: RunOutcome, answer: Any, duration: float) -> RunOutcome:
-    """`loop_ended` for a loop that ran out of turns: ``incomplete``, ``max_turns``."""
-    outcome = loop_ended(outcome, answer, "incomplete", None, duration)
-    outcome.incomplete_reason = "max_turns"
-    return outcome
-
-
-class ResponsesDriver(_ResponsesCore[openai.OpenAI, Dispatcher]):
+class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
     """Runs the Responses tool loop with a blocking ``OpenAI`` client and a `Dispatcher` (an
     ``AsyncOpenAI`` client or an `AsyncDispatcher` is a `TypeError`)."""
 
@@ -181,7 +76,7 @@ class ResponsesDriver(_ResponsesCore[openai.OpenAI, Dispatcher]):
         return self.out_of_turns(outcome, response, started)
 
 
-class AsyncResponsesDriver(_ResponsesCore[openai.AsyncOpenAI, AsyncDispatcher]):
+class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatcher]):
     """`ResponsesDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`."""
 
     asynchronous = True

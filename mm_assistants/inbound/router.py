@@ -29,8 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
-from mm_assistants.drivers.wire import AssistantsWire
-from mm_assistants.inbound.router_base import RouterCore, logger
+from mm_assistants.drivers.assistants_api import AssistantsAPI
+from mm_assistants.inbound.core import RouterCore, logger
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.inbound.trust import TrustVerdict
 from mm_assistants.state import InboundMessage
@@ -196,13 +196,13 @@ class InboundRouter(RouterCore):
             if outcome.run_id is not None:
                 self.store.set_target(mm_thread, outcome.run_id)
             return outcome
-        wire = AssistantsWire(self.openai)
+        assistants = AssistantsAPI(self.openai)
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
-            target = wire.create_thread([m.text for m in messages], metadata).id
+            target = assistants.create_thread([m.text for m in messages], metadata).id
             self.store.set_target(mm_thread, target)
         else:
             for message in messages:
-                wire.post_message(target, message.text)
+                assistants.post_message(target, message.text)
         outcome = self.driver.run(target, self.assistant_id, **self.run_params)
         return outcome

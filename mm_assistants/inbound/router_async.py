@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mm_assistants.drivers import AsyncAssistantsRunDriver, AsyncResponsesDriver, RunOutcome
-from mm_assistants.drivers.wire import AsyncAssistantsWire
-from mm_assistants.inbound.router_base import RouterCore, logger
+from mm_assistants.drivers.assistants_api import AsyncAssistantsAPI
+from mm_assistants.inbound.core import RouterCore, logger
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.inbound.trust import TrustVerdict
 from mm_assistants.state import InboundMessage
@@ -149,13 +149,13 @@ class AsyncInboundRouter(RouterCore):
             if outcome.run_id is not None:
                 self.store.set_target(mm_thread, outcome.run_id)
             return outcome
-        wire = AsyncAssistantsWire(self.openai)
+        assistants = AsyncAssistantsAPI(self.openai)
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
-            target = (await wire.create_thread([m.text for m in messages], metadata)).id
+            target = (await assistants.create_thread([m.text for m in messages], metadata)).id
             self.store.set_target(mm_thread, target)
         else:
             for message in messages:
-                await wire.post_message(target, message.text)
+                await assistants.post_message(target, message.text)
         outcome = await self.driver.run(target, self.assistant_id, **self.run_params)
         return outcome

@@ -12,7 +12,6 @@ Example::
             print(error.status, error.error)
 """
 
-from mm_assistants.multimail._wire import ApiResponse
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import (
     APIStatusError,
@@ -28,6 +27,7 @@ from mm_assistants.multimail.errors import (
     TransportError,
 )
 from mm_assistants.multimail.retries import RetryPolicy
+from mm_assistants.multimail.types import ApiResponse
 
 __all__ = [
     "APIStatusError",

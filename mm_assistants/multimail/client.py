@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 
-from mm_assistants.multimail._core import ClientCore
-from mm_assistants.multimail._wire import ApiResponse, BodyReader, Call, Exchange
+from mm_assistants.multimail.core import ClientCore
 from mm_assistants.multimail.retries import DEFAULT_RETRY, RetryPolicy
+from mm_assistants.multimail.types import ApiResponse, BodyReader, Call, Exchange
 from mm_assistants.tools.request import RequestSpec
 
 #: How many requests of one `AsyncMultiMailClient` may be in its connection pool at once.

@@ -16,7 +16,7 @@ Every failure the API or the network causes is a `MultiMailError`::
     └── TransportError             connection errors and timeouts; outcome_unknown
 
 `error_from_response` picks the class for an answer. httpx's own exceptions are translated
-in one place, `ClientCore._translate` in ``mm_assistants.multimail._core``, with the httpx
+in one place, `ClientCore._translate` in ``mm_assistants.multimail.core``, with the httpx
 exception chained as ``__cause__``. Misuse of the library (a bad ``base_url``, no key) is a
 `ValueError`/`TypeError` at construction instead, never a `MultiMailError`.
 

@@ -54,8 +54,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from mm_assistants.review import origin
 from mm_assistants.review.backend import OriginalSource, ReviewBackend, ReviewError
-from mm_assistants.review.origin import allowed_hosts as check_hosts
 from mm_assistants.review.origin import cross_site, host_allowed, new_token, tokens_match
 from mm_assistants.review.page import review_page
 from mm_assistants.review.queue import check_decision, clean, pending_rows
@@ -96,7 +96,7 @@ def create_review_app(
         raise TypeError(f"backend needs async pending() and decide(), got {type(backend).__name__}")
     if not math.isfinite(refresh_seconds) or refresh_seconds <= 0:
         raise ValueError(f"refresh_seconds must be a positive number, not {refresh_seconds!r}")
-    hosts = check_hosts(allowed_hosts)
+    hosts = origin.allowed_hosts(allowed_hosts)
     # one token per app: every page load carries it, and only a page served here can read it
     token = new_token()
     page = review_page(round(refresh_seconds * 1000))
@@ -104,27 +104,76 @@ def create_review_app(
         "{{sandbox_hidden}}", "" if sandbox else "hidden"
     )
 
-    async def index(request: Request) -> Response:
-        if not host_allowed(request.headers.get("host"), hosts):
-            return _unknown_host()
-        headers = {**_HEADERS, "Content-Security-Policy": page.csp}
-        return HTMLResponse(html, headers=headers)
+    views = _ReviewViews(backend, clock, hosts, token, html, page.csp)
+    return Starlette(
+        routes=[
+            Route("/", views.index, methods=["GET"]),
+            Route("/api/pending", views.pending, methods=["GET"]),
+            Route("/api/decide", views.decide, methods=["POST"]),
+        ]
+    )
 
-    async def pending(request: Request) -> Response:
-        if not host_allowed(request.headers.get("host"), hosts):
+
+class _ReviewViews:
+    """The page's three endpoints over one backend; each answers only an allowed Host."""
+
+    def __init__(
+        self,
+        backend: ReviewBackend,
+        clock: Callable[[], float],
+        hosts: frozenset[str],
+        token: str,
+        html: str,
+        csp: str,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.hosts = hosts
+        self.token = token
+        self.html = html
+        self.csp = csp
+
+    async def index(self, request: Request) -> Response:
+        if not host_allowed(request.headers.get("host"), self.hosts):
+            return _unknown_host()
+        headers = {**_HEADERS, "Content-Security-Policy": self.csp}
+        return HTMLResponse(self.html, headers=headers)
+
+    async def pending(self, request: Request) -> Response:
+        if not host_allowed(request.headers.get("host"), self.hosts):
             return _unknown_host()
         try:
-            emails = await backend.pending()
+            emails = await self.backend.pending()
         except ReviewError as exc:
             return _refused(exc)
-        except Exception:
+        except Exception:  # noqa: BLE001 -- any backend failure is a 500 sentence, logged in full
             return _failed("reading the queue")
-        originals = await _originals(backend, emails)
-        rows = pending_rows(emails, clock(), originals)
+        originals = await _originals(self.backend, emails)
+        rows = pending_rows(emails, self.clock(), originals)
         return _json({"emails": [row.as_dict() for row in rows]})
 
-    async def decide(request: Request) -> Response:
-        if not host_allowed(request.headers.get("host"), hosts):
+    async def decide(self, request: Request) -> Response:
+        refusal = self._refusal(request)
+        if refusal is not None:
+            return refusal
+        try:
+            email_id, action, reason = decision_of(await request.body())
+        except ValueError as exc:
+            return _error(400, str(exc))
+        try:
+            answer = await self.backend.decide(email_id, action, reason)
+        except ReviewError as exc:
+            return _refused(exc)
+        except Exception:  # noqa: BLE001 -- any backend failure is a 500 sentence, logged in full
+            return _failed("deciding")
+        status = answer.get("status")
+        shown = clean(str(status)) if status is not None else None
+        return _json({"id": clean(email_id), "action": action, "status": shown})
+
+    def _refusal(self, request: Request) -> JSONResponse | None:
+        """Why a decision request is refused before its body is read, or ``None``: the
+        Host, then the page's header, then the origin, then the page's token."""
+        if not host_allowed(request.headers.get("host"), self.hosts):
             return _unknown_host()
         if request.headers.get(CSRF_HEADER) != "1":
             return _error(
@@ -133,42 +182,29 @@ def create_review_app(
         elsewhere = cross_site(request.headers)
         if elsewhere is not None:
             return _error(403, elsewhere)
-        if not tokens_match(request.headers.get(TOKEN_HEADER), token):
+        if not tokens_match(request.headers.get(TOKEN_HEADER), self.token):
             return _error(
                 403,
                 f"a decision needs the page's token in {TOKEN_HEADER}: reload the review page",
             )
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return _error(400, "the body must be JSON")
-        email_id = body.get("email_id") if isinstance(body, dict) else None
-        if not isinstance(email_id, str) or not email_id.strip():
-            return _error(400, "email_id must be a non-empty string")
-        reason = body.get("reason")
-        if reason is not None and not isinstance(reason, str):
-            return _error(400, "reason must be a string")
-        try:
-            action, reason = check_decision(str(body.get("action")), reason)
-        except ValueError as exc:
-            return _error(400, str(exc))
-        try:
-            answer = await backend.decide(email_id.strip(), action, reason)
-        except ReviewError as exc:
-            return _refused(exc)
-        except Exception:
-            return _failed("deciding")
-        status = answer.get("status")
-        shown = clean(str(status)) if status is not None else None
-        return _json({"id": clean(email_id.strip()), "action": action, "status": shown})
+        return None
 
-    return Starlette(
-        routes=[
-            Route("/", index, methods=["GET"]),
-            Route("/api/pending", pending, methods=["GET"]),
-            Route("/api/decide", decide, methods=["POST"]),
-        ]
-    )
+
+def decision_of(raw: bytes) -> tuple[str, str, str | None]:
+    """``(email_id, action, reason)`` from a decision's JSON body; a `ValueError` says what
+    is wrong with it (the page shows it as a 400)."""
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise ValueError("the body must be JSON") from None
+    email_id = body.get("email_id") if isinstance(body, dict) else None
+    if not isinstance(email_id, str) or not email_id.strip():
+        raise ValueError("email_id must be a non-empty string")
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError("reason must be a string")
+    action, reason = check_decision(str(body.get("action")), reason)
+    return email_id.strip(), action, reason
 
 
 async def _originals(

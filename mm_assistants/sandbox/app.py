@@ -27,8 +27,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route
 
+from mm_assistants.review import origin
 from mm_assistants.review.app import create_review_app
-from mm_assistants.review.origin import allowed_hosts as check_hosts
 from mm_assistants.review.origin import new_token
 from mm_assistants.sandbox.clock import SandboxClock
 from mm_assistants.sandbox.control_guard import TOKEN_HEADER, ControlGuard
@@ -96,7 +96,7 @@ def create_sandbox_app(
     has its own); ``allowed_hosts`` are the names the controls and the review page answer
     to (default: ``localhost``, ``127.0.0.1``, ``[::1]``).
     """
-    hosts = check_hosts(allowed_hosts)
+    hosts = origin.allowed_hosts(allowed_hosts)
     token = control_token if control_token is not None else new_token()
     outbox = WebhookOutbox(db_path, clock=clock, retry_delays=webhook_retry_delays)
     multimail_app = create_multimail_app(

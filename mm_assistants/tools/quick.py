@@ -1,65 +1,26 @@
-"""A fast yes/no schema check for tool arguments, compiled with ``fastjsonschema``.
+"""Deprecated: moved to `mm_assistants.tools.compiled_check`
+(issue 13: one naming convention, see CONTRIBUTING.md). Importing a name from here
+still works and warns.
 
-``jsonschema`` walks the schema for every call; ``fastjsonschema`` turns it into plain
-Python once. The compiled check only ever says "valid" when the reference validator
-would: formats are decided by the reference validator's own format checker, and anything
-unexpected (an exception of any kind) counts as "not sure", so the caller asks the
-reference validator, which also lists what is wrong.
+`tools` is a floor of the arrow table (it imports nothing of the package but itself), so
+this shim does by hand what `mm_assistants._moved.moved_module` does for the others.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import warnings
 from typing import Any
 
-import fastjsonschema
-from jsonschema import Draft202012Validator
+from mm_assistants.tools import compiled_check
 
 
-def quick_checker(
-    schema: Mapping[str, Any], reference: Draft202012Validator
-) -> Callable[[Any], bool]:
-    """``check(arguments) -> bool`` for ``schema``; True only when it is surely valid."""
-    checker = reference.format_checker
-    formats: dict[str, Callable[[Any], bool]] = {}
-    for name in _formats(schema):
-        if checker is None:
-            formats[name] = _anything
-        else:
-            formats[name] = _conforms(checker, name)
-    compiled = fastjsonschema.compile(dict(schema), formats=formats, use_default=False)
-
-    def check(arguments: Any) -> bool:
-        try:
-            compiled(arguments)
-        except Exception:  # invalid, or anything the compiled code did not expect
-            return False
-        return True
-
-    return check
-
-
-def _conforms(checker: Any, name: str) -> Callable[[Any], bool]:
-    def conforms(value: Any) -> bool:
-        return bool(checker.conforms(value, name))
-
-    return conforms
-
-
-def _anything(value: Any) -> bool:
-    return True
-
-
-def _formats(node: Any) -> set[str]:
-    """Every ``format`` named anywhere in ``node``."""
-    found: set[str] = set()
-    if isinstance(node, Mapping):
-        for key, value in node.items():
-            if key == "format" and isinstance(value, str):
-                found.add(value)
-            else:
-                found |= _formats(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _formats(item)
-    return found
+def __getattr__(name: str) -> Any:
+    value = None if name.startswith("__") else getattr(compiled_check, name, None)
+    if value is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"{__name__}.{name} moved: import it from mm_assistants.tools.compiled_check",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return value

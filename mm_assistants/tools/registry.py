@@ -19,10 +19,10 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 
 from mm_assistants.tools.binding import bind_request
+from mm_assistants.tools.compiled_check import quick_checker
 from mm_assistants.tools.endpoints import ENDPOINTS_V1, Effect, Endpoint, Scope
 from mm_assistants.tools.formats import MAX_TOOLS, ToolFormat, export_definition
 from mm_assistants.tools.profiles import resolve_tools
-from mm_assistants.tools.quick import quick_checker
 from mm_assistants.tools.request import RequestSpec
 from mm_assistants.tools.schemas import load_definitions, manifest_of
 from mm_assistants.tools.strict import accepting_form, admits_null

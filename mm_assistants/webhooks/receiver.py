@@ -204,7 +204,7 @@ class ReceiverCore(Generic[RouterT]):
             return None
         try:
             return self.on_event(event)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
             errors.append(_failure("on_event", event, error))
             return None
 
@@ -224,13 +224,13 @@ class WebhookReceiver(ReceiverCore[EventRouter]):
         if target is not None:
             try:
                 late = self.late_decisions.resolve_decision(*target)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
                 errors.append(_failure("late decision", event, error))
         route = None
         if self.router is not None:
             try:
                 route = self.router.route(event)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
                 errors.append(_failure("router", event, error))
         self._callback(event, errors)
         return HandledEvent(event, woke, late, route, tuple(errors))
@@ -253,19 +253,19 @@ class AsyncWebhookReceiver(ReceiverCore[AsyncEventRouter]):
         if target is not None:
             try:
                 late = await self.late_decisions.resolve_decision(*target)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
                 errors.append(_failure("late decision", event, error))
         route = None
         if self.router is not None:
             try:
                 route = await self.router.route(event)
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
                 errors.append(_failure("router", event, error))
         pending = self._callback(event, errors)
         if pending is not None and hasattr(pending, "__await__"):
             try:
                 await pending
-            except Exception as error:
+            except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
                 errors.append(_failure("on_event", event, error))
         return HandledEvent(event, woke, late, route, tuple(errors))
 

@@ -1,7 +1,7 @@
-"""Deprecated: moved to `mm_assistants.inbound.router_base` (issue 13: inbound routing left
+"""Deprecated: moved to `mm_assistants.inbound.core` (issue 13: inbound routing left
 webhooks, so verifying a delivery no longer loads the drivers). Importing a name from here
 still works and warns."""
 
 from mm_assistants._moved import moved_module
 
-__getattr__ = moved_module(__name__, "mm_assistants.inbound.router_base")
+__getattr__ = moved_module(__name__, "mm_assistants.inbound.core")

@@ -16,8 +16,8 @@ import respx
 from mm_assistants.approvals import ApprovalOutcome
 from mm_assistants.cli import run_cmd
 from mm_assistants.cli.console import Console
+from mm_assistants.cli.demo_reviewer import at_terminal
 from mm_assistants.cli.main import main
-from mm_assistants.cli.reviewer import at_terminal
 from mm_assistants.dispatch import ToolCall, ToolResult
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
 from tests.review.conftest import hold

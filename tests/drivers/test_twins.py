@@ -23,7 +23,7 @@ from mm_assistants import (
 from mm_assistants.approvals import ApprovalOutcome
 from mm_assistants.approvals import store as store_module
 from mm_assistants.drivers import steps
-from mm_assistants.drivers.base import CANCEL_GRACE, RunState
+from mm_assistants.drivers.assistants_core import CANCEL_GRACE, RunState
 from tests.drivers.conftest import FAST, KEY, MM, Clock, fake
 from tests.drivers.test_assistants_driver import MODES, drive
 

@@ -197,7 +197,7 @@ class Reviewer:
         try:
             email = wait_until_held(self.sandbox)
             self.decided = self.sandbox.multimail.decide(email["id"], self.action, self.reason)
-        except BaseException as exc:  # surfaced by __exit__
+        except BaseException as exc:  # noqa: BLE001 -- surfaced by __exit__
             self.error = exc
 
     def __enter__(self) -> Reviewer:

@@ -13,7 +13,7 @@ import pytest
 from mm_assistants.approvals import ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import AsyncDispatcher
 from mm_assistants.drivers import AsyncAssistantsRunDriver
-from mm_assistants.drivers.base import Mode
+from mm_assistants.drivers.assistants_core import Mode
 from mm_assistants.sandbox import Sandbox
 from tests.e2e.conftest import (
     FAST_APPROVALS,

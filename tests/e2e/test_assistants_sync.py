@@ -16,7 +16,7 @@ from mm_assistants import _sunset
 from mm_assistants.approvals import ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver
-from mm_assistants.drivers.base import Mode
+from mm_assistants.drivers.assistants_core import Mode
 from mm_assistants.sandbox import Sandbox
 from tests.e2e.conftest import (
     FAST_APPROVALS,

@@ -140,7 +140,7 @@ class Approver:
         try:
             while not self._stop.wait(self.interval):
                 self.approve_all()
-        except BaseException as exc:  # surfaced by __exit__
+        except BaseException as exc:  # noqa: BLE001 -- surfaced by __exit__
             self.error = exc
 
     def approve_all(self) -> int:

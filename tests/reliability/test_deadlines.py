@@ -135,7 +135,7 @@ class ScheduledReviewer:
         try:
             while not self._stop.wait(0.05):
                 self.look()
-        except BaseException as exc:  # surfaced by __exit__
+        except BaseException as exc:  # noqa: BLE001 -- surfaced by __exit__
             self.error = exc
 
     def look(self) -> None:

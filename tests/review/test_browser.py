@@ -108,7 +108,7 @@ class WaitingRun:
                 dispatcher = Dispatcher(mm, mailbox_id=sandbox.mailbox_id, audit=None)
                 driver = AssistantsRunDriver(client, dispatcher, approvals=policy)
                 self.outcome = driver.create_thread_and_run(assistant.id, ["Answer my inbox."])
-        except BaseException as exc:  # surfaced by result()
+        except BaseException as exc:  # noqa: BLE001 -- surfaced by result()
             self.error = exc
 
     def start(self) -> WaitingRun:

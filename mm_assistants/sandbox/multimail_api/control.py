@@ -202,100 +202,130 @@ def decide_email(ctx: Context, body: Doc) -> dict[str, Any]:
     return {"id": email["id"], "status": status}
 
 
-def routes(ctx: Context, control: MultiMailControl) -> list[Route]:
-    """The ``/sandbox`` routes (see the module docstring)."""
+class _ControlHandlers:
+    """The ``/sandbox`` handlers, one method each, over one `MultiMailControl`."""
 
-    async def inbound(ctx: Context, request: Request) -> Response:
+    def __init__(self, control: MultiMailControl) -> None:
+        self.control = control
+
+    async def inbound(self, ctx: Context, request: Request) -> Response:
         body = await json_body(request)
-        fields = {
-            name: body.get(name)
-            for name in (
-                "subject",
-                "markdown",
-                "spam_verdict",
-                "spam_score",
-                "dkim",
-                "spf",
-                "dmarc",
-                "in_reply_to",
-            )
-        }
-        fields["from"] = body.get("sender")
-        mailbox_id = body.get("mailbox_id") or control.seed.mailbox_id
+        fields = inbound_fields(body)
+        mailbox_id = body.get("mailbox_id") or self.control.seed.mailbox_id
         return ok(inject_email(ctx, str(mailbox_id), fields, body.get("attachments") or []), 201)
 
-    async def decide(ctx: Context, request: Request) -> Response:
+    async def decide(self, ctx: Context, request: Request) -> Response:
         return ok(decide_email(ctx, await json_body(request)))
 
-    async def get_clock(ctx: Context, request: Request) -> Response:
+    async def get_clock(self, ctx: Context, request: Request) -> Response:
         return ok(_clock_view(ctx))
 
-    async def set_clock(ctx: Context, request: Request) -> Response:
-        body = await json_body(request)
-        clock: Any = ctx.clock
-        if not (hasattr(clock, "advance") and hasattr(clock, "set_offset")):
-            raise bad_request("This sandbox's clock cannot be moved (use a SandboxClock)")
-        for name in ("advance", "offset"):
-            value = body.get(name)
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, (int, float))
-            ):
-                raise bad_request(f"{name} must be a number of seconds")
-        if body.get("offset") is not None:
-            clock.set_offset(body["offset"])
-        if body.get("advance") is not None:
-            clock.advance(body["advance"])
-        control.settle()
+    async def set_clock(self, ctx: Context, request: Request) -> Response:
+        move_clock(ctx.clock, await json_body(request))
+        self.control.settle()
         return ok(_clock_view(ctx))
 
-    async def list_codes(ctx: Context, request: Request, purpose: str | None = None) -> Response:
-        return ok({"codes": control.codes(purpose or request.query_params.get("purpose"))})
+    async def list_codes(
+        self, ctx: Context, request: Request, purpose: str | None = None
+    ) -> Response:
+        return ok({"codes": self.control.codes(purpose or request.query_params.get("purpose"))})
 
-    async def upgrade_codes(ctx: Context, request: Request) -> Response:
-        return await list_codes(ctx, request, "upgrade")
+    async def upgrade_codes(self, ctx: Context, request: Request) -> Response:
+        return await self.list_codes(ctx, request, "upgrade")
 
-    async def suppress_address(ctx: Context, request: Request) -> Response:
+    async def suppress_address(self, ctx: Context, request: Request) -> Response:
         body = await json_body(request)
-        address, reason = body.get("address"), body.get("reason") or "bounce"
-        if not isinstance(address, str) or not isinstance(reason, str):
-            raise bad_request("address (and reason) must be strings")
+        address, reason = _two_strings(
+            "address (and reason) must be strings",
+            body.get("address"),
+            body.get("reason") or "bounce",
+        )
         try:
-            return ok(control.suppress(address, reason, body.get("tenant_id")), 201)
+            return ok(self.control.suppress(address, reason, body.get("tenant_id")), 201)
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
 
-    async def signup(ctx: Context, request: Request) -> Response:
+    async def signup(self, ctx: Context, request: Request) -> Response:
         body = await json_body(request)
-        name, email = body.get("name"), body.get("oversight_email")
-        if not isinstance(name, str) or not isinstance(email, str):
-            raise bad_request("name and oversight_email must be strings")
+        name, email = _two_strings(
+            "name and oversight_email must be strings",
+            body.get("name"),
+            body.get("oversight_email"),
+        )
         return ok(create_signup(ctx, name, email), 201)
 
-    async def sent(ctx: Context, request: Request) -> Response:
-        return ok({"messages": control.sent()})
+    async def sent(self, ctx: Context, request: Request) -> Response:
+        return ok({"messages": self.control.sent()})
 
-    async def seed(ctx: Context, request: Request) -> Response:
-        return ok(control.seed.as_json())
+    async def seed(self, ctx: Context, request: Request) -> Response:
+        return ok(self.control.seed.as_json())
 
-    async def counters(ctx: Context, request: Request) -> Response:
-        return ok(control.counters(reset=request.method == "DELETE"))
+    async def counters(self, ctx: Context, request: Request) -> Response:
+        return ok(self.control.counters(reset=request.method == "DELETE"))
 
+
+def routes(ctx: Context, control: MultiMailControl) -> list[Route]:
+    """The ``/sandbox`` routes (see the module docstring)."""
+    h = _ControlHandlers(control)
     handlers = [
-        ("POST", "/sandbox/inbound", inbound),
-        ("POST", "/sandbox/decide", decide),
-        ("GET", "/sandbox/clock", get_clock),
-        ("POST", "/sandbox/clock", set_clock),
-        ("GET", "/sandbox/codes", list_codes),
-        ("GET", "/sandbox/approval-codes", list_codes),
-        ("GET", "/sandbox/upgrade-codes", upgrade_codes),
-        ("POST", "/sandbox/suppress", suppress_address),
-        ("POST", "/sandbox/signup", signup),
-        ("GET", "/sandbox/sent", sent),
-        ("GET", "/sandbox/seed", seed),
-        ("GET", "/sandbox/counters", counters),
-        ("DELETE", "/sandbox/counters", counters),
+        ("POST", "/sandbox/inbound", h.inbound),
+        ("POST", "/sandbox/decide", h.decide),
+        ("GET", "/sandbox/clock", h.get_clock),
+        ("POST", "/sandbox/clock", h.set_clock),
+        ("GET", "/sandbox/codes", h.list_codes),
+        ("GET", "/sandbox/approval-codes", h.list_codes),
+        ("GET", "/sandbox/upgrade-codes", h.upgrade_codes),
+        ("POST", "/sandbox/suppress", h.suppress_address),
+        ("POST", "/sandbox/signup", h.signup),
+        ("GET", "/sandbox/sent", h.sent),
+        ("GET", "/sandbox/seed", h.seed),
+        ("GET", "/sandbox/counters", h.counters),
+        ("DELETE", "/sandbox/counters", h.counters),
     ]
     return [open_route(ctx, method, p, handler, counted=False) for method, p, handler in handlers]
+
+
+#: What ``POST /sandbox/inbound`` copies from its body onto the new email (its ``sender``
+#: becomes the email's ``from``).
+INBOUND_FIELDS = (
+    "subject",
+    "markdown",
+    "spam_verdict",
+    "spam_score",
+    "dkim",
+    "spf",
+    "dmarc",
+    "in_reply_to",
+)
+
+
+def inbound_fields(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of an email injected by ``POST /sandbox/inbound``."""
+    fields = {name: body.get(name) for name in INBOUND_FIELDS}
+    fields["from"] = body.get("sender")
+    return fields
+
+
+def move_clock(clock: Any, body: Mapping[str, Any]) -> None:
+    """Apply a ``POST /sandbox/clock`` body (``offset`` first, then ``advance``, both in
+    seconds) to a `SandboxClock`; anything else is a 400 and moves nothing."""
+    if not (hasattr(clock, "advance") and hasattr(clock, "set_offset")):
+        raise bad_request("This sandbox's clock cannot be moved (use a SandboxClock)")
+    for name in ("advance", "offset"):
+        value = body.get(name)
+        # bool is an int to Python, but ``true`` seconds is a mistake, not a 1.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise bad_request(f"{name} must be a number of seconds")
+    if body.get("offset") is not None:
+        clock.set_offset(body["offset"])
+    if body.get("advance") is not None:
+        clock.advance(body["advance"])
+
+
+def _two_strings(message: str, first: Any, second: Any) -> tuple[str, str]:
+    if not isinstance(first, str) or not isinstance(second, str):
+        raise bad_request(message)
+    return first, second
 
 
 def _clock_view(ctx: Context) -> dict[str, Any]:

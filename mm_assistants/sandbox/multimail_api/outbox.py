@@ -247,7 +247,7 @@ class WebhookOutbox:
         headers = delivery_headers(job["id"], job["event"], job["signature"], self._clock())
         try:
             response = self._client.post(job["url"], content=job["body"], headers=headers)
-        except Exception as exc:  # any failure of one receiver must not stop the worker
+        except Exception as exc:  # noqa: BLE001 -- any failure of one receiver must not stop the worker
             return None, f"{type(exc).__name__}: {exc}"[:500]
         code = response.status_code
         return code, None if 200 <= code < 300 else f"HTTP {code}"

@@ -8,6 +8,7 @@ MultiMail mails to the operator, so an agent cannot lift its own gate.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -101,43 +102,63 @@ async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Resp
 
 
 def _settings_changes(body: dict[str, Any], current_mode: str) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    for name in _TEXT_FIELDS:
-        if name in body:
-            value = body[name]
-            if value is not None and not isinstance(value, str):
-                raise bad_request(f"{name} must be a string")
-            if name == "signature_block" and value is not None and len(value) > 200:
-                raise bad_request("signature_block may be at most 200 characters")
-            changes[name] = value
-    for name in _ADDRESS_FIELDS:
-        if name in body:
-            if body[name] is not None and not is_address(body[name]):
-                raise bad_request(f"{name} must be an email address or null")
-            changes[name] = body[name]
-    if "forward_inbound" in body:
-        if not isinstance(body["forward_inbound"], bool):
-            raise bad_request("forward_inbound must be a boolean")
-        changes["forward_inbound"] = int(body["forward_inbound"])
-    if "scheduling_enabled" in body:
-        if not isinstance(body["scheduling_enabled"], bool):
-            raise bad_request("scheduling_enabled must be a boolean")
-        changes["scheduling_enabled"] = body["scheduling_enabled"]
-    if "default_gate_timing" in body:
-        if body["default_gate_timing"] not in GATE_TIMINGS:
-            raise bad_request("default_gate_timing must be 'gate_first' or 'schedule_first'")
-        changes["default_gate_timing"] = body["default_gate_timing"]
-    if "oversight_mode" in body:
-        mode = body["oversight_mode"]
-        if mode not in MODES:
-            raise bad_request(f"oversight_mode must be one of {list(MODES)}")
-        if is_upgrade(current_mode, mode):
-            raise forbidden(
-                f"Oversight mode can only be downgraded here ({current_mode} -> {mode} is an "
-                "upgrade); use POST /v1/mailboxes/{id}/request-upgrade"
-            )
-        changes["oversight_mode"] = mode
-    return changes
+    # Checked in the order of _SETTING_CHECKS, so the first bad field named is stable.
+    return {
+        name: check(name, body[name], current_mode)
+        for name, check in _SETTING_CHECKS
+        if name in body
+    }
+
+
+def _text(name: str, value: Any, current_mode: str) -> Any:
+    if value is not None and not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    if name == "signature_block" and value is not None and len(value) > 200:
+        raise bad_request("signature_block may be at most 200 characters")
+    return value
+
+
+def _address(name: str, value: Any, current_mode: str) -> Any:
+    if value is not None and not is_address(value):
+        raise bad_request(f"{name} must be an email address or null")
+    return value
+
+
+def _flag(name: str, value: Any, current_mode: str) -> bool:
+    if not isinstance(value, bool):
+        raise bad_request(f"{name} must be a boolean")
+    return value
+
+
+def _flag_as_int(name: str, value: Any, current_mode: str) -> int:
+    return int(_flag(name, value, current_mode))  # stored as the API's 0/1
+
+
+def _gate_timing(name: str, value: Any, current_mode: str) -> Any:
+    if value not in GATE_TIMINGS:
+        raise bad_request("default_gate_timing must be 'gate_first' or 'schedule_first'")
+    return value
+
+
+def _mode(name: str, mode: Any, current_mode: str) -> Any:
+    if mode not in MODES:
+        raise bad_request(f"oversight_mode must be one of {list(MODES)}")
+    if is_upgrade(current_mode, mode):
+        raise forbidden(
+            f"Oversight mode can only be downgraded here ({current_mode} -> {mode} is an "
+            "upgrade); use POST /v1/mailboxes/{id}/request-upgrade"
+        )
+    return mode
+
+
+_SETTING_CHECKS: tuple[tuple[str, Callable[[str, Any, str], Any]], ...] = (
+    *((name, _text) for name in _TEXT_FIELDS),
+    *((name, _address) for name in _ADDRESS_FIELDS),
+    ("forward_inbound", _flag_as_int),
+    ("scheduling_enabled", _flag),
+    ("default_gate_timing", _gate_timing),
+    ("oversight_mode", _mode),
+)
 
 
 async def update_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:

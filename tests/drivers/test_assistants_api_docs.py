@@ -6,10 +6,10 @@ import inspect
 
 import pytest
 
-from mm_assistants.drivers.wire import AssistantsWire, AsyncAssistantsWire
+from mm_assistants.drivers.assistants_api import AssistantsAPI, AsyncAssistantsAPI
 
 
-@pytest.mark.parametrize("cls", [AssistantsWire, AsyncAssistantsWire])
+@pytest.mark.parametrize("cls", [AssistantsAPI, AsyncAssistantsAPI])
 def test_public_methods_have_docstrings(cls: type) -> None:
     assert inspect.getdoc(cls)
     public = [name for name, _ in inspect.getmembers(cls, inspect.isfunction)]

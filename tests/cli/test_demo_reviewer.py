@@ -6,7 +6,7 @@ import pytest
 import respx
 
 from mm_assistants.cli.console import Console
-from mm_assistants.cli.reviewer import Decision, Reviewer, after_delay, at_terminal
+from mm_assistants.cli.demo_reviewer import Decision, Reviewer, after_delay, at_terminal
 from mm_assistants.multimail import MultiMailClient
 
 BASE = "https://mm.test"

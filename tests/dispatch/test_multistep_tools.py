@@ -11,7 +11,7 @@ import httpx
 import pytest
 import respx
 
-from mm_assistants.dispatch.client_side import INLINE_LIMIT, attachment_output
+from mm_assistants.dispatch.multistep_tools import INLINE_LIMIT, attachment_output
 from tests.dispatch.conftest import Harness, call
 
 URL_STEP = "/v1/mailboxes/mbx_1/emails/em_1/attachments/a.pdf/url"

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 
 from mm_assistants._version import __version__
-from mm_assistants.multimail._wire import (
+from mm_assistants.multimail.errors import (
+    REQUEST_ID_HEADERS,
+    APIStatusError,
+    TransportError,
+    error_from_response,
+)
+from mm_assistants.multimail.log_redaction import install_log_redaction
+from mm_assistants.multimail.retries import RetryPolicy, next_delay
+from mm_assistants.multimail.types import (
     REDACTED,
     ApiResponse,
     Call,
@@ -25,14 +33,6 @@ from mm_assistants.multimail._wire import (
     encode_json,
     scrub,
 )
-from mm_assistants.multimail.errors import (
-    REQUEST_ID_HEADERS,
-    APIStatusError,
-    TransportError,
-    error_from_response,
-)
-from mm_assistants.multimail.log_redaction import install_log_redaction
-from mm_assistants.multimail.retries import RetryPolicy, next_delay
 
 DEFAULT_BASE_URL = "https://api.multimail.dev"
 API_KEY_ENV = "MULTIMAIL_API_KEY"

@@ -1,0 +1,202 @@
+"""The two tools the dispatcher carries out itself, in more than one request.
+
+- ``wait_for_email``: note the newest inbound email, then poll the inbox for anything newer
+  (``since_id``) until a match arrives, ``timeout_seconds`` pass, or the call's deadline
+  (a run's expiry) comes near.
+- ``download_attachment``: ask for a download URL, then fetch the bytes; up to 50 KB come
+  back inline as base64, a larger file as its URL.
+
+The decisions (`WaitPlan`, `download_link`, `attachment_output`) are pure; `wait_for_email_sync` and
+`wait_for_email_async` only do I/O and differ only in ``await``. The dispatchers do the two download
+requests themselves (``_perform``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mm_assistants.dispatch.policy import dumps
+from mm_assistants.dispatch.shaping import shape_output
+from mm_assistants.multimail import ApiResponse
+from mm_assistants.multimail.errors import MultiMailError
+from mm_assistants.tools import RequestSpec
+
+INLINE_LIMIT = 50 * 1024
+DEFAULT_WAIT_SECONDS = 30
+#: Stop this long before the call's deadline so the output still reaches the run.
+DEADLINE_MARGIN = 2.0
+
+
+@dataclass(frozen=True)
+class WaitPlan:
+    """When a ``wait_for_email`` call stops looking, and how often it looks."""
+
+    ends_at: float
+    interval: float
+
+    @classmethod
+    def create(cls, now: float, timeout: Any, deadline: float | None, interval: float) -> WaitPlan:
+        """Bounded by ``timeout`` seconds from ``now`` and by ``deadline`` minus a margin."""
+        seconds = DEFAULT_WAIT_SECONDS if timeout is None else float(timeout)
+        ends_at = now + seconds
+        if deadline is not None:
+            ends_at = min(ends_at, deadline - DEADLINE_MARGIN)
+        return cls(ends_at=ends_at, interval=interval)
+
+    def next_delay(self, now: float) -> float | None:
+        """Seconds to sleep before the next look, or ``None`` when time is up."""
+        remaining = self.ends_at - now
+        if remaining <= 0:
+            return None
+        return min(self.interval, remaining)
+
+
+def baseline_request(listing: RequestSpec) -> RequestSpec:
+    """The request for the newest inbound email, whose id later polls start after."""
+    return replace(listing, params={"direction": "inbound", "limit": "1"})
+
+
+def poll_request(listing: RequestSpec, since_id: str | None) -> RequestSpec:
+    """One poll: the filtered inbound listing, newer than ``since_id``."""
+    params = {**listing.params, "direction": "inbound"}
+    if since_id is not None:
+        params["since_id"] = since_id
+    return replace(listing, params=params)
+
+
+def newest_id(data: Any) -> str | None:
+    """The id of the first email of a listing answer."""
+    emails = data.get("emails") if isinstance(data, dict) else None
+    if isinstance(emails, list) and emails and isinstance(emails[0], dict):
+        value = emails[0].get("id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def found_emails(data: Any) -> list[Any]:
+    """The emails a poll answered with (empty when none)."""
+    emails = data.get("emails") if isinstance(data, dict) else None
+    return emails if isinstance(emails, list) else []
+
+
+def wait_result(emails: list[Any], waited: float) -> dict[str, Any]:
+    """The answer of a ``wait_for_email`` call."""
+    if emails:
+        return {"found": True, "emails": emails, "waited_seconds": round(waited, 1)}
+    return {"found": False, "timeout": True, "waited_seconds": round(waited, 1)}
+
+
+def wait_for_email_sync(
+    send: Callable[[RequestSpec], Any],
+    listing: RequestSpec,
+    plan: WaitPlan,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[int, dict[str, Any]]:
+    """Run a ``wait_for_email`` call with a blocking client; returns (status, answer)."""
+    started = clock()
+    since = newest_id(send(baseline_request(listing)).data)
+    while True:
+        response = send(poll_request(listing, since))
+        emails = found_emails(response.data)
+        delay = plan.next_delay(clock())
+        if emails or delay is None:
+            return response.status, wait_result(emails, clock() - started)
+        sleep(delay)
+
+
+async def wait_for_email_async(
+    send: Callable[[RequestSpec], Any],
+    listing: RequestSpec,
+    plan: WaitPlan,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> tuple[int, dict[str, Any]]:
+    """`wait_for_email_sync` for an async client."""
+    started = clock()
+    since = newest_id((await send(baseline_request(listing))).data)
+    while True:
+        response = await send(poll_request(listing, since))
+        emails = found_emails(response.data)
+        delay = plan.next_delay(clock())
+        if emails or delay is None:
+            return response.status, wait_result(emails, clock() - started)
+        await sleep(delay)
+
+
+def download_link(data: Any, request: RequestSpec) -> tuple[str, Any]:
+    """The URL (and its lifetime) from the first step's answer.
+
+    An answer without a ``download_url`` is MultiMail's fault, not the model's: it raises a
+    `MultiMailError`, which the dispatcher reports as an ``api_error`` output.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("download_url"), str):
+        raise MultiMailError(
+            "MultiMail's answer has no download_url for this attachment; try again later",
+            method=request.method,
+            path=request.path,
+            tool=request.tool,
+        )
+    return data["download_url"], data.get("expires_in_seconds")
+
+
+def attachment_output(
+    filename: str,
+    url: str,
+    expires: Any,
+    content: bytes,
+    content_type: str | None,
+    *,
+    complete: bool = True,
+    declared_size: str | None = None,
+    inline_limit: int = INLINE_LIMIT,
+) -> dict[str, Any]:
+    """Inline base64 up to ``inline_limit`` bytes (50 KB); beyond that, or when the
+    download stopped at the cap, the link and the size."""
+    size: int | None = len(content) if complete else None
+    if size is None and declared_size is not None and declared_size.isdigit():
+        size = int(declared_size)
+    answer: dict[str, Any] = {"filename": filename, "size_bytes": size}
+    if content_type:
+        answer["content_type"] = content_type
+    if complete and len(content) <= inline_limit:
+        answer["content_base64"] = base64.b64encode(content).decode("ascii")
+    else:
+        answer["download_url"] = url
+        answer["expires_in_seconds"] = expires
+        answer["note"] = (
+            f"not inlined: only files up to {inline_limit} bytes fit in this output; "
+            "share or open the link instead, before it expires"
+        )
+    return answer
+
+
+def attachment_answer(
+    filename: str, url: str, expires: Any, file: ApiResponse, max_output_chars: int
+) -> tuple[int, dict[str, Any]]:
+    """The ``download_attachment`` answer once the file was fetched: (status, answer).
+
+    The bytes are inlined only when the whole output still fits ``max_output_chars``:
+    base64 cut by the output bound would be a corrupt file, so a file that does not fit
+    goes back as its link instead.
+    """
+    content_type = file.headers.get("content-type")
+    options: dict[str, Any] = {
+        "complete": not file.truncated,
+        "declared_size": file.headers.get("content-length"),
+    }
+    answer = attachment_output(filename, url, expires, file.content, content_type, **options)
+    if "content_base64" in answer:
+        text = dumps(shape_output("download_attachment", answer))
+        if len(text) > max_output_chars:
+            room = max(max_output_chars - (len(text) - len(answer["content_base64"])), 0)
+            fits = room // 4 * 3  # base64 spends 4 characters on every 3 bytes
+            answer = attachment_output(
+                filename, url, expires, file.content, content_type, inline_limit=fits, **options
+            )
+    return file.status, answer
