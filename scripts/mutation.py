@@ -5,7 +5,8 @@ tests must notice its mutants, the end-to-end suite is no substitute. mutmut kee
 state folder (``mutants/``) per working directory and one test selection per run, so every
 module gets its own working copy under ``build/mutation/<name>/`` with a pyproject.toml whose
 ``[tool.mutmut]`` is the repository's plus that module's ``only_mutate`` and test selection.
-Re-runs are incremental (mutmut keeps what it already knows about unchanged functions).
+Every run starts from scratch: mutmut's cache does not notice a new test, and a score
+must never rest on a verdict from before the tests it claims.
 
     python scripts/mutation.py                    # every module, then the table
     python scripts/mutation.py dispatch/policy    # some modules (names from MODULES)
@@ -81,7 +82,7 @@ MODULES: tuple[Module, ...] = (
         ("mm_assistants/multimail/retries.py",),
         ("tests/multimail",),
     ),
-    Module("drivers/steps", ("mm_assistants/drivers/steps.py",), ("tests/drivers/test_steps.py",)),
+    Module("drivers/steps", ("mm_assistants/drivers/steps.py",), ("tests/drivers",)),
     Module(
         "state",
         (
@@ -146,19 +147,19 @@ def copied(pyproject: str) -> list[str]:
 def prepare(module: Module) -> Path:
     """Copy the package, schemas, tests and the rest into the module's working folder."""
     work = WORK / slug(module.name)
-    work.mkdir(parents=True, exist_ok=True)
+    # A fresh start: mutmut re-runs only functions whose code changed, not those whose
+    # tests did, so its state from an earlier run could keep a mutant a new test kills.
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
     pyproject = (ROOT / "pyproject.toml").read_text("utf-8")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
     for name in copied(pyproject):
         source, target = ROOT / name, work / name
-        # copy2 keeps mtimes, which mutmut uses to tell an unchanged file from a new one.
         if source.is_file():
             shutil.copy2(source, target)
-            continue
-        # A file deleted from the repository must not live on in the copy.
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(source, target, ignore=ignore, copy_function=shutil.copy2)
+        else:
+            shutil.copytree(source, target, ignore=ignore)
     (work / "pyproject.toml").write_text(module_pyproject(pyproject, module), "utf-8")
     return work
 
