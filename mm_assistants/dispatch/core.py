@@ -24,7 +24,7 @@ from mm_assistants.approvals import (
     PendingRecord,
     PendingStore,
 )
-from mm_assistants.approvals.watch import PENDING_STATUSES
+from mm_assistants.approvals.watch import PENDING_STATUSES, outcome_from_email
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
 from mm_assistants.dispatch.multistep_tools import WaitPlan
@@ -283,6 +283,25 @@ class DispatcherCore(Generic[ClientT]):
         if email is None or not isinstance(email.get("status"), str):
             return data
         return {**data, "status": email["status"], "thread_id": email.get("thread_id")}
+
+    def replay_decided(
+        self,
+        result: ToolResult,
+        call: ToolCall,
+        replayed: tuple[str, str] | None,
+        email: Mapping[str, Any] | None,
+    ) -> ToolResult | None:
+        """The decision a replayed send's lookup already shows, as the model reads a wait's
+        outcome (``approved_and_sent`` only with MultiMail's evidence), or ``None`` when the
+        email is still held, its state unknown or the lookup failed."""
+        if replayed is None or email is None or not result.ok:
+            return None
+        outcome = outcome_from_email(
+            replayed[0], email, waited=0.0, status_checks=1, woken_by="poll"
+        )
+        if outcome.decision in ("pending", "unknown") or not outcome.settled:
+            return None
+        return self.settle(result, call, outcome)
 
     def read_request(self, email_id: str, mailbox_id: str) -> RequestSpec:
         """The status check of a held email."""

@@ -90,9 +90,13 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         except MultiMailError as error:
             return self.fail(prepared, error)
         replayed = self.replayed(prepared, data)
+        email = None if replayed is None else self.fetch_email(*replayed)
         if replayed is not None:
-            data = self.with_real_status(data, self.fetch_email(*replayed))
+            data = self.with_real_status(data, email)
         result = self.succeed(prepared, status, data)
+        decided = self.replay_decided(result, call, replayed, email)
+        if decided is not None:  # decided before the retry's answer came back
+            return decided
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result
@@ -232,10 +236,13 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         except MultiMailError as error:
             return self.fail(prepared, error)
         replayed = self.replayed(prepared, data)
+        email = None if replayed is None else await self.fetch_email(*replayed)
         if replayed is not None:
-            email = await self.fetch_email(*replayed)
             data = self.with_real_status(data, email)
         result = self.succeed(prepared, status, data)
+        decided = self.replay_decided(result, call, replayed, email)
+        if decided is not None:  # decided before the retry's answer came back
+            return decided
         plan = self.approval_plan(result, call, approvals)
         if plan is None:
             return result

@@ -204,6 +204,35 @@ def test_a_dropped_connection_after_commit_is_retried_with_the_same_key(
     assert json.loads(result.output)["status"] == "delivered"
 
 
+@pytest.mark.parametrize(
+    ("record", "status"),
+    [
+        pytest.param(
+            {"status": "read", "approved_at": "2026-11-28T10:00:00Z", "thread_id": "thr_1"},
+            "approved_and_sent",
+            id="approved",
+        ),
+        pytest.param({"status": "rejected", "rejection_reason": "no"}, "rejected", id="rejected"),
+    ],
+)
+def test_a_replay_that_finds_the_send_decided_reports_the_decision(
+    harness: Harness, api: respx.MockRouter, record: dict[str, Any], status: str
+) -> None:
+    # the reviewer decided before the retry's answer came back: the model reads the
+    # decision as a wait would have reported it, never a bare "read"
+    api.post("/v1/mailboxes/mbx_1/send").mock(
+        side_effect=[
+            httpx.RemoteProtocolError("server disconnected"),
+            httpx.Response(200, json={"id": "em_1", "status": "already_sent", "idempotent": True}),
+        ]
+    )
+    api.get("/v1/mailboxes/mbx_1/emails/em_1").respond(200, json={"id": "em_1", **record})
+    result = harness.run(call("send_email", SEND, run_id="run_1"))
+    assert result.ok
+    assert result.approval is not None
+    assert json.loads(result.output)["status"] == status
+
+
 def test_a_write_without_a_key_is_not_retried_and_says_the_outcome_is_unknown(
     harness: Harness, api: respx.MockRouter
 ) -> None:
