@@ -10,6 +10,7 @@ import pytest
 
 from mm_assistants.tools import load_registry
 from mm_assistants.tools.binding import check_default_mailbox
+from mm_assistants.tools.ids import is_plausible_id
 
 MB = "/v1/mailboxes/mbx_1"
 
@@ -74,3 +75,13 @@ def test_a_bad_default_mailbox_is_refused_as_an_id(mailbox: object, problem: str
 
 def test_a_good_default_mailbox_passes() -> None:
     check_default_mailbox("mbx_1")
+
+
+@pytest.mark.parametrize("value", [7, None, b"mbx_1", ["mbx_1"]])
+def test_only_a_string_can_be_a_plausible_id(value: object) -> None:
+    assert is_plausible_id(value) is False
+
+
+def test_a_plausible_id() -> None:
+    assert is_plausible_id("mbx_1") is True
+    assert is_plausible_id("mbx 1") is False
