@@ -32,7 +32,12 @@ def test_every_rule_broken_once_is_reported_once_with_its_path() -> None:
                 "anyOf": [{"type": "null"}, {"type": "string", "format": "email"}, {"not": {}}],
             },
             "o": {"type": "object", "description": D, "additionalProperties": True},
-            "p": {"properties": {}, "description": D, "additionalProperties": False},
+            # properties without "type": "object" are still an object's
+            "p": {
+                "properties": {"z": {"type": "string", "description": D}},
+                "description": D,
+                "additionalProperties": False,
+            },
         },
         "required": ["a", "u"],
         "additionalProperties": False,
@@ -46,6 +51,7 @@ def test_every_rule_broken_once_is_reported_once_with_its_path() -> None:
         "parameters.c: format 'uri' is not supported in strict mode",
         "parameters.u|2: keyword 'not' is not allowed in strict mode",
         "parameters.o: objects must set additionalProperties to false",
+        "parameters.p: every property must be listed in required (not required: z)",
     ]
 
 
@@ -99,14 +105,21 @@ def test_the_depth_limit_is_exact() -> None:
     assert strict_problems(nested(MAX_DEPTH - 1)) == []
     deep = strict_problems(nested(MAX_DEPTH))
     assert deep == ["parameters" + ".x" * MAX_DEPTH + f": nested deeper than {MAX_DEPTH} levels"]
-    items = {"type": "array", "items": nested(MAX_DEPTH - 1), "description": D}
-    wrapped = {
+    # an array's items are one level below the array: root 1, l 2, items 3
+    assert strict_problems(in_a_list(nested(MAX_DEPTH - 3))) == []
+    too_deep = strict_problems(in_a_list(nested(MAX_DEPTH - 2)))
+    assert too_deep == [
+        "parameters.l[]" + ".x" * (MAX_DEPTH - 2) + f": nested deeper than {MAX_DEPTH} levels"
+    ]
+
+
+def in_a_list(items: dict[str, Any]) -> dict[str, Any]:
+    return {
         "type": "object",
-        "properties": {"l": items},
+        "properties": {"l": {"type": "array", "items": items, "description": D}},
         "required": ["l"],
         "additionalProperties": False,
     }
-    assert strict_problems(wrapped)[0].startswith("parameters.l[]")
 
 
 @pytest.mark.parametrize(
@@ -161,3 +174,8 @@ def test_the_accepting_form_makes_only_nullable_properties_optional_at_every_lev
     assert schema["required"] == ["must", "may", "list", "either"]  # the input is untouched
     assert schema["properties"]["list"]["items"]["required"] == ["k", "v"]
     assert accepting_form({"type": "object"}) == {"type": "object"}
+    # an object that lists no required properties requires none
+    assert accepting_form({"properties": {"a": {"type": "string"}}}) == {
+        "properties": {"a": {"type": "string"}},
+        "required": [],
+    }
