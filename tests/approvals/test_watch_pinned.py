@@ -350,3 +350,10 @@ def test_a_deadline_exactly_now_ends_the_wait() -> None:
     assert policy.delay(0, 10.0, 10.0) is None
     assert policy.delay(0, 9.5, 10.0) == 0.5
     assert policy.delay(0, 5.0, 10.0) == 1.0
+
+
+def test_a_wait_that_ended_without_reading_a_status_reports_the_email_held() -> None:
+    # a deadline that came before any status check: no status read, still held
+    ended = ApprovalOutcome(email_id="em_1", decision="pending", waited=30.0, woken_by="deadline")
+    assert ended.as_output()["status"] == "pending_send_approval"
+    assert not ended.settled

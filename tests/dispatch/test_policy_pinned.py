@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -289,3 +290,61 @@ def _expected(value: Any) -> Any:
 @given(values)
 def test_nan_cleaning_changes_only_non_finite_values(value: Any) -> None:
     assert json.loads(dumps(value)) == _expected(value)
+
+
+class _TooDeep:
+    """A validator that, like jsonschema on a deeply nested value, runs out of stack."""
+
+    def iter_errors(self, instance: Any) -> Any:
+        raise RecursionError
+
+
+def test_arguments_too_deep_to_validate_are_refused_saying_so() -> None:
+    refusal = schema_refusal(_TooDeep(), {"a": 1})  # type: ignore[arg-type]
+    assert refusal == Refusal("invalid_arguments", "arguments are nested too deeply")
+
+
+def test_the_quick_check_is_asked_about_these_arguments() -> None:
+    asked: list[Any] = []
+
+    def quick(arguments: Any) -> bool:
+        asked.append(arguments)
+        return arguments == {"p00": "ok"}
+
+    assert schema_refusal(MANY, {"p00": "ok"}, quick_check=quick) is None
+    assert asked == [{"p00": "ok"}]
+
+
+def test_one_problem_past_the_ten_listed_is_counted() -> None:
+    refusal = schema_refusal(MANY, {f"p{n:02d}": n for n in range(11)})
+    assert refusal is not None
+    assert refusal.message == (
+        "arguments do not match the tool's schema: 11 problem(s) (and 1 more)"
+    )
+
+
+WHEN = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        pytest.param(
+            {"when": WHEN, "s": "é"},
+            '{"when":"2026-11-22 10:00:00+00:00","s":"é"}',
+            id="object-as-text",
+        ),
+        pytest.param(
+            {"n": math.nan, "when": WHEN, "s": "é"},
+            '{"n":null,"when":"2026-11-22 10:00:00+00:00","s":"é"}',
+            id="nan-object-and-unicode",
+        ),
+        pytest.param(
+            {"s": "\ud800", "when": WHEN},
+            '{"s":"\\ud800","when":"2026-11-22 10:00:00+00:00"}',
+            id="surrogate-and-object",
+        ),
+    ],
+)
+def test_dumps_writes_odd_values_as_text_and_keeps_unicode_readable(value: Any, text: str) -> None:
+    assert dumps(value) == text
