@@ -138,3 +138,98 @@ def test_the_library_note_of_download_attachment_is_not_framed() -> None:
     assert shaped["untrusted"] == {"filename": "a.pdf"}
     other = shape_output("read_email", {"note": "from a sender"})
     assert other["untrusted"] == {"note": "from a sender"}
+
+
+def test_an_output_exactly_at_the_cap_is_not_cut() -> None:
+    value = {"id": "x" * 20}
+    text = json.dumps(value, separators=(",", ":"))
+    assert bound_output(value, len(text), "h") == (text, False)
+    assert bound_output(value, len(text) - 1, "h")[1] is True
+
+
+def test_bounding_never_changes_the_callers_value() -> None:
+    value = {"id": "e", "untrusted": {"markdown": "x" * 5_000}, "emails": [{"id": "1"}] * 50}
+    before = json.dumps(value)
+    bound_output(value, 600, "h")
+    assert json.dumps(value) == before
+
+
+def list_text(items: list[Any], kept: int, hint: str) -> str:
+    trimmed = {
+        "emails": items[:kept],
+        "truncated": {"omitted_items": len(items) - kept, "hint": hint},
+    }
+    return json.dumps(trimmed, separators=(",", ":"))
+
+
+def test_a_cut_list_keeps_exactly_the_most_items_that_fit_at_every_cap() -> None:
+    items = [{"id": f"em_{n}"} for n in range(40)]
+    for limit in range(50, 700, 3):
+        text, cut = bound_output({"emails": items}, limit, "h")
+        if not cut:  # the whole list fits
+            assert len(text) <= limit
+            continue
+        fits = [k for k in range(41) if len(list_text(items, k, "h")) <= limit]
+        if not fits:  # not even an empty list fits: the marked prefix
+            assert json.loads(text)["truncated"] is True
+            continue
+        assert text == list_text(items, max(fits), "h"), limit
+
+
+def test_one_item_too_big_for_the_cap_leaves_an_empty_list_counted() -> None:
+    text, cut = bound_output({"emails": [{"id": "x" * 5_000}]}, 1_000, "h")
+    assert cut
+    assert text == '{"emails":[],"truncated":{"omitted_items":1,"hint":"h"}}'
+
+
+def test_a_list_that_cannot_fit_even_empty_falls_back_to_a_prefix() -> None:
+    text, cut = bound_output({"emails": [1], "x": "z" * 150}, 100, "h")
+    assert (text, cut) == ('{"truncated":true,"hint":"h","partial_json":""}', True)
+
+
+def test_below_200_characters_the_prefix_is_empty() -> None:
+    text, cut = bound_output({"numbers": list(range(500))}, 150, "h")
+    assert (text, cut) == ('{"truncated":true,"hint":"h","partial_json":""}', True)
+
+
+def test_a_text_is_cut_to_land_on_the_cap_exactly_when_the_marker_allows() -> None:
+    # the cut leaves 120 characters for its marker; a 69-character hint fills them exactly
+    hint = "h" * 69
+    value = {"id": "e", "markdown": "x" * 2_000}
+    for limit in (1_400, 1_500, 1_700):
+        text, cut = bound_output(value, limit, hint)
+        assert cut
+        assert len(text) == limit
+
+
+def test_a_text_that_must_go_entirely_leaves_only_its_marker() -> None:
+    assert bound_output({"a": "y" * 300}, 60, "h") == (
+        '{"a":"…[truncated 300 characters]","truncated":{"hint":"h"}}',
+        True,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "cuts_a_text"),
+    [
+        pytest.param({"a": "y" * 150, "b": "z" * 150}, False, id="199-and-less-never-cut"),
+        pytest.param({"a": "y" * 200, "b": "z" * 100}, True, id="200-is-cut"),
+    ],
+)
+def test_only_texts_of_200_characters_or_more_are_cut(
+    value: dict[str, str], cuts_a_text: bool
+) -> None:
+    text, cut = bound_output(value, 250, "h")
+    assert cut
+    parsed = json.loads(text)
+    assert (parsed["truncated"] is not True) is cuts_a_text
+    if cuts_a_text:
+        assert parsed["a"].startswith("y" * 15 + "…[truncated ")
+        assert parsed["b"] == "z" * 100
+
+
+def test_of_two_equally_long_texts_the_first_is_cut() -> None:
+    text, _ = bound_output({"a": "x" * 1_000, "b": "y" * 1_000}, 1_800, "h")
+    parsed = json.loads(text)
+    assert parsed["b"] == "y" * 1_000
+    assert "…[truncated " in parsed["a"]
