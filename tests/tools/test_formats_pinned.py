@@ -17,9 +17,10 @@ DEFINITION: dict[str, Any] = {
     "parameters": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["name", "code", "either", "kind", "mailbox_id", "nothing"],
+        "required": ["name", "word", "code", "either", "kind", "mailbox_id", "nothing"],
         "properties": {
             "name": {"type": "string", "description": "Who.  ", "maxLength": 5},
+            "word": {"type": "string", "minLength": 1, "maxLength": 9},
             "code": {"type": ["string", "null"], "minLength": 2},
             "either": {
                 "anyOf": [
@@ -41,6 +42,10 @@ def test_strict_restates_length_limits_in_words_everywhere() -> None:
     assert tool["strict"] is True  # strict is the default
     properties = tool["parameters"]["properties"]
     assert properties["name"] == {"type": "string", "description": "Who. At most 5 characters."}
+    assert properties["word"] == {
+        "type": "string",
+        "description": "At least 1 characters. At most 9 characters.",
+    }
     assert properties["code"] == {
         "type": ["string", "null"],
         "description": "At least 2 characters.",
@@ -55,7 +60,7 @@ def test_relaxed_drops_null_from_unions_types_and_enums() -> None:
     tool = export_definition(DEFINITION, format="chat", strict=False)
     parameters = tool["function"]["parameters"]
     assert tool["function"]["strict"] is False
-    assert parameters["required"] == ["name"]
+    assert parameters["required"] == ["name", "word"]
     properties = parameters["properties"]
     assert properties["code"] == {"type": "string", "minLength": 2}
     assert properties["either"] == {
