@@ -12,6 +12,7 @@ must never rest on a verdict from before the tests it claims.
     python scripts/mutation.py dispatch/policy    # some modules (names from MODULES)
     python scripts/mutation.py --list             # the table of modules and their tests
     python scripts/mutation.py --survivors        # ... and print every survivor's diff
+    python scripts/mutation.py --report           # the table of the last runs, no new run
 
 Exit status: 0 when every module run scores at least FLOOR, 1 otherwise. The score counts
 killed mutants (timeouts included: the tests noticed) over all generated ones; a mutant no
@@ -187,20 +188,45 @@ def run_module(module: Module, children: int, show: bool) -> Score | None:
     (``None`` when mutmut could not run, e.g. the module's tests fail unmutated)."""
     work = prepare(module)
     print(f"== {module.name}: {', '.join(module.sources)} against {' '.join(module.tests)}")
-    done = mutmut(work, "run", "--max-children", str(children), timeout=RUN_TIMEOUT_S)
+    try:
+        done = mutmut(work, "run", "--max-children", str(children), timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"mutmut run for {module.name} took over {RUN_TIMEOUT_S} s; stopped")
+        return None
     (work / "run.log").write_text(done.stdout + done.stderr, "utf-8")
     if done.returncode != 0:
         tail = "\n".join((done.stdout + done.stderr).splitlines()[-20:])
         print(f"mutmut run failed for {module.name} (full log: {work / 'run.log'}):\n{tail}")
         return None
-    mutmut(work, "export-cicd-stats")
-    stats = json.loads((work / "mutants" / "mutmut-cicd-stats.json").read_text("utf-8"))
-    listed = mutmut(work, "results").stdout
-    survivors = [line.split(":")[0].strip() for line in listed.splitlines() if ":" in line]
-    (work / "survivors.txt").write_text("\n".join(survivors) + "\n", "utf-8")
     if show:
-        for name in survivors:
+        for name in survivors_of(work):
             print(mutmut(work, "show", name).stdout)
+    score = read_score(module)
+    if score is not None:
+        print(f"   {score.killed}/{score.generated} killed ({score.score:.1f} %)")
+    return score
+
+
+def survivors_of(work: Path) -> list[str]:
+    """The names of the mutants no test killed in a module's last run (also written to
+    ``survivors.txt`` in its working folder)."""
+    listed = mutmut(work, "results").stdout
+    names = [line.split(":")[0].strip() for line in listed.splitlines() if ":" in line]
+    (work / "survivors.txt").write_text("\n".join(names) + "\n", "utf-8")
+    return names
+
+
+def read_score(module: Module) -> Score | None:
+    """A module's counts from its last run (``None`` when it has none)."""
+    work = WORK / slug(module.name)
+    if not (work / "mutants").is_dir():
+        return None
+    mutmut(work, "export-cicd-stats")
+    path = work / "mutants" / "mutmut-cicd-stats.json"
+    if not path.exists():
+        return None
+    stats = json.loads(path.read_text("utf-8"))
+    survivors_of(work)
     caught = int(stats["killed"]) + int(stats["timeout"])
     not_run = int(stats["no_tests"]) + int(stats["skipped"])
     return Score(
@@ -244,6 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--children", type=int, default=DEFAULT_CHILDREN)
     parser.add_argument("--list", action="store_true", help="print the modules and stop")
     parser.add_argument("--survivors", action="store_true", help="print survivors' diffs")
+    parser.add_argument(
+        "--report", action="store_true", help="print the table of the last runs, running nothing"
+    )
     args = parser.parse_args(argv)
 
     by_name = {m.name: m for m in MODULES}
@@ -256,7 +285,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown module(s) {unknown}; known: {sorted(by_name)}")
     chosen = [by_name[n] for n in args.modules] if args.modules else list(MODULES)
 
-    results = {m.name: run_module(m, args.children, args.survivors) for m in chosen}
+    if args.report:
+        results = {m.name: read_score(m) for m in chosen}
+    else:
+        results = {m.name: run_module(m, args.children, args.survivors) for m in chosen}
     scores = [s for s in results.values() if s is not None]
     failed = [name for name, s in results.items() if s is None]
     report = table(scores)
@@ -265,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     (WORK / "latest.md").write_text(report + "\n", "utf-8")
     low = [s.name for s in scores if s.score < FLOOR]
     if failed:
-        print(f"\nnot measured (mutmut could not run): {', '.join(failed)}")
+        print(f"\nnot measured (no run, or mutmut could not run): {', '.join(failed)}")
     if low:
         print(f"\nunder {FLOOR:.0f} %: {', '.join(low)}")
         return 1
