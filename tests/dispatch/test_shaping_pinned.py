@@ -235,13 +235,14 @@ def test_of_two_equally_long_texts_the_first_is_cut() -> None:
     assert "…[truncated " in parsed["a"]
 
 
-def test_at_most_eight_texts_are_cut_before_the_prefix_fallback() -> None:
-    # each pass cuts one text; a ninth long text is not cut, the marked prefix is given
-    eight = {f"k{n}": "y" * 300 for n in range(8)}
-    text, cut = bound_output(eight, 400, "h")
+def test_at_most_seven_texts_are_cut_before_the_prefix_fallback() -> None:
+    # eight passes: each cuts one text and the next checks the fit, so seven cuts are
+    # confirmed; an answer that needs an eighth gets the marked prefix instead
+    seven = {f"k{n}": "y" * 300 for n in range(7)}
+    text, cut = bound_output(seven, 400, "h")
     assert cut
     assert json.loads(text)["truncated"] == {"hint": "h"}
-    nine = {f"k{n}": "y" * 300 for n in range(9)}
-    text, cut = bound_output(nine, 400, "h")
+    eight = {f"k{n}": "y" * 300 for n in range(8)}
+    text, cut = bound_output(eight, 400, "h")
     assert cut
     assert json.loads(text)["truncated"] is True
