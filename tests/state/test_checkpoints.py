@@ -175,6 +175,7 @@ STEPS = st.lists(
 def apply(store: CheckpointStore, steps: list[tuple[str, str, int]]) -> list[object]:
     """Run ``steps`` on ``store``; what each returned (claims as their tokens)."""
     tokens: list[int] = []
+    issued: dict[str, list[int]] = {"run_a": [], "run_b": []}  # each run's claims, in order
     said: list[object] = []
     for action, name, pick in steps:
         token = tokens[min(pick, len(tokens) - 1)] if tokens else 1
@@ -188,6 +189,7 @@ def apply(store: CheckpointStore, steps: list[tuple[str, str, int]]) -> list[obj
             if claim is not None:
                 assert not tokens or claim.token > max(tokens)  # tokens only grow
                 tokens.append(claim.token)
+                issued[name].append(claim.token)
             said.append(None if claim is None else claim.token)
         elif action == "release":
             said.append(store.release(name, token))
@@ -197,7 +199,7 @@ def apply(store: CheckpointStore, steps: list[tuple[str, str, int]]) -> list[obj
             got = store.get(each)
             said.append(None if got is None else (got.record, got.format_version, got.fence))
             if got is not None and got.claimed_until is not None:
-                assert got.fence == max(tokens)  # only the latest claim can be live
+                assert got.fence == max(issued[each])  # only a run's latest claim is live
     return said
 
 
