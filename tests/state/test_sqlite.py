@@ -285,3 +285,35 @@ def test_a_file_sqlite_cannot_open_leaves_no_connection(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a SQLite file, but long enough to have a header" * 4)
     with pytest.raises(sqlite3.DatabaseError):
         open_database(path)
+
+
+def test_a_file_others_may_write_and_that_cannot_be_made_private_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "swapped.db"
+    path.touch()
+    os.chmod(path, 0o666)
+
+    def refuse(*args: object) -> None:
+        raise PermissionError("not yours")
+
+    monkeypatch.setattr(os, "chmod", refuse)
+    with pytest.raises(PermissionError, match="written by other users"):
+        SQLiteSeenStore(path)
+
+
+def test_every_missing_folder_is_created_private_whatever_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        SQLiteSeenStore(tmp_path / "a" / "b" / "c" / "seen.db").close()
+    finally:
+        os.umask(old)
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
+def test_a_sqlite_uri_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="not a SQLite URI"):
+        open_database("file:pending.db")
+    assert not (tmp_path / "pending.db").exists()

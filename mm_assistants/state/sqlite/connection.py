@@ -42,6 +42,10 @@ def open_database(path: str | Path) -> sqlite3.Connection:
     """A connection to the SQLite file ``path``, set up as every store needs it (see the
     module docstring); the file is created ``0600`` first."""
     name = str(path)
+    if name.startswith("file:"):
+        # SQLite may read a "file:" name as a URI and open another file than the one made
+        # private here: a store takes a plain path.
+        raise ValueError(f"a state store takes a file path, not a SQLite URI: {name!r}")
     make_private(name)
     db = sqlite3.connect(name, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     try:
@@ -59,14 +63,18 @@ def open_database(path: str | Path) -> sqlite3.Connection:
 
 
 def make_private(path: str, *, create: bool = True) -> None:
-    """Create ``path`` (and a missing folder, ``0700``) readable by its owner only, or make
-    an existing file so; an in-memory or URI database is left alone."""
-    if path in ("", ":memory:") or path.startswith(("file:", ":memory:")):
+    """Create ``path`` (and every missing folder above it, ``0700``) readable by its owner
+    only, or make an existing file so; an in-memory database is left alone. A file that
+    others may write and that cannot be made private is refused: another user could
+    replace what the store reads."""
+    if path in ("", ":memory:") or path.startswith(":memory:"):
         return
     if create:
-        folder = Path(path).parent
-        if not folder.exists():
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # mkdir(parents=True) gives the parents the umask's mode; each missing folder gets
+        # 0700 instead, so no other user can swap the folder for one of their own.
+        missing = [f for f in (Path(path).parent, *Path(path).parent.parents) if not f.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700, exist_ok=True)
         # before SQLite does, which would create it with the umask's default mode
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE))
     try:
@@ -76,7 +84,12 @@ def make_private(path: str, *, create: bool = True) -> None:
     if mode & 0o077:
         try:
             os.chmod(path, mode & 0o700)
-        except PermissionError:  # another user's file: report, do not fail the store
+        except PermissionError as error:  # another user's file
+            if mode & 0o022:
+                raise PermissionError(
+                    f"{path} may be written by other users and cannot be made private: "
+                    "give the store a file of your own"
+                ) from error
             logger.warning("%s is readable by others and could not be made private", path)
 
 
