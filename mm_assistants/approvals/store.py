@@ -17,14 +17,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from mm_assistants import state
 from mm_assistants._moved import moved_names
 from mm_assistants.approvals.watch import ApprovalOutcome, outcome_from_email
 from mm_assistants.state.owners import new_token
-
-if TYPE_CHECKING:  # at run time these are served by __getattr__ below, with a warning
-    from mm_assistants.state import PendingRecord, PendingStore
 
 #: How long a claim holds before another resolver may take the record over.
 CLAIM_SECONDS = 300.0
@@ -48,7 +46,7 @@ __getattr__ = moved_names(
 
 
 def late_outcome(
-    record: PendingRecord, email: Mapping[str, Any] | None, *, woken_by: str = "poll"
+    record: state.PendingRecord, email: Mapping[str, Any] | None, *, woken_by: str = "poll"
 ) -> ApprovalOutcome | None:
     """The outcome to deliver for ``record`` given its email's record now (looked up, or
     an oversight event's data when ``woken_by="webhook"``), or ``None`` while there is no
@@ -66,7 +64,7 @@ def late_outcome(
     return outcome if outcome.settled else None
 
 
-def claim(store: PendingStore, record: PendingRecord) -> str | None:
+def claim(store: state.PendingStore, record: state.PendingRecord) -> str | None:
     """Claim ``record`` for delivery: the claim's token, or ``None`` when another resolver
     (or a live wait) has it. Deliver under `holding`, which removes or releases it."""
     token = new_token()
@@ -80,7 +78,7 @@ def claim(store: PendingStore, record: PendingRecord) -> str | None:
 
 
 @contextmanager
-def holding(store: PendingStore, email_id: str, token: str) -> Iterator[None]:
+def holding(store: state.PendingStore, email_id: str, token: str) -> Iterator[None]:
     """Deliver inside this block: the record is removed when the block ends normally, and
     its claim released when the block raises (the delivery is tried again later)."""
     try:
@@ -92,9 +90,9 @@ def holding(store: PendingStore, email_id: str, token: str) -> Iterator[None]:
 
 
 def resolve_pending(
-    store: PendingStore,
+    store: state.PendingStore,
     fetch: Callable[[str, str], Mapping[str, Any] | None],
-    deliver: Callable[[PendingRecord, ApprovalOutcome], None],
+    deliver: Callable[[state.PendingRecord, ApprovalOutcome], None],
 ) -> list[ApprovalOutcome]:
     """Look up every recorded approval once; deliver and forget the decided ones.
 
@@ -116,7 +114,7 @@ def resolve_pending(
     return delivered
 
 
-def unattended(store: PendingStore) -> Iterator[PendingRecord]:
+def unattended(store: state.PendingStore) -> Iterator[state.PendingRecord]:
     """The records no live wait follows, each checked as it is reached (a wait may take one
     over while earlier ones are looked up): the first step of `resolve_pending` and of the
     async drivers' twin of it, which differ only in ``await``."""
@@ -126,7 +124,7 @@ def unattended(store: PendingStore) -> Iterator[PendingRecord]:
 
 
 def due_after_look(
-    store: PendingStore, record: PendingRecord, email: Mapping[str, Any] | None
+    store: state.PendingStore, record: state.PendingRecord, email: Mapping[str, Any] | None
 ) -> tuple[ApprovalOutcome, str] | None:
     """The outcome and claim token to deliver for ``record`` given its email looked up now
     (``None`` when the look failed), or ``None``: no last word yet, or another resolver
@@ -139,10 +137,10 @@ def due_after_look(
 
 
 def resolve_decision(
-    store: PendingStore,
+    store: state.PendingStore,
     email_id: str,
     email: Mapping[str, Any],
-    deliver: Callable[[PendingRecord, ApprovalOutcome], None],
+    deliver: Callable[[state.PendingRecord, ApprovalOutcome], None],
 ) -> ApprovalOutcome | None:
     """Deliver a decision a webhook brought about ``email_id``, when a record waits for it.
 
@@ -162,8 +160,8 @@ def resolve_decision(
 
 
 def decision_due(
-    store: PendingStore, email_id: str, email: Mapping[str, Any]
-) -> tuple[PendingRecord, ApprovalOutcome, str] | None:
+    store: state.PendingStore, email_id: str, email: Mapping[str, Any]
+) -> tuple[state.PendingRecord, ApprovalOutcome, str] | None:
     """The record, outcome and claim token to deliver a decision a webhook brought, or
     ``None``: no record waits for ``email_id``, a live wait owns it, it still reads as
     undecided, or another resolver claimed it. Deliver under `holding`. The one decision

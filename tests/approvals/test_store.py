@@ -85,3 +85,13 @@ def test_a_record_a_live_wait_owns_is_left_to_that_wait() -> None:
     )
     assert sorted(delivered) == ["em_dead", "em_ended"]
     assert [r.email_id for r in store.all()] == ["em_live"]
+
+
+def test_the_resolvers_annotations_resolve_at_run_time() -> None:
+    # tools that read annotations (documentation, dependency injection) must not fail
+    import typing
+
+    from mm_assistants.approvals import store
+
+    for function in (store.resolve_pending, store.resolve_decision, store.claim):
+        assert "store" in typing.get_type_hints(function)
