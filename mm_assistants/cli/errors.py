@@ -187,7 +187,7 @@ def _openai(exc: BaseException) -> Failure | None:
             return Failure(
                 CONFIGURATION,
                 f"{_origin(exc.request.url)} does not look like an OpenAI-compatible API "
-                f"(404 on {exc.request.url.path}): {OPENAI_URL_HINT}",
+                f"(it answered 404 without OpenAI's error shape): {OPENAI_URL_HINT}",
             )
         return Failure(REFUSED, f"OpenAI: {said}")
     if isinstance(exc, openai.APIStatusError):

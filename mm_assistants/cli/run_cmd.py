@@ -107,7 +107,9 @@ def _openai() -> Any:
 
 
 def _mailbox(args: argparse.Namespace) -> str | None:
-    return args.mailbox_id or os.environ.get(MAILBOX_VARIABLE) or None
+    # read as the library reads it: blank or white space means "not set"
+    given = args.mailbox_id or os.environ.get(MAILBOX_VARIABLE) or ""
+    return given.strip() or None
 
 
 def _create(args: argparse.Namespace) -> int:
@@ -145,12 +147,15 @@ def _run(args: argparse.Namespace) -> int:
                 "mailbox the API key reaches; pass --any-mailbox to mean it",
                 file=sys.stderr,
             )
-        dispatcher = Dispatcher(
-            client,
-            profile=args.profile,
-            mailbox_id=mailbox_id,
-            allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
-        )
+        try:
+            dispatcher = Dispatcher(
+                client,
+                profile=args.profile,
+                mailbox_id=mailbox_id,
+                allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
+            )
+        except ValueError as exc:  # e.g. a mailbox id that cannot be one
+            raise configuration(exc, ("mailbox_id",)) from None
         # the Assistants sunset warning becomes one "note:" line, not a Python warning
         with warnings_as_notes():
             driver = AssistantsRunDriver(

@@ -232,3 +232,26 @@ def test_ctrl_c_during_a_run_is_one_line_and_130(sandbox: Sandbox, assistant_id:
     assert "Traceback" not in err
     assert process.returncode == 130
     assert err.splitlines()[-1] == "mm-assistants run: interrupted"
+
+
+@pytest.mark.parametrize("value", ["../x", "mbx 1"], ids=["dots", "space"])
+def test_run_with_a_mailbox_that_cannot_be_one_is_one_line(
+    sandbox: Sandbox, assistant_id: str, value: str
+) -> None:
+    finished = command(sandbox, {"MULTIMAIL_MAILBOX_ID": value}, *RUN, "--assistant", assistant_id)
+    line = one_line(finished, 2, "run")
+    assert "mailbox" in line
+
+
+def test_run_reads_a_mailbox_with_a_stray_newline_as_the_library_does(
+    sandbox: Sandbox, assistant_id: str
+) -> None:
+    # `export MULTIMAIL_MAILBOX_ID=$(cat file)` keeps a newline; Python code reads it fine
+    finished = command(
+        sandbox,
+        {"MULTIMAIL_MAILBOX_ID": sandbox.mailbox_id + "\n"},
+        *RUN, "--assistant", assistant_id, "--max-wait", "1",
+    )  # fmt: skip
+    assert "Traceback" not in finished.stderr
+    assert finished.returncode == 0, finished.stderr
+    assert "completed" in finished.stdout

@@ -259,3 +259,14 @@ def test_an_unreachable_openai_shows_its_origin_only() -> None:
     failure = explain(openai.APIConnectionError(request=request))
     assert failure is not None
     assert failure.message == "could not reach OpenAI at http://[::1]:8025: check OPENAI_BASE_URL"
+
+
+def test_a_server_that_is_not_openai_is_named_by_its_origin_only() -> None:
+    # a gateway may carry its token in the path: the line names scheme, host and port only
+    request = httpx.Request("POST", "http://127.0.0.1:9/gw/PATHTOKEN42/v1/threads/runs")
+    response = httpx.Response(404, request=request)
+    failure = explain(openai.NotFoundError("Error code: 404", response=response, body=None))
+    assert failure is not None
+    assert failure.code == CONFIGURATION
+    assert "PATHTOKEN42" not in failure.message
+    assert failure.message.startswith("http://127.0.0.1:9 does not look like an OpenAI")
