@@ -67,8 +67,8 @@ def make_private(path: str, *, create: bool = True) -> None:
     only, or make an existing file so; an in-memory database is left alone. A file that
     others may write and that cannot be made private is refused: another user could
     replace what the store reads."""
-    if path in ("", ":memory:") or path.startswith(":memory:"):
-        return
+    if path in ("", ":memory:") or path.startswith((":memory:", "file:")):
+        return  # nothing on disk to protect (open_database refuses a URI before this)
     if create:
         # mkdir(parents=True) gives the parents the umask's mode; each missing folder gets
         # 0700 instead, so no other user can swap the folder for one of their own.
