@@ -94,8 +94,8 @@ MODULES: tuple[Module, ...] = (
         ),
         ("tests/state",),
     ),
-    # The memory backends: the lease, claim and fencing rules every backend must follow,
-    # in plain Python (the SQLite backends say the same in SQL, which mutmut cannot mutate).
+    # The memory backends: the lease, claim and fencing rules every backend must follow, in
+    # plain Python. The SQLite backends are I/O: tests/state's contract suite holds them.
     Module("state/memory", ("mm_assistants/state/memory.py",), ("tests/state",)),
 )
 
