@@ -37,8 +37,8 @@ from pathlib import Path
 
 if sys.version_info >= (3, 11):
     import tomllib
-else:  # mutmut itself depends on toml there; tomli reads the same table
-    import tomli as tomllib
+else:  # mutmut reads pyproject.toml with toml on Python 3.10, so toml is there too
+    import toml as tomllib  # type: ignore[import-untyped]
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "build" / "mutation"
