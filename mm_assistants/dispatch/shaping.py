@@ -102,7 +102,7 @@ def _trim_lists(value: dict[str, Any], limit: int, hint: str) -> str | None:
 
 
 def _trim_texts(value: dict[str, Any], limit: int, hint: str) -> str | None:
-    for _ in range(8):  # each pass cuts the longest text; a few passes always suffice
+    for _ in range(8):  # each pass cuts the longest text; after eight the caller cuts a prefix
         text = dumps(value)
         excess = len(text) - limit
         if excess <= 0:
