@@ -147,6 +147,22 @@ def test_a_scheduled_email_an_event_approved_reads_as_approved() -> None:
     assert "A human approved the message" in outcome.as_output()["note"]
 
 
+def wait_in(mode: str, client: httpx.Client, hub: Any) -> Any:
+    """One wait on em_1 for WAIT seconds, from a thread or a coroutine."""
+    fetch = fetch_with(client)
+    if mode == "sync":
+        return wait_sync(
+            fetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub
+        )
+
+    async def afetch(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
+        return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
+
+    return asyncio.run(
+        wait_async(afetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub)
+    )
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_a_storm_of_non_deciding_wakeups_costs_no_extra_looks(
     mode: str, api: respx.MockRouter
@@ -154,21 +170,7 @@ def test_a_storm_of_non_deciding_wakeups_costs_no_extra_looks(
     looks = api.get(EMAIL_URL).respond(json=HELD)
     hub = ApprovalHub()
     with Storm(hub) as storm, httpx.Client(base_url=BASE) as client:
-        fetch = fetch_with(client)
-        if mode == "sync":
-            outcome = wait_sync(
-                fetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub
-            )
-        else:
-
-            async def afetch(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
-                return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
-
-            outcome = asyncio.run(
-                wait_async(
-                    afetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub
-                )
-            )
+        outcome = wait_in(mode, client, hub)
     assert storm.published > 100
     assert outcome.decision == "pending"
     # with a hub the wait looks only at its (long) check interval and at the deadline
@@ -215,21 +217,7 @@ def test_however_often_a_wait_is_woken_it_looks_only_on_its_schedule(
     looks = api.get(EMAIL_URL).respond(json=HELD)
     hub: Any = NoisyHub()
     with httpx.Client(base_url=BASE) as client:
-        fetch = fetch_with(client)
-        if mode == "sync":
-            outcome = wait_sync(
-                fetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub
-            )
-        else:
-
-            async def afetch(email_id: str, mailbox_id: str) -> Mapping[str, Any] | None:
-                return fetch(email_id, mailbox_id)  # type: ignore[no-any-return]
-
-            outcome = asyncio.run(
-                wait_async(
-                    afetch, "em_1", "mbx_1", policy=POLICY, deadline=time.time() + WAIT, hub=hub
-                )
-            )
+        outcome = wait_in(mode, client, hub)
     assert hub.subscription.wakes > 50
     assert outcome.decision == "pending"
     assert looks.call_count <= 2  # the hub's check interval: only the deadline's look

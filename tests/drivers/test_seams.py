@@ -4,41 +4,27 @@ says what to pass instead, rather than failing mid-run on a coroutine nobody awa
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import openai
 import pytest
 
 from mm_assistants import (
     AssistantsRunDriver,
     AsyncAssistantsRunDriver,
-    AsyncDispatcher,
-    AsyncMultiMailClient,
     AsyncResponsesDriver,
-    Dispatcher,
-    MultiMailClient,
     ResponsesDriver,
     chat_tool_loop,
 )
+from tests.seams import both_kinds
 
 KEY = "mm_test_seams_key"
-BASE = "http://127.0.0.1:9"  # never reached: every case fails or ends before a request
 
 
 @pytest.fixture
 def parts() -> Iterator[dict[str, Any]]:
-    sync_mm = MultiMailClient(api_key=KEY, base_url=BASE)
-    async_mm = AsyncMultiMailClient(api_key=KEY, base_url=BASE)
-    yield {
-        "OpenAI": openai.OpenAI(api_key="sk-test", base_url=BASE),
-        "AsyncOpenAI": openai.AsyncOpenAI(api_key="sk-test", base_url=BASE),
-        "Dispatcher": Dispatcher(sync_mm, mailbox_id="mbx_1"),
-        "AsyncDispatcher": AsyncDispatcher(async_mm, mailbox_id="mbx_1"),
-    }
-    sync_mm.close()
-    asyncio.run(async_mm.aclose())
+    with both_kinds(KEY) as made:
+        yield made
 
 
 BLOCKING = [AssistantsRunDriver, ResponsesDriver]

@@ -3,33 +3,21 @@ dispatcher of the other kind, rather than failing at the first email it routes."
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from typing import Any
 
-import openai
 import pytest
 
-from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.inbound import AsyncInboundRouter, InboundRouter
-from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient
+from tests.seams import both_kinds
 
 KEY = "mm_test_router_seams_key"
-BASE = "http://127.0.0.1:9"  # never reached
 
 
 @pytest.fixture
 def parts() -> Iterator[dict[str, Any]]:
-    sync_mm = MultiMailClient(api_key=KEY, base_url=BASE)
-    async_mm = AsyncMultiMailClient(api_key=KEY, base_url=BASE)
-    yield {
-        "OpenAI": openai.OpenAI(api_key="sk-test", base_url=BASE),
-        "AsyncOpenAI": openai.AsyncOpenAI(api_key="sk-test", base_url=BASE),
-        "Dispatcher": Dispatcher(sync_mm, mailbox_id="mbx_1"),
-        "AsyncDispatcher": AsyncDispatcher(async_mm, mailbox_id="mbx_1"),
-    }
-    sync_mm.close()
-    asyncio.run(async_mm.aclose())
+    with both_kinds(KEY) as made:
+        yield made
 
 
 @pytest.mark.parametrize(
