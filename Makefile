@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check browser demo bench bench-quick reliability mutation lint format clean schemas-manifest
+.PHONY: test check browser postgres demo bench bench-quick reliability mutation lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 ## make test: install into .venv (the project with its dev extra), try to install the
-## browser (below), then format check, lint, types, tests with coverage.
-test: $(STAMP) browser
+## browser and PostgreSQL (below), then format check, lint, types, tests with coverage.
+test: $(STAMP) browser postgres
 	$(MAKE) check
 
 # The browser test's driver (a variable so tests/test_makefile.py can point it elsewhere),
@@ -54,6 +54,30 @@ browser:
 				"$(APT_INSTALL_TIMEOUT) s: $(SKIPS)"; \
 		elif [ ! -x "$(CHROMEDRIVER)" ]; then \
 			echo "note: chromium-driver is installed but $(CHROMEDRIVER) is missing: $(SKIPS)"; \
+		fi; \
+	fi
+
+# The fleet tests start their own throwaway cluster with these programs (tests/pgcluster.py).
+PG_GLOB   ?= /usr/lib/postgresql/*/bin/initdb
+PG_SKIPS   = the PostgreSQL tests will skip
+
+## make postgres: Debian's PostgreSQL server programs (initdb, pg_ctl) for the fleet tests,
+## installed as root when missing; nothing is started here and the package's own cluster
+## is not used. Best effort, like the browser: otherwise one note, and those tests skip.
+postgres:
+	@if ls $(PG_GLOB) >/dev/null 2>&1 || command -v initdb >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "note: PostgreSQL's initdb is missing and installing it needs root" \
+			"(apt-get install postgresql): $(PG_SKIPS)"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "note: PostgreSQL's initdb is missing and there is no apt-get: $(PG_SKIPS)"; \
+	else \
+		echo "installing postgresql for the fleet tests"; \
+		timeout -k 10 $(APT_UPDATE_TIMEOUT) apt-get update -qq >/dev/null 2>&1; \
+		if ! DEBIAN_FRONTEND=noninteractive timeout -k 10 $(APT_INSTALL_TIMEOUT) \
+				apt-get install -y -qq postgresql >/dev/null 2>&1; then \
+			echo "note: apt-get install postgresql failed or took over" \
+				"$(APT_INSTALL_TIMEOUT) s: $(PG_SKIPS)"; \
 		fi; \
 	fi
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.pgcluster import PostgresCluster, why_unavailable
 
 _COUNT = itertools.count()
 
@@ -27,3 +31,26 @@ def no_mailbox_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
     """A dispatcher given no ``mailbox_id`` reads ``MULTIMAIL_MAILBOX_ID``: a developer who
     exported the sandbox's lines must not change what the tests' dispatchers may reach."""
     monkeypatch.delenv("MULTIMAIL_MAILBOX_ID", raising=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster on loopback for the whole session (tests/pgcluster.py);
+    the test skips, saying why, only where PostgreSQL cannot be had."""
+    reason = why_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+    except (OSError, subprocess.SubprocessError) as error:
+        cluster.stop()
+        pytest.skip(f"a throwaway PostgreSQL cluster could not be started: {error}")
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_cluster: PostgresCluster) -> str:
+    """The DSN of a fresh, empty database on the session's cluster."""
+    return pg_cluster.fresh_dsn()

@@ -8,7 +8,11 @@ one atomic call: `RouteStore.admit` (seen-check, then queue or claim), `RouteSto
 messages back after a failure).
 
 A claim older than ``lease`` seconds counts as abandoned (its worker died), so a restarted
-router picks the thread up again with `RouteStore.stalled`.
+router picks the thread up again with `RouteStore.stalled`. A claim carries a fencing token
+(`RouteStore.token`) that its holder renews with `RouteStore.heartbeat` and passes to its
+later writes, so a worker that stalled past its lease cannot take a queue that is no longer
+its own. A run that parks (its held send is decided later, by a human) keeps its claim
+without a lease (`RouteStore.park`) until a worker resumes it (`RouteStore.unpark`).
 """
 
 from __future__ import annotations
@@ -54,12 +58,40 @@ class RouteStore(Protocol):
         ``message`` behind a live claim (``queued``) or claim the thread (``claimed``, and
         the caller now owns ``message``)."""
 
-    def finish(self, mm_thread: str) -> list[InboundMessage]:
+    def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """The run on ``mm_thread`` ended: take its queued messages (the claim stays, and
-        the caller runs again), or drop the claim when nothing is queued."""
+        the caller runs again), or drop the claim when nothing is queued. With ``token``
+        only while that is the thread's live claim; else nothing changes and ``[]`` is
+        returned (another worker took the thread over)."""
 
-    def release(self, mm_thread: str, messages: list[InboundMessage]) -> None:
-        """A run failed: put ``messages`` back at the head of the queue, drop the claim."""
+    def release(
+        self, mm_thread: str, messages: list[InboundMessage], *, token: int | None = None
+    ) -> None:
+        """A run failed: put ``messages`` back at the head of the queue, drop the claim
+        (with ``token``: only the claim ``token``; the messages go back either way)."""
+
+    def token(self, mm_thread: str) -> int | None:
+        """The fencing token of the thread's live claim (a parked claim included), or
+        ``None``. Read it right after `admit` or `claim` took the thread: it is larger than
+        every earlier claim's token on any thread."""
+
+    def heartbeat(self, mm_thread: str, token: int) -> bool:
+        """Renew the claim ``token`` for another ``lease``; False when it is no longer the
+        thread's claim (the caller must stop: another worker owns the thread)."""
+
+    def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
+        """The run on ``mm_thread`` parked as ``checkpoint_id``: its claim ``token`` stays,
+        without a lease, so messages arriving meanwhile are queued and `stalled` skips the
+        thread. False, changing nothing, when ``token`` is not the live claim."""
+
+    def parked(self, mm_thread: str) -> str | None:
+        """The checkpoint id of the thread's parked run, or ``None``."""
+
+    def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
+        """A worker resumes the parked run ``checkpoint_id``: the claim becomes a live one
+        with a fresh token and lease, and the messages queued meanwhile are taken (they
+        follow the resumed outputs). ``None`` when the thread is not parked as
+        ``checkpoint_id`` (another worker resumed it already)."""
 
     def stalled(self) -> list[str]:
         """Threads with queued messages and no live claim (after a failure or restart)."""

@@ -1,0 +1,1 @@
+"""The PostgreSQL backend of every store (extra ``postgres``); see connection.py."""
