@@ -12,7 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from mm_assistants.state.checkpoints import (
     Checkpoint,
@@ -85,6 +85,13 @@ class MemoryPendingStore:
                 del self._claims[email_id]
 
 
+@dataclass(frozen=True)
+class _RouteClaim:
+    fence: int  # the claim's fencing token
+    at: float  # when it was taken or last renewed (a parked claim does not lapse)
+    parked: str | None = None  # the checkpoint id of the parked run
+
+
 class MemoryRouteStore:
     """A `RouteStore` in memory (gone when the process ends); at most ``seen_limit``
     delivery keys are remembered, the oldest forgotten first."""
@@ -97,8 +104,9 @@ class MemoryRouteStore:
         self._targets: dict[str, str] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_limit = seen_limit
-        self._claims: dict[str, float] = {}
+        self._claims: dict[str, _RouteClaim] = {}
         self._queues: dict[str, list[InboundMessage]] = {}
+        self._last_fence = 0  # one counter for all threads: a token is never reused
 
     def __repr__(self) -> str:
         return f"MemoryRouteStore(threads={len(self._targets)}, claimed={len(self._claims)})"
@@ -129,46 +137,114 @@ class MemoryRouteStore:
             if key in self._seen:
                 return "duplicate"
             self._remember(key)
-            if self._live(mm_thread):
+            if self._live(mm_thread) is not None:
                 self._queues.setdefault(mm_thread, []).append(message)
                 return "queued"
-            self._claims[mm_thread] = time.time()
+            self._take(mm_thread)
             return "claimed"
 
-    def finish(self, mm_thread: str) -> list[InboundMessage]:
-        """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`)."""
+    def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
+        """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
+        a parked claim stays, with its queue."""
         with self._lock:
+            held = self._claims.get(mm_thread)
+            if held is not None and held.parked is not None:
+                return []
+            if token is not None and (held is None or held.fence != token):
+                return []
             queued = self._queues.pop(mm_thread, [])
             if queued:
-                self._claims[mm_thread] = time.time()
+                self._claims[mm_thread] = (
+                    _RouteClaim(held.fence, time.time())
+                    if held is not None
+                    else _RouteClaim(self._next_fence(), time.time())
+                )
             else:
                 self._claims.pop(mm_thread, None)
             return queued
 
-    def release(self, mm_thread: str, messages: list[InboundMessage]) -> None:
-        """Put ``messages`` back first and drop the claim (see `RouteStore.release`)."""
+    def release(
+        self, mm_thread: str, messages: list[InboundMessage], *, token: int | None = None
+    ) -> None:
+        """Put ``messages`` back first and drop the claim (see `RouteStore.release`); a
+        parked claim or another's claim stays."""
         with self._lock:
             self._queues[mm_thread] = [*messages, *self._queues.get(mm_thread, [])]
             if not self._queues[mm_thread]:
                 del self._queues[mm_thread]
-            self._claims.pop(mm_thread, None)
+            held = self._claims.get(mm_thread)
+            if held is None or held.parked is not None:
+                return
+            if token is None or held.fence == token:
+                del self._claims[mm_thread]
+
+    def token(self, mm_thread: str) -> int | None:
+        """The fencing token of the thread's live or parked claim, or ``None``."""
+        with self._lock:
+            held = self._live(mm_thread)
+            return None if held is None else held.fence
+
+    def heartbeat(self, mm_thread: str, token: int) -> bool:
+        """Renew the claim ``token`` (see `RouteStore.heartbeat`); a parked one needs none."""
+        with self._lock:
+            held = self._claims.get(mm_thread)
+            if held is None or held.fence != token:
+                return False
+            if held.parked is None:
+                self._claims[mm_thread] = replace(held, at=time.time())
+            return True
+
+    def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
+        """Keep the claim ``token`` without a lease (see `RouteStore.park`)."""
+        with self._lock:
+            held = self._claims.get(mm_thread)
+            if held is None or held.fence != token:
+                return False
+            self._claims[mm_thread] = replace(held, parked=checkpoint_id)
+            return True
+
+    def parked(self, mm_thread: str) -> str | None:
+        """The checkpoint id of the thread's parked run, or ``None``."""
+        with self._lock:
+            held = self._claims.get(mm_thread)
+            return None if held is None else held.parked
+
+    def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
+        """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
+        with self._lock:
+            held = self._claims.get(mm_thread)
+            if held is None or held.parked != checkpoint_id:
+                return None
+            fence = self._take(mm_thread)
+            return fence, self._queues.pop(mm_thread, [])
 
     def stalled(self) -> list[str]:
-        """Threads with queued messages and no live claim."""
+        """Threads with queued messages and no live or parked claim."""
         with self._lock:
-            return [thread for thread in self._queues if not self._live(thread)]
+            return [thread for thread in self._queues if self._live(thread) is None]
 
     def claim(self, mm_thread: str) -> list[InboundMessage] | None:
         """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
         with self._lock:
-            if self._live(mm_thread):
+            if self._live(mm_thread) is not None:
                 return None
-            self._claims[mm_thread] = time.time()
+            self._take(mm_thread)
             return self._queues.pop(mm_thread, [])
 
-    def _live(self, mm_thread: str) -> bool:
-        claimed = self._claims.get(mm_thread)
-        return claimed is not None and time.time() - claimed < self.lease
+    def _live(self, mm_thread: str) -> _RouteClaim | None:
+        held = self._claims.get(mm_thread)
+        if held is None or (held.parked is None and time.time() - held.at >= self.lease):
+            return None
+        return held
+
+    def _take(self, mm_thread: str) -> int:
+        fence = self._next_fence()
+        self._claims[mm_thread] = _RouteClaim(fence, time.time())
+        return fence
+
+    def _next_fence(self) -> int:
+        self._last_fence += 1
+        return self._last_fence
 
     def _remember(self, key: str) -> None:
         self._seen[key] = None

@@ -151,3 +151,148 @@ def test_a_failed_run_with_nothing_to_give_back_only_drops_its_claim(backend: Ba
     store.release("thr_1", [])
     assert store.stalled() == []  # nothing queued: nothing to pick up
     assert store.claim("thr_1") == []  # the claim was dropped: free again
+
+
+# -- fencing tokens, heartbeats and parked claims ------------------------------------------
+
+
+def emails(messages: list[InboundMessage] | None) -> list[str]:
+    assert messages is not None
+    return [m.email_id for m in messages]
+
+
+def test_a_claim_has_a_token_larger_than_every_earlier_one(backend: Backend) -> None:
+    store = backend.routes()
+    assert store.token("thr_1") is None
+    assert store.admit("k1", "thr_1", message("em_1")) == "claimed"
+    first = store.token("thr_1")
+    assert isinstance(first, int)
+    assert store.admit("k2", "thr_2", message("em_2")) == "claimed"
+    second = store.token("thr_2")
+    assert second is not None
+    assert second > first
+    assert store.admit("k3", "thr_1", message("em_3")) == "queued"
+    assert store.token("thr_1") == first  # queueing does not change the claim
+    assert emails(store.finish("thr_1", token=first)) == ["em_3"]
+    assert store.token("thr_1") == first  # the same worker runs again
+    assert store.finish("thr_1", token=first) == []
+    assert store.token("thr_1") is None  # dropped
+    store.admit("k4", "thr_1", message("em_4"))
+    third = store.token("thr_1")
+    assert third is not None
+    assert third > second
+
+
+def test_a_stale_token_changes_nothing(backend: Backend) -> None:
+    store = backend.routes(lease=0.05)
+    store.admit("k1", "thr_1", message("em_1"))
+    stale = store.token("thr_1")
+    assert stale is not None
+    time.sleep(0.1)  # the first worker stalled past its lease
+    assert store.admit("k2", "thr_1", message("em_2")) == "claimed"  # a second worker took over
+    live = store.token("thr_1")
+    assert live is not None
+    assert live > stale
+    store.admit("k3", "thr_1", message("em_3"))  # queued behind the second worker
+
+    assert store.heartbeat("thr_1", stale) is False
+    assert store.park("thr_1", stale, "cp_stale") is False
+    assert store.parked("thr_1") is None
+    assert store.finish("thr_1", token=stale) == []  # the queue is not the stale worker's
+    store.release("thr_1", [message("em_1")], token=stale)
+    assert store.token("thr_1") == live  # the live claim stays
+    # the stale worker's message goes back (it was never answered); em_3 stays queued
+    assert emails(store.finish("thr_1", token=live)) == ["em_1", "em_3"]
+
+
+def test_a_heartbeat_keeps_a_claim_past_its_lease(backend: Backend) -> None:
+    store = backend.routes(lease=0.3)
+    store.admit("k1", "thr_1", message("em_1"))
+    token = store.token("thr_1")
+    assert token is not None
+    store.admit("k2", "thr_1", message("em_2"))
+    deadline = time.monotonic() + 0.9  # three leases
+    while time.monotonic() < deadline:
+        assert store.heartbeat("thr_1", token) is True
+        time.sleep(0.05)
+    assert store.stalled() == []
+    assert store.claim("thr_1") is None
+    assert store.admit("k3", "thr_1", message("em_3")) == "queued"
+    assert store.token("thr_1") == token
+
+
+def test_a_token_release_drops_only_its_own_claim(backend: Backend) -> None:
+    store = backend.routes()
+    store.admit("k1", "thr_1", message("em_1"))
+    token = store.token("thr_1")
+    assert token is not None
+    store.release("thr_1", [message("em_1")], token=token)
+    assert store.token("thr_1") is None
+    assert store.stalled() == ["thr_1"]
+
+
+def test_a_parked_claim_never_lapses_and_queues_arrivals(backend: Backend) -> None:
+    store = backend.routes(lease=0.05)
+    store.admit("k1", "thr_1", message("em_1"))
+    token = store.token("thr_1")
+    assert token is not None
+    assert store.park("thr_1", token, "cp_1") is True
+    assert store.parked("thr_1") == "cp_1"
+    assert store.finish("thr_1", token=token) == []  # the drive ended parked: the claim stays
+    assert store.finish("thr_1") == []
+    time.sleep(0.1)  # longer than the lease
+    assert store.admit("k2", "thr_1", message("em_2")) == "queued"
+    assert store.token("thr_1") == token
+    assert store.stalled() == []
+    assert store.claim("thr_1") is None
+    store.release("thr_1", [])
+    assert store.parked("thr_1") == "cp_1"  # a failure elsewhere does not drop a park
+    assert store.heartbeat("thr_1", token) is True  # still the thread's claim; nothing renewed
+
+
+def test_unpark_gives_a_fresh_claim_and_the_queue_once(backend: Backend) -> None:
+    store = backend.routes()
+    store.admit("k0", "thr_0", message("em_0"))  # another thread's claim, for ordering
+    store.admit("k1", "thr_1", message("em_1"))
+    parked_token = store.token("thr_1")
+    assert parked_token is not None
+    assert store.park("thr_1", parked_token, "cp_1")
+    store.admit("k2", "thr_1", message("em_2"))
+    store.admit("k3", "thr_1", message("em_3"))
+    assert store.unpark("thr_1", "cp_other") is None
+    resumed = store.unpark("thr_1", "cp_1")
+    assert resumed is not None
+    token, queued = resumed
+    assert token > parked_token
+    assert emails(queued) == ["em_2", "em_3"]
+    assert store.unpark("thr_1", "cp_1") is None  # once
+    assert store.parked("thr_1") is None
+    assert store.token("thr_1") == token
+    assert store.park("thr_1", parked_token, "cp_2") is False  # the parking claim is stale now
+    assert store.finish("thr_1", token=token) == []
+    assert store.token("thr_1") is None
+
+
+def test_racing_resumers_unpark_once(backend: Backend) -> None:
+    stores = [backend.routes() for _ in range(4)]
+    stores[0].admit("k1", "thr_1", message("em_1"))
+    token = stores[0].token("thr_1")
+    assert token is not None
+    stores[0].park("thr_1", token, "cp_1")
+    stores[0].admit("k2", "thr_1", message("em_2"))
+    results: list[object] = []
+    lock = threading.Lock()
+
+    def resume(n: int) -> None:
+        outcome = stores[n % 4].unpark("thr_1", "cp_1")
+        with lock:
+            results.append(outcome)
+
+    threads = [threading.Thread(target=resume, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    won = [r for r in results if r is not None]
+    assert len(results) == 12
+    assert len(won) == 1
