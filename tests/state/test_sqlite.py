@@ -170,7 +170,7 @@ def test_one_file_records_each_stores_schema_version(tmp_path: Path) -> None:
         kind(path).close()
     with sqlite3.connect(path) as db:
         rows = dict(db.execute("SELECT store, version FROM mm_schema_versions").fetchall())
-    assert rows == dict.fromkeys(SCHEMA.values(), 1)
+    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 2}
     database = Database(path)
     assert database.schema_version("pending") == 1
     assert database.schema_version("nothing") is None
@@ -317,3 +317,39 @@ def test_a_sqlite_uri_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     with pytest.raises(ValueError, match="not a SQLite URI"):
         open_database("file:pending.db")
     assert not (tmp_path / "pending.db").exists()
+
+
+def test_a_version_1_route_file_opens_and_its_claims_keep_working(tmp_path: Path) -> None:
+    path = tmp_path / "routes.db"
+    with sqlite3.connect(path) as db:  # the layout of version 1: claims without tokens
+        db.execute(
+            "CREATE TABLE mm_schema_versions (store TEXT PRIMARY KEY,"
+            " version INTEGER NOT NULL, updated_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO mm_schema_versions VALUES ('routes', 1, 1.0)")
+        db.execute("CREATE TABLE mm_route_seen (key TEXT PRIMARY KEY, seen_at REAL NOT NULL)")
+        db.execute(
+            "CREATE TABLE mm_route_claims (mm_thread TEXT PRIMARY KEY, claimed_at REAL NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE mm_route_queue (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+            " mm_thread TEXT NOT NULL, position INTEGER NOT NULL, email_id TEXT NOT NULL,"
+            " text TEXT NOT NULL, received_at REAL NOT NULL)"
+        )
+        db.execute("INSERT INTO mm_route_seen VALUES ('k1', 1.0)")
+        db.execute("INSERT INTO mm_route_claims VALUES ('thr_old', ?)", (time.time(),))
+    store = SQLiteRouteStore(path)
+    assert store.admit("k1", "thr_old", InboundMessage("em_1", "hi")) == "duplicate"
+    old = store.token("thr_old")
+    assert old == 0  # claimed before tokens existed
+    assert store.admit("k2", "thr_new", InboundMessage("em_2", "hi")) == "claimed"
+    new = store.token("thr_new")
+    assert new is not None
+    assert new > old
+    assert store.park("thr_old", old, "cp_1")
+    assert store.parked("thr_old") == "cp_1"
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute(
+            "SELECT version FROM mm_schema_versions WHERE store = 'routes'"
+        ).fetchone() == (2,)

@@ -1,8 +1,10 @@
 """`SQLiteRouteStore`: the inbound router's links, seen deliveries, claims and queues in a
 SQLite file; they survive restarts and can be shared by the workers of one host.
 
-`admit`, `finish`, `release` and `claim` are each one `Database.transaction`, so two
-workers sharing the file cannot both claim one thread.
+`admit`, `finish`, `release`, `claim`, `park` and `unpark` are each one
+`Database.transaction`, so two workers sharing the file cannot both claim one thread. A
+claim's fencing token comes from one AUTOINCREMENT counter (``mm_route_fences``), which
+SQLite never hands out twice, even after rows are deleted.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from pathlib import Path
 from mm_assistants.state.routes import DEFAULT_LEASE, Admission, InboundMessage, check_lease
 from mm_assistants.state.sqlite.connection import Database
 
-#: 1: links, seen keys, claims and ordered queues.
-SCHEMA_VERSION = 1
+#: 1: links, seen keys, claims and ordered queues. 2: a claim's fencing token and parked
+#: checkpoint (a version-1 file is upgraded in place; its claims get token 0).
+SCHEMA_VERSION = 2
 
 
 class SQLiteRouteStore:
@@ -74,24 +77,34 @@ class SQLiteRouteStore:
             ).rowcount
             if inserted == 0:
                 return "duplicate"
-            if self._live(db, mm_thread, now):
+            if self._live(db, mm_thread, now) is not None:
                 _enqueue(db, mm_thread, [message])
                 return "queued"
-            _set_claim(db, mm_thread, now)
+            _set_claim(db, mm_thread, now, _next_fence(db))
             return "claimed"
 
-    def finish(self, mm_thread: str) -> list[InboundMessage]:
-        """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`)."""
+    def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
+        """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
+        a parked claim stays, with its queue."""
         with self._db.transaction() as db:
+            held = _claim_row(db, mm_thread)
+            if held is not None and held[2] is not None:
+                return []
+            if token is not None and (held is None or held[1] != token):
+                return []
             queued = _take_queue(db, mm_thread)
             if queued:
-                _set_claim(db, mm_thread, time.time())
+                fence = held[1] if held is not None else _next_fence(db)
+                _set_claim(db, mm_thread, time.time(), fence)
             else:
                 db.execute("DELETE FROM mm_route_claims WHERE mm_thread = ?", (mm_thread,))
             return queued
 
-    def release(self, mm_thread: str, messages: list[InboundMessage]) -> None:
-        """Put ``messages`` back first and drop the claim (see `RouteStore.release`)."""
+    def release(
+        self, mm_thread: str, messages: list[InboundMessage], *, token: int | None = None
+    ) -> None:
+        """Put ``messages`` back first and drop the claim (see `RouteStore.release`); a
+        parked claim or another's claim stays."""
         with self._db.transaction() as db:
             # Given-back messages go before the ones queued meanwhile: negative positions.
             first = db.execute(
@@ -100,14 +113,60 @@ class SQLiteRouteStore:
             ).fetchone()[0]
             for offset, message in enumerate(reversed(messages), start=1):
                 _insert(db, mm_thread, first - offset, message)
-            db.execute("DELETE FROM mm_route_claims WHERE mm_thread = ?", (mm_thread,))
+            db.execute(
+                "DELETE FROM mm_route_claims WHERE mm_thread = ? AND parked IS NULL"
+                " AND (? IS NULL OR fence = ?)",
+                (mm_thread, token, token),
+            )
+
+    def token(self, mm_thread: str) -> int | None:
+        """The fencing token of the thread's live or parked claim, or ``None``."""
+        with self._db.connection() as db:
+            held = self._live(db, mm_thread, time.time())
+        return None if held is None else held[1]
+
+    def heartbeat(self, mm_thread: str, token: int) -> bool:
+        """Renew the claim ``token`` (see `RouteStore.heartbeat`); a parked one needs none."""
+        with self._db.connection() as db:
+            renewed = db.execute(
+                "UPDATE mm_route_claims SET claimed_at = CASE WHEN parked IS NULL THEN ?"
+                " ELSE claimed_at END WHERE mm_thread = ? AND fence = ?",
+                (time.time(), mm_thread, token),
+            ).rowcount
+        return renewed == 1
+
+    def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
+        """Keep the claim ``token`` without a lease (see `RouteStore.park`)."""
+        with self._db.connection() as db:
+            parked = db.execute(
+                "UPDATE mm_route_claims SET parked = ? WHERE mm_thread = ? AND fence = ?",
+                (checkpoint_id, mm_thread, token),
+            ).rowcount
+        return parked == 1
+
+    def parked(self, mm_thread: str) -> str | None:
+        """The checkpoint id of the thread's parked run, or ``None``."""
+        with self._db.connection() as db:
+            held = _claim_row(db, mm_thread)
+        return None if held is None or held[2] is None else held[2]
+
+    def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
+        """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
+        with self._db.transaction() as db:
+            held = _claim_row(db, mm_thread)
+            if held is None or held[2] != checkpoint_id:
+                return None
+            fence = _next_fence(db)
+            _set_claim(db, mm_thread, time.time(), fence)
+            return fence, _take_queue(db, mm_thread)
 
     def stalled(self) -> list[str]:
-        """Threads with queued messages and no live claim."""
+        """Threads with queued messages and no live or parked claim."""
         with self._db.connection() as db:
             rows = db.execute(
                 "SELECT DISTINCT q.mm_thread FROM mm_route_queue q LEFT JOIN mm_route_claims c"
-                " ON c.mm_thread = q.mm_thread WHERE c.claimed_at IS NULL OR c.claimed_at < ?",
+                " ON c.mm_thread = q.mm_thread WHERE c.mm_thread IS NULL"
+                " OR (c.parked IS NULL AND c.claimed_at <= ?)",
                 (time.time() - self.lease,),
             ).fetchall()
         return [str(row[0]) for row in rows]
@@ -116,29 +175,35 @@ class SQLiteRouteStore:
         """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
         with self._db.transaction() as db:
             now = time.time()
-            if self._live(db, mm_thread, now):
+            if self._live(db, mm_thread, now) is not None:
                 return None
-            _set_claim(db, mm_thread, now)
+            _set_claim(db, mm_thread, now, _next_fence(db))
             return _take_queue(db, mm_thread)
 
     def close(self) -> None:
         """Close the database."""
         self._db.close()
 
-    def _live(self, db: sqlite3.Connection, mm_thread: str, now: float) -> bool:
-        row = db.execute(
-            "SELECT claimed_at FROM mm_route_claims WHERE mm_thread = ?", (mm_thread,)
-        ).fetchone()
-        return row is not None and now - float(row[0]) < self.lease
+    def _live(
+        self, db: sqlite3.Connection, mm_thread: str, now: float
+    ) -> tuple[float, int, str | None] | None:
+        held = _claim_row(db, mm_thread)
+        if held is None or (held[2] is None and now - held[0] >= self.lease):
+            return None
+        return held
 
 
 def _upgrade(db: sqlite3.Connection, found: int) -> None:
+    if found == 1:  # version 1 claims had neither a token nor a park
+        db.execute("ALTER TABLE mm_route_claims ADD COLUMN fence INTEGER NOT NULL DEFAULT 0")
+        db.execute("ALTER TABLE mm_route_claims ADD COLUMN parked TEXT")
     for statement in (
         "CREATE TABLE IF NOT EXISTS mm_route_links ("
         " mm_thread TEXT PRIMARY KEY, target TEXT NOT NULL, updated_at REAL NOT NULL)",
         "CREATE TABLE IF NOT EXISTS mm_route_seen (key TEXT PRIMARY KEY, seen_at REAL NOT NULL)",
-        "CREATE TABLE IF NOT EXISTS mm_route_claims ("
-        " mm_thread TEXT PRIMARY KEY, claimed_at REAL NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS mm_route_claims (mm_thread TEXT PRIMARY KEY,"
+        " claimed_at REAL NOT NULL, fence INTEGER NOT NULL DEFAULT 0, parked TEXT)",
+        "CREATE TABLE IF NOT EXISTS mm_route_fences (fence INTEGER PRIMARY KEY AUTOINCREMENT)",
         "CREATE TABLE IF NOT EXISTS mm_route_queue ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT, mm_thread TEXT NOT NULL,"
         " position INTEGER NOT NULL, email_id TEXT NOT NULL, text TEXT NOT NULL,"
@@ -174,5 +239,27 @@ def _take_queue(db: sqlite3.Connection, mm_thread: str) -> list[InboundMessage]:
     return [InboundMessage(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
 
-def _set_claim(db: sqlite3.Connection, mm_thread: str, now: float) -> None:
-    db.execute("INSERT OR REPLACE INTO mm_route_claims VALUES (?, ?)", (mm_thread, now))
+def _set_claim(db: sqlite3.Connection, mm_thread: str, now: float, fence: int) -> None:
+    db.execute(
+        "INSERT OR REPLACE INTO mm_route_claims (mm_thread, claimed_at, fence, parked)"
+        " VALUES (?, ?, ?, NULL)",
+        (mm_thread, now, fence),
+    )
+
+
+def _claim_row(db: sqlite3.Connection, mm_thread: str) -> tuple[float, int, str | None] | None:
+    row = db.execute(
+        "SELECT claimed_at, fence, parked FROM mm_route_claims WHERE mm_thread = ?", (mm_thread,)
+    ).fetchone()
+    if row is None:
+        return None
+    return float(row[0]), int(row[1]), None if row[2] is None else str(row[2])
+
+
+def _next_fence(db: sqlite3.Connection) -> int:
+    """A token larger than every earlier one (AUTOINCREMENT never reuses a value); only the
+    last row is kept."""
+    fence = db.execute("INSERT INTO mm_route_fences DEFAULT VALUES").lastrowid
+    assert fence is not None  # an INSERT always sets it
+    db.execute("DELETE FROM mm_route_fences WHERE fence < ?", (fence,))
+    return int(fence)
