@@ -2,10 +2,12 @@
 
 The pending-approval records and their stores live in `mm_assistants.state`; they are
 re-exported here because this package's API takes and hands them (`resolve_pending` takes
-a `PendingStore` and delivers `PendingRecord`s; a `Dispatcher`'s ``approval_store`` is one).
+a `PendingStore` and delivers `PendingRecord`s; a `Dispatcher`'s ``approval_store`` is one),
+and so are the decision stores an `ApprovalHub` takes to wake waits across processes.
 """
 
-from mm_assistants.approvals.hub import ApprovalHub, Subscription
+from mm_assistants.approvals.fleet_hub import DecisionNotShared
+from mm_assistants.approvals.hub import HUB_CHECK_INTERVAL, ApprovalHub, Subscription
 from mm_assistants.approvals.store import (
     decision_due,
     late_outcome,
@@ -20,12 +22,17 @@ from mm_assistants.state import (
     PendingStore,
     SQLitePendingStore,
 )
+from mm_assistants.state.decisions import DecisionStore, MemoryDecisionStore
 
 __all__ = [
+    "HUB_CHECK_INTERVAL",
     "ApprovalHub",
     "ApprovalOutcome",
     "ApprovalPolicy",
     "Decision",
+    "DecisionNotShared",
+    "DecisionStore",
+    "MemoryDecisionStore",
     "MemoryPendingStore",
     "PendingRecord",
     "PendingStore",

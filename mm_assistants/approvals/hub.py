@@ -11,18 +11,40 @@ evidence, scheduled, rejected, cancelled, send_failed) is handed on or remembere
 record that still reads as held, or whose status is unknown, is dropped: handing it on
 would wake a wait that has nothing to end on, and a wait woken again and again must not
 turn into a stream of status checks.
+
+Across processes: give the hub a `mm_assistants.state.decisions.DecisionStore` (the
+fleet's, e.g. ``PostgresDecisionStore``). Then `ApprovalHub.publish` also records the
+decision in the store, which rings every process's hub; a hub that hears the bell for an
+email its waits follow reads the decision back from the store and delivers it
+(`mm_assistants.approvals.fleet_hub`). A wait subscribes first and the hub then reads the
+store for it, and after every reconnect of its listener the hub re-reads every email it
+waits on: a lost bell costs latency, never a decision. Example::
+
+    hub = ApprovalHub(PostgresDecisionStore(dsn))     # in the web process and each worker
+    hub.publish_event("oversight.approved", data)     # web process: wakes waits anywhere
+    hub.close()                                       # at shutdown: stops the listener
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from mm_assistants import _validate
+from mm_assistants.approvals.fleet_hub import FleetLink
 from mm_assistants.approvals.watch import decided_record, decisive
+from mm_assistants.state.decisions import DecisionStore
+
+logger = logging.getLogger("mm_assistants.approvals")
+
+#: How often, by default, a wait woken by a hub still checks MultiMail itself, in case a
+#: webhook was lost.
+HUB_CHECK_INTERVAL = 300.0
 
 
 class Subscription:
@@ -85,17 +107,43 @@ class Subscription:
 
 
 class ApprovalHub:
-    """Fan-out of oversight decisions to the waits that follow those emails."""
+    """Fan-out of oversight decisions to the waits that follow those emails.
 
-    def __init__(self, *, remember: int = 10_000) -> None:
+    ``decisions`` (optional) is the fleet's `DecisionStore`: see the module docstring.
+    ``check_interval`` is how often a wait this hub can wake still checks MultiMail
+    itself, in case a webhook was lost (the waiters read it); ``None``: never, because a
+    fleet watcher looks for lost decisions and publishes them. ``remember`` is how many
+    recent decisions are kept for waits that subscribe late.
+    """
+
+    def __init__(
+        self,
+        decisions: DecisionStore | None = None,
+        *,
+        remember: int = 10_000,
+        check_interval: float | None = HUB_CHECK_INTERVAL,
+    ) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[str, list[Subscription]] = {}
         self._recent: OrderedDict[str, Mapping[str, Any]] = OrderedDict()
         self._remember = remember
+        self.check_interval = _validate.optional_number(
+            "ApprovalHub", "check_interval", check_interval, above=True
+        )
+        self.decisions = decisions
+        self._fleet = (
+            None
+            if decisions is None
+            else FleetLink(
+                decisions, heard=self._heard, waits_on=self._waits_on, waited=self._waited
+            )
+        )
 
     def __repr__(self) -> str:
         with self._lock:
-            return f"ApprovalHub(waiting={sum(map(len, self._waiting.values()))})"
+            waiting = sum(map(len, self._waiting.values()))
+        fleet = "" if self.decisions is None else f", decisions={self.decisions!r}"
+        return f"ApprovalHub(waiting={waiting}{fleet})"
 
     def subscribe(self, email_id: str) -> Subscription:
         """Follow ``email_id`` from a thread."""
@@ -105,23 +153,33 @@ class ApprovalHub:
         """Follow ``email_id`` from a coroutine (bound to the running event loop)."""
         return self._add(Subscription(self, email_id, asyncio.get_running_loop()))
 
+    def start(self) -> None:
+        """Start listening to the fleet's decisions now rather than at the first
+        subscription (no effect without ``decisions``)."""
+        if self._fleet is not None:
+            self._fleet.start()
+
+    def close(self) -> None:
+        """Stop listening to the fleet's decisions (a later subscription starts again).
+        Waits already woken keep their decisions."""
+        if self._fleet is not None:
+            self._fleet.close()
+
     def publish(self, email_id: str, data: Mapping[str, Any]) -> int:
-        """Deliver a decision about ``email_id``; returns how many waits it woke.
+        """Deliver a decision about ``email_id``; returns how many waits it woke here.
 
         A record that decides nothing (still held, unknown status, approval without
-        evidence) is neither delivered nor remembered, and wakes nobody (returns 0).
+        evidence) is neither delivered, remembered nor recorded, and wakes nobody
+        (returns 0). With ``decisions`` the record is also kept in the store, which rings
+        every process: the local waits are woken first, and when the store fails
+        `DecisionNotShared` is raised afterwards (the other processes were not told).
         """
         if not decisive(data):
             return 0
-        with self._lock:
-            self._recent[email_id] = data
-            self._recent.move_to_end(email_id)
-            while len(self._recent) > self._remember:
-                self._recent.popitem(last=False)
-            waiting = list(self._waiting.get(email_id, ()))
-        for subscription in waiting:
-            subscription.deliver(data)
-        return len(waiting)
+        woken = self._heard(email_id, data)
+        if self._fleet is not None:
+            self._fleet.record(email_id, data, woken)
+        return woken
 
     def publish_event(
         self, event_type: str, data: Mapping[str, Any], *, at: datetime | None = None
@@ -133,7 +191,8 @@ class ApprovalHub:
         shows the email held decides nothing (see
         `mm_assistants.approvals.watch.decided_record`). ``at`` is the event's time; when
         it is not given, an approval is dated when it was heard here (it happened no later),
-        so that a scheduled email the event approved reads as approved.
+        so that a scheduled email the event approved reads as approved. Like `publish`,
+        raises `DecisionNotShared` when the fleet's store fails.
         """
         heard = at if at is not None else datetime.now(timezone.utc)
         record = decided_record(event_type, data, at=heard)
@@ -144,12 +203,38 @@ class ApprovalHub:
             return 0
         return self.publish(email_id, record)
 
+    def current(self, email_id: str) -> Mapping[str, Any] | None:
+        """The decision known for ``email_id``: remembered here or, with ``decisions``,
+        kept in the store; ``None`` when there is none (or the store cannot be read).
+
+        For a wait's last look at its deadline. It may read the database: from async code
+        call it through ``asyncio.to_thread``.
+        """
+        with self._lock:
+            known = self._recent.get(email_id)
+        if known is not None or self._fleet is None:
+            return known
+        try:
+            found = self._fleet.read((email_id,)).get(email_id)
+        except Exception as error:  # noqa: BLE001 - a failed last look is no decision
+            logger.warning("could not read a stored decision (%s)", type(error).__name__)
+            return None
+        if found is None or not decisive(found):
+            return None
+        self._remember_decision(email_id, found)
+        return found
+
     def _add(self, subscription: Subscription) -> Subscription:
         with self._lock:
             self._waiting.setdefault(subscription.email_id, []).append(subscription)
             known = self._recent.get(subscription.email_id)
         if known is not None:
             subscription.deliver(known)
+        elif self._fleet is not None:
+            # subscribed first, read second: a decision stored before the subscription
+            # existed is found by this read, one stored after it rings the bell
+            self._fleet.start()
+            self._fleet.note((subscription.email_id,))
         return subscription
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -160,3 +245,28 @@ class ApprovalHub:
                 waiting.remove(subscription)
             if not waiting:
                 self._waiting.pop(subscription.email_id, None)
+
+    def _heard(self, email_id: str, data: Mapping[str, Any]) -> int:
+        """Remember a decisive ``data`` and wake this process's waits on ``email_id``."""
+        if not decisive(data):
+            return 0
+        waiting = self._remember_decision(email_id, data)
+        for subscription in waiting:
+            subscription.deliver(data)
+        return len(waiting)
+
+    def _remember_decision(self, email_id: str, data: Mapping[str, Any]) -> list[Subscription]:
+        with self._lock:
+            self._recent[email_id] = data
+            self._recent.move_to_end(email_id)
+            while len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
+            return list(self._waiting.get(email_id, ()))
+
+    def _waits_on(self, email_id: str) -> bool:
+        with self._lock:
+            return email_id in self._waiting
+
+    def _waited(self) -> list[str]:
+        with self._lock:
+            return list(self._waiting)

@@ -14,8 +14,10 @@ and listens on one dedicated connection per process.
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeGuard
 
 #: What a listener calls with the id of a decided email.
 Ring = Callable[[str], None]
@@ -46,3 +48,97 @@ class DecisionStore(Protocol):
         process, for a shared store) and ``reconnected()`` each time the listener
         (re)connects, the first time included. Both are called from a thread of the
         store's and must not block for long."""
+
+
+#: The longest email id a store accepts or a listener passes on.
+MAX_EMAIL_ID = 256
+
+
+def plausible_email_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` may be an email id: a string of 1 to `MAX_EMAIL_ID` printable
+    ASCII characters without whitespace.
+
+    A doorbell's payload comes from anyone who can notify on the channel: anything else is
+    dropped unread (and never logged), and a store refuses to record it.
+    """
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_EMAIL_ID
+        and all("!" <= char <= "~" for char in value)
+    )
+
+
+def checked_email_id(email_id: object) -> str:
+    """``email_id`` when `plausible_email_id`, else a `ValueError` (that never repeats it:
+    it may be anything)."""
+    if not plausible_email_id(email_id):
+        raise ValueError(
+            f"email_id must be 1 to {MAX_EMAIL_ID} printable ASCII characters without whitespace"
+        )
+    return email_id
+
+
+def encode_decision(data: Mapping[str, Any]) -> str:
+    """``data`` as the JSON text every backend keeps (a `TypeError` when it is not a JSON
+    object), so a memory store hands back what a database would."""
+    if not isinstance(data, Mapping):
+        raise TypeError(f"a decision must be a mapping, not {type(data).__name__}")
+    return json.dumps(dict(data), separators=(",", ":"), sort_keys=True)
+
+
+class _MemoryListening:
+    def __init__(self, drop: Callable[[], None]) -> None:
+        self._drop = drop
+
+    def close(self) -> None:
+        self._drop()
+
+
+class MemoryDecisionStore:
+    """A `DecisionStore` for one process: decisions kept in a dict, the doorbell rung
+    synchronously (on the thread that records, after the write) for every listener.
+
+    Example::
+
+        store = MemoryDecisionStore()
+        hub = ApprovalHub(store)  # mm_assistants.approvals
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, str] = {}
+        self._listeners: list[tuple[Ring, Reconnected]] = []
+
+    def __repr__(self) -> str:
+        with self._lock:
+            return f"MemoryDecisionStore(decisions={len(self._records)})"
+
+    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
+        """Keep ``data`` as the decision of ``email_id``, then ring every listener."""
+        checked_email_id(email_id)
+        encoded = encode_decision(data)
+        with self._lock:
+            self._records[email_id] = encoded
+            listeners = list(self._listeners)
+        for ring, _ in listeners:
+            ring(email_id)
+
+    def get_many(self, email_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
+        """The decisions kept for those of ``email_ids`` that have one (fresh copies)."""
+        with self._lock:
+            found = {key: self._records[key] for key in email_ids if key in self._records}
+        return {key: json.loads(text) for key, text in found.items()}
+
+    def listen(self, ring: Ring, reconnected: Reconnected) -> Listening:
+        """Ring ``ring`` for every decision recorded from now on; ``reconnected()`` is
+        called once, before this returns (a memory store never disconnects)."""
+        listener = (ring, reconnected)
+        with self._lock:
+            self._listeners.append(listener)
+        reconnected()
+        return _MemoryListening(lambda: self._drop(listener))
+
+    def _drop(self, listener: tuple[Ring, Reconnected]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
