@@ -16,6 +16,7 @@ This package sits above the drivers (inbound -> drivers -> dispatch); the webhoo
 below it knows a router only by the `mm_assistants.webhooks.receiver.EventRouter` protocol.
 """
 
+from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.flood import InboundLimits, RateLimit
 from mm_assistants.inbound.router import InboundRouter
 from mm_assistants.inbound.router_async import AsyncInboundRouter
@@ -35,6 +36,7 @@ __all__ = [
     "InboundRouter",
     "MemoryRouteStore",
     "RateLimit",
+    "ResumeResult",
     "RouteResult",
     "RouteStore",
     "SQLiteRouteStore",

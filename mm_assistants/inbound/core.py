@@ -11,6 +11,15 @@ from typing import Any, ClassVar
 
 from mm_assistants.drivers import RunOutcome
 from mm_assistants.drivers.seams import require_parts
+from mm_assistants.inbound.fleet import (
+    META_THREAD,
+    ResumeResult,
+    continues_at,
+    heartbeat_every,
+    meta_thread,
+    parked_checkpoint,
+    responses_input,
+)
 from mm_assistants.inbound.flood import FloodGate, InboundLimits, queue_full
 from mm_assistants.inbound.routing import (
     Admitted,
@@ -22,11 +31,14 @@ from mm_assistants.inbound.routing import (
 )
 from mm_assistants.inbound.trust import TrustPolicy, TrustVerdict
 from mm_assistants.state import InboundMessage, RouteStore, open_route_store
+from mm_assistants.state.heartbeat import Heartbeat
 from mm_assistants.webhooks.events import WebhookEvent
 
 # The name from before inbound left webhooks: logging configured for it keeps working.
 logger = logging.getLogger("mm_assistants.webhooks")
 OnOutcome = Callable[[str, RunOutcome], None]
+#: A fencing token no claim carries (stores count tokens up from 1).
+NO_CLAIM = 0
 
 
 class RouterCore:
@@ -152,10 +164,161 @@ class RouterCore:
             self.on_outcome(mm_thread, outcome)
 
     def _responses_input(self, messages: list[InboundMessage]) -> list[dict[str, str]]:
-        return [{"role": "user", "content": message.text} for message in messages]
+        return responses_input(messages)
+
+    # -- claims across a fleet (store calls only; each shell awaits its own driver) -------
+
+    def _run_options(self, mm_thread: str) -> dict[str, Any]:
+        """The Responses run's options; a driver that parks learns the thread, so its
+        checkpoint leads back here (`resume`)."""
+        options = dict(self.run_params)
+        if getattr(self.driver, "checkpoints", None) is not None:
+            options["checkpoint_meta"] = {META_THREAD: mm_thread}
+        return options
+
+    def _own(self, mm_thread: str, messages: list[InboundMessage], token: int | None) -> int | None:
+        """The token of the claim this worker just took, or ``None`` (the messages go back
+        to the queue) when the claim lapsed before the run could start."""
+        if token is None:
+            token = self.store.token(mm_thread)
+        if token is None:
+            self._lost(mm_thread)
+            # a token no claim carries: the messages go back, nobody's claim is dropped
+            self.store.release(mm_thread, messages, token=NO_CLAIM)
+        return token
+
+    def _heartbeat(self, mm_thread: str, token: int) -> Heartbeat:
+        store = self.store
+        return Heartbeat(lambda: store.heartbeat(mm_thread, token), every=heartbeat_every(store))
+
+    def _lost(self, mm_thread: str) -> None:
+        # the thread id only: the messages are a stranger's words
+        logger.warning(
+            "inbound thread %s: the claim was lost (another worker owns the thread now);"
+            " this worker leaves it",
+            mm_thread,
+        )
+
+    def _settle(
+        self, mm_thread: str, token: int, outcome: RunOutcome, beat: Heartbeat
+    ) -> list[InboundMessage]:
+        """After a run (or a resume) on a claimed thread: the messages to run next, or
+        ``[]`` when this worker is done with the thread (it parked, it finished, or its
+        claim was lost and another worker owns the thread)."""
+        if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
+            self._lost(mm_thread)
+            return []
+        checkpoint = parked_checkpoint(outcome)
+        if checkpoint is not None:
+            if self.store.park(mm_thread, token, checkpoint):
+                logger.info(
+                    "inbound thread %s: the run parked as %s; its mail is queued until it resumes",
+                    mm_thread,
+                    checkpoint,
+                )
+            else:
+                self._lost(mm_thread)
+            return []
+        target = continues_at(outcome) if self.assistant_id is None else None
+        if target is not None:
+            self.store.set_target(mm_thread, target)
+        return self.store.finish(mm_thread, token=token)
+
+    def _locate(self, key: str) -> tuple[str, str] | ResumeResult:
+        """``(mm_thread, checkpoint_id)`` of what ``key`` (a thread or a checkpoint id)
+        names, or why there is nothing to resume."""
+        checkpoint = self.store.parked(key)
+        if checkpoint is not None:
+            return key, checkpoint
+        mm_thread = self._checkpoint_thread(key)
+        if mm_thread is None:
+            return ResumeResult(
+                "not_parked", checkpoint_id=key, reason="no parked thread or checkpoint by that id"
+            )
+        return mm_thread, key
+
+    def _checkpoint_thread(self, checkpoint_id: str) -> str | None:
+        checkpoints = getattr(self.driver, "checkpoints", None)
+        if checkpoints is None:
+            return None
+        checkpoint = checkpoints.get(checkpoint_id)
+        return None if checkpoint is None else meta_thread(checkpoint.record)
+
+    def _checkpoint_for_email(self, email_id: str) -> str | ResumeResult:
+        """The checkpoint id of the parked run that waits for the held email ``email_id``."""
+        pending = getattr(self.dispatcher, "approval_store", None)
+        record = pending.get(email_id) if pending is not None else None
+        if record is None:
+            return ResumeResult("not_parked", reason="no pending record of that email")
+        checkpoint = _resume_target(record)
+        if checkpoint is None:
+            return ResumeResult("not_parked", reason="the email's run did not park")
+        return checkpoint
+
+    def _take_parked(
+        self, mm_thread: str, checkpoint: str
+    ) -> tuple[int, list[InboundMessage]] | ResumeResult:
+        """The claim and queued mail of a parked thread; a thread a resumer left unclaimed
+        (it died mid-resume, its lease lapsed) is claimed again instead."""
+        taken = self.store.unpark(mm_thread, checkpoint)
+        if taken is not None:
+            return taken
+        if self.store.token(mm_thread) is None:
+            queued = self.store.claim(mm_thread)
+            token = self.store.token(mm_thread) if queued is not None else None
+            if queued is not None and token is not None:
+                return token, queued
+        return ResumeResult(
+            "not_parked",
+            mm_thread,
+            checkpoint,
+            reason="the thread is not parked there (another worker resumed it)",
+        )
+
+    def _after_resume(
+        self,
+        mm_thread: str,
+        checkpoint: str,
+        token: int,
+        queued: list[InboundMessage],
+        outcome: RunOutcome,
+        beat: Heartbeat,
+    ) -> tuple[ResumeResult, list[InboundMessage]]:
+        """The result of a resume, and the messages to run next on the thread."""
+        if outcome.status == "busy":
+            # Another resumer drives the run: the thread stays parked (resume again later)
+            # and the mail goes back to its queue (a parked claim is kept by release).
+            if not self.store.park(mm_thread, token, checkpoint):
+                self._lost(mm_thread)
+            self.store.release(mm_thread, queued, token=token)
+            return ResumeResult("busy", mm_thread, checkpoint, reason="another resumer"), []
+        if outcome.status == "gone":
+            # finished already: the mail it did not take starts the thread's next run
+            if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
+                self._lost(mm_thread)
+                self.store.release(mm_thread, queued, token=token)
+                return ResumeResult("gone", mm_thread, checkpoint), []
+            target = continues_at(outcome)
+            if target is not None:
+                self.store.set_target(mm_thread, target)
+            follow = queued or self.store.finish(mm_thread, token=token)
+            return ResumeResult("gone", mm_thread, checkpoint), follow
+        self._report(mm_thread, outcome)
+        follow = self._settle(mm_thread, token, outcome, beat)
+        return ResumeResult("resumed", mm_thread, checkpoint, outcomes=(outcome,)), follow
 
 
 def _text(value: Any) -> str | None:
     if isinstance(value, Mapping):  # {"email": ..., "name": ...}
         value = value.get("email") or value.get("address")
     return value if isinstance(value, str) and value else None
+
+
+def _resume_target(record: Any) -> str | None:
+    # engineer D's `mm_assistants.drivers.parking.resume_target`; looked up at call time
+    # until that module lands (then: a plain import)
+    import importlib
+
+    parking = importlib.import_module("mm_assistants.drivers.parking")
+    target = parking.resume_target(record)
+    return target if isinstance(target, str) and target else None

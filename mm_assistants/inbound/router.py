@@ -26,11 +26,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_api import AssistantsAPI
 from mm_assistants.inbound.core import RouterCore, logger
+from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.inbound.trust import TrustVerdict
 from mm_assistants.state import InboundMessage
@@ -81,10 +83,11 @@ class InboundRouter(RouterCore):
         refused = self._admit(admitted, gated)
         if refused is not None:
             return refused
+        token = self.store.token(admitted.mm_thread_id)  # read at once: the claim is fresh
         if self.background:
-            self._submit(admitted.mm_thread_id, [gated])
+            self._submit(admitted.mm_thread_id, [gated], token)
             return RouteResult("started", admitted.email_id, admitted.mm_thread_id)
-        outcomes = self._drive(admitted.mm_thread_id, [gated])
+        outcomes = self._drive(admitted.mm_thread_id, [gated], token)
         return RouteResult(
             "started", admitted.email_id, admitted.mm_thread_id, outcomes=tuple(outcomes)
         )
@@ -95,16 +98,58 @@ class InboundRouter(RouterCore):
         started = 0
         for mm_thread in self.store.stalled():
             messages = self.store.claim(mm_thread)
+            if messages is None:
+                continue
+            token = self.store.token(mm_thread)
             if not messages:
-                if messages is not None:
-                    self.store.finish(mm_thread)
+                if token is not None:
+                    self.store.finish(mm_thread, token=token)
                 continue
             started += 1
             if self.background:
-                self._submit(mm_thread, messages)
+                self._submit(mm_thread, messages, token)
             else:
-                self._drive(mm_thread, messages)
+                self._drive(mm_thread, messages, token)
         return started
+
+    def resume(self, key: str) -> ResumeResult:
+        """Resume the parked Responses run of a thread (``key``: the MultiMail thread id or
+        the checkpoint id) once its held sends are decided: the mail queued while it was
+        parked follows the function-call outputs in the same request, in order, and the
+        thread is driven on as after any run (finished, parked again, or its queue run).
+
+        ``busy`` (another resumer holds the run) keeps the thread parked with its mail
+        queued: call again later. A worker that died mid-resume is replaced by calling
+        this again once its claim lapsed. Blocks for the whole drive,
+        whatever ``background`` says: call it from a worker."""
+        located = self._locate(key)
+        if isinstance(located, ResumeResult):
+            return located
+        mm_thread, checkpoint = located
+        taken = self._take_parked(mm_thread, checkpoint)
+        if isinstance(taken, ResumeResult):
+            return taken
+        token, queued = taken
+        with self._heartbeat(mm_thread, token) as beat:
+            try:
+                outcome: RunOutcome = self.driver.resume(
+                    checkpoint, follow_with=self._responses_input(queued)
+                )
+            except BaseException:
+                self.store.release(mm_thread, queued, token=token)
+                raise
+        result, follow = self._after_resume(mm_thread, checkpoint, token, queued, outcome, beat)
+        more = self._drive(mm_thread, follow, token) if follow else []
+        return replace(result, outcomes=(*result.outcomes, *more))
+
+    def resume_for_email(self, email_id: str) -> ResumeResult:
+        """`resume` the parked run that waits for the held email ``email_id`` (found from
+        its pending record in the dispatcher's ``approval_store``); call it when the
+        email's decision arrives (an ``oversight.*`` webhook, a sweep)."""
+        checkpoint = self._checkpoint_for_email(email_id)
+        if isinstance(checkpoint, ResumeResult):
+            return checkpoint
+        return self.resume(checkpoint)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait for the background runs started so far; True when all have ended."""
@@ -152,34 +197,44 @@ class InboundRouter(RouterCore):
         self.store.mark_seen(admitted.key)  # after the tag: a crash before it tags again
         logger.info("inbound email %s held for a person: %s", admitted.email_id, verdict.reason)
 
-    def _submit(self, mm_thread: str, messages: list[InboundMessage]) -> None:
+    def _submit(self, mm_thread: str, messages: list[InboundMessage], token: int | None) -> None:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="mm-inbound")
-            future = self._pool.submit(self._drive_logged, mm_thread, messages)
+            future = self._pool.submit(self._drive_logged, mm_thread, messages, token)
             self._futures.add(future)
         future.add_done_callback(self._futures.discard)
 
-    def _drive_logged(self, mm_thread: str, messages: list[InboundMessage]) -> list[RunOutcome]:
+    def _drive_logged(
+        self, mm_thread: str, messages: list[InboundMessage], token: int | None
+    ) -> list[RunOutcome]:
         try:
-            return self._drive(mm_thread, messages)
+            return self._drive(mm_thread, messages, token)
         except Exception:
             logger.exception(
                 "inbound thread %s: the run failed; its messages are queued", mm_thread
             )
             raise
 
-    def _drive(self, mm_thread: str, messages: list[InboundMessage]) -> list[RunOutcome]:
+    def _drive(
+        self, mm_thread: str, messages: list[InboundMessage], token: int | None = None
+    ) -> list[RunOutcome]:
+        """Drive the claimed thread until its queue is empty, it parks, or its claim is
+        lost; the claim is renewed meanwhile and every write carries its token."""
+        token = self._own(mm_thread, messages, token)
+        if token is None:
+            return []
         outcomes = []
         while messages:
-            try:
-                outcome = self._turn(mm_thread, messages)
-            except BaseException:
-                self.store.release(mm_thread, messages)
-                raise
+            with self._heartbeat(mm_thread, token) as beat:
+                try:
+                    outcome = self._turn(mm_thread, messages)
+                except BaseException:
+                    self.store.release(mm_thread, messages, token=token)
+                    raise
             outcomes.append(outcome)
             self._report(mm_thread, outcome)
-            messages = self.store.finish(mm_thread)
+            messages = self._settle(mm_thread, token, outcome, beat)
         return outcomes
 
     def _turn(self, mm_thread: str, messages: list[InboundMessage]) -> RunOutcome:
@@ -191,11 +246,9 @@ class InboundRouter(RouterCore):
                 model=self.model,
                 instructions=self.instructions,
                 previous_response_id=target,
-                **self.run_params,
+                **self._run_options(mm_thread),
             )
-            if outcome.run_id is not None:
-                self.store.set_target(mm_thread, outcome.run_id)
-            return outcome
+            return outcome  # its target is remembered by _settle, once the claim is known
         assistants = AssistantsAPI(self.openai)
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)

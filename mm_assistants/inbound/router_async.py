@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from mm_assistants.drivers import AsyncAssistantsRunDriver, AsyncResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_api import AsyncAssistantsAPI
 from mm_assistants.inbound.core import RouterCore, logger
+from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.inbound.trust import TrustVerdict
 from mm_assistants.state import InboundMessage
@@ -44,10 +46,11 @@ class AsyncInboundRouter(RouterCore):
         refused = self._admit(admitted, gated)
         if refused is not None:
             return refused
+        token = self.store.token(admitted.mm_thread_id)  # read at once: the claim is fresh
         if self.background:
-            self._spawn(admitted.mm_thread_id, [gated])
+            self._spawn(admitted.mm_thread_id, [gated], token)
             return RouteResult("started", admitted.email_id, admitted.mm_thread_id)
-        outcomes = await self._drive(admitted.mm_thread_id, [gated])
+        outcomes = await self._drive(admitted.mm_thread_id, [gated], token)
         return RouteResult(
             "started", admitted.email_id, admitted.mm_thread_id, outcomes=tuple(outcomes)
         )
@@ -57,16 +60,58 @@ class AsyncInboundRouter(RouterCore):
         started = 0
         for mm_thread in self.store.stalled():
             messages = self.store.claim(mm_thread)
+            if messages is None:
+                continue
+            token = self.store.token(mm_thread)
             if not messages:
-                if messages is not None:
-                    self.store.finish(mm_thread)
+                if token is not None:
+                    self.store.finish(mm_thread, token=token)
                 continue
             started += 1
             if self.background:
-                self._spawn(mm_thread, messages)
+                self._spawn(mm_thread, messages, token)
             else:
-                await self._drive(mm_thread, messages)
+                await self._drive(mm_thread, messages, token)
         return started
+
+    async def resume(self, key: str) -> ResumeResult:
+        """Resume the parked Responses run of a thread (``key``: the MultiMail thread id or
+        the checkpoint id) once its held sends are decided: the mail queued while it was
+        parked follows the function-call outputs in the same request, in order, and the
+        thread is driven on as after any run (finished, parked again, or its queue run).
+
+        ``busy`` (another resumer holds the run) keeps the thread parked with its mail
+        queued: call again later. A worker that died mid-resume is replaced by calling
+        this again once its claim lapsed. Blocks (awaits) for the whole drive,
+        whatever ``background`` says: call it from a worker."""
+        located = self._locate(key)
+        if isinstance(located, ResumeResult):
+            return located
+        mm_thread, checkpoint = located
+        taken = self._take_parked(mm_thread, checkpoint)
+        if isinstance(taken, ResumeResult):
+            return taken
+        token, queued = taken
+        with self._heartbeat(mm_thread, token) as beat:
+            try:
+                outcome: RunOutcome = await self.driver.resume(
+                    checkpoint, follow_with=self._responses_input(queued)
+                )
+            except BaseException:
+                self.store.release(mm_thread, queued, token=token)
+                raise
+        result, follow = self._after_resume(mm_thread, checkpoint, token, queued, outcome, beat)
+        more = await self._drive(mm_thread, follow, token) if follow else []
+        return replace(result, outcomes=(*result.outcomes, *more))
+
+    async def resume_for_email(self, email_id: str) -> ResumeResult:
+        """`resume` the parked run that waits for the held email ``email_id`` (found from
+        its pending record in the dispatcher's ``approval_store``); call it when the
+        email's decision arrives (an ``oversight.*`` webhook, a sweep)."""
+        checkpoint = self._checkpoint_for_email(email_id)
+        if isinstance(checkpoint, ResumeResult):
+            return checkpoint
+        return await self.resume(checkpoint)
 
     async def join(self) -> None:
         """Wait for the background runs started so far (their failures are logged)."""
@@ -106,33 +151,45 @@ class AsyncInboundRouter(RouterCore):
         self.store.mark_seen(admitted.key)
         logger.info("inbound email %s held for a person: %s", admitted.email_id, verdict.reason)
 
-    def _spawn(self, mm_thread: str, messages: list[InboundMessage]) -> None:
-        task = asyncio.get_running_loop().create_task(self._drive_logged(mm_thread, messages))
+    def _spawn(
+        self, mm_thread: str, messages: list[InboundMessage], token: int | None = None
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._drive_logged(mm_thread, messages, token)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _drive_logged(
-        self, mm_thread: str, messages: list[InboundMessage]
+        self, mm_thread: str, messages: list[InboundMessage], token: int | None
     ) -> list[RunOutcome]:
         try:
-            return await self._drive(mm_thread, messages)
+            return await self._drive(mm_thread, messages, token)
         except Exception:
             logger.exception(
                 "inbound thread %s: the run failed; its messages are queued", mm_thread
             )
             raise
 
-    async def _drive(self, mm_thread: str, messages: list[InboundMessage]) -> list[RunOutcome]:
+    async def _drive(
+        self, mm_thread: str, messages: list[InboundMessage], token: int | None = None
+    ) -> list[RunOutcome]:
+        """Drive the claimed thread until its queue is empty, it parks, or its claim is
+        lost; the claim is renewed meanwhile and every write carries its token."""
+        token = self._own(mm_thread, messages, token)
+        if token is None:
+            return []
         outcomes = []
         while messages:
-            try:
-                outcome = await self._turn(mm_thread, messages)
-            except BaseException:
-                self.store.release(mm_thread, messages)
-                raise
+            with self._heartbeat(mm_thread, token) as beat:
+                try:
+                    outcome = await self._turn(mm_thread, messages)
+                except BaseException:
+                    self.store.release(mm_thread, messages, token=token)
+                    raise
             outcomes.append(outcome)
             self._report(mm_thread, outcome)
-            messages = self.store.finish(mm_thread)
+            messages = self._settle(mm_thread, token, outcome, beat)
         return outcomes
 
     async def _turn(self, mm_thread: str, messages: list[InboundMessage]) -> RunOutcome:
@@ -144,11 +201,9 @@ class AsyncInboundRouter(RouterCore):
                 model=self.model,
                 instructions=self.instructions,
                 previous_response_id=target,
-                **self.run_params,
+                **self._run_options(mm_thread),
             )
-            if outcome.run_id is not None:
-                self.store.set_target(mm_thread, outcome.run_id)
-            return outcome
+            return outcome  # its target is remembered by _settle, once the claim is known
         assistants = AsyncAssistantsAPI(self.openai)
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
