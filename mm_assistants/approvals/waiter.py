@@ -3,10 +3,14 @@
 ``fetch(email_id, mailbox_id)`` reads the email's current record (``None`` when the look
 failed; the wait then simply tries again later). Without a hub the wait checks the status
 on the policy's growing schedule. With a hub it relies on the hub's wake-up and checks the
-status only every ``HUB_CHECK_INTERVAL`` seconds and once more at the deadline, in case an
-event was lost. A wake-up never brings a look forward: a wait woken a million times by
-records that decide nothing still looks only on its schedule. A ``cancel`` event, once
-set (from any thread), ends the wait as still pending within ``CANCEL_CHECK_INTERVAL``:
+status only every ``hub.check_interval`` seconds (`HUB_CHECK_INTERVAL` for a hub that
+names none) and once more at the deadline, in case an event was lost. A hub whose
+``check_interval`` is ``None`` has a fleet watcher looking for lost decisions
+(`mm_assistants.approvals.fleet_watcher`): the wait then makes no status request at all
+and, at its deadline, asks the hub (``hub.current``) for a decision it may have missed.
+A wake-up never brings a look forward: a wait woken a million times by records that
+decide nothing still looks only on its schedule. A ``cancel`` event, once set (from any
+thread), ends the wait as still pending within ``CANCEL_CHECK_INTERVAL``:
 the run it serves is being cancelled and the email stays held.
 Time is the injected ``clock`` and pauses go through the injected ``sleep`` (or the hub) in
 every mode, so a fake clock and sleep make any wait instant in tests.
@@ -16,6 +20,7 @@ every mode, so a fake clock and sleep make any wait instant in tests.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,7 +48,8 @@ class _Tracker:
     waited, how it ended.
 
     Looks follow one schedule, fixed when the previous look was made (the policy's growing
-    delays, or ``HUB_CHECK_INTERVAL`` with a hub) and the last one at the deadline. A wake
+    delays, or the hub's check interval) and the last one at the deadline; with a hub whose
+    interval is ``None`` there is only the last one, and it asks the hub, not MultiMail. A wake
     that does not decide moves nothing: however often a wait is woken, it never looks at
     the email more often than that schedule allows.
     """
@@ -54,7 +60,7 @@ class _Tracker:
         policy: ApprovalPolicy,
         deadline: float,
         clock: Callable[[], float],
-        hub: bool,
+        hub: ApprovalHub | None,
     ) -> None:
         self.email_id = email_id
         self.policy = policy
@@ -62,12 +68,17 @@ class _Tracker:
         self.clock = clock
         self.started = clock()
         self.checks = 0
-        self.hub = hub
+        self.hub = hub is not None
+        # a number: look every that many seconds; None: a fleet watcher looks instead
+        self.hub_interval: float | None = getattr(hub, "check_interval", HUB_CHECK_INTERVAL)
+        self.watched = self.hub and self.hub_interval is None
         self.last: Mapping[str, Any] = {}
         self.next_look = self.started + self._step()
 
     def _step(self) -> float:
-        return HUB_CHECK_INTERVAL if self.hub else self.policy.step(self.checks)
+        if not self.hub:
+            return self.policy.step(self.checks)
+        return math.inf if self.hub_interval is None else self.hub_interval
 
     def pause(self) -> float | None:
         """Seconds to wait before the next look, ``0`` when it is due now, or ``None`` when
@@ -119,7 +130,7 @@ def wait_sync(
 ) -> ApprovalOutcome:
     """Block until ``email_id`` is decided, ``deadline`` (unix seconds) comes or ``cancel``
     is set."""
-    tracker = _Tracker(email_id, policy, deadline, clock, hub is not None)
+    tracker = _Tracker(email_id, policy, deadline, clock, hub)
     subscription = hub.subscribe(email_id) if hub is not None else None
     try:
         while True:
@@ -127,6 +138,8 @@ def wait_sync(
                 return tracker.timed_out("cancel")
             pause = tracker.pause()
             if pause is None:
+                if tracker.watched:  # the fleet watcher looked; the hub knows what it found
+                    return tracker.decided(_current(hub, email_id), "hub") or tracker.timed_out()
                 return tracker.looked(fetch(email_id, mailbox_id)) or tracker.timed_out()
             if pause > 0:
                 if subscription is not None:
@@ -157,7 +170,7 @@ async def wait_async(
     cancel: threading.Event | None = None,
 ) -> ApprovalOutcome:
     """`wait_sync` for asyncio (cancelling the task also ends the wait)."""
-    tracker = _Tracker(email_id, policy, deadline, clock, hub is not None)
+    tracker = _Tracker(email_id, policy, deadline, clock, hub)
     subscription = hub.subscribe_async(email_id) if hub is not None else None
     try:
         while True:
@@ -165,6 +178,9 @@ async def wait_async(
                 return tracker.timed_out("cancel")
             pause = tracker.pause()
             if pause is None:
+                if tracker.watched:  # the hub may read a database: off the event loop
+                    known = await asyncio.to_thread(_current, hub, email_id)
+                    return tracker.decided(known, "hub") or tracker.timed_out()
                 return tracker.looked(await fetch(email_id, mailbox_id)) or tracker.timed_out()
             if pause > 0:
                 if subscription is not None:
@@ -189,6 +205,12 @@ def _slice(pause: float, cancel: threading.Event | None) -> float:
     ``clock`` only, so a fake clock governs every mode; the event itself is only looked at,
     which keeps a cancel prompt (within one slice) without a second notion of time."""
     return pause if cancel is None else min(pause, CANCEL_CHECK_INTERVAL)
+
+
+def _current(hub: ApprovalHub | None, email_id: str) -> Mapping[str, Any] | None:
+    """The decision the hub knows for ``email_id`` (``None`` from a hub that cannot say)."""
+    current = getattr(hub, "current", None)
+    return None if current is None else current(email_id)
 
 
 def _close(subscription: Subscription | None) -> None:
