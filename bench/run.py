@@ -21,6 +21,7 @@ from bench import (
     concurrent_runs,
     dispatch_in_process,
     dispatch_overhead,
+    fleet_wakeup,
     parallel_calls,
     requests_per_run,
 )
@@ -35,6 +36,7 @@ BENCHMARKS: tuple[Benchmark[Any], ...] = (
     requests_per_run.BENCHMARK,
     approval_wakeup.BENCHMARK,
     concurrent_runs.BENCHMARK,
+    fleet_wakeup.BENCHMARK,
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
