@@ -86,6 +86,10 @@ def meta_thread(meta: object) -> str | None:
             return None
     if not isinstance(meta, Mapping):
         return None
+    for key in ("meta", "checkpoint_meta"):  # a whole checkpoint record: its meta part
+        if isinstance(meta.get(key), Mapping):
+            meta = meta[key]
+            break
     thread: Any = meta.get(META_THREAD)
     if not isinstance(thread, str) or not thread or len(thread) > MAX_THREAD_ID:
         return None
