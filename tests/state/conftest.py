@@ -30,6 +30,12 @@ from mm_assistants.state import (
     SQLiteRouteStore,
     SQLiteSeenStore,
 )
+from mm_assistants.state.postgres import (
+    PostgresCheckpointStore,
+    PostgresPendingStore,
+    PostgresRouteStore,
+    PostgresSeenStore,
+)
 
 
 @dataclass
@@ -108,16 +114,62 @@ def sqlite_backend(folder: Path) -> Backend:
     )
 
 
-#: Every backend the contracts run on; add Postgres here (``"postgres": postgres_backend``).
-BACKENDS: dict[str, Callable[[Path], Backend]] = {
+def postgres_backend(folder: Path, dsn: str) -> Backend:
+    """Each store on its own pool of one fresh database, as another worker process would
+    open it (a test of the shared pool is in test_postgres.py)."""
+    import psycopg
+
+    def corrupt(kind: str, key: str, value: object) -> None:
+        # PostgreSQL types its columns: text holds no NUL and bytea always reads as bytes,
+        # so the unreadable row is what these columns can still hold.
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            if kind == "pending":
+                text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+                conn.execute(
+                    "INSERT INTO mm_pending (email_id, mailbox_id, record, recorded_at)"
+                    " VALUES (%s, 'mbx_odd', %s, 2.0)",
+                    (key, text.replace("\x00", "")),
+                )
+            else:
+                conn.execute(
+                    "INSERT INTO mm_checkpoints (checkpoint_id, record, format_version)"
+                    " VALUES (%s, %s, 0)",
+                    (key, str(value).encode()),
+                )
+
+    def schema_first(make: Callable[..., Any]) -> Callable[..., Any]:
+        def opened(**options: Any) -> Any:
+            store = make(dsn, **options)
+            store.database.ensure_schema()  # corrupt() may write before the store does
+            return store
+
+        return opened
+
+    return Backend(
+        "postgres",
+        schema_first(PostgresPendingStore),
+        schema_first(PostgresRouteStore),
+        schema_first(PostgresSeenStore),
+        schema_first(PostgresCheckpointStore),
+        corrupt=corrupt,
+    )
+
+
+#: Every backend the contracts run on; each takes a folder (and PostgreSQL a fresh DSN).
+BACKENDS: dict[str, Callable[..., Backend]] = {
     "memory": memory_backend,
     "sqlite": sqlite_backend,
+    "postgres": postgres_backend,
 }
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """Each backend in turn, on fresh state."""
-    made = BACKENDS[request.param](tmp_path)
+    """Each backend in turn, on fresh state (PostgreSQL starts only for its own tests)."""
+    if request.param == "postgres":
+        cluster = request.getfixturevalue("pg_cluster")
+        made = BACKENDS["postgres"](tmp_path, cluster.fresh_dsn())
+    else:
+        made = BACKENDS[request.param](tmp_path)
     yield made
     made.close()

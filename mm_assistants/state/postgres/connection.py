@@ -22,7 +22,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -86,6 +87,7 @@ class PostgresDatabase:
         *,
         pool_size: int = DEFAULT_POOL_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT,
+        prepared_statements: bool = True,
     ) -> None:
         parse_dsn(dsn)  # a bad DSN fails here, at construction
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
@@ -94,6 +96,10 @@ class PostgresDatabase:
         self.where = describe_dsn(dsn)
         self.pool_size = pool_size
         self.connect_timeout = float(connect_timeout)
+        # psycopg prepares a statement run 5 times on a connection; behind PgBouncer's
+        # transaction pooling the next transaction may get another server connection that
+        # never saw it, so such deployments switch preparing off.
+        self.prepared_statements = bool(prepared_statements)
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pid = 0
@@ -109,20 +115,27 @@ class PostgresDatabase:
         return self._dsn
 
     def connect(self, *, autocommit: bool = True) -> Any:
-        """A new connection of its own, outside the pool (the caller closes it)."""
+        """A new connection of its own, outside the pool (the caller closes it); a
+        `ConnectionError` naming host, port, database and the kind of failure only."""
         psycopg = _psycopg()
         try:
             return psycopg.connect(
-                self._dsn, autocommit=autocommit, connect_timeout=int(self.connect_timeout)
+                self._dsn,
+                autocommit=autocommit,
+                connect_timeout=max(1, int(self.connect_timeout)),
+                **self._options(),
             )
-        except psycopg.OperationalError as error:
-            raise ConnectionError(f"cannot connect to PostgreSQL at {self.where}") from error
+        except psycopg.Error as error:
+            # libpq's text names the user and host; ours names the kind only
+            raise ConnectionError(
+                f"cannot connect to PostgreSQL at {self.where}: {connect_failure(error)}"
+            ) from None
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
         """A pooled autocommit connection: each statement is its own transaction."""
-        pool = self._current_pool()
-        with pool.connection(timeout=self.connect_timeout) as conn:
+        self.ensure_schema()
+        with self._pooled() as conn:
             yield conn
 
     @contextmanager
@@ -130,18 +143,28 @@ class PostgresDatabase:
         """A pooled connection inside one transaction: committed when the block ends,
         rolled back (and the error raised) when it raises."""
         self.ensure_schema()
-        with self.connection() as conn, conn.transaction():
+        with self._pooled() as conn, conn.transaction():
             yield conn
 
     def ensure_schema(self) -> None:
-        """Create or upgrade the tables once per process (`schema.migrate`)."""
+        """Create or upgrade the tables once per process (`schema.migrate`); a database
+        from a newer release raises `schema.SchemaTooNew`."""
         if self._schema_ready and self._pid == os.getpid():
             return
         from mm_assistants.state.postgres.schema import migrate
 
-        with self.connection() as conn:
+        with self._pooled() as conn:
             migrate(conn)
         self._schema_ready = True
+
+    @contextmanager
+    def _pooled(self) -> Iterator[Any]:
+        pool = self._current_pool()
+        with pool.connection(timeout=self.connect_timeout) as conn:
+            yield conn
+
+    def _options(self) -> dict[str, Any]:
+        return {} if self.prepared_statements else {"prepare_threshold": None}
 
     def close(self) -> None:
         """Close this process's pool (connections another process opened are its own)."""
@@ -161,14 +184,20 @@ class PostgresDatabase:
             return self._pool
 
     def _open_pool(self) -> Any:
-        _psycopg()
+        # One direct connection first: a wrong password or an unreachable host fails now
+        # with its reason, instead of after the pool's retries end in a bare timeout.
+        self.connect().close()
         from psycopg_pool import ConnectionPool
 
         pool = ConnectionPool(
             self._dsn,
             min_size=1,
             max_size=self.pool_size,
-            kwargs={"autocommit": True, "connect_timeout": int(self.connect_timeout)},
+            kwargs={
+                "autocommit": True,
+                "connect_timeout": max(1, int(self.connect_timeout)),
+                **self._options(),
+            },
             open=False,
             name=f"mm-assistants {self.where}",
         )
@@ -178,6 +207,60 @@ class PostgresDatabase:
             pool.close()
             raise ConnectionError(f"cannot connect to PostgreSQL at {self.where}") from None
         return pool
+
+
+def seconds_until(until: float) -> float:
+    """How long from now (this host's clock) ``until`` (unix seconds) is, never negative:
+    the duration a lease lasts, added to the database's ``now()`` so that the hosts of a
+    fleet, whose clocks disagree, judge it alike."""
+    return max(0.0, float(until) - time.time())
+
+
+def quarantine(
+    db: PostgresDatabase,
+    *,
+    table: str,
+    into: str,
+    key_column: str,
+    columns: Sequence[str],
+    key: str,
+    problem: str,
+    what: str,
+) -> None:
+    """Move the row ``key`` of ``table`` to ``into`` (same ``columns`` plus ``problem``)
+    in one transaction and log it as ``what`` by its key and ``problem`` only: the row's
+    content may hold anything."""
+    names = ", ".join(columns)  # table and column names are this package's constants
+    with db.transaction() as conn:
+        conn.execute(
+            f"INSERT INTO {into} ({names}, problem)"
+            f" SELECT {names}, %s FROM {table} WHERE {key_column} = %s",
+            (problem, key),
+        )
+        conn.execute(f"DELETE FROM {table} WHERE {key_column} = %s", (key,))
+    logger.warning(
+        "%s %r could not be read (%s); moved to %s at %s",
+        what,
+        str(key)[:80],
+        problem,
+        into,
+        db.where,
+    )
+
+
+def connect_failure(error: BaseException) -> str:
+    """What went wrong when connecting, in words that hold no part of the DSN."""
+    state = getattr(error, "sqlstate", None) or ""
+    text = str(error)  # only matched against, never repeated
+    if state in ("28P01", "28000") or "authentication failed" in text:
+        return "authentication failed (check the user and password)"
+    if state == "3D000" or ("database" in text and "does not exist" in text):
+        return "the database does not exist"
+    if state.startswith("53"):
+        return "the server has no room for another connection"
+    if state == "57P03":
+        return "the server is starting up or shutting down"
+    return "the server is unreachable (check host and port, and that PostgreSQL runs)"
 
 
 def database(dsn_or_db: str | PostgresDatabase) -> PostgresDatabase:

@@ -32,6 +32,13 @@ STEPS: dict[int, tuple[str, ...]] = {
         " recorded_at double precision NOT NULL,"
         " claim_token text, claimed_until timestamptz)",
         "CREATE INDEX IF NOT EXISTS mm_pending_mailbox ON mm_pending (mailbox_id)",
+        # unreadable rows, kept aside for an operator (logged by key only)
+        "CREATE TABLE IF NOT EXISTS mm_pending_quarantine (email_id text, record text,"
+        " recorded_at double precision, problem text NOT NULL,"
+        " quarantined_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS mm_checkpoint_quarantine (checkpoint_id text,"
+        " record bytea, format_version integer, problem text NOT NULL,"
+        " quarantined_at timestamptz NOT NULL DEFAULT now())",
         # inbound routes (RouteStore): where a thread continues, its claim, its queue
         "CREATE TABLE IF NOT EXISTS mm_route_targets (mm_thread text PRIMARY KEY,"
         " target text NOT NULL)",
@@ -41,6 +48,9 @@ STEPS: dict[int, tuple[str, ...]] = {
         "CREATE TABLE IF NOT EXISTS mm_route_threads (mm_thread text PRIMARY KEY,"
         " fence bigint NOT NULL DEFAULT 0, claimed_until timestamptz,"
         " parked text, queued_at timestamptz)",
+        # stalled(): threads with a queue (queued_at set while messages wait)
+        "CREATE INDEX IF NOT EXISTS mm_route_threads_queued ON mm_route_threads (queued_at)"
+        " WHERE queued_at IS NOT NULL",
         "CREATE TABLE IF NOT EXISTS mm_route_queue (id bigserial PRIMARY KEY,"
         " mm_thread text NOT NULL, position bigint NOT NULL, email_id text NOT NULL,"
         " body text NOT NULL, received_at double precision NOT NULL)",
