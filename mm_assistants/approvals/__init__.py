@@ -7,6 +7,7 @@ and so are the decision stores an `ApprovalHub` takes to wake waits across proce
 """
 
 from mm_assistants.approvals.fleet_hub import DecisionNotShared
+from mm_assistants.approvals.fleet_watcher import FleetWatcher, SweepReport
 from mm_assistants.approvals.hub import HUB_CHECK_INTERVAL, ApprovalHub, Subscription
 from mm_assistants.approvals.store import (
     decision_due,
@@ -32,12 +33,14 @@ __all__ = [
     "Decision",
     "DecisionNotShared",
     "DecisionStore",
+    "FleetWatcher",
     "MemoryDecisionStore",
     "MemoryPendingStore",
     "PendingRecord",
     "PendingStore",
     "SQLitePendingStore",
     "Subscription",
+    "SweepReport",
     "classify",
     "decision_due",
     "late_outcome",
