@@ -22,6 +22,7 @@ from bench import (
     dispatch_in_process,
     dispatch_overhead,
     fleet_wakeup,
+    fleet_watcher,
     parallel_calls,
     requests_per_run,
 )
@@ -37,6 +38,7 @@ BENCHMARKS: tuple[Benchmark[Any], ...] = (
     approval_wakeup.BENCHMARK,
     concurrent_runs.BENCHMARK,
     fleet_wakeup.BENCHMARK,
+    fleet_watcher.BENCHMARK,
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
