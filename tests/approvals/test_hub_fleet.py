@@ -145,7 +145,8 @@ def test_an_event_published_in_one_hub_wakes_an_async_wait_in_another(
             return await wait.wait_async(BOUND)
 
     decision = asyncio.run(wait_for_decision())
-    assert decision is not None and decision["status"] == "approved_and_sent"
+    assert decision is not None
+    assert decision["status"] == "approved_and_sent"
 
 
 def test_a_bell_for_an_email_nobody_waits_on_reads_nothing(
@@ -168,7 +169,8 @@ def test_a_failing_store_still_wakes_local_waits_and_says_so(store: SpyStore) ->
             with pytest.raises(DecisionNotShared) as raised:
                 hub.publish("em_1", REJECTED)
             assert wait.decision == REJECTED  # woken before the store was asked
-        assert raised.value.woken == 1 and raised.value.email_id == "em_1"
+        assert raised.value.woken == 1
+        assert raised.value.email_id == "em_1"
         assert isinstance(raised.value.__cause__, ConnectionError)
     finally:
         hub.close()
