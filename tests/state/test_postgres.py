@@ -165,7 +165,7 @@ def test_route_keys_are_kept_for_the_retention_only(pg_dsn: str) -> None:
     assert not store.seen("k1")
     assert store.admit("k1", "thr_1", message("em_1")) == "queued"  # new again, claim stays
     store.close()
-    with pytest.raises(ValueError, match="seen_retention|lease"):
+    with pytest.raises(ValueError, match="seen_retention"):
         PostgresRouteStore(pg_dsn, seen_retention=0)
 
 
@@ -204,9 +204,8 @@ def test_an_unreachable_server_is_one_plain_error_without_the_dsn() -> None:
     dsn = f"postgresql://app:{PASSWORD}@127.0.0.1:{free_port()}/app"
     db = PostgresDatabase(dsn, connect_timeout=2)
     started = time.monotonic()
-    with pytest.raises(ConnectionError, match="unreachable") as raised:
-        with db.connection():
-            pass
+    with pytest.raises(ConnectionError, match="unreachable") as raised, db.connection():
+        pass
     assert time.monotonic() - started < 10
     assert PASSWORD not in str(raised.value)
     assert dsn not in str(raised.value)

@@ -44,7 +44,13 @@ class PostgresRouteStore:
         seen_retention: float = DEFAULT_SEEN_RETENTION,
     ) -> None:
         self.lease = check_lease(lease)
-        self.seen_retention = check_lease(seen_retention)
+        try:
+            self.seen_retention = check_lease(seen_retention)
+        except ValueError:
+            raise ValueError(
+                "seen_retention is a number of seconds and must be positive,"
+                f" not {seen_retention!r}"
+            ) from None
         self.database = database(dsn)
         self._owned = not isinstance(dsn, PostgresDatabase)
         self._writes = 0
