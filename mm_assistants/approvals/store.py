@@ -26,6 +26,10 @@ from mm_assistants.state.owners import new_token
 
 #: How long a claim holds before another resolver may take the record over.
 CLAIM_SECONDS = 300.0
+#: How long a parked Responses run may hold a decision for its resume (OpenAI keeps a
+#: response 30 days; see `mm_assistants.drivers.parking`). A record parked longer is
+#: delivered here like any late decision.
+PARK_LIMIT_SECONDS = 25 * 86400.0
 
 # The records and their stores moved to mm_assistants.state (issue 13): the old names
 # still import from here, with a DeprecationWarning naming the new place.
@@ -71,7 +75,8 @@ def claim(store: state.PendingStore, record: state.PendingRecord) -> str | None:
     taken = store.claim(record.email_id, token, until=time.time() + CLAIM_SECONDS)
     if taken is None:
         return None
-    if taken.waited_on(time.time()):  # a wait took it since the record was read
+    now = time.time()
+    if taken.waited_on(now) or held_by_park(taken, now):  # a wait or a park took it since
         store.release(record.email_id, token)
         return None
     return token
@@ -117,10 +122,19 @@ def resolve_pending(
 def unattended(store: state.PendingStore) -> Iterator[state.PendingRecord]:
     """The records no live wait follows, each checked as it is reached (a wait may take one
     over while earlier ones are looked up): the first step of `resolve_pending` and of the
-    async drivers' twin of it, which differ only in ``await``."""
+    async drivers' twin of it, which differ only in ``await``. A record a parked run holds
+    is left to its resume (`held_by_park`)."""
     for record in store.all():
-        if not record.waited_on(time.time()):
-            yield record  # else its own wait will hand the decision to the model
+        now = time.time()
+        if not record.waited_on(now) and not held_by_park(record, now):
+            yield record  # else its own wait (or resume) hands the decision to the model
+
+
+def held_by_park(record: state.PendingRecord, now: float) -> bool:
+    """Whether a parked run's resume, not a late-decision message, delivers ``record``'s
+    decision: it names a checkpoint and was not parked longer than `PARK_LIMIT_SECONDS`
+    (a resume that falls back clears the name, so the message path takes over)."""
+    return record.checkpoint_id is not None and now - record.recorded_at <= PARK_LIMIT_SECONDS
 
 
 def due_after_look(
@@ -167,7 +181,7 @@ def decision_due(
     undecided, or another resolver claimed it. Deliver under `holding`. The one decision
     behind `resolve_decision` and the async drivers' twin of it."""
     record = store.get(email_id)
-    if record is None or record.waited_on(time.time()):
+    if record is None or record.waited_on(time.time()) or held_by_park(record, time.time()):
         return None
     outcome = late_outcome(record, email, woken_by="webhook")
     if outcome is None:

@@ -56,6 +56,13 @@ class ApprovalPolicy:
     expires, so the outputs are submitted in time. Status checks start ``first_delay``
     after the send and grow by ``multiplier`` up to ``max_interval``; an approval hub fed
     by webhooks wakes the wait at once instead.
+
+    ``park_after`` (seconds, Responses drivers with a checkpoint store only) ends the wait
+    of a step early: a held send still undecided after it *parks* the run (its checkpoint
+    is stored, nothing waits) and ``driver.resume(checkpoint_id)`` finishes it once the
+    human decided. It must be positive, finite and below ``max_wait``, and needs
+    ``wait=True``. `AssistantsRunDriver` ignores it (a run expires about 10 minutes after
+    it starts, so it keeps today's wait).
     """
 
     wait: bool = True
@@ -64,6 +71,7 @@ class ApprovalPolicy:
     first_delay: float = 0.5
     max_interval: float = 10.0
     multiplier: float = 1.6
+    park_after: float | None = None
 
     def __post_init__(self) -> None:
         # The rules every policy shares (mm_assistants._validate): finite numbers, no bools.
@@ -73,6 +81,18 @@ class ApprovalPolicy:
         _validate.number("ApprovalPolicy", "first_delay", self.first_delay, above=True)
         _validate.number("ApprovalPolicy", "max_interval", self.max_interval, above=True)
         _validate.number("ApprovalPolicy", "multiplier", self.multiplier, minimum=1)
+        _validate.optional_number("ApprovalPolicy", "park_after", self.park_after, above=True)
+        if self.park_after is not None:
+            if not self.wait:
+                raise ValueError(
+                    "ApprovalPolicy.park_after needs wait=True (a run that does not wait has"
+                    " nothing to park)"
+                )
+            if self.park_after >= self.max_wait:
+                raise ValueError(
+                    f"ApprovalPolicy.park_after ({self.park_after:g} s) must be below"
+                    f" max_wait ({self.max_wait:g} s)"
+                )
 
     def deadline(self, now: float, expires_at: float | None = None) -> float:
         """When a wait that starts at ``now`` must end (unix seconds)."""

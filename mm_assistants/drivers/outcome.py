@@ -17,6 +17,13 @@ class RunOutcome:
     ``incomplete`` (see ``incomplete_reason``), ``cancelled``, ``expired``, or
     ``requires_action`` when the driver was told not to answer tool calls.
     ``openai_requests`` counts every request the driver made to the OpenAI-side API.
+
+    Parked Responses runs (``ApprovalPolicy(park_after=...)``) add: ``parked`` (a held
+    send is not decided yet; ``checkpoint_id`` names the checkpoint to
+    ``driver.resume``), and from ``resume``: ``busy`` (another resumer's live claim
+    holds the checkpoint; nothing was done), ``gone`` (no such checkpoint: the run
+    finished already) and ``expired`` with ``incomplete_reason`` ``park_expired`` or
+    ``response_gone`` (the run cannot go on; its decisions take the late-decision path).
     """
 
     status: str
@@ -30,6 +37,7 @@ class RunOutcome:
     last_error: Any = None
     incomplete_reason: str | None = None
     steps: int = 0
+    checkpoint_id: str | None = None
 
     @property
     def approvals(self) -> list[ApprovalOutcome]:
@@ -51,6 +59,7 @@ class RunOutcome:
             "openai_requests": self.openai_requests,
             "duration_seconds": round(self.duration, 3),
             "steps": self.steps,
+            "checkpoint_id": self.checkpoint_id,
             "last_error": _plain(self.last_error),
             "incomplete_reason": self.incomplete_reason,
             "tool_results": [

@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import openai
@@ -28,7 +28,9 @@ from mm_assistants.dispatch import (
     calls_from_chat_message,
     calls_from_response,
 )
+from mm_assistants.drivers import parking
 from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.parked import Drive, Parking, ended, lost, response_gone, still_parked
 from mm_assistants.drivers.responses_core import (
     DEFAULT_MAX_TURNS,
     STOP_STATUSES,
@@ -41,7 +43,12 @@ from mm_assistants.drivers.seams import require_parts
 
 class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
     """Runs the Responses tool loop with a blocking ``OpenAI`` client and a `Dispatcher` (an
-    ``AsyncOpenAI`` client or an `AsyncDispatcher` is a `TypeError`)."""
+    ``AsyncOpenAI`` client or an `AsyncDispatcher` is a `TypeError`).
+
+    With ``approvals=ApprovalPolicy(park_after=...)`` and ``checkpoints=`` (a
+    `CheckpointStore`) a run whose held send is undecided after ``park_after`` ends
+    ``parked``, and `resume` finishes it in any process (see `drivers.parked`).
+    """
 
     twin = "AsyncResponsesDriver under asyncio"
 
@@ -54,30 +61,158 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         tools: list[Any] | None = None,
         previous_response_id: str | None = None,
         conversation: Any = None,
+        checkpoint_meta: dict[str, Any] | None = None,
         **params: Any,
     ) -> RunOutcome:
-        """Loop until the model answers without function calls (or ``max_turns``)."""
+        """Loop until the model answers without function calls (or ``max_turns``), or
+        until the run parks. ``checkpoint_meta`` (JSON) is kept in its checkpoints."""
         started = self._clock()
-        deadline = self.deadline_at(started)
         request = self.first_request(
             input, model, instructions, tools, previous_response_id, conversation, params
         )
+        self.park_template(request, checkpoint_meta)
         outcome = RunOutcome(status="in_progress")
-        for _ in range(self.max_turns):
+        response = self.openai.responses.create(**request)
+        outcome.openai_requests += 1
+        drive = Drive(outcome, started, dict(checkpoint_meta or {}))
+        return self._drive(drive, request, response)
+
+    def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
+        """Finish a parked run once every held send of its step is decided: submit all the
+        step's outputs (each held call's output is the human's decision), then
+        ``follow_with`` (input items, e.g. mail that came meanwhile), and drive the run to
+        its end. Ends ``parked`` again while a decision is missing, ``busy`` while another
+        resumer holds the checkpoint, ``gone`` when it no longer exists. Raises
+        `CheckpointError` when this driver's tools or mailbox scope differ from those of
+        the driver that parked it."""
+        park = self.require_parking()
+        outcome = RunOutcome(status="in_progress", checkpoint_id=checkpoint_id)
+        claimed = park.claim(checkpoint_id)
+        if isinstance(claimed, str):
+            return ended(outcome, claimed, checkpoint_id)
+        checkpoint, lease = claimed
+        drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+        try:
+            return self._resume(park, drive, list(follow_with))
+        except BaseException:
+            drive.abandon()
+            raise
+
+    def _resume(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
+        checkpoint, lease = drive.held_step()
+        move = parking.next_move(checkpoint, now=self._clock())
+        if move == "fall_back":
+            return park.fall_back(lease, checkpoint, drive.outcome, "park_expired")
+        if move == "continue":
+            return self._continue(park, drive)
+        if move == "redispatch":
+            parked = self._redispatch(park, drive)
+            if parked is not None:
+                return parked
+        return self._submit(park, drive, follow_with)
+
+    def _continue(self, park: Parking, drive: Drive) -> RunOutcome:
+        """The outputs went out before a crash: go on from OpenAI's answer to them."""
+        checkpoint, lease = drive.held_step()
+        after = parking.checkpoint_id_for(str(checkpoint.next_response_id))
+        if park.store.get(after) is not None:  # the next step took over: resume that
+            drive.close()
+            return self.resume(after)
+        try:
+            response = self.openai.responses.retrieve(str(checkpoint.next_response_id))
+        except openai.NotFoundError:
+            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+        drive.outcome.openai_requests += 1
+        return self._drive(drive, dict(checkpoint.request), response)
+
+    def _redispatch(self, park: Parking, drive: Drive) -> RunOutcome | None:
+        """A crash mid-dispatch: send the step's unanswered calls again (same ids, so
+        the same idempotency keys); the outcome when the run parks again, else ``None``."""
+        checkpoint, lease = drive.held_step()
+        todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
+        calls = park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
+        results = self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
+        drive.outcome.tool_results.extend(results)
+        checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
+        drive.step = (checkpoint, lease)
+        if lease.lost:
+            drive.abandon()
+            return lost(drive.outcome, checkpoint.checkpoint_id)
+        if checkpoint.held():
+            drive.step = None
+            return park.park(lease, checkpoint, drive.outcome)
+        return None
+
+    def _submit(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
+        """Every held send decided: submit the step's outputs and drive on; else the
+        run stays parked."""
+        checkpoint, lease = drive.held_step()
+        decided = {}
+        for call in checkpoint.held():
+            assert call.held is not None  # held() holds only those
+            result = park.decided(call, park.hub_decision(call.held.email_id), "hub")
+            if result is None:
+                email = self.dispatcher.fetch_email(call.held.email_id, call.held.mailbox_id)
+                result = park.decided(call, email, "poll")
+            if result is None:
+                drive.step = None
+                return still_parked(drive.outcome, lease)
+            decided[call.call_id] = result
+        outputs = park.outputs(checkpoint, decided)
+        request = parking.follow_up_request(checkpoint, outputs, follow_with)
+        try:
             response = self.openai.responses.create(**request)
-            outcome.openai_requests += 1
-            calls = calls_from_response(response, deadline=deadline)
-            if not calls or getattr(response, "status", None) in STOP_STATUSES:
-                return self.finished(outcome, response, started)
-            results = self.dispatcher.dispatch_many(calls, approvals=self.approvals)
-            outcome.tool_results.extend(results)
-            outcome.steps += 1
-            request = self.follow_up(request, response, [r.to_responses() for r in results])
-        return self.out_of_turns(outcome, response, started)
+        except (openai.NotFoundError, openai.BadRequestError) as error:
+            if not response_gone(error):
+                raise
+            drive.step = None
+            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+        drive.outcome.openai_requests += 1
+        drive.outcome.tool_results.extend(decided.values())
+        drive.outcome.steps += 1
+        if not drive.record_submit(response):
+            return drive.outcome
+        park.delivered(checkpoint, decided)
+        return self._drive(drive, dict(checkpoint.request), response)
+
+    def _drive(self, drive: Drive, request: dict[str, Any], response: Any) -> RunOutcome:
+        deadline = self.deadline_at(drive.started)
+        park = self.parking if self.parking is not None and self.parking.parks else None
+        try:
+            while True:
+                calls = calls_from_response(response, deadline=deadline)
+                if not calls or getattr(response, "status", None) in STOP_STATUSES:
+                    drive.close()
+                    return self.finished(drive.outcome, response, drive.started)
+                if park is None:
+                    results = self.dispatcher.dispatch_many(calls, approvals=self.approvals)
+                    drive.outcome.tool_results.extend(results)
+                else:
+                    if not drive.open(park, response, calls, request):
+                        return drive.outcome
+                    results = self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
+                    drive.outcome.tool_results.extend(results)
+                    parked = drive.after_dispatch(park, results)
+                    if parked is not None:
+                        return parked
+                drive.outcome.steps += 1
+                if drive.turns >= self.max_turns:
+                    drive.close()
+                    return self.out_of_turns(drive.outcome, response, drive.started)
+                request = self.follow_up(request, response, [r.to_responses() for r in results])
+                response = self.openai.responses.create(**request)
+                drive.outcome.openai_requests += 1
+                drive.turns += 1
+                if not drive.record_submit(response):
+                    return drive.outcome
+        except BaseException:
+            drive.abandon()
+            raise
 
 
 class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatcher]):
-    """`ResponsesDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher`."""
+    """`ResponsesDriver` for ``AsyncOpenAI`` and an `AsyncDispatcher` (parking and
+    `resume` included)."""
 
     asynchronous = True
     twin = "ResponsesDriver in blocking code"
@@ -91,26 +226,147 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         tools: list[Any] | None = None,
         previous_response_id: str | None = None,
         conversation: Any = None,
+        checkpoint_meta: dict[str, Any] | None = None,
         **params: Any,
     ) -> RunOutcome:
-        """Loop until the model answers without function calls (or ``max_turns``)."""
+        """Loop until the model answers without function calls (or ``max_turns``), or
+        until the run parks (see `ResponsesDriver.run`)."""
         started = self._clock()
-        deadline = self.deadline_at(started)
         request = self.first_request(
             input, model, instructions, tools, previous_response_id, conversation, params
         )
+        self.park_template(request, checkpoint_meta)
         outcome = RunOutcome(status="in_progress")
-        for _ in range(self.max_turns):
+        response = await self.openai.responses.create(**request)
+        outcome.openai_requests += 1
+        drive = Drive(outcome, started, dict(checkpoint_meta or {}))
+        return await self._drive(drive, request, response)
+
+    async def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
+        """`ResponsesDriver.resume` with ``await``."""
+        park = self.require_parking()
+        outcome = RunOutcome(status="in_progress", checkpoint_id=checkpoint_id)
+        claimed = park.claim(checkpoint_id)
+        if isinstance(claimed, str):
+            return ended(outcome, claimed, checkpoint_id)
+        checkpoint, lease = claimed
+        drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+        try:
+            return await self._resume(park, drive, list(follow_with))
+        except BaseException:
+            drive.abandon()
+            raise
+
+    async def _resume(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
+        checkpoint, lease = drive.held_step()
+        move = parking.next_move(checkpoint, now=self._clock())
+        if move == "fall_back":
+            return park.fall_back(lease, checkpoint, drive.outcome, "park_expired")
+        if move == "continue":
+            return await self._continue(park, drive)
+        if move == "redispatch":
+            parked = await self._redispatch(park, drive)
+            if parked is not None:
+                return parked
+        return await self._submit(park, drive, follow_with)
+
+    async def _continue(self, park: Parking, drive: Drive) -> RunOutcome:
+        """The outputs went out before a crash: go on from OpenAI's answer to them."""
+        checkpoint, lease = drive.held_step()
+        after = parking.checkpoint_id_for(str(checkpoint.next_response_id))
+        if park.store.get(after) is not None:  # the next step took over: resume that
+            drive.close()
+            return await self.resume(after)
+        try:
+            response = await self.openai.responses.retrieve(str(checkpoint.next_response_id))
+        except openai.NotFoundError:
+            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+        drive.outcome.openai_requests += 1
+        return await self._drive(drive, dict(checkpoint.request), response)
+
+    async def _redispatch(self, park: Parking, drive: Drive) -> RunOutcome | None:
+        """A crash mid-dispatch: send the step's unanswered calls again (same ids, so
+        the same idempotency keys); the outcome when the run parks again, else ``None``."""
+        checkpoint, lease = drive.held_step()
+        todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
+        calls = park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
+        results = await self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
+        drive.outcome.tool_results.extend(results)
+        checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
+        drive.step = (checkpoint, lease)
+        if lease.lost:
+            drive.abandon()
+            return lost(drive.outcome, checkpoint.checkpoint_id)
+        if checkpoint.held():
+            drive.step = None
+            return park.park(lease, checkpoint, drive.outcome)
+        return None
+
+    async def _submit(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
+        """Every held send decided: submit the step's outputs and drive on; else the
+        run stays parked."""
+        checkpoint, lease = drive.held_step()
+        decided = {}
+        for call in checkpoint.held():
+            assert call.held is not None  # held() holds only those
+            result = park.decided(call, park.hub_decision(call.held.email_id), "hub")
+            if result is None:
+                email = await self.dispatcher.fetch_email(call.held.email_id, call.held.mailbox_id)
+                result = park.decided(call, email, "poll")
+            if result is None:
+                drive.step = None
+                return still_parked(drive.outcome, lease)
+            decided[call.call_id] = result
+        outputs = park.outputs(checkpoint, decided)
+        request = parking.follow_up_request(checkpoint, outputs, follow_with)
+        try:
             response = await self.openai.responses.create(**request)
-            outcome.openai_requests += 1
-            calls = calls_from_response(response, deadline=deadline)
-            if not calls or getattr(response, "status", None) in STOP_STATUSES:
-                return self.finished(outcome, response, started)
-            results = await self.dispatcher.dispatch_many(calls, approvals=self.approvals)
-            outcome.tool_results.extend(results)
-            outcome.steps += 1
-            request = self.follow_up(request, response, [r.to_responses() for r in results])
-        return self.out_of_turns(outcome, response, started)
+        except (openai.NotFoundError, openai.BadRequestError) as error:
+            if not response_gone(error):
+                raise
+            drive.step = None
+            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+        drive.outcome.openai_requests += 1
+        drive.outcome.tool_results.extend(decided.values())
+        drive.outcome.steps += 1
+        if not drive.record_submit(response):
+            return drive.outcome
+        park.delivered(checkpoint, decided)
+        return await self._drive(drive, dict(checkpoint.request), response)
+
+    async def _drive(self, drive: Drive, request: dict[str, Any], response: Any) -> RunOutcome:
+        deadline = self.deadline_at(drive.started)
+        park = self.parking if self.parking is not None and self.parking.parks else None
+        try:
+            while True:
+                calls = calls_from_response(response, deadline=deadline)
+                if not calls or getattr(response, "status", None) in STOP_STATUSES:
+                    drive.close()
+                    return self.finished(drive.outcome, response, drive.started)
+                if park is None:
+                    results = await self.dispatcher.dispatch_many(calls, approvals=self.approvals)
+                    drive.outcome.tool_results.extend(results)
+                else:
+                    if not drive.open(park, response, calls, request):
+                        return drive.outcome
+                    results = await self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
+                    drive.outcome.tool_results.extend(results)
+                    parked = drive.after_dispatch(park, results)
+                    if parked is not None:
+                        return parked
+                drive.outcome.steps += 1
+                if drive.turns >= self.max_turns:
+                    drive.close()
+                    return self.out_of_turns(drive.outcome, response, drive.started)
+                request = self.follow_up(request, response, [r.to_responses() for r in results])
+                response = await self.openai.responses.create(**request)
+                drive.outcome.openai_requests += 1
+                drive.turns += 1
+                if not drive.record_submit(response):
+                    return drive.outcome
+        except BaseException:
+            drive.abandon()
+            raise
 
 
 def chat_tool_loop(

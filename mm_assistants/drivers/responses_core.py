@@ -10,9 +10,12 @@ from typing import Any, ClassVar, Generic
 
 from mm_assistants import _validate
 from mm_assistants.approvals import ApprovalPolicy
+from mm_assistants.drivers import parking
 from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.parked import LEASE_SECONDS, Parking
 from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
 from mm_assistants.drivers.steps import TERMINAL_STATUSES
+from mm_assistants.state import CheckpointStore
 
 DEFAULT_MAX_TURNS = 12
 #: A response in one of these ends the loop even if it asks for calls: every terminal
@@ -37,10 +40,18 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         max_turns: int = DEFAULT_MAX_TURNS,
         deadline: float | None = None,
         clock: Callable[[], float] = time.time,
+        checkpoints: CheckpointStore | None = None,
+        checkpoint_lease: float = LEASE_SECONDS,
     ) -> None:
         name = type(self).__name__
         _validate.whole(name, "max_turns", max_turns, minimum=1)
         _validate.optional_number(name, "deadline", deadline, above=True)  # seconds
+        _validate.number(name, "checkpoint_lease", checkpoint_lease, above=True)
+        if approvals is not None and approvals.park_after is not None and checkpoints is None:
+            raise ValueError(
+                f"{name}: ApprovalPolicy(park_after=...) needs checkpoints= (a CheckpointStore"
+                " where parked runs wait)"
+            )
         if self.twin:
             require_parts(
                 name, openai_client, dispatcher, asynchronous=self.asynchronous, twin=self.twin
@@ -51,6 +62,12 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         self.max_turns = max_turns
         self.deadline = deadline
         self._clock = clock
+        #: The checkpoint side of parked runs (``None`` without ``checkpoints``).
+        self.parking = (
+            None
+            if checkpoints is None
+            else Parking(checkpoints, self.approvals, dispatcher, clock, checkpoint_lease)
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(max_turns={self.max_turns}, approvals={self.approvals!r})"
@@ -78,6 +95,20 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         }
         request.update({key: value for key, value in optional.items() if value is not None})
         return request
+
+    def park_template(self, request: dict[str, Any], meta: Any) -> None:
+        """Refuse, before anything is sent, a run that may park but could not be stored:
+        ``store=False``, transport options, parameters or ``checkpoint_meta`` not JSON."""
+        if self.parking is None or not self.parking.parks:
+            return
+        parking.request_template(request)
+        parking.check_meta(meta)
+
+    def require_parking(self) -> Parking:
+        """The checkpoint side, or a `ValueError`: `resume` needs ``checkpoints=``."""
+        if self.parking is None:
+            raise ValueError(f"{type(self).__name__}.resume needs checkpoints= (a CheckpointStore)")
+        return self.parking
 
     @staticmethod
     def follow_up(request: dict[str, Any], response: Any, outputs: list[Any]) -> dict[str, Any]:

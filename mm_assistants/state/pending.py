@@ -34,6 +34,9 @@ class PendingRecord:
     # process dies first (``owner`` is "host:pid"), the record is anyone's to resolve.
     waiting_until: float | None = None
     owner: str | None = None
+    # Set while a parked Responses run holds the call: its resume delivers the decision
+    # as the call's output, so resolvers leave the record alone (issue 15).
+    checkpoint_id: str | None = None
 
     def waited_on(self, now: float) -> bool:
         """Whether a live wait still follows this email, so nobody else should deliver it."""

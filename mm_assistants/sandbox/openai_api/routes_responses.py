@@ -1,5 +1,9 @@
 """``POST /responses`` (non-streaming) and ``GET``/``DELETE /responses/{response_id}``.
 
+A response created with ``store: false``, or older than ``response_retention_seconds``,
+cannot be retrieved (404) nor continued (``previous_response_id``: 400
+``previous_response_not_found``), as at OpenAI.
+
 The script comes from ``metadata["script"]``, else a model named ``scripted:<name>``, else
 the previous response's script, else the default. The model's latency is waited in real
 time, since the answer is synchronous.
@@ -121,7 +125,7 @@ def _previous(ctx: Context, response_id: Any) -> Doc | None:
         return None
     if not isinstance(response_id, str):
         raise bad_request("Invalid type for 'previous_response_id'.", param="previous_response_id")
-    doc = ctx.store.get("responses", response_id)
+    doc = _kept(ctx, ctx.store.get("responses", response_id))
     if doc is None:
         raise bad_request(
             f"Previous response with id '{response_id}' not found.",
@@ -132,10 +136,19 @@ def _previous(ctx: Context, response_id: Any) -> Doc | None:
 
 
 def _stored(ctx: Context, response_id: str) -> Doc:
-    doc = ctx.store.get("responses", response_id)
+    doc = _kept(ctx, ctx.store.get("responses", response_id))
     if doc is None:
         raise ApiError(404, f"Response with id '{response_id}' not found.")
     return doc
+
+
+def _kept(ctx: Context, doc: Doc | None) -> Doc | None:
+    """``doc`` unless it is older than the retention: then it is gone, as at OpenAI
+    (``store=false`` responses are never stored at all, see `create_response`)."""
+    if doc is None:
+        return None
+    retention = ctx.live.current.response_retention_seconds
+    return None if ctx.now() - int(doc["created_at"]) > retention else doc
 
 
 def _usage() -> dict[str, Any]:

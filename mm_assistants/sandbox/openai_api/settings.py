@@ -18,6 +18,7 @@ from mm_assistants.sandbox.openai_api.builtin import BUILTIN_SCRIPTS
 from mm_assistants.sandbox.openai_api.script import Script, ScriptSource, load_script
 
 TOOL_OUTPUTS_LIMIT = 512 * 1024  # OpenAI's cap on the combined outputs of one submit
+RESPONSE_RETENTION = 30 * 86400  # OpenAI keeps a stored response 30 days by default
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class OpenAIEmulatorSettings:
       not declare fails the run (a real model cannot call undeclared tools).
     - ``text_chunk_chars``: size of the ``thread.message.delta`` pieces when streaming.
     - ``tool_outputs_limit``: the combined size cap of one submit, in bytes (512 KB).
+    - ``response_retention_seconds``: how long a stored response can be retrieved or
+      continued (``previous_response_id``); older ones answer 404 / "not found", like
+      OpenAI's after their 30 days (the default). Set it short to test what a caller does
+      when a response it relies on is gone.
 
     Example::
 
@@ -52,6 +57,7 @@ class OpenAIEmulatorSettings:
     require_declared_tools: bool = True
     text_chunk_chars: int = 40
     tool_outputs_limit: int = TOOL_OUTPUTS_LIMIT
+    response_retention_seconds: int = RESPONSE_RETENTION
 
     def __post_init__(self) -> None:
         if self.run_expiry_seconds <= 0:
@@ -64,6 +70,8 @@ class OpenAIEmulatorSettings:
             raise ValueError("text_chunk_chars must be at least 1")
         if self.tool_outputs_limit < 1:
             raise ValueError("tool_outputs_limit must be positive")
+        if self.response_retention_seconds < 1:
+            raise ValueError("response_retention_seconds must be positive")
 
 
 # The knobs the control route may change, with the type each accepts from JSON.
@@ -75,6 +83,7 @@ _ADJUSTABLE: dict[str, tuple[type, ...]] = {
     "require_declared_tools": (bool,),
     "text_chunk_chars": (int,),
     "tool_outputs_limit": (int,),
+    "response_retention_seconds": (int,),
 }
 
 
