@@ -216,7 +216,7 @@ class _Listener:
                 self._listen(conn)
                 delay = RECONNECT_FIRST
                 self._read(conn)
-            except psycopg.Error as error:
+            except Exception as error:  # noqa: BLE001 - whatever broke the connection, listen again
                 if not self._stop.is_set():
                     logger.warning(
                         "decision listener lost %s (%s); reconnecting",
