@@ -21,6 +21,7 @@ from bench import (
     concurrent_runs,
     dispatch_in_process,
     dispatch_overhead,
+    fleet_resume,
     fleet_wakeup,
     fleet_watcher,
     parallel_calls,
@@ -39,6 +40,7 @@ BENCHMARKS: tuple[Benchmark[Any], ...] = (
     concurrent_runs.BENCHMARK,
     fleet_wakeup.BENCHMARK,
     fleet_watcher.BENCHMARK,
+    fleet_resume.BENCHMARK,
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
