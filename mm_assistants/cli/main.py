@@ -28,10 +28,11 @@ SUBCOMMAND_MODULES = (
     ("mm_assistants.cli.run_cmd", ("run", "assistant")),
     ("mm_assistants.cli.approvals_cmd", ("approvals",)),
     ("mm_assistants.cli.demo_cmd", ("demo",)),
+    ("mm_assistants.cli.state_cmd", ("state",)),
 )
 
 #: Environment variables whose values never appear in an error line.
-SECRET_VARIABLES = ("MULTIMAIL_API_KEY", "OPENAI_API_KEY", "MM_SANDBOX_TOKEN")
+SECRET_VARIABLES = ("MULTIMAIL_API_KEY", "OPENAI_API_KEY", "MM_SANDBOX_TOKEN", "MM_ASSISTANTS_DSN")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         failure = explain(exc)
         if failure is None:
             raise  # a bug: its traceback is the report
-        secrets = [getattr(args, "api_key", None)]
+        secrets = [getattr(args, "api_key", None), getattr(args, "dsn", None)]
         secrets += [os.environ.get(name) for name in SECRET_VARIABLES]
         report(prog, failure, secrets=secrets, err=sys.stderr)
         return failure.code
