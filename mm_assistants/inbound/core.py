@@ -9,12 +9,14 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from mm_assistants.drivers import RunOutcome
+from mm_assistants.drivers import RunOutcome, parking
 from mm_assistants.drivers.seams import require_parts
 from mm_assistants.inbound.fleet import (
     META_THREAD,
+    ResumeAction,
     ResumeResult,
     continues_at,
+    follow_sent,
     heartbeat_every,
     meta_thread,
     parked_checkpoint,
@@ -172,7 +174,7 @@ class RouterCore:
         """The Responses run's options; a driver that parks learns the thread, so its
         checkpoint leads back here (`resume`)."""
         options = dict(self.run_params)
-        if getattr(self.driver, "checkpoints", None) is not None:
+        if getattr(self.driver, "parking", None) is not None:
             options["checkpoint_meta"] = {META_THREAD: mm_thread}
         return options
 
@@ -238,11 +240,16 @@ class RouterCore:
         return mm_thread, key
 
     def _checkpoint_thread(self, checkpoint_id: str) -> str | None:
-        checkpoints = getattr(self.driver, "checkpoints", None)
-        if checkpoints is None:
+        """The thread a checkpoint of this router's driver was parked for, or ``None``."""
+        parks = getattr(self.driver, "parking", None)
+        checkpoint = None if parks is None else parks.store.get(checkpoint_id)
+        if checkpoint is None:
             return None
-        checkpoint = checkpoints.get(checkpoint_id)
-        return None if checkpoint is None else meta_thread(checkpoint.record)
+        try:
+            meta = parking.decode(checkpoint.record, checkpoint.format_version).meta
+        except parking.CheckpointError:
+            return None  # another release's, or unreadable: not one to resume here
+        return meta_thread(meta)
 
     def _checkpoint_for_email(self, email_id: str) -> str | ResumeResult:
         """The checkpoint id of the parked run that waits for the held email ``email_id``."""
@@ -250,7 +257,7 @@ class RouterCore:
         record = pending.get(email_id) if pending is not None else None
         if record is None:
             return ResumeResult("not_parked", reason="no pending record of that email")
-        checkpoint = _resume_target(record)
+        checkpoint = parking.resume_target(record)
         if checkpoint is None:
             return ResumeResult("not_parked", reason="the email's run did not park")
         return checkpoint
@@ -285,40 +292,37 @@ class RouterCore:
         beat: Heartbeat,
     ) -> tuple[ResumeResult, list[InboundMessage]]:
         """The result of a resume, and the messages to run next on the thread."""
-        if outcome.status == "busy":
-            # Another resumer drives the run: the thread stays parked (resume again later)
-            # and the mail goes back to its queue (a parked claim is kept by release).
+        if follow_sent(outcome, checkpoint):
+            self._report(mm_thread, outcome)
+            follow = self._settle(mm_thread, token, outcome, beat)
+            return ResumeResult("resumed", mm_thread, checkpoint, outcomes=(outcome,)), follow
+        if outcome.status in ("busy", "parked"):
+            # Another resumer drives the run, or a decision is missing: the thread stays
+            # parked (resume again later) and the mail goes back to its queue (release
+            # keeps a parked claim).
             if not self.store.park(mm_thread, token, checkpoint):
                 self._lost(mm_thread)
             self.store.release(mm_thread, queued, token=token)
-            return ResumeResult("busy", mm_thread, checkpoint, reason="another resumer"), []
-        if outcome.status == "gone":
-            # finished already: the mail it did not take starts the thread's next run
-            if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
-                self._lost(mm_thread)
-                self.store.release(mm_thread, queued, token=token)
-                return ResumeResult("gone", mm_thread, checkpoint), []
-            target = continues_at(outcome)
-            if target is not None:
-                self.store.set_target(mm_thread, target)
-            follow = queued or self.store.finish(mm_thread, token=token)
-            return ResumeResult("gone", mm_thread, checkpoint), follow
-        self._report(mm_thread, outcome)
-        follow = self._settle(mm_thread, token, outcome, beat)
-        return ResumeResult("resumed", mm_thread, checkpoint, outcomes=(outcome,)), follow
+            held: ResumeAction = "busy" if outcome.status == "busy" else "parked"
+            return ResumeResult(held, mm_thread, checkpoint), []
+        # The run is over without the mail (finished elsewhere, or fell back to the
+        # late-decision message): the mail starts the thread's next run.
+        reported = () if outcome.status == "gone" else (outcome,)
+        if reported:
+            self._report(mm_thread, outcome)
+        if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
+            self._lost(mm_thread)
+            self.store.release(mm_thread, queued, token=token)
+            return ResumeResult("gone", mm_thread, checkpoint, outcomes=reported), []
+        target = continues_at(outcome)
+        if target is not None:
+            self.store.set_target(mm_thread, target)
+        follow = queued or self.store.finish(mm_thread, token=token)
+        action: ResumeAction = "gone" if outcome.status == "gone" else "resumed"
+        return ResumeResult(action, mm_thread, checkpoint, outcomes=reported), follow
 
 
 def _text(value: Any) -> str | None:
     if isinstance(value, Mapping):  # {"email": ..., "name": ...}
         value = value.get("email") or value.get("address")
     return value if isinstance(value, str) and value else None
-
-
-def _resume_target(record: Any) -> str | None:
-    # engineer D's `mm_assistants.drivers.parking.resume_target`; looked up at call time
-    # until that module lands (then: a plain import)
-    import importlib
-
-    parking = importlib.import_module("mm_assistants.drivers.parking")
-    target = parking.resume_target(record)
-    return target if isinstance(target, str) and target else None

@@ -11,10 +11,9 @@ the function-call outputs when the run is resumed (`InboundRouter.resume`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mm_assistants.state import InboundMessage
 from mm_assistants.state.routes import DEFAULT_LEASE
@@ -23,11 +22,16 @@ if TYPE_CHECKING:
     from mm_assistants.drivers import RunOutcome
 
 #: What `InboundRouter.resume` did: ``resumed`` (the parked run was driven on: see
-#: ``outcomes``), ``busy`` (another resumer's live claim holds the run: the thread stays
-#: parked with its mail queued; resume again later), ``gone`` (the run had finished
-#: already; the mail queued meanwhile started a new run) or ``not_parked`` (nothing to
-#: resume here: ``reason``).
-ResumeAction = Literal["resumed", "busy", "gone", "not_parked"]
+#: ``outcomes``; it may have parked again at a later step), ``parked`` (a held send of the
+#: step is still undecided: the thread stays parked with its mail queued), ``busy``
+#: (another resumer's live claim holds the run: likewise; resume again later), ``gone``
+#: (the run had finished already; the mail queued meanwhile started a new run) or
+#: ``not_parked`` (nothing to resume here: ``reason``).
+ResumeAction = Literal["resumed", "parked", "busy", "gone", "not_parked"]
+#: How a resume may end without going on from its step, so the mail it was given was not
+#: sent: the run fell back to the late-decision message (its park was too old, or OpenAI
+#: no longer has its response).
+FELL_BACK = frozenset({"park_expired", "response_gone"})
 #: The meta key of a checkpoint that names the MultiMail thread of a parked run.
 META_THREAD = "mm_thread"
 #: Longest thread id taken from a checkpoint (a row another process wrote).
@@ -71,26 +75,28 @@ def continues_at(outcome: RunOutcome) -> str | None:
     return outcome.run_id
 
 
+def follow_sent(outcome: RunOutcome, checkpoint: str) -> bool:
+    """Whether a resume of ``checkpoint`` that ended as ``outcome`` sent the mail it was
+    given (after the step's outputs). Not when it did nothing (``busy``, ``gone``), stayed
+    parked at the same step (a decision is missing), or fell back (`FELL_BACK`)."""
+    if outcome.status in ("busy", "gone"):
+        return False
+    if outcome.status == "parked" and getattr(outcome, "checkpoint_id", None) == checkpoint:
+        return False
+    return not (outcome.status == "expired" and outcome.incomplete_reason in FELL_BACK)
+
+
 def responses_input(messages: list[InboundMessage]) -> list[dict[str, str]]:
     """The Responses input items of queued messages, in order (user messages)."""
     return [{"role": "user", "content": message.text} for message in messages]
 
 
 def meta_thread(meta: object) -> str | None:
-    """The MultiMail thread a checkpoint's meta names, or ``None`` when it names none (the
-    meta is data another process wrote: anything but a short string is refused)."""
-    if isinstance(meta, (bytes, bytearray, memoryview)):
-        try:
-            meta = json.loads(bytes(meta))
-        except ValueError:
-            return None
+    """The MultiMail thread a checkpoint's ``checkpoint_meta`` names, or ``None`` (the meta
+    is data another process wrote: anything but a short, non-empty string is refused)."""
     if not isinstance(meta, Mapping):
         return None
-    for key in ("meta", "checkpoint_meta"):  # a whole checkpoint record: its meta part
-        if isinstance(meta.get(key), Mapping):
-            meta = meta[key]
-            break
-    thread: Any = meta.get(META_THREAD)
+    thread = meta.get(META_THREAD)
     if not isinstance(thread, str) or not thread or len(thread) > MAX_THREAD_ID:
         return None
     return thread

@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mm_assistants.dispatch import ToolCall, ToolResult
-from mm_assistants.drivers import RunOutcome
-from mm_assistants.state import MemoryPendingStore, MemoryRouteStore, SQLiteRouteStore
+from mm_assistants.drivers import RunOutcome, parking
+from mm_assistants.state import (
+    MemoryCheckpointStore,
+    MemoryPendingStore,
+    MemoryRouteStore,
+    SQLiteRouteStore,
+)
 from mm_assistants.webhooks import MessageEvent, parse_event
 
 PASSING = {"spam_verdict": "clean", "dkim": "pass", "spf": "pass", "dmarc": "pass"}
@@ -72,17 +77,27 @@ class Dispatcher:
         raise AssertionError("the events carry every verdict: no look-up expected")
 
 
-class Checkpoints:
-    """The driver's checkpoint store, as far as the router reads it (``get``)."""
+class Parking:
+    """The driver's checkpoint side, as far as the router reads it: ``store.get`` of
+    checkpoints in the driver's own format (`mm_assistants.drivers.parking`)."""
 
     def __init__(self) -> None:
-        self.meta: dict[str, dict[str, Any]] = {}
+        self.store = MemoryCheckpointStore()
 
-    def get(self, checkpoint_id: str) -> Any:
-        if checkpoint_id not in self.meta:
-            return None
-        record = json.dumps({"meta": self.meta[checkpoint_id]}).encode()
-        return type("Checkpoint", (), {"record": record, "checkpoint_id": checkpoint_id})()
+    def add(self, checkpoint_id: str, meta: dict[str, Any]) -> None:
+        record = parking.RunCheckpoint(
+            checkpoint_id=checkpoint_id,
+            response_id="resp_held",
+            phase="parked",
+            request={},
+            calls=(),
+            registry="1",
+            tools_sha256="0" * 64,
+            scope={},
+            parked_at=time.time(),
+            meta=meta,
+        )
+        self.store.put(checkpoint_id, parking.encode(record), format_version=parking.FORMAT_VERSION)
 
 
 Step = Callable[[], RunOutcome]
@@ -93,7 +108,7 @@ class Driver:
     functions returning each call's outcome; by default a run completes at once)."""
 
     def __init__(self) -> None:
-        self.checkpoints = Checkpoints()
+        self.parking = Parking()
         self.runs: list[tuple[Any, dict[str, Any]]] = []
         self.resumes: list[tuple[str, list[Any]]] = []
         self.run_script: list[Step] = []

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mm_assistants.inbound import InboundRouter
-from mm_assistants.state import InboundMessage, RouteStore
+from mm_assistants.state import InboundMessage, PendingRecord, RouteStore
 from tests.inbound.fleet_fakes import (
     BACKENDS,
     Dispatcher,
@@ -202,7 +202,7 @@ def test_resume_sends_the_queued_mail_after_the_outputs_then_finishes(store: Any
 def test_a_resume_by_checkpoint_id_finds_its_thread(store: Any) -> None:
     _, _driver = parked_thread(store)
     resumer = worker(store)
-    resumer.driver.checkpoints.meta["ckpt_1"] = {"mm_thread": "thr_1"}
+    resumer.driver.parking.add("ckpt_1", {"mm_thread": "thr_1"})
     resumer.driver.resume_script.append(lambda: outcome("completed", "resp_done"))
     assert resumer.resume("ckpt_1").action == "resumed"
     assert store.target("thr_1") == "resp_done"
@@ -279,7 +279,7 @@ def test_a_resume_that_raises_gives_the_mail_back_and_can_be_resumed_again(store
     with pytest.raises(RuntimeError):
         resumer.resume("thr_1")
     again = worker(store)
-    again.driver.checkpoints.meta["ckpt_1"] = {"mm_thread": "thr_1"}
+    again.driver.parking.add("ckpt_1", {"mm_thread": "thr_1"})
     again.driver.resume_script.append(lambda: outcome("completed", "resp_done"))
     assert again.resume("ckpt_1").action == "resumed"
     [(_, follow_with)] = again.driver.resumes
@@ -292,10 +292,90 @@ def test_a_resumer_that_died_is_replaced_once_its_claim_lapses(store: Any) -> No
     taken = store.unpark("thr_1", "ckpt_1")  # a worker took the resume, then died
     assert taken is not None
     again = worker(store)
-    again.driver.checkpoints.meta["ckpt_1"] = {"mm_thread": "thr_1"}
+    again.driver.parking.add("ckpt_1", {"mm_thread": "thr_1"})
     assert again.resume("ckpt_1").action == "not_parked"  # its claim is alive
     assert again.driver.resumes == []
     time.sleep(LEASE * 1.5)
     again.driver.resume_script.append(lambda: outcome("completed", "resp_done"))
     assert again.resume("ckpt_1").action == "resumed"
     assert store.target("thr_1") == "resp_done"
+
+
+def test_a_resume_still_waiting_for_a_decision_keeps_the_thread_parked_and_its_mail(
+    store: Any,
+) -> None:
+    parked_thread(store)
+    worker(store).route(email(2))
+    resumer = worker(store)
+    resumer.driver.resume_script.append(lambda: outcome("parked", "resp_held", checkpoint="ckpt_1"))
+    assert resumer.resume("thr_1").action == "parked"
+    assert store.parked("thr_1") == "ckpt_1"
+    assert resumer.drain() == 0
+    resumer.driver.resume_script.append(lambda: outcome("completed", "resp_done"))
+    assert resumer.resume("thr_1").action == "resumed"
+    assert [mentions(follow, 2) for _, follow in resumer.driver.resumes] == [True, True]
+
+
+def test_a_resume_that_fell_back_runs_the_mail_it_was_given(store: Any) -> None:
+    parked_thread(store)
+    worker(store).route(email(2))
+    resumer = worker(store)
+
+    def fell_back() -> Any:
+        ended = outcome("expired", checkpoint="ckpt_1")
+        ended.incomplete_reason = "park_expired"
+        return ended
+
+    resumer.driver.resume_script.append(fell_back)
+    result = resumer.resume("thr_1")
+    assert result.action == "resumed"
+    assert [o.status for o in result.outcomes] == ["expired", "completed"]
+    [(items, _)] = resumer.driver.runs
+    assert mentions(items, 2)
+    assert store.token("thr_1") is None
+
+
+def test_resume_for_email_finds_the_run_its_decision_unblocks(store: Any) -> None:
+    driver = Driver()
+    driver.run_script.append(lambda: outcome("parked", "resp_held", checkpoint="park_resp_held"))
+    router = worker(store, driver)
+    router.route(email(1))
+    router.dispatcher.approval_store.add(
+        PendingRecord(
+            email_id="em_out",
+            mailbox_id="mbx_1",
+            call_id="call_1",
+            tool="send_email",
+            response_id="resp_held",
+        )
+    )
+    driver.parking.add("park_resp_held", {"mm_thread": "thr_1"})
+    driver.resume_script.append(lambda: outcome("completed", "resp_done"))
+    assert router.resume_for_email("em_unknown").action == "not_parked"
+    result = router.resume_for_email("em_out")
+    assert (result.action, result.mm_thread_id) == ("resumed", "thr_1")
+    assert driver.resumes[0][0] == "park_resp_held"
+
+
+@pytest.mark.parametrize(
+    "meta",
+    [
+        pytest.param({}, id="no-thread"),
+        pytest.param({"mm_thread": 7}, id="not-text"),
+        pytest.param({"mm_thread": ""}, id="empty"),
+        pytest.param({"mm_thread": "t" * 10_000}, id="huge"),
+        pytest.param({"mm_thread": "thr_other"}, id="a-thread-parked-elsewhere"),
+    ],
+)
+def test_a_checkpoint_naming_no_parked_thread_resumes_nothing(store: Any, meta: Any) -> None:
+    parked_thread(store)
+    resumer = worker(store)
+    resumer.driver.parking.add("ckpt_x", meta)
+    other = worker(store)
+    other.driver.run_script.append(lambda: outcome("parked", "resp_o", checkpoint="ckpt_o"))
+    other.route(email(9, thread="thr_other"))  # parked as another checkpoint
+    result = resumer.resume("ckpt_x")
+    assert result.action == "not_parked"
+    assert resumer.driver.resumes == []
+    assert store.parked("thr_1") == "ckpt_1"
+    assert store.parked("thr_other") == "ckpt_o"
