@@ -8,6 +8,10 @@ Four stores, each a protocol with a memory and a SQLite backend written once:
 - parked runs' checkpoints: `CheckpointStore` (`MemoryCheckpointStore`,
   `SQLiteCheckpointStore`).
 
+For a fleet of processes on several hosts, `mm_assistants.state.postgres` (extra
+``postgres``) implements every protocol on one PostgreSQL database (`PostgresState`), and
+`Heartbeat` keeps a claim's lease alive while its work runs.
+
 Packages above depend on the protocols; the caller chooses a backend. Every backend passes
 the contract suite in ``tests/state`` (a new backend is one more fixture parameter there).
 This package imports nothing of `mm_assistants` but itself.
@@ -19,6 +23,7 @@ Example::
 """
 
 from mm_assistants.state.checkpoints import Checkpoint, CheckpointClaim, CheckpointStore
+from mm_assistants.state.heartbeat import Heartbeat
 from mm_assistants.state.memory import (
     MemoryCheckpointStore,
     MemoryPendingStore,
@@ -35,6 +40,14 @@ from mm_assistants.state.opening import (
 )
 from mm_assistants.state.owners import current_owner, owner_alive
 from mm_assistants.state.pending import PendingRecord, PendingStore, decode_record
+from mm_assistants.state.postgres import (
+    PostgresCheckpointStore,
+    PostgresDatabase,
+    PostgresPendingStore,
+    PostgresRouteStore,
+    PostgresSeenStore,
+    PostgresState,
+)
 from mm_assistants.state.routes import Admission, InboundMessage, RouteStore
 from mm_assistants.state.seen import SeenDeliveries
 from mm_assistants.state.sqlite import (
@@ -51,6 +64,7 @@ __all__ = [
     "Checkpoint",
     "CheckpointClaim",
     "CheckpointStore",
+    "Heartbeat",
     "InboundMessage",
     "MemoryCheckpointStore",
     "MemoryPendingStore",
@@ -58,6 +72,12 @@ __all__ = [
     "MemorySeenStore",
     "PendingRecord",
     "PendingStore",
+    "PostgresCheckpointStore",
+    "PostgresDatabase",
+    "PostgresPendingStore",
+    "PostgresRouteStore",
+    "PostgresSeenStore",
+    "PostgresState",
     "RouteStore",
     "SQLiteCheckpointStore",
     "SQLitePendingStore",
