@@ -3,6 +3,8 @@ rule, and properties over any held list and pending set."""
 
 from __future__ import annotations
 
+import hashlib
+import re
 from typing import Any
 
 import pytest
@@ -32,6 +34,10 @@ class Limited(Exception):
         super().__init__("no")
         self.status = status
         self.retry_after = retry_after
+
+
+class Bare429(Exception):
+    status = 429
 
 
 # --- the list -------------------------------------------------------------------------
@@ -90,7 +96,7 @@ def test_read_page(data: Any, held: set[str], cursor: str | None) -> None:
     ],
 )
 def test_an_answer_that_is_no_list_is_refused(data: Any) -> None:
-    with pytest.raises(ValueError, match="not a list"):
+    with pytest.raises(ValueError, match=r"^not a list of emails$"):
         fleet.read_page(data)
 
 
@@ -158,6 +164,9 @@ def test_the_held_digest_tells_a_changed_set_but_not_an_order() -> None:
     assert fleet.held_digest(["a", "b"]) == fleet.held_digest(["b", "a"])
     assert fleet.held_digest(["a", "b"]) != fleet.held_digest(["a"])
     assert fleet.held_digest(["ab"]) != fleet.held_digest(["a", "b"])
+    # the fingerprint is of the sorted ids, one a line; an id no codec can encode is fine
+    assert fleet.held_digest(["b", "a"]) == hashlib.sha256(b"a\nb").hexdigest()
+    assert fleet.held_digest(["\ud800"]) != fleet.held_digest([])
     assert fleet.held_changed(None, "x") is False  # never looked: unknown, not a change
     assert fleet.held_changed("x", "x") is False
     assert fleet.held_changed("x", "y") is True
@@ -211,17 +220,36 @@ def test_another_multiplier() -> None:
 
 
 @pytest.mark.parametrize(
-    "options",
+    ("options", "message"),
     [
-        pytest.param({"min_interval": 0}, id="no-minimum"),
-        pytest.param({"min_interval": 10, "max_interval": 5}, id="max-below-min"),
-        pytest.param({"multiplier": 0.5}, id="shrinking"),
-        pytest.param({"max_interval": float("inf")}, id="endless"),
+        pytest.param(
+            {"min_interval": 0},
+            "FleetSchedule.min_interval must be > 0, got 0",
+            id="no-minimum",
+        ),
+        pytest.param(
+            {"min_interval": 10, "max_interval": 5},
+            "FleetSchedule.max_interval must be >= 10, got 5",
+            id="max-below-min",
+        ),
+        pytest.param(
+            {"multiplier": 0.5},
+            "FleetSchedule.multiplier must be >= 1, got 0.5",
+            id="shrinking",
+        ),
+        pytest.param(
+            {"max_interval": float("inf")}, "FleetSchedule.max_interval must be", id="endless"
+        ),
     ],
 )
-def test_a_schedule_that_cannot_work_is_refused(options: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match="FleetSchedule"):
+def test_a_schedule_that_cannot_work_is_refused(options: dict[str, float], message: str) -> None:
+    with pytest.raises(ValueError, match=r"^" + re.escape(message)):
         FleetSchedule(**options)
+
+
+def test_the_schedule_s_edges_are_allowed() -> None:
+    edge = FleetSchedule(min_interval=0.001, max_interval=0.001, multiplier=1)
+    assert edge.backoff(0.001) == 0.001
 
 
 def test_the_schedule_defaults() -> None:
@@ -243,6 +271,7 @@ def test_the_schedule_defaults() -> None:
         pytest.param(Limited(429, float("inf")), MAX_RETRY_AFTER, id="endless"),
         pytest.param(Limited(503, 30), None, id="not-a-429"),
         pytest.param(ValueError("x"), None, id="no-status"),
+        pytest.param(Bare429(), 0.0, id="no-retry-after-attribute"),
     ],
 )
 def test_rate_limit_of(error: BaseException, wait: float | None) -> None:
