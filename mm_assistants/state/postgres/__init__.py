@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from mm_assistants.state.postgres.checkpoints import PostgresCheckpointStore
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
+from mm_assistants.state.postgres.decisions import PostgresDecisionStore
 from mm_assistants.state.postgres.pending import PostgresPendingStore
 from mm_assistants.state.postgres.routes import DEFAULT_SEEN_RETENTION, PostgresRouteStore
 from mm_assistants.state.postgres.schema import SchemaTooNew
@@ -26,6 +27,7 @@ from mm_assistants.state.routes import DEFAULT_LEASE
 __all__ = [
     "PostgresCheckpointStore",
     "PostgresDatabase",
+    "PostgresDecisionStore",
     "PostgresPendingStore",
     "PostgresRouteStore",
     "PostgresSeenStore",
