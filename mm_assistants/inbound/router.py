@@ -19,6 +19,15 @@ delivery seen before, queues a message behind the thread's active run, or claims
 for a new run. The run's driver posts the message, drives the run, and posts whatever was
 queued meanwhile in the next run. A run that raises gives its messages back to the queue
 (`drain` retries).
+
+Across a fleet (several workers on one PostgreSQL `RouteStore`): a thread's claim carries a
+fencing token, renewed by a heartbeat every third of the store's lease while the run goes
+on and passed to every later write, so a worker that stalled past its lease finds the
+thread taken over and leaves it (logged with the thread id only). A Responses run that
+parks (a driver with ``checkpoints=`` and ``ApprovalPolicy(park_after=...)``) keeps the
+thread's claim; mail that arrives meanwhile is queued, and `resume` (or
+`resume_for_email`, when a held email's decision arrives) sends it after the run's
+function-call outputs, in any worker.
 """
 
 from __future__ import annotations

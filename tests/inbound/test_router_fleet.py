@@ -1,13 +1,14 @@
 """The inbound router across a fleet (issue 15): a thread's claim carries a fencing token
 renewed by a heartbeat, a worker that stalled past its lease leaves the thread to whoever
 took it over, a parked Responses run keeps its thread's claim while mail queues behind it,
-and `resume` sends that mail after the function-call outputs. Memory and SQLite stores;
-two routers on one store stand for two workers."""
+and `resume` sends that mail after the function-call outputs. Memory, SQLite and PostgreSQL
+stores; two routers on one store stand for two workers."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,19 @@ from tests.inbound.fleet_fakes import (
 LEASE = 0.3
 
 
-@pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    return make_store(request.param, tmp_path, LEASE)
+@pytest.fixture(params=[*BACKENDS, "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if request.param != "postgres":
+        yield make_store(request.param, tmp_path, LEASE)
+        return
+    dsn = request.getfixturevalue("pg_dsn")  # skips where PostgreSQL cannot be had
+    from mm_assistants.state.postgres import PostgresRouteStore  # the postgres extra
+
+    routes = PostgresRouteStore(dsn, lease=LEASE)
+    try:
+        yield routes
+    finally:
+        routes.close()
 
 
 def worker(store: Any, driver: Driver | None = None) -> InboundRouter:
