@@ -253,6 +253,7 @@ def test_the_policy_defaults_are_pinned() -> None:
         "first_delay": 0.5,
         "max_interval": 10.0,
         "multiplier": 1.6,
+        "park_after": None,  # no parking unless asked for (issue 15)
     }
     # the default schedule a user's run sees: 0.5 s, growing by 1.6, capped at 10 s
     policy = ApprovalPolicy()
