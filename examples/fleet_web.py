@@ -26,8 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from mm_assistants import ApprovalHub
-from mm_assistants.state.postgres import PostgresState
-from mm_assistants.state.postgres.decisions import PostgresDecisionStore
+from mm_assistants.state.postgres import PostgresDecisionStore, PostgresState
 from mm_assistants.webhooks import HandledEvent, WebhookEvent, WebhookReceiver
 from mm_assistants.webhooks.starlette import webhook_route
 
@@ -43,9 +42,8 @@ class FleetReceiver(WebhookReceiver):
         return handled
 
 
-def build_app(dsn: str, secret: str) -> Starlette:
+def build_app(state: PostgresState, secret: str) -> Starlette:
     """The Starlette app: the webhook route on a fleet hub, and ``GET /health``."""
-    state = PostgresState(dsn)
     # publish() records the decision durably and NOTIFYs; this process waits on nothing,
     # so it never opens a LISTEN connection.
     hub = ApprovalHub(decisions=PostgresDecisionStore(state.database))
@@ -56,7 +54,6 @@ def build_app(dsn: str, secret: str) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        state.database.ensure_schema()  # fail at start, not on the first delivery
         print(f"fleet web ready (pid {os.getpid()})", flush=True)
         yield
         hub.close()
@@ -77,9 +74,15 @@ def main() -> int:
     if not dsn or not secret:
         parser.error("set MM_ASSISTANTS_DSN and MULTIMAIL_WEBHOOK_SECRET")
 
+    state = PostgresState(dsn)
+    try:
+        state.database.ensure_schema()  # a wrong DSN fails here, not on the first delivery
+    except ConnectionError as error:  # says host, port and database: never the password
+        parser.exit(1, f"fleet_web: {error}\n")
+
     import uvicorn
 
-    uvicorn.run(build_app(dsn, secret), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(build_app(state, secret), host=args.host, port=args.port, log_level="warning")
     return 0
 
 

@@ -102,16 +102,6 @@ def fleet(pg_dsn: str) -> Iterator[Fleet]:
             timeout=60,
             check=False,
         )
-        if "invalid choice: 'state'" in init.stderr:  # TEMP until the CLI lands
-            from mm_assistants.state.postgres import PostgresState
-
-            PostgresState(pg_dsn).close()
-            init = subprocess.CompletedProcess([], 0, "", "")
-            from mm_assistants.state.postgres.connection import PostgresDatabase
-
-            db = PostgresDatabase(pg_dsn)
-            db.ensure_schema()
-            db.close()
         assert init.returncode == 0, init.stdout + init.stderr
         port = free_port()
         answer = httpx.post(
