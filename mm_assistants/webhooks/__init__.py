@@ -41,6 +41,7 @@ from mm_assistants.webhooks.feed import feed_hub
 from mm_assistants.webhooks.receiver import (
     AsyncEventRouter,
     AsyncWebhookReceiver,
+    DecisionNotKept,
     DuplicateDelivery,
     EventRouter,
     HandledEvent,
@@ -66,6 +67,7 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "AsyncEventRouter",
     "AsyncWebhookReceiver",
+    "DecisionNotKept",
     "DuplicateDelivery",
     "EventRouter",
     "HandledEvent",

@@ -8,6 +8,7 @@ a replay of an accepted delivery       200     ``{"status": "duplicate"}``
 body over the size cap                 413     ``{"error": "too_large", "detail"}``
 signature or timestamp refused         401     ``{"error": <reason>, "detail"}``
 body is not a JSON object              400     ``{"error": "bad_payload", "detail"}``
+a fleet decision that was not recorded 503     ``{"error": "not_kept", "detail"}``
 =====================================  ======  ==========================================
 
 A duplicate is answered 200 so that MultiMail stops retrying it. No answer carries a
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mm_assistants.webhooks.events import WebhookEvent, WebhookPayloadError
-from mm_assistants.webhooks.receiver import DuplicateDelivery
+from mm_assistants.webhooks.receiver import DecisionNotKept, DuplicateDelivery
 from mm_assistants.webhooks.verify import WebhookVerificationError
 
 DEFAULT_PATH = "/multimail/webhooks"
@@ -60,4 +61,6 @@ def accept_answer(receiver: Any, body: bytes, headers: Mapping[str, Any]) -> Ans
         return Answer(status, {"error": error.reason, "detail": str(error)})
     except WebhookPayloadError as error:
         return Answer(400, {"error": "bad_payload", "detail": str(error)})
+    except DecisionNotKept as error:  # MultiMail retries a 5xx: the decision is not lost
+        return Answer(503, {"error": "not_kept", "detail": str(error)})
     return Answer(200, {"status": "accepted", "event": event.type, "id": event.id}, event)

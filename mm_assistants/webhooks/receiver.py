@@ -12,6 +12,12 @@ Two halves, so a web handler can answer before the work is done::
 `DuplicateDelivery` (answer 200: MultiMail must stop retrying it). `handle` never raises:
 each part's failure is logged and listed in ``HandledEvent.errors``.
 
+With a fleet hub (an `ApprovalHub` given a ``decisions`` store, e.g. on PostgreSQL), an
+oversight decision is recorded for the fleet inside `accept`, *before* the answer: a 2xx
+then means every process can read the decision. When the store cannot record it, `accept`
+forgets the delivery (so MultiMail's retry is taken) and raises `DecisionNotKept` (answer
+503: MultiMail retries later). `handle` does not publish that event a second time.
+
 What `handle` does with an event:
 
 - ``oversight.approved``/``oversight.rejected``: wakes the waits following that email
@@ -47,6 +53,8 @@ from mm_assistants.webhooks.verify import (
 )
 
 logger = logging.getLogger("mm_assistants.webhooks")
+#: How many accepted-but-not-yet-handled events remember that `accept` fed the hub.
+_EARLY_LIMIT = 10_000
 
 
 class RouteReport(Protocol):
@@ -100,6 +108,11 @@ class HiddenSecrets(tuple[bytes, ...]):
 
 class DuplicateDelivery(Exception):
     """A correctly signed delivery that was accepted before (answer 2xx, do nothing)."""
+
+
+class DecisionNotKept(Exception):
+    """A correctly signed oversight decision that the fleet's decision store could not
+    record (answer 503 so that MultiMail delivers it again; the delivery was forgotten)."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +172,8 @@ class ReceiverCore(Generic[RouterT]):
         self.require_timestamp = require_timestamp
         self.replay_guard = open_seen_store(replay_guard)
         self.clock = clock
+        # events whose decision `accept` already recorded for the fleet (bounded)
+        self._woke_early: dict[str, bool] = {}
 
     def __repr__(self) -> str:
         parts = [name for name in ("hub", "router", "late_decisions") if getattr(self, name)]
@@ -182,12 +197,28 @@ class ReceiverCore(Generic[RouterT]):
                 raise DuplicateDelivery(str(error)) from None
             raise
         try:
-            return parse_event(raw_body, event_type=delivery.event)
+            event = parse_event(raw_body, event_type=delivery.event)
         except ValueError:
             self.replay_guard.release(delivery.replay_keys)  # a fixed resend is welcome
             raise
+        hub = self.hub
+        if hub is not None and getattr(hub, "decisions", None) is not None:
+            try:
+                self._woke_early[event.id] = feed_hub(hub, event)
+            except ConnectionError as error:  # DecisionNotShared: not kept for the fleet
+                self.replay_guard.release(delivery.replay_keys)
+                logger.warning("webhook %s (%s): decision not recorded", event.id, event.type)
+                raise DecisionNotKept(
+                    "the decision could not be recorded for the fleet; answer 503 so that"
+                    " MultiMail delivers it again"
+                ) from error
+            while len(self._woke_early) > _EARLY_LIMIT:
+                self._woke_early.pop(next(iter(self._woke_early)))
+        return event
 
     def _wake(self, event: WebhookEvent) -> bool:
+        if event.id in self._woke_early:  # fed in accept, before the answer
+            return self._woke_early.pop(event.id)
         return self.hub is not None and feed_hub(self.hub, event)
 
     def _late_target(self, event: WebhookEvent) -> tuple[str, dict[str, Any]] | None:
