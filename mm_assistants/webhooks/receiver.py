@@ -204,7 +204,7 @@ class ReceiverCore(Generic[RouterT]):
         hub = self.hub
         if hub is not None and getattr(hub, "decisions", None) is not None:
             try:
-                self._woke_early[event.id] = feed_hub(hub, event)
+                woke = feed_hub(hub, event)
             except ConnectionError as error:  # DecisionNotShared: not kept for the fleet
                 self.replay_guard.release(delivery.replay_keys)
                 logger.warning("webhook %s (%s): decision not recorded", event.id, event.type)
@@ -212,12 +212,14 @@ class ReceiverCore(Generic[RouterT]):
                     "the decision could not be recorded for the fleet; answer 503 so that"
                     " MultiMail delivers it again"
                 ) from error
+            if event.id is not None:  # without an id, handle publishes again: harmless
+                self._woke_early[event.id] = woke
             while len(self._woke_early) > _EARLY_LIMIT:
                 self._woke_early.pop(next(iter(self._woke_early)))
         return event
 
     def _wake(self, event: WebhookEvent) -> bool:
-        if event.id in self._woke_early:  # fed in accept, before the answer
+        if event.id is not None and event.id in self._woke_early:  # fed before the answer
             return self._woke_early.pop(event.id)
         return self.hub is not None and feed_hub(self.hub, event)
 
