@@ -32,8 +32,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-import openai
-
 from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy
 from mm_assistants.approvals.watch import DECISIVE, decisive, outcome_from_email
 from mm_assistants.dispatch import ToolCall, ToolResult
@@ -352,94 +350,6 @@ class Parking:
         pending.add(replace(record, checkpoint_id=checkpoint_id, waiting_until=None, owner=None))
 
 
-class Drive:
-    """One drive of a Responses run (`ResponsesDriver.run` or ``resume``): its outcome so
-    far, when it started, the ``checkpoint_meta``, the turns made, and the step it holds a
-    claim on (checkpoint and lease), if any. Every exit ends that claim: `close` (the run
-    ended: the checkpoint goes), `abandon` (an error: the next resumer takes over)."""
-
-    def __init__(
-        self,
-        outcome: RunOutcome,
-        started: float,
-        meta: Mapping[str, Any],
-        step: tuple[RunCheckpoint, Lease] | None = None,
-    ) -> None:
-        self.outcome = outcome
-        self.started = started
-        self.meta = meta
-        self.step = step
-        self.turns = 1  # a drive starts on a response in hand
-
-    def held_step(self) -> tuple[RunCheckpoint, Lease]:
-        """The claimed step (a resume always has one)."""
-        if self.step is None:
-            raise RuntimeError("this drive holds no checkpoint")
-        return self.step
-
-    def open(
-        self, park: Parking, response: Any, calls: Sequence[ToolCall], request: Mapping[str, Any]
-    ) -> bool:
-        """Checkpoint ``response``'s step before its calls are sent, then end the previous
-        step's checkpoint (its outputs were submitted). False: another process holds this
-        step (``outcome`` is then ``busy``)."""
-        response_id = str(response.id)
-        opened = park.open_step(
-            response_id,
-            calls,
-            request=parking.request_template(request),
-            meta=self.meta,
-            steps=self.outcome.steps,
-        )
-        self.close()
-        if opened is None:
-            lost(self.outcome, parking.checkpoint_id_for(response_id))
-            return False
-        self.step = opened
-        return True
-
-    def after_dispatch(self, park: Parking, results: Sequence[ToolResult]) -> RunOutcome | None:
-        """Park the run when a send of the step is still undecided (the outcome), else
-        ``None``: the outputs are submitted at once."""
-        checkpoint, lease = self.held_step()
-        if lease.lost:
-            self.abandon()
-            return lost(self.outcome, checkpoint.checkpoint_id)
-        checkpoint = park.after_dispatch(checkpoint, results)
-        if not checkpoint.held():
-            self.step = (checkpoint, lease)
-            return None
-        self.step = None
-        self.outcome.steps += 1
-        return park.park(lease, checkpoint, self.outcome)
-
-    def record_submit(self, response: Any) -> bool:
-        """Record in the held step's checkpoint that its outputs went to OpenAI and
-        ``response`` answered; False (``outcome`` ``busy``) when the claim was lost."""
-        if self.step is None:
-            return True
-        checkpoint, lease = self.step
-        checkpoint = parking.submitted(checkpoint, str(response.id))
-        if lease.put(checkpoint):
-            self.step = (checkpoint, lease)
-            return True
-        self.abandon()
-        lost(self.outcome, checkpoint.checkpoint_id)
-        return False
-
-    def close(self) -> None:
-        """The held step is over: delete its checkpoint (while the claim is ours)."""
-        if self.step is not None:
-            self.step[1].finish()
-            self.step = None
-
-    def abandon(self) -> None:
-        """Give the held step's claim back, checkpoint kept (an error, or a lost claim)."""
-        if self.step is not None:
-            self.step[1].release()
-            self.step = None
-
-
 def undecided(result: ToolResult) -> bool:
     """Whether ``result`` is a send still held for a human (its wait decided nothing)."""
     return result.pending is not None and (
@@ -447,32 +357,9 @@ def undecided(result: ToolResult) -> bool:
     )
 
 
-def response_gone(error: Exception) -> bool:
-    """Whether OpenAI's error says the response to continue from no longer exists."""
-    return isinstance(error, openai.NotFoundError) or (
-        getattr(error, "code", None) == "previous_response_not_found"
-    )
-
-
-def still_parked(outcome: RunOutcome, lease: Lease) -> RunOutcome:
-    """``outcome`` of a resume that found a held send undecided: the claim ends, the
-    checkpoint stays, the run is ``parked`` again."""
-    lease.release()
-    outcome.status = "parked"
-    outcome.checkpoint_id = lease.checkpoint_id
-    return outcome
-
-
 def lost(outcome: RunOutcome, checkpoint_id: str) -> RunOutcome:
     """``outcome`` of a drive whose claim another resumer took: ``busy``."""
     log.warning("parked run %s: the claim was lost to another resumer", checkpoint_id)
     outcome.status = "busy"
-    outcome.checkpoint_id = checkpoint_id
-    return outcome
-
-
-def ended(outcome: RunOutcome, status: str, checkpoint_id: str) -> RunOutcome:
-    """``outcome`` of a resume that did nothing: ``gone`` or ``busy``."""
-    outcome.status = status
     outcome.checkpoint_id = checkpoint_id
     return outcome

@@ -1,4 +1,5 @@
-"""`ResponsesDriver` / `AsyncResponsesDriver`, and `chat_tool_loop` for Chat Completions.
+"""`ResponsesDriver` / `AsyncResponsesDriver` (and, from `drivers.chat`, `chat_tool_loop`
+for Chat Completions).
 
 The Responses API is OpenAI's recommended path since the Assistants API shut down. The
 application owns the loop: create a response, carry out its function calls (concurrently,
@@ -10,35 +11,39 @@ Example::
     driver = ResponsesDriver(OpenAI(), Dispatcher(MultiMailClient(...), mailbox_id="mbx_1"))
     outcome = driver.run("Answer the newest email in my inbox", model="gpt-4.1")
     print(outcome.text)
+
+A run may *park* instead of holding a thread while a human decides (see `drivers.parked`)::
+
+    driver = ResponsesDriver(OpenAI(), dispatcher, checkpoints=PostgresCheckpointStore(dsn),
+                             approvals=ApprovalPolicy(park_after=30.0))
+    outcome = driver.run("...", model="gpt-4.1", checkpoint_meta={"mm_thread": "t1"})
+    if outcome.status == "parked":          # later, in any process, once decided:
+        outcome = driver.resume(outcome.checkpoint_id)
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import openai
 
-from mm_assistants import _validate
-from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.dispatch import (
     AsyncDispatcher,
     Dispatcher,
-    calls_from_chat_message,
     calls_from_response,
 )
 from mm_assistants.drivers import parking
+from mm_assistants.drivers.chat import chat_tool_loop
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.parked import Drive, Parking, ended, lost, response_gone, still_parked
+from mm_assistants.drivers.parked import Parking, lost
+from mm_assistants.drivers.parked_drive import Drive, ended, response_gone, still_parked
 from mm_assistants.drivers.responses_core import (
-    DEFAULT_MAX_TURNS,
     STOP_STATUSES,
     ResponsesDriverCore,
-    loop_ended,
-    out_of_turns,
 )
-from mm_assistants.drivers.seams import require_parts
+
+__all__ = ["AsyncResponsesDriver", "ResponsesDriver", "chat_tool_loop"]
 
 
 class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
@@ -367,46 +372,3 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         except BaseException:
             drive.abandon()
             raise
-
-
-def chat_tool_loop(
-    openai_client: openai.OpenAI,
-    dispatcher: Dispatcher,
-    *,
-    model: str,
-    messages: Iterable[Any],
-    tools: list[Any] | None = None,
-    approvals: ApprovalPolicy | None = None,
-    max_turns: int = DEFAULT_MAX_TURNS,
-    clock: Callable[[], float] = time.time,
-    **params: Any,
-) -> RunOutcome:
-    """The same loop for Chat Completions: tool messages follow each assistant message.
-
-    Blocking, like `ResponsesDriver` (an ``AsyncOpenAI`` client or an `AsyncDispatcher` is
-    a `TypeError`); ``clock`` measures ``outcome.duration``. ``outcome.messages`` holds the
-    model's final message (``outcome.run`` the last completion).
-    """
-    require_parts("chat_tool_loop", openai_client, dispatcher, asynchronous=False)
-    _validate.whole("chat_tool_loop", "max_turns", max_turns, minimum=1)
-    started = clock()
-    history = list(messages)
-    tools = tools if tools is not None else dispatcher.tool_definitions("chat")
-    policy = approvals if approvals is not None else ApprovalPolicy()
-    outcome = RunOutcome(status="in_progress")
-    completion: Any = None
-    for _ in range(max_turns):
-        completion = openai_client.chat.completions.create(
-            model=model, messages=history, tools=tools, **params
-        )
-        outcome.openai_requests += 1
-        message = completion.choices[0].message
-        history.append(message.model_dump(exclude_none=True))
-        calls = calls_from_chat_message(message)
-        if not calls:
-            return loop_ended(outcome, completion, "completed", message.content, clock() - started)
-        results = dispatcher.dispatch_many(calls, approvals=policy)
-        outcome.tool_results.extend(results)
-        outcome.steps += 1
-        history.extend(result.to_chat() for result in results)
-    return out_of_turns(outcome, completion, clock() - started)

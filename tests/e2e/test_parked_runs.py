@@ -205,6 +205,54 @@ def test_a_lapsed_resumer_is_replaced_and_its_late_writes_are_refused(
     assert checkpoints.get(checkpoint_id) == stored
 
 
+def test_a_resumer_that_died_after_its_submit_is_continued_without_a_second_submit(
+    sandbox: Sandbox, worker: Any, checkpoints: MemoryCheckpointStore
+) -> None:
+    parked = parked_run(worker)
+    checkpoint_id = str(parked.checkpoint_id)
+    sandbox.multimail.decide(wait_until_held(sandbox)["id"], "approve")
+    dying = worker()
+    stored = checkpoints.get(checkpoint_id)
+    assert stored is not None
+    saved = parking.decode(stored.record, stored.format_version)
+    [held] = saved.held()
+    output = {"type": "function_call_output", "call_id": held.call_id, "output": "{}"}
+    answer = dying.openai.responses.create(**parking.follow_up_request(saved, [output], []))
+    checkpoints.put(  # recorded, then the process died before going on
+        checkpoint_id,
+        parking.encode(parking.submitted(saved, answer.id)),
+        format_version=parking.FORMAT_VERSION,
+    )
+    creates = requests_to(sandbox, CREATE)
+
+    outcome = worker().driver.resume(checkpoint_id)
+
+    assert outcome.status == "completed", outcome.as_dict()
+    assert outcome.run.id == answer.id
+    assert requests_to(sandbox, CREATE) == creates  # the outputs were not submitted again
+    assert checkpoints.get(checkpoint_id) is None
+
+
+def test_a_heartbeat_keeps_a_long_resume_its_claim(
+    sandbox: Sandbox, worker: Any, checkpoints: MemoryCheckpointStore
+) -> None:
+    parked = parked_run(worker)
+    checkpoint_id = str(parked.checkpoint_id)
+    sandbox.multimail.decide(wait_until_held(sandbox)["id"], "approve")
+    sandbox.openai.update(model_latency=1.0)  # the submit outlasts the 0.3 s lease
+    slow = worker(checkpoint_lease=0.3).driver
+    outcomes: list[str] = []
+    thread = threading.Thread(target=lambda: outcomes.append(slow.resume(checkpoint_id).status))
+    thread.start()
+    try:
+        time.sleep(0.7)
+        assert worker().driver.resume(checkpoint_id).status == "busy"
+    finally:
+        thread.join(10)
+    assert outcomes == ["completed"]
+    assert len(deliveries(sandbox)) == 1
+
+
 def dispatching_checkpoint(
     sandbox: Sandbox, one: Worker, checkpoints: MemoryCheckpointStore, *, age: float = 0.0
 ) -> tuple[str, Any]:
