@@ -11,6 +11,7 @@ bounded (`fleet_support.WAIT`).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -68,12 +69,15 @@ class Fleet:
         return process
 
     def decide(self, email_id: str, action: str) -> None:
-        """What a person does on the review page: the oversight API's decide."""
-        key = self.sandbox.keys["oversight"]
+        """What a person does on the sandbox's review page: the page's own decide request
+        (its header and token included), as a browser sends it."""
+        page = httpx.get(f"{self.sandbox.base_url}/review/", timeout=10)
+        token = re.search(r'data-review-token="([^"]+)"', page.text)
+        assert token is not None, "the review page carries no token"
         answer = httpx.post(
-            f"{self.sandbox.multimail_url}/v1/oversight/decide",
-            headers={"Authorization": f"Bearer {key}"},
-            json={"email_id": email_id, "action": action},
+            f"{self.sandbox.base_url}/review/api/decide",
+            headers={"X-Review-Request": "1", "X-Review-Token": token[1]},
+            json={"email_id": email_id, "action": action, "reason": "Not this week"},
             timeout=10,
         )
         assert answer.status_code == 200, answer.text
