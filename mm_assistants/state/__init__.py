@@ -23,6 +23,8 @@ Example::
 """
 
 from mm_assistants.state.checkpoints import Checkpoint, CheckpointClaim, CheckpointStore
+from mm_assistants.state.checks import CheckLease, MailboxChecks, MemoryMailboxChecks
+from mm_assistants.state.decisions import DecisionStore, MemoryDecisionStore
 from mm_assistants.state.heartbeat import Heartbeat
 from mm_assistants.state.memory import (
     MemoryCheckpointStore,
@@ -43,6 +45,8 @@ from mm_assistants.state.pending import PendingRecord, PendingStore, decode_reco
 from mm_assistants.state.postgres import (
     PostgresCheckpointStore,
     PostgresDatabase,
+    PostgresDecisionStore,
+    PostgresMailboxChecks,
     PostgresPendingStore,
     PostgresRouteStore,
     PostgresSeenStore,
@@ -61,12 +65,17 @@ __all__ = [
     "SEEN_FILE",
     "STATE_DIR_ENV",
     "Admission",
+    "CheckLease",
     "Checkpoint",
     "CheckpointClaim",
     "CheckpointStore",
+    "DecisionStore",
     "Heartbeat",
     "InboundMessage",
+    "MailboxChecks",
     "MemoryCheckpointStore",
+    "MemoryDecisionStore",
+    "MemoryMailboxChecks",
     "MemoryPendingStore",
     "MemoryRouteStore",
     "MemorySeenStore",
@@ -74,6 +83,8 @@ __all__ = [
     "PendingStore",
     "PostgresCheckpointStore",
     "PostgresDatabase",
+    "PostgresDecisionStore",
+    "PostgresMailboxChecks",
     "PostgresPendingStore",
     "PostgresRouteStore",
     "PostgresSeenStore",

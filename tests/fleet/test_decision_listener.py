@@ -42,7 +42,7 @@ def closing() -> Iterator[list[Any]]:
 def hub_on(dsn: str, closing: list[Any]) -> tuple[ApprovalHub, PostgresDecisionStore]:
     store = PostgresDecisionStore(dsn)
     hub = ApprovalHub(store)
-    closing.extend([store.db, hub])
+    closing.extend([store.database, hub])
     return hub, store
 
 
@@ -108,7 +108,7 @@ def wait_in_another_process(dsn: str, email_ids: list[str], results: Any) -> Non
                 results.put(("decided", dict(decision or {}), time.monotonic()))
     finally:
         hub.close()
-        store.db.close()
+        store.database.close()
 
 
 def test_a_decision_published_here_wakes_a_wait_in_another_process(
@@ -157,7 +157,7 @@ def test_a_decision_published_while_the_listener_is_cut_off_arrives_after_it_rec
 ) -> None:
     dbname = parse_dsn(pg_dsn)["dbname"]
     publisher = PostgresDecisionStore(PostgresDatabase(pg_dsn))
-    closing.append(publisher.db)
+    closing.append(publisher.database)
     publisher.get_many(["warm-up"])  # its pooled connection is open before the cut
     worker, _ = hub_on(pg_dsn, closing)
     caplog.set_level(logging.DEBUG)
@@ -245,8 +245,8 @@ def test_no_repr_or_error_shows_the_password(
 ) -> None:
     hub, store = hub_on(pg_dsn, closing)
     listen_store = PostgresDecisionStore(pg_dsn, listen_dsn=pg_dsn)
-    closing.append(listen_store.db)
-    for text in (repr(hub), repr(store), repr(listen_store), repr(store.db)):
+    closing.append(listen_store.database)
+    for text in (repr(hub), repr(store), repr(listen_store), repr(store.database)):
         assert PASSWORD not in text
     port = parse_dsn(pg_dsn)["port"]
     down = pg_dsn.replace(f":{port}/", ":1/")  # nothing listens on port 1

@@ -142,5 +142,5 @@ def test_a_shared_row_is_claimed_by_one_process_at_a_time(pg_dsn: str) -> None:
     a = first.claim_due("a", lease=30, limit=len(MAILBOXES))
     b = second.claim_due("b", lease=30, limit=len(MAILBOXES))
     assert (len(a), b) == (len(MAILBOXES), [])
-    first.db.close()
-    second.db.close()
+    first.database.close()
+    second.database.close()

@@ -34,7 +34,7 @@ def store(request: pytest.FixtureRequest) -> Iterator[DecisionStore]:
 
     postgres = PostgresDecisionStore(request.getfixturevalue("pg_dsn"))
     yield postgres
-    postgres.db.close()
+    postgres.database.close()
 
 
 class Bell:

@@ -237,3 +237,21 @@ def test_a_bad_dsn_is_refused_without_repeating_it() -> None:
     with pytest.raises(ValueError, match="connection string") as raised:
         PostgresDatabase(f"postgresql://app:{PASSWORD}@[bad")
     assert PASSWORD not in str(raised.value)
+
+
+def test_the_facade_builds_every_store_on_one_pool(pg_dsn: str) -> None:
+    state = PostgresState(pg_dsn)
+    try:
+        stores = (state.pending, state.routes, state.seen, state.checkpoints)
+        assert all(
+            store.database is state.database for store in (*stores, state.decisions, state.checks)
+        )
+        state.decisions.record("em_1", {"status": "rejected", "reason": "no"})
+        assert state.decisions.get_many(["em_1"])["em_1"]["status"] == "rejected"
+        state.checks.watch(["mbx_1"], interval=5.0)
+        assert [lease.mailbox_id for lease in state.checks.claim_due("me", lease=30, limit=5)] == [
+            "mbx_1"
+        ]
+        assert "s3cret" not in repr(state)
+    finally:
+        state.close()

@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 from mm_assistants.state.postgres.checkpoints import PostgresCheckpointStore
+from mm_assistants.state.postgres.checks import PostgresMailboxChecks
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
 from mm_assistants.state.postgres.decisions import PostgresDecisionStore
 from mm_assistants.state.postgres.pending import PostgresPendingStore
@@ -28,6 +29,7 @@ __all__ = [
     "PostgresCheckpointStore",
     "PostgresDatabase",
     "PostgresDecisionStore",
+    "PostgresMailboxChecks",
     "PostgresPendingStore",
     "PostgresRouteStore",
     "PostgresSeenStore",
@@ -37,10 +39,15 @@ __all__ = [
 
 
 class PostgresState:
-    """The four stores on one database and one pool: ``pending``, ``routes``, ``seen``
-    and ``checkpoints``; `close` closes the pool (if this built it from a DSN).
+    """Every store on one database and one pool: ``pending``, ``routes``, ``seen``,
+    ``checkpoints``, ``decisions`` (the fleet's oversight decisions, for
+    ``ApprovalHub(state.decisions)``) and ``checks`` (the fleet watcher's per-mailbox check
+    rows); `close` closes the pool (if this built it from a DSN).
 
     ``dsn`` may hold a password: it never appears in a repr, log line or error.
+    ``listen_dsn`` is where the one LISTEN connection of the process goes, for deployments
+    that pool every other connection through PgBouncer in transaction mode (LISTEN needs a
+    session of its own); by default it is ``dsn``.
     """
 
     def __init__(
@@ -49,6 +56,7 @@ class PostgresState:
         *,
         lease: float = DEFAULT_LEASE,
         seen_retention: float = DEFAULT_SEEN_RETENTION,
+        listen_dsn: str | None = None,
     ) -> None:
         self.database = database(dsn)
         self._owned = not isinstance(dsn, PostgresDatabase)
@@ -56,6 +64,8 @@ class PostgresState:
         self.routes = PostgresRouteStore(self.database, lease=lease, seen_retention=seen_retention)
         self.seen = PostgresSeenStore(self.database)
         self.checkpoints = PostgresCheckpointStore(self.database)
+        self.decisions = PostgresDecisionStore(self.database, listen_dsn=listen_dsn)
+        self.checks = PostgresMailboxChecks(self.database)
 
     def __repr__(self) -> str:
         return f"PostgresState({self.database.where!r})"

@@ -51,10 +51,10 @@ class PostgresMailboxChecks:
     """
 
     def __init__(self, db: str | PostgresDatabase) -> None:
-        self.db = database(db)
+        self.database = database(db)
 
     def __repr__(self) -> str:
-        return f"PostgresMailboxChecks({self.db.where!r})"
+        return f"PostgresMailboxChecks({self.database.where!r})"
 
     def watch(self, mailbox_ids: Sequence[str], *, interval: float) -> None:
         """See `MailboxChecks.watch` (a new row is due at the database's ``now()``)."""
@@ -62,7 +62,7 @@ class PostgresMailboxChecks:
         ids = sorted({str(mailbox_id) for mailbox_id in mailbox_ids})
         if not ids:
             return
-        with self.db.transaction() as conn:
+        with self.database.transaction() as conn:
             conn.execute(
                 "INSERT INTO mm_mailbox_checks (mailbox_id, interval_seconds)"
                 " SELECT unnest(%s::text[]), %s ON CONFLICT (mailbox_id) DO NOTHING",
@@ -71,13 +71,13 @@ class PostgresMailboxChecks:
 
     def unwatch(self, mailbox_id: str) -> None:
         """See `MailboxChecks.unwatch`."""
-        with self.db.transaction() as conn:
+        with self.database.transaction() as conn:
             conn.execute("DELETE FROM mm_mailbox_checks WHERE mailbox_id = %s", (mailbox_id,))
 
     def claim_due(self, owner: str, *, lease: float, limit: int) -> list[CheckLease]:
         """See `MailboxChecks.claim_due` (oldest due first; locked rows are skipped)."""
         check_claim_args(lease=lease, limit=limit)
-        with self.db.transaction() as conn:
+        with self.database.transaction() as conn:
             rows = conn.execute(
                 _CLAIM, {"owner": str(owner), "lease": float(lease), "limit": limit}
             ).fetchall()
@@ -88,7 +88,7 @@ class PostgresMailboxChecks:
     def done(self, lease: CheckLease, *, next_in: float, interval: float) -> bool:
         """See `MailboxChecks.done`: written only while ``lease.token`` is the row's."""
         check_schedule(next_in=next_in, interval=interval)
-        with self.db.transaction() as conn:
+        with self.database.transaction() as conn:
             updated = conn.execute(
                 _DONE,
                 {

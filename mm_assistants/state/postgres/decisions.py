@@ -83,15 +83,15 @@ class PostgresDecisionStore:
             raise ValueError(
                 "channel must be a lower-case PostgreSQL identifier (letters, digits, _)"
             )
-        self.db = database(db)
+        self.database = database(db)
         if listen_dsn is not None:
             parse_dsn(listen_dsn)  # a bad DSN fails here, at construction
-        self._listen_dsn = listen_dsn if listen_dsn is not None else self.db.dsn
+        self._listen_dsn = listen_dsn if listen_dsn is not None else self.database.dsn
         self.channel = channel
 
     def __repr__(self) -> str:
         return (
-            f"PostgresDecisionStore({self.db.where!r},"
+            f"PostgresDecisionStore({self.database.where!r},"
             f" listen={describe_dsn(self._listen_dsn)!r}, channel={self.channel!r})"
         )
 
@@ -99,7 +99,7 @@ class PostgresDecisionStore:
         """Upsert the decision of ``email_id`` and ring the channel, in one transaction."""
         checked_email_id(email_id)
         encoded = encode_decision(data)
-        with self.db.transaction() as conn:
+        with self.database.transaction() as conn:
             conn.execute(
                 "INSERT INTO mm_decisions (email_id, record) VALUES (%s, %s::jsonb)"
                 " ON CONFLICT (email_id) DO UPDATE SET record = excluded.record,"
@@ -113,8 +113,8 @@ class PostgresDecisionStore:
         wanted = sorted({key for key in email_ids if plausible_email_id(key)})
         if not wanted:
             return {}
-        self.db.ensure_schema()
-        with self.db.connection() as conn:
+        self.database.ensure_schema()
+        with self.database.connection() as conn:
             rows = conn.execute(
                 "SELECT email_id, record FROM mm_decisions WHERE email_id = ANY(%s)",
                 (wanted,),
