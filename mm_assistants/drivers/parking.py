@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 from mm_assistants.approvals.store import PARK_LIMIT_SECONDS
 from mm_assistants.state import PendingRecord
+from mm_assistants.tools.ids import is_plausible_id
 
 #: The layout `encode` writes; `decode` refuses any other.
 FORMAT_VERSION = 1
@@ -358,11 +359,14 @@ def _from_dict(data: Any) -> RunCheckpoint:
     phase = data["phase"]
     if phase not in _PHASES:
         raise ValueError("phase")
+    request = _typed(data["request"], dict)
+    if TRANSPORT_OPTIONS & set(request):
+        raise ValueError("transport options")  # never written by this module: refused
     return RunCheckpoint(
         checkpoint_id=_typed(data["checkpoint_id"], str),
         response_id=_typed(data["response_id"], str),
         phase=phase,
-        request=_typed(data["request"], dict),
+        request=request,
         calls=calls,
         registry=_typed(data["registry"], str),
         tools_sha256=_typed(data["tools_sha256"], str),
@@ -385,10 +389,16 @@ def _call(item: Any) -> ParkedCall:
         gated=_typed(data["gated"], bool),
         first_attempt_at=_number(data["first_attempt_at"]),
         output=_optional(data.get("output"), str),
-        held=None
-        if held is None
-        else HeldSend(_typed(held["email_id"], str), _typed(held["mailbox_id"], str)),
+        held=None if held is None else HeldSend(_id(held["email_id"]), _id(held["mailbox_id"])),
     )
+
+
+def _id(value: Any) -> str:
+    # a held email's ids name URL paths of the status check: a stored row that could
+    # name another path (written by anyone with the database) is refused
+    if not is_plausible_id(value):
+        raise ValueError("id")
+    return value
 
 
 def _typed(value: Any, kind: type) -> Any:

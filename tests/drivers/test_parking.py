@@ -33,6 +33,14 @@ from mm_assistants.state import PendingRecord
 NOW = 1_800_000_000.0
 PRINT = Fingerprint("v1", "a" * 64, {"mailbox_id": "mbx_1", "allowed": ["mbx_1"]})
 REQUEST = {"model": "gpt-4.1", "instructions": "Be brief.", "tools": [{"name": "send_email"}]}
+BASE_CALL = {
+    "call_id": "call_1",
+    "name": "send_email",
+    "arguments": "{}",
+    "gated": True,
+    "first_attempt_at": 1.0,
+    "output": None,
+}
 CALLS = [
     ("call_1", "send_email", '{"to": ["b@x.test"]}', True),
     ("call_2", "check_inbox", "{}", False),
@@ -165,6 +173,23 @@ def test_a_field_of_the_wrong_kind_is_refused(field: str, value: Any) -> None:
     inner = json.loads(parking.encode(checkpoint()))
     inner[field] = value
     with pytest.raises(CheckpointError):
+        parking.decode(json.dumps(inner).encode(), parking.FORMAT_VERSION)
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        pytest.param({"request": {"model": "m", "extra_headers": {"X": "1"}}}, id="headers"),
+        pytest.param(
+            {"calls": [{**BASE_CALL, "held": {"email_id": "../admin", "mailbox_id": "m"}}]},
+            id="path-in-email-id",
+        ),
+    ],
+)
+def test_a_row_written_by_someone_else_cannot_steer_a_resume(poison: dict[str, Any]) -> None:
+    inner = json.loads(parking.encode(checkpoint()))
+    inner.update(poison)
+    with pytest.raises(CheckpointError, match="malformed"):
         parking.decode(json.dumps(inner).encode(), parking.FORMAT_VERSION)
 
 

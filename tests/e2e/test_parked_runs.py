@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import AsyncExitStack, ExitStack
 from typing import Any
 
 import openai
@@ -394,14 +394,39 @@ async def test_an_async_parked_run_is_resumed_by_another_driver(
         )
         return AsyncResponsesDriver(ai, dispatcher, approvals=PARK, checkpoints=checkpoints)
 
-    from contextlib import AsyncExitStack
-
     async with AsyncExitStack() as stack:
         parked = await (await driver(stack)).run(ASK, model="scripted:send")
         assert parked.status == "parked"
+        early = await (await driver(stack)).resume(str(parked.checkpoint_id))
+        assert early.status == "parked"
         sandbox.multimail.decide(wait_until_held(sandbox)["id"], "approve")
         outcome = await (await driver(stack)).resume(str(parked.checkpoint_id))
+        again = await (await driver(stack)).resume(str(parked.checkpoint_id))
 
     assert outcome.status == "completed", outcome.as_dict()
     assert submitted_output(outcome)["status"] == "approved_and_sent"
     assert len(deliveries(sandbox)) == 1
+    assert again.status == "gone"
+    assert store.all() == []
+
+
+def test_the_sandbox_forgets_unstored_and_expired_responses(
+    sandbox: Sandbox, openai_client: openai.OpenAI
+) -> None:
+    kept = openai_client.responses.create(model="scripted:hello", input="hi")
+    unstored = openai_client.responses.create(model="scripted:hello", input="hi", store=False)
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.retrieve(unstored.id)
+    assert openai_client.responses.retrieve(kept.id).id == kept.id
+
+    sandbox.openai.update(response_retention_seconds=60)
+    sandbox.clock.advance(61)
+
+    with pytest.raises(openai.NotFoundError):
+        openai_client.responses.retrieve(kept.id)
+    for gone in (kept.id, unstored.id):
+        with pytest.raises(openai.BadRequestError) as caught:
+            openai_client.responses.create(
+                model="scripted:hello", input="again", previous_response_id=gone
+            )
+        assert caught.value.code == "previous_response_not_found"
