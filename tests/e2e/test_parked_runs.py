@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack, ExitStack
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -21,7 +22,13 @@ from mm_assistants.drivers import AsyncResponsesDriver, ResponsesDriver, RunOutc
 from mm_assistants.drivers.parked import Parking
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.sandbox import Sandbox
-from mm_assistants.state import MemoryCheckpointStore
+from mm_assistants.state import (
+    CheckpointStore,
+    MemoryCheckpointStore,
+    PendingStore,
+    SQLiteCheckpointStore,
+    SQLitePendingStore,
+)
 from tests.e2e.conftest import FAST_RETRY, deliveries, outbound, requests_to, wait_until_held
 
 CREATE = "POST /responses"
@@ -35,8 +42,8 @@ class Worker:
     def __init__(
         self,
         sandbox: Sandbox,
-        checkpoints: MemoryCheckpointStore,
-        pending: MemoryPendingStore,
+        checkpoints: CheckpointStore,
+        pending: PendingStore,
         **options: Any,
     ) -> None:
         self._stack = ExitStack()
@@ -130,6 +137,38 @@ def test_a_parked_run_is_resumed_by_another_driver_with_the_decision(
     assert checkpoints.get(str(parked.checkpoint_id)) is None
     assert store.all() == []  # the decision travelled with the output
     assert worker().driver.resume(str(parked.checkpoint_id)).status == "gone"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_run_parked_in_a_shared_store_is_resumed_by_another_worker(
+    backend: str, sandbox: Sandbox, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    if backend == "postgres":
+        from mm_assistants.state.postgres import PostgresState
+
+        shared = PostgresState(request.getfixturevalue("pg_dsn"))
+        request.addfinalizer(shared.close)
+        checkpoints, pending = shared.checkpoints, shared.pending
+    else:
+        checkpoints = SQLiteCheckpointStore(tmp_path / "checkpoints.db")
+        pending = SQLitePendingStore(tmp_path / "pending.db")
+    first = Worker(sandbox, checkpoints, pending)
+    request.addfinalizer(first.close)
+    parked = first.driver.run(ASK, model="scripted:send", checkpoint_meta={"mm_thread": "t1"})
+    assert parked.status == "parked"
+    [record] = pending.all()
+    assert parking.resume_target(record) == parked.checkpoint_id
+    sandbox.multimail.decide(record.email_id, "approve")
+
+    second = Worker(sandbox, checkpoints, pending)
+    request.addfinalizer(second.close)
+    outcome = second.driver.resume(str(parked.checkpoint_id))
+
+    assert outcome.status == "completed", outcome.as_dict()
+    assert submitted_output(outcome)["status"] == "approved_and_sent"
+    assert checkpoints.get(str(parked.checkpoint_id)) is None
+    assert pending.all() == []
+    assert len(deliveries(sandbox)) == 1
 
 
 def test_a_resume_before_the_decision_stays_parked(
