@@ -253,6 +253,11 @@ class Parking:
 
     # -- decisions ------------------------------------------------------------------------
 
+    @property
+    def reads_hub(self) -> bool:
+        """Whether the dispatcher's approval hub can tell a decision (``current``)."""
+        return callable(getattr(self.dispatcher.approval_hub, "current", None))
+
     def hub_decision(self, email_id: str) -> Mapping[str, Any] | None:
         """The decision the dispatcher's approval hub knows of, if it can tell (``current``)."""
         current = getattr(self.dispatcher.approval_hub, "current", None)

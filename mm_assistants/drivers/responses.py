@@ -23,6 +23,7 @@ A run may *park* instead of holding a thread while a human decides (see `drivers
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -314,7 +315,13 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         decided = {}
         for call in checkpoint.held():
             assert call.held is not None  # held() holds only those
-            result = park.decided(call, park.hub_decision(call.held.email_id), "hub")
+            # the hub may read the database: off the event loop (see ApprovalHub.current)
+            heard = (
+                await asyncio.to_thread(park.hub_decision, call.held.email_id)
+                if park.reads_hub
+                else None
+            )
+            result = park.decided(call, heard, "hub")
             if result is None:
                 email = await self.dispatcher.fetch_email(call.held.email_id, call.held.mailbox_id)
                 result = park.decided(call, email, "poll")

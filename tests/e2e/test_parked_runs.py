@@ -16,7 +16,12 @@ from typing import Any
 import openai
 import pytest
 
-from mm_assistants.approvals import ApprovalPolicy, MemoryPendingStore, resolve_pending
+from mm_assistants.approvals import (
+    ApprovalHub,
+    ApprovalPolicy,
+    MemoryPendingStore,
+    resolve_pending,
+)
 from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, calls_from_response
 from mm_assistants.drivers import AsyncResponsesDriver, ResponsesDriver, RunOutcome, parking
 from mm_assistants.drivers.parked import Parking
@@ -55,9 +60,13 @@ class Worker:
                 api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
             )
         )
-        tools = options.pop("tools", None)
         self.dispatcher = Dispatcher(
-            client, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=pending, tools=tools
+            client,
+            mailbox_id=sandbox.mailbox_id,
+            audit=None,
+            approval_store=pending,
+            tools=options.pop("tools", None),
+            approval_hub=options.pop("approval_hub", None),
         )
         options.setdefault("approvals", PARK)
         self.driver = ResponsesDriver(
@@ -169,6 +178,32 @@ def test_a_run_parked_in_a_shared_store_is_resumed_by_another_worker(
     assert checkpoints.get(str(parked.checkpoint_id)) is None
     assert pending.all() == []
     assert len(deliveries(sandbox)) == 1
+
+
+def test_a_decision_the_hub_knows_is_submitted_without_a_status_request(
+    sandbox: Sandbox, checkpoints: MemoryCheckpointStore, store: MemoryPendingStore
+) -> None:
+    hub = ApprovalHub()
+    first = Worker(sandbox, checkpoints, store, approval_hub=hub)
+    parked = first.driver.run(ASK, model="scripted:send")
+    assert parked.status == "parked"
+    email = wait_until_held(sandbox)
+    decided = sandbox.multimail.decide(email["id"], "approve")
+    hub.publish_event("oversight.approved", {"email_id": email["id"], **decided})
+    second = Worker(sandbox, checkpoints, store, approval_hub=hub)
+    looks: list[str] = []
+    second.dispatcher.fetch_email = lambda *ids: looks.append(ids[0])  # type: ignore[method-assign]
+    try:
+        outcome = second.driver.resume(str(parked.checkpoint_id))
+    finally:
+        first.close()
+        second.close()
+
+    assert outcome.status == "completed", outcome.as_dict()
+    assert looks == []
+    [approval] = [r.approval for r in outcome.tool_results if r.approval is not None][-1:]
+    assert approval.woken_by == "hub"
+    assert submitted_output(outcome)["status"] == "approved_and_sent"
 
 
 def test_a_resume_before_the_decision_stays_parked(
