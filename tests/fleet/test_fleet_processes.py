@@ -155,6 +155,13 @@ def test_decisions_on_the_review_queue_wake_parked_runs_in_three_workers(fleet: 
         )
     for checkpoint, _ in parked:  # once each, fleet-wide
         assert sum(len(w.matches(rf"resumed {checkpoint}:")) for w in workers) == 1
+    for (_, email_id), action in zip(parked, actions, strict=True):  # the real decision
+        said = f"approval {email_id}: {'approved' if action == 'approve' else 'rejected'}"
+        assert sum(len(w.matches(said)) for w in workers) == 1
+    # Woken by the bell alone: the only emails read are the model's read_email, one per run;
+    # not one status request about a held reply.
+    reads = fleet.sandbox.multimail.counters()["routes"]
+    assert reads.get("GET /v1/mailboxes/{mailbox_id}/emails/{email_id}") == 3
     approved = [
         email_id for (_, email_id), a in zip(parked, actions, strict=True) if a == "approve"
     ]
