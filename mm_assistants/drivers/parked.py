@@ -19,8 +19,16 @@ The order of writes is what makes a crash cost time, never a duplicate:
    replaces it. A resumer that loses its claim (its heartbeat fails, or a write is refused
    because a later claim exists) stops touching the run.
 
-Claims are leases on the store's notion of time (`Lease.SECONDS`); a store without a
-``renew`` method is renewed by releasing and re-claiming (a new, larger token).
+Claims are leases of `LEASE_SECONDS` (``checkpoint_lease=`` of the drivers), renewed every
+third of it. `CheckpointStore` has no ``renew`` yet: a store without one is renewed by
+releasing and re-claiming (a new, larger token; a rival that claims in that instant wins
+and this drive stops). A store with ``renew(checkpoint_id, token, until=)`` is used as is.
+
+One window is left open: between the dispatcher recording a still-held send (``settle``)
+and `Parking.park` marking its record with the checkpoint id, a resolver running at that
+very moment may deliver a decision made in that instant as a late-decision message too;
+the resume then also hands it to the model as the call's output (told twice, never lost).
+The store calls are synchronous; the async driver makes them on its event loop.
 """
 
 from __future__ import annotations
