@@ -12,6 +12,8 @@ kills it at a chosen moment)::
 and blocks for good just before it is sent / just after it was answered. ``gated``: every
 run after the first waits for a line on stdin (``WAITING`` is printed first), so a test can
 look at the worker between runs.
+
+``FLEET_SHOW=1`` prints what every process said when it is stopped (for debugging).
 """
 
 from __future__ import annotations
