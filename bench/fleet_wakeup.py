@@ -176,7 +176,7 @@ def measure(sandbox: Sandbox, config: FleetWakeupConfig, dsn: str) -> Measured:
             commands.put(None)
     finally:
         web_hub.close()
-        web_store.db.close()
+        web_store.database.close()
     numbers = {
         "clock": "time.monotonic() in both processes (CLOCK_MONOTONIC: one clock per machine)",
         "delay_s": config.delay,
@@ -302,7 +302,7 @@ def worker_main(reports: Any, commands: Any, spec: Mapping[str, Any]) -> None:
                     ).start()
         finally:
             hub.close()
-            store.db.close()
+            store.database.close()
 
     report_errors(reports, work)
 
