@@ -4,7 +4,6 @@ SQLite. (What a store itself keeps and claims is the contract in ``tests/state``
 from __future__ import annotations
 
 import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ import pytest
 
 from mm_assistants.approvals import ApprovalOutcome, PendingRecord, resolve_pending
 from mm_assistants.state import MemoryPendingStore, SQLitePendingStore
+from mm_assistants.state.owners import host_identity
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -55,7 +55,7 @@ def test_a_failed_delivery_keeps_the_record(store: Any) -> None:
 
 
 def test_a_record_a_live_wait_owns_is_left_to_that_wait() -> None:
-    host = socket.gethostname()
+    host = host_identity()
     live = PendingRecord(
         "em_live",
         "mbx_1",

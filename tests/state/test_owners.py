@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from mm_assistants.state import current_owner, owner_alive
-from mm_assistants.state.owners import claim_live, new_token, token_alive
+from mm_assistants.state import current_owner, owner_alive, owners
+from mm_assistants.state.owners import claim_live, host_identity, new_token, token_alive
 
-HOST = socket.gethostname()
+HOST = host_identity()
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,25 @@ def test_a_claim_holds_until_its_lease_ends_or_its_process_is_gone() -> None:
     assert not claim_live(token, None, now)
     assert not claim_live(token, True, now)
     assert not claim_live(f"x@{HOST}:99999999", now + 10, now)
+
+
+def test_a_container_sharing_our_host_name_is_another_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two containers with one host name but their own PID namespaces: a pid of the other
+    # one means nothing here, so its claim is trusted until its lease ends (never taken
+    # over because this container has no such pid).
+    name = socket.gethostname()
+    monkeypatch.setattr(owners, "_pid_namespace", lambda: "4026531836")
+    assert owner_alive(f"{name}~4026532999:99999999") is True
+    assert owner_alive(f"{name}~4026531836:99999999") is False  # our own namespace: asked
+    assert current_owner() == f"{name}~4026531836:{os.getpid()}"
+
+
+def test_without_a_namespace_to_read_the_host_name_alone_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unreadable(path: str) -> str:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(os, "readlink", unreadable)
+    assert host_identity() == socket.gethostname()
+    assert owner_alive(f"{socket.gethostname()}:99999999") is False

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 
 import pytest
 
 from mm_assistants.state import PendingRecord, PendingStore
+from mm_assistants.state.owners import host_identity
 from tests.state.conftest import Backend
 
 SECRET = "whsec_do_not_log_me"
@@ -79,7 +79,7 @@ def test_a_claim_left_by_a_dead_process_is_taken_over(backend: Backend) -> None:
     # the same rule in every backend (memory used to wait out the lease)
     store = backend.pending()
     store.add(record("em_a"))
-    gone = f"t@{socket.gethostname()}:99999999"  # a pid far above any real one
+    gone = f"t@{host_identity()}:99999999"  # a pid far above any real one
     assert store.claim("em_a", gone, until=time.time() + 600) is not None
     assert store.claim("em_a", "next", until=time.time() + 60) is not None
 

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from mm_assistants.state import owners
 from mm_assistants.state.checkpoints import Checkpoint, check_checkpoint, claim_holds
-from mm_assistants.state.owners import new_token, owner_alive
+from mm_assistants.state.owners import host_identity, new_token, owner_alive
 from mm_assistants.state.pending import PendingRecord, decode_record, encode_record
 
-HOST = socket.gethostname()
+HOST = host_identity()
 GONE = f"{HOST}:99999999"
 
 
@@ -29,6 +30,7 @@ def test_liveness_is_asked_with_signal_zero_only(monkeypatch: pytest.MonkeyPatch
 def test_the_pid_is_what_follows_the_last_colon(monkeypatch: pytest.MonkeyPatch) -> None:
     # a host name with a colon in it (an IPv6-style name) still names this host
     monkeypatch.setattr(socket, "gethostname", lambda: "node:7")
+    monkeypatch.setattr(owners, "_pid_namespace", lambda: "")
     assert owner_alive("node:7:99999999") is False
     assert owner_alive(f"node:7:{os.getpid()}") is True
 
