@@ -69,3 +69,21 @@ def test_without_a_namespace_to_read_the_host_name_alone_names_the_host(
     monkeypatch.setattr(os, "readlink", unreadable)
     assert host_identity() == socket.gethostname()
     assert owner_alive(f"{socket.gethostname()}:99999999") is False
+
+
+@pytest.mark.parametrize(
+    ("link", "namespace"),
+    [
+        pytest.param("pid:[4026531836]", "4026531836", id="linux"),
+        pytest.param("pid:[]", "", id="empty"),
+        pytest.param("pid:[40x6]", "", id="not-digits"),
+        pytest.param("4026531836", "4026531836", id="bare-digits"),
+    ],
+)
+def test_the_namespace_is_the_inode_the_link_names(
+    monkeypatch: pytest.MonkeyPatch, link: str, namespace: str
+) -> None:
+    asked: list[str] = []
+    monkeypatch.setattr(os, "readlink", lambda path: asked.append(path) or link)
+    assert owners._pid_namespace() == namespace
+    assert asked == ["/proc/self/ns/pid"]
