@@ -74,6 +74,11 @@ class CheckpointStore(Protocol):
         callers at most one gets it. ``None`` when there is no checkpoint or a claim that
         has not lapsed holds it. Each claim's token is larger than every earlier one's."""
 
+    def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
+        """Extend the claim ``token`` until ``until`` (a resumer's heartbeat); False,
+        changing nothing, when ``token`` is not the latest claim, the claim was released,
+        or the checkpoint is gone. The token stays the same."""
+
     def release(self, checkpoint_id: str, token: int) -> bool:
         """End the claim ``token`` (the run was parked again); False, changing nothing,
         when ``token`` is not the latest claim or the checkpoint is gone."""

@@ -349,6 +349,15 @@ class MemoryCheckpointStore:
             self._checkpoints[checkpoint_id] = claimed
             return CheckpointClaim(claimed, token, until)
 
+    def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
+        """Extend the claim ``token`` (see `CheckpointStore.renew`)."""
+        with self._lock:
+            known = self._checkpoints.get(checkpoint_id)
+            if known is None or known.fence != token or known.claimed_until is None:
+                return False
+            self._checkpoints[checkpoint_id] = replace(known, claimed_until=until)
+            return True
+
     def release(self, checkpoint_id: str, token: int) -> bool:
         """End the claim ``token`` (see `CheckpointStore.release`)."""
         with self._lock:

@@ -78,6 +78,27 @@ def test_release_and_writes_check_the_fencing_token(backend: Backend) -> None:
     assert not store.put("run_1", b"v3", format_version=1, token=fresh.token)
 
 
+def test_a_renewal_keeps_the_claim_and_its_token(backend: Backend) -> None:
+    store = backend.checkpoints()
+    assert not store.renew("missing", 1, until=time.time() + 60)
+    store.put("run_1", b"{}", format_version=1)
+    claim = store.claim("run_1", until=time.time() + 0.3)
+    assert claim is not None
+    assert store.renew("run_1", claim.token, until=time.time() + 60)
+    time.sleep(0.5)  # past the first lease: the renewal holds it
+    assert backend.checkpoints().claim("run_1", until=time.time() + 60) is None
+    assert store.put("run_1", b"v2", format_version=1, token=claim.token)  # same token
+    assert not store.renew("run_1", claim.token + 1, until=time.time() + 60)
+    assert store.release("run_1", claim.token)
+    assert not store.renew("run_1", claim.token, until=time.time() + 60)  # released: over
+    later = store.claim("run_1", until=time.time() - 1)
+    assert later is not None
+    taken = store.claim("run_1", until=time.time() + 60)  # the lapsed lease is taken over
+    assert taken is not None
+    assert not store.renew("run_1", later.token, until=time.time() + 60)  # stale: refused
+    assert store.get("run_1").fence == taken.token  # type: ignore[union-attr]
+
+
 def test_tokens_never_repeat_after_a_delete(backend: Backend) -> None:
     store = backend.checkpoints()
     store.put("run_1", b"{}", format_version=1)

@@ -104,6 +104,17 @@ class PostgresCheckpointStore:
             self._quarantine(checkpoint_id, problem)
         return None
 
+    def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
+        """Extend the claim ``token`` (see `CheckpointStore.renew`): ``until`` minus this
+        host's time, counted on the database's clock."""
+        with self.database.connection() as conn:
+            changed = conn.execute(
+                f"UPDATE {TABLE} SET claimed_until = now() + %s * interval '1 second'"
+                " WHERE checkpoint_id = %s AND fence = %s AND claimed_until IS NOT NULL",
+                (seconds_until(until), checkpoint_id, token),
+            ).rowcount
+        return bool(changed == 1)
+
     def release(self, checkpoint_id: str, token: int) -> bool:
         """End the claim ``token`` (see `CheckpointStore.release`)."""
         with self.database.connection() as conn:

@@ -99,6 +99,16 @@ class SQLiteCheckpointStore:
             self._quarantine(checkpoint_id, known)
         return None if claimed is None else CheckpointClaim(claimed, claimed.fence, until)
 
+    def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
+        """Extend the claim ``token`` (see `CheckpointStore.renew`)."""
+        with self._db.connection() as db:
+            changed = db.execute(
+                f"UPDATE {TABLE} SET claimed_until = ?"
+                " WHERE checkpoint_id = ? AND fence = ? AND claimed_until IS NOT NULL",
+                (until, checkpoint_id, token),
+            ).rowcount
+        return changed == 1
+
     def release(self, checkpoint_id: str, token: int) -> bool:
         """End the claim ``token`` (see `CheckpointStore.release`)."""
         with self._db.connection() as db:
