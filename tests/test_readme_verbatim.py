@@ -82,6 +82,30 @@ SKIPPED = [
         " to; tests/test_readme_webhooks.py serves it as printed against the sandbox",
     ),
     (
+        "docker run -d --name mm-postgres",
+        "starts a PostgreSQL with docker, which CI does not have: tests/fleet run a throwaway"
+        " cluster and make its tables with this very `mm-assistants state init`",
+    ),
+    (
+        "examples/fleet_web.py --port 8000",
+        "a server that runs until Ctrl-C, subscribed on the sandbox:"
+        " tests/fleet/test_fleet_processes.py runs examples/fleet_web.py the same way",
+    ),
+    (
+        "fleet_worker.py --run",
+        "a worker that runs until Ctrl-C, against PostgreSQL:"
+        " tests/fleet/test_fleet_processes.py runs examples/fleet_worker.py with --run",
+    ),
+    (
+        "fleet_worker.py --look-every 60",
+        "a worker that runs until Ctrl-C: tests/fleet/test_fleet_processes.py runs three",
+    ),
+    (
+        "PostgresState(os.environ",
+        "needs a PostgreSQL DSN: examples/fleet_worker.py wires the same pieces and"
+        " tests/fleet/test_fleet_processes.py runs it",
+    ),
+    (
         "create_review_app(queue",
         "an ASGI app to mount behind your own login, with your OVERSIGHT_KEY:"
         " tests/review/test_readme_review.py serves it against the sandbox",

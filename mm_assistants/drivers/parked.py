@@ -66,7 +66,7 @@ class Lease:
         self.checkpoint_id = claim.checkpoint.checkpoint_id
         self.token = claim.token
         self.seconds = seconds
-        self._lock = threading.Lock()  # a renewal may change the token under a write
+        self._lock = threading.Lock()  # a write never runs beside a renewal
         self._beat = Heartbeat(self._renew, every=seconds / 3).start()
 
     def __repr__(self) -> str:
@@ -79,17 +79,10 @@ class Lease:
 
     def _renew(self) -> bool:
         with self._lock:
+            # the same token, a later end: never released and re-taken, which would open a
+            # gap in which another resumer could take the checkpoint
             until = time.time() + self.seconds
-            renew = getattr(self.store, "renew", None)
-            if callable(renew):
-                return bool(renew(self.checkpoint_id, self.token, until=until))
-            if not self.store.release(self.checkpoint_id, self.token):
-                return False
-            claim = self.store.claim(self.checkpoint_id, until=until)
-            if claim is None:
-                return False  # another resumer took it in the gap: it is theirs now
-            self.token = claim.token
-            return True
+            return self.store.renew(self.checkpoint_id, self.token, until=until)
 
     def put(self, checkpoint: RunCheckpoint) -> bool:
         """Write ``checkpoint`` while the claim is ours; False (nothing written) if not."""

@@ -32,7 +32,12 @@ def test_a_renewed_lease_outlives_its_first_term() -> None:
         time.sleep(BEAT * 3)
         assert not lease.lost
         assert store.claim("park_resp_1", until=time.time() + 60) is None  # still held
-        assert lease.token > first  # renewed by re-claiming: a newer fence
+        assert lease.token == first  # renewed in place: the same fence, a later end
+        held = store.get("park_resp_1")
+        assert held is not None
+        assert held.fence == first
+        assert held.claimed_until is not None
+        assert held.claimed_until > time.time() + BEAT / 3
     finally:
         lease.release()
     assert store.claim("park_resp_1", until=time.time() + 60) is not None  # released
