@@ -4,7 +4,10 @@ A claim (a route claim, a resume's checkpoint claim) is a lease that lapses unle
 holder renews it. `Heartbeat` renews it on its own thread so the work itself needs no
 timer; when a renewal fails (the store says the claim is no longer ours, or the store is
 unreachable) it sets `Heartbeat.lost` and stops, and the work checks ``lost`` before each
-write that must be its own. A heartbeat never raises into its caller.
+write that must be its own. A heartbeat never raises into its caller, and closing it never
+waits long: at most `Heartbeat.close_wait` seconds for a renewal under way (a renewal
+stuck on a dead connection is left behind on its daemon thread, and `lost` is set, since
+nobody knows whether it renewed).
 
 Example::
 
@@ -25,19 +28,26 @@ from types import TracebackType
 
 log = logging.getLogger(__name__)
 
+#: The longest `Heartbeat.close` waits for a renewal under way (seconds).
+MAX_CLOSE_WAIT = 5.0
+
 
 class Heartbeat:
     """Calls ``renew()`` every ``every`` seconds on a daemon thread until closed.
 
     ``renew`` returns True while the lease is still ours. When it returns False or raises,
     `lost` is set and the thread stops; nothing is raised to the caller. The first renewal
-    happens ``every`` seconds after the start (the lease was just taken).
+    happens ``every`` seconds after the start (the lease was just taken). `close` waits
+    for a renewal under way at most `close_wait` seconds (2 x ``every``, at most
+    `MAX_CLOSE_WAIT`).
     """
 
     def __init__(self, renew: Callable[[], bool], *, every: float) -> None:
         if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
             raise ValueError(f"every is a number of seconds and must be positive, not {every!r}")
         self.every = float(every)
+        #: Seconds `close` waits for a renewal under way before it gives up on it.
+        self.close_wait = min(2 * self.every, MAX_CLOSE_WAIT)
         #: Set when a renewal failed: the lease may belong to someone else now.
         self.lost = threading.Event()
         self._renew = renew
@@ -61,11 +71,19 @@ class Heartbeat:
         return self
 
     def close(self) -> None:
-        """Stop renewing and wait for the thread (at most one renewal's duration)."""
+        """Stop renewing and wait for a renewal under way, at most `close_wait` seconds.
+        When it is still running then (a hung store), `lost` is set and the thread is left
+        to finish on its own: it is a daemon and renews no more."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join()
+            thread.join(timeout=self.close_wait)
+            if thread.is_alive():
+                log.warning(
+                    "heartbeat: a renewal did not finish within %.1f s; the lease may be lost",
+                    self.close_wait,
+                )
+                self.lost.set()
 
     def __enter__(self) -> Heartbeat:
         return self.start()

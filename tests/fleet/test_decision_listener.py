@@ -2,7 +2,8 @@
 
 Two hubs on two `PostgresDecisionStore`s, in one process and in two (``spawn``): a decision
 published by one wakes the other's wait (the latency is printed, not asserted). A listener
-whose connection is cut while a decision is published still delivers it after reconnecting;
+whose connection is cut while a decision is published still delivers it after reconnecting,
+and so does one whose path went silent (its liveness probe finds out);
 hostile NOTIFY payloads are dropped without killing the listener; the DSN's password is in
 no log record, repr or error.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import psycopg
 import pytest
 
 from mm_assistants.approvals import ApprovalHub, DecisionNotShared
+from mm_assistants.state.postgres import decisions as decisions_module
 from mm_assistants.state.postgres.connection import PostgresDatabase, parse_dsn
 from mm_assistants.state.postgres.decisions import PostgresDecisionStore, _Listener
 from mm_assistants.state.postgres.schema import DECISION_CHANNEL
@@ -311,3 +314,106 @@ def test_a_forked_child_listens_on_its_own_connection_and_leaves_the_parents_alo
         with hub.subscribe("em_2") as wait:  # the parent's connection survived the child
             publisher.publish("em_2", {**REJECTED, "id": "em_2"})
             assert wait.wait(BOUND) == {**REJECTED, "id": "em_2"}
+
+
+class SilencingProxy:
+    """A TCP proxy on loopback to ``port`` whose `silence` makes the connections open now
+    swallow every byte both ways while their sockets stay open: a NAT or load balancer
+    that forgot them. Connections opened afterwards are forwarded again."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._closed = threading.Event()
+        self._silenced: list[threading.Event] = []
+        self._sockets: list[socket.socket] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server.settimeout(0.1)
+        self.port = self._server.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def silence(self) -> None:
+        for silenced in list(self._silenced):
+            silenced.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        for thread in list(self._threads):
+            thread.join(timeout=5)
+        for sock in [self._server, *self._sockets]:
+            sock.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._server.accept()
+            except TimeoutError:
+                continue
+            server = socket.create_connection(("127.0.0.1", self._target), timeout=5)
+            silenced = threading.Event()
+            self._silenced.append(silenced)
+            for a, b in ((client, server), (server, client)):
+                a.settimeout(0.1)
+                self._sockets.append(a)
+                thread = threading.Thread(target=self._pipe, args=(a, b, silenced), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _pipe(self, a: socket.socket, b: socket.socket, silenced: threading.Event) -> None:
+        while not self._closed.is_set():
+            try:
+                data = a.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            if not silenced.is_set():  # once silenced, read and drop: the peer sees no error
+                b.sendall(data)
+
+
+def test_a_listener_on_a_path_that_went_silent_reconnects_and_hears_again(
+    pg_dsn: str, closing: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decisions_module, "PROBE_SECONDS", 0.5)
+    monkeypatch.setattr(decisions_module, "PROBE_TIMEOUT", 1.0)
+    port = parse_dsn(pg_dsn)["port"]
+    proxy = SilencingProxy(int(port))
+    closing.append(proxy)
+    listen_dsn = pg_dsn.replace(f":{port}/", f":{proxy.port}/")
+    writer = PostgresDecisionStore(pg_dsn)
+    reader = PostgresDecisionStore(pg_dsn, listen_dsn=listen_dsn)
+    hub = ApprovalHub(reader, check_interval=None)  # only the bell and reconnects wake it
+    closing.extend([writer.database, reader.database, hub])
+    with hub.subscribe("em_1") as wait:
+        listener = _Listener._running[(listen_dsn, DECISION_CHANNEL)]
+        wait_until(lambda: listener.connections == 1, "the reader listens")
+        proxy.silence()
+        writer.record("em_1", REJECTED)  # its bell is swallowed by the silent path
+        started = time.monotonic()
+        assert wait.wait(BOUND) == REJECTED  # re-read after the probe failed and it reconnected
+        assert time.monotonic() - started < BOUND
+        assert listener.connections == 2
+        with hub.subscribe("em_2") as later:
+            writer.record("em_2", {**REJECTED, "id": "em_2"})
+            assert later.wait(BOUND) == {**REJECTED, "id": "em_2"}
+
+
+def test_a_quiet_listener_stays_connected_and_keeps_its_tcp_keepalives(
+    pg_dsn: str, closing: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decisions_module, "PROBE_SECONDS", 0.1)
+    hub, store = hub_on(pg_dsn, closing)
+    with hub.subscribe("em_1") as wait:
+        listener = _Listener._running[(pg_dsn, DECISION_CHANNEL)]
+        wait_until(lambda: listener.probes >= 3, "the listener probed its quiet connection")
+        assert listener.connections == 1  # an answered probe is no reason to reconnect
+        conn = listener._conn
+        assert conn is not None
+        with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 30
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+        store.record("em_1", REJECTED)
+        assert wait.wait(BOUND) == REJECTED

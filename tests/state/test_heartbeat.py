@@ -83,3 +83,36 @@ def test_repr_and_double_start() -> None:
     assert beat._thread is first
     assert "running" in repr(beat)
     beat.close()
+
+
+def test_close_returns_in_bounded_time_when_a_renewal_hangs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    renewing = threading.Event()
+    release = threading.Event()
+
+    def renew() -> bool:  # a store call on a connection that died silently
+        renewing.set()
+        release.wait(60)
+        return True
+
+    beat = Heartbeat(renew, every=0.05).start()
+    closer = threading.Thread(target=beat.close, daemon=True)
+    try:
+        assert renewing.wait(BOUND)
+        started = time.monotonic()
+        closer.start()
+        closer.join(BOUND)
+        assert not closer.is_alive(), "close() waited for a renewal that never ends"
+        assert time.monotonic() - started < 1.0  # close_wait is 2 x every here
+        assert beat.lost.is_set()  # nobody knows whether that renewal kept the lease
+        assert "did not finish" in caplog.text
+    finally:
+        release.set()
+    beat._thread.join(BOUND)  # type: ignore[union-attr]  # the daemon ends once unstuck
+    assert not beat.running
+
+
+def test_close_waits_at_most_max_close_wait_however_long_the_interval() -> None:
+    assert Heartbeat(lambda: True, every=600.0).close_wait == 5.0
+    assert Heartbeat(lambda: True, every=0.5).close_wait == 1.0

@@ -22,6 +22,7 @@ from mm_assistants.state.postgres import (
     SchemaTooNew,
 )
 from mm_assistants.state.postgres.connection import describe_dsn
+from mm_assistants.state.postgres.decisions import PostgresDecisionStore
 from tests.pgcluster import PASSWORD, PostgresCluster, free_port
 from tests.state import pg_workers
 
@@ -255,3 +256,99 @@ def test_the_facade_builds_every_store_on_one_pool(pg_dsn: str) -> None:
         assert "s3cret" not in repr(state)
     finally:
         state.close()
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "dbname='postgresql://app:TOPSECRET@db/app'",  # libpq's expand_dbname form
+        "host=db dbname='host=db user=app password=TOPSECRET'",
+        "host='app:TOPSECRET@db' dbname=app",
+        "host=db dbname='TOPSECRET app'",
+    ],
+)
+def test_a_password_inside_dbname_or_host_is_never_shown(dsn: str) -> None:
+    db = PostgresDatabase(dsn)
+    assert "TOPSECRET" not in repr(db)
+    assert "TOPSECRET" not in describe_dsn(dsn)
+    assert "TOPSECRET" not in repr(PostgresSeenStore(db))
+
+
+def test_ordinary_hosts_and_databases_are_still_named() -> None:
+    assert describe_dsn("postgresql://app:pw@db.internal:6432/app_prod") == (
+        "db.internal:6432/app_prod"
+    )
+    assert describe_dsn("host=/var/run/postgresql dbname=app") == "/var/run/postgresql:5432/app"
+    assert describe_dsn("host=h1,h2 port=5432,5433 dbname=app") == "h1,h2:5432,5433/app"
+
+
+def test_pooled_connections_have_keepalives_and_a_statement_timeout(pg_dsn: str) -> None:
+    db = PostgresDatabase(pg_dsn)
+    try:
+        with db.connection() as conn:
+            params = conn.info.get_parameters()
+            assert (params["keepalives"], params["keepalives_idle"]) == ("1", "30")
+            assert (params["keepalives_interval"], params["keepalives_count"]) == ("10", "3")
+            assert params["tcp_user_timeout"] == "60000"
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("30s",)
+    finally:
+        db.close()
+    own = PostgresDatabase(pg_dsn + "?keepalives_idle=7&options=-c%20statement_timeout%3D1234")
+    try:
+        with own.connection() as conn:  # what the DSN says wins
+            assert conn.info.get_parameters()["keepalives_idle"] == "7"
+            assert conn.execute("SHOW statement_timeout").fetchone() == ("1234ms",)
+    finally:
+        own.close()
+
+
+def test_a_statement_that_hangs_is_cancelled_by_the_statement_timeout(pg_dsn: str) -> None:
+    db = PostgresDatabase(pg_dsn, statement_timeout=0.2)
+    try:
+        started = time.monotonic()
+        with pytest.raises(psycopg.errors.QueryCanceled), db.connection() as conn:
+            conn.execute("SELECT pg_sleep(30)")
+        assert time.monotonic() - started < 10
+    finally:
+        db.close()
+
+
+def test_a_pooled_connection_that_died_while_idle_is_replaced_before_use(pg_dsn: str) -> None:
+    db = PostgresDatabase(pg_dsn, pool_size=1)
+    try:
+        with db.connection() as conn:
+            first = conn.info.backend_pid
+        with psycopg.connect(pg_dsn, autocommit=True) as admin:  # a server restart, a dropped path
+            admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+        with db.connection() as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert conn.info.backend_pid != first
+    finally:
+        db.close()
+
+
+def test_decisions_older_than_the_retention_are_deleted_by_record(pg_dsn: str) -> None:
+    store = PostgresDecisionStore(pg_dsn, retention=24 * 3600.0)
+    try:
+        for email_id in ("em_old", "em_recent"):
+            store.record(email_id, {"id": email_id, "status": "rejected"})
+        with store.database.connection() as conn:
+            conn.execute(
+                "UPDATE mm_decisions SET decided_at = now() - interval '2 days'"
+                " WHERE email_id = 'em_old'"
+            )
+            conn.execute(
+                "UPDATE mm_decisions SET decided_at = now() - interval '12 hours'"
+                " WHERE email_id = 'em_recent'"
+            )
+        later = PostgresDecisionStore(store.database, retention=24 * 3600.0)
+        later.record("em_new", {"id": "em_new", "status": "rejected"})  # a first record prunes
+        assert sorted(later.get_many(["em_old", "em_recent", "em_new"])) == [
+            "em_new",
+            "em_recent",
+        ]
+        assert PostgresDecisionStore(pg_dsn).retention == 30 * 24 * 3600.0
+        with pytest.raises(ValueError, match="retention"):
+            PostgresDecisionStore(pg_dsn, retention=0)
+    finally:
+        store.database.close()

@@ -13,17 +13,26 @@
   per process under ``pg_advisory_xact_lock``, so four processes starting together on an
   empty database do not race.
 
+- A dead connection is noticed: every connection (pooled, and a listener's own) gets TCP
+  keepalives and ``tcp_user_timeout`` (`session_parameters`, unless the DSN sets them), a
+  ``statement_timeout`` of `STATEMENT_TIMEOUT` seconds (unless the DSN's ``options`` or
+  ``PGOPTIONS`` set one), and the pool checks a connection before handing it out. Behind a
+  PgBouncer that refuses the ``options`` startup parameter, pass ``statement_timeout=None``
+  and set it on the role instead (``ALTER ROLE app SET statement_timeout = '30s'``).
+
 The DSN may hold a password: it never appears in a repr, a log line or an exception this
-module raises (`describe_dsn` names host, port and database only).
+module raises (`describe_dsn` names host, port and database only, and only when they look
+like a host, a port and a database name).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -33,6 +42,21 @@ logger = logging.getLogger("mm_assistants.state")
 DEFAULT_POOL_SIZE = 4
 #: Seconds to wait for a connection (from the server or the pool) before failing.
 CONNECT_TIMEOUT = 10.0
+#: Seconds a statement may run (the server's ``statement_timeout``) unless the DSN sets it:
+#: a store call, or a heartbeat's renewal, never waits forever on a lock or a stuck server.
+STATEMENT_TIMEOUT = 30.0
+#: libpq's TCP settings for every connection, unless the DSN sets them: a path that died
+#: silently (a NAT or load balancer that forgot the connection) is found within about a
+#: minute by the kernel, instead of never.
+KEEPALIVES: Mapping[str, str] = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+}
+#: Milliseconds sent data may stay unacknowledged before the kernel drops the connection
+#: (libpq 12 and later).
+TCP_USER_TIMEOUT = "60000"
 
 
 def _psycopg() -> Any:
@@ -60,15 +84,71 @@ def parse_dsn(dsn: str) -> dict[str, str]:
         ) from None
 
 
+# What a host, a port or a database name looks like. Anything else is shown as "?": a
+# dbname may itself be a whole connection string or URL (libpq's expand_dbname), password
+# included, and a misplaced one may land in host.
+_HOST = re.compile(
+    r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,252}"  # a name or an IPv4 address
+    r"|/[A-Za-z0-9._/-]{0,250}"  # a Unix socket directory
+    r"|\[?[0-9A-Fa-f:.]{2,45}\]?"  # an IPv6 address
+)
+_PORT = re.compile(r"[0-9]{1,5}")
+_DBNAME = re.compile(r"[^\s=@/:?&%'\"\\\x00-\x1f\x7f]{1,63}")
+
+
+def _shown(value: str, pattern: re.Pattern[str]) -> str:
+    """``value`` when each of its comma-separated parts (libpq's multi-host lists) matches
+    ``pattern``, else "?"."""
+    parts = value.split(",")
+    if len(parts) > 8 or not all(pattern.fullmatch(part) for part in parts):
+        return "?"
+    return value
+
+
 def describe_dsn(dsn: str) -> str:
-    """``host:port/dbname`` of ``dsn``: what a repr or an error may say of it."""
+    """``host:port/dbname`` of ``dsn``: what a repr or an error may say of it. A part that
+    does not look like a host, a port or a database name (it might hold a password) is
+    shown as "?"."""
     try:
         parts = parse_dsn(dsn)
     except ValueError:
         return "<invalid dsn>"
-    host = parts.get("host") or parts.get("hostaddr") or "localhost"
-    port = parts.get("port") or "5432"
-    return f"{host}:{port}/{parts.get('dbname') or parts.get('user') or '?'}"
+    host = _shown(parts.get("host") or parts.get("hostaddr") or "localhost", _HOST)
+    port = _shown(parts.get("port") or "5432", _PORT)
+    name = parts.get("dbname") or parts.get("user") or "?"
+    return f"{host}:{port}/{_shown(name, _DBNAME) if ',' not in name else '?'}"
+
+
+def session_parameters(
+    parts: Mapping[str, str],
+    *,
+    statement_timeout: float | None,
+    pgoptions: str | None = None,
+    libpq_version: int = 0,
+) -> dict[str, str]:
+    """The libpq parameters this package adds to a connection of the DSN ``parts``:
+    `KEEPALIVES` (and ``tcp_user_timeout`` from libpq 12), and ``statement_timeout`` in
+    ``options``; none that the DSN sets itself. ``pgoptions`` is the ``PGOPTIONS``
+    environment variable, which an ``options`` parameter would otherwise replace."""
+    extra = {key: value for key, value in KEEPALIVES.items() if key not in parts}
+    if libpq_version >= 120000 and "tcp_user_timeout" not in parts:
+        extra["tcp_user_timeout"] = TCP_USER_TIMEOUT
+    if statement_timeout is not None:
+        options = parts.get("options", pgoptions or "")
+        if "statement_timeout" not in options:
+            millis = max(1, round(float(statement_timeout) * 1000))
+            extra["options"] = f"{options} -c statement_timeout={millis}".strip()
+    return extra
+
+
+def connect_parameters(dsn: str, *, statement_timeout: float | None) -> dict[str, str]:
+    """`session_parameters` for ``dsn`` in this process (its libpq, its ``PGOPTIONS``)."""
+    return session_parameters(
+        parse_dsn(dsn),
+        statement_timeout=statement_timeout,
+        pgoptions=os.environ.get("PGOPTIONS"),
+        libpq_version=int(_psycopg().pq.version()),
+    )
 
 
 class PostgresDatabase:
@@ -88,8 +168,11 @@ class PostgresDatabase:
         pool_size: int = DEFAULT_POOL_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT,
         prepared_statements: bool = True,
+        statement_timeout: float | None = STATEMENT_TIMEOUT,
     ) -> None:
         parse_dsn(dsn)  # a bad DSN fails here, at construction
+        if statement_timeout is not None and not float(statement_timeout) > 0:
+            raise ValueError("statement_timeout must be a positive number of seconds or None")
         if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
             raise ValueError(f"pool_size must be an int >= 1, not {pool_size!r}")
         self._dsn = dsn
@@ -100,6 +183,10 @@ class PostgresDatabase:
         # transaction pooling the next transaction may get another server connection that
         # never saw it, so such deployments switch preparing off.
         self.prepared_statements = bool(prepared_statements)
+        #: Seconds a statement may run on this database's pooled connections (None: the
+        #: server's own setting).
+        self.statement_timeout = statement_timeout
+        self._session = connect_parameters(dsn, statement_timeout=statement_timeout)
         self._lock = threading.Lock()
         self._pool: Any = None
         self._pid = 0
@@ -164,7 +251,10 @@ class PostgresDatabase:
             yield conn
 
     def _options(self) -> dict[str, Any]:
-        return {} if self.prepared_statements else {"prepare_threshold": None}
+        options: dict[str, Any] = dict(self._session)
+        if not self.prepared_statements:
+            options["prepare_threshold"] = None
+        return options
 
     def close(self) -> None:
         """Close this process's pool (connections another process opened are its own)."""
@@ -199,6 +289,9 @@ class PostgresDatabase:
                 **self._options(),
             },
             open=False,
+            # a connection that died while idle in the pool (a restarted server, a dropped
+            # path) is replaced before a caller gets it, not failed on the caller's query
+            check=ConnectionPool.check_connection,
             name=f"mm-assistants {self.where}",
         )
         try:

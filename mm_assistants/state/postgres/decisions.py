@@ -11,12 +11,20 @@ PgBouncer's transaction pooling drops a LISTEN at the end of each transaction), 
 autocommit, read by a daemon thread. When the connection fails the thread reconnects with
 a bounded backoff and calls every ``reconnected()`` after each successful LISTEN, the
 first one included: notifications sent while it was away are lost, and the callers re-read
-what they wait for. A child process after a fork opens its own listener: the parent's
-socket is never read or closed by the child.
+what they wait for. A path that died silently (a NAT or load balancer that forgot the
+connection, so nothing ever arrives and nothing fails) is noticed too: TCP keepalives
+(`connection.session_parameters`), and a ``SELECT 1`` every `PROBE_SECONDS` without a
+notification whose answer must come within `PROBE_TIMEOUT`, or the listener reconnects.
+A child process after a fork opens its own listener: the parent's socket is never read or
+closed by the child.
 
 Anyone who can connect to the database can ``pg_notify`` on the channel: a payload that is
 not a plausible email id (`mm_assistants.state.decisions.plausible_email_id`) is counted
 and dropped, its content never logged.
+
+Decisions are kept `DECISION_RETENTION` seconds (30 days) by default: waits and parked
+runs last at most about 25 days, so an older row is read by nobody. `record` deletes the
+older rows now and then (every `PRUNE_EVERY` records of a store).
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from __future__ import annotations
 import logging
 import os
 import re
+import selectors
 import threading
+import time
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
@@ -38,8 +48,10 @@ from mm_assistants.state.decisions import (
 )
 from mm_assistants.state.postgres.connection import (
     CONNECT_TIMEOUT,
+    STATEMENT_TIMEOUT,
     PostgresDatabase,
     _psycopg,
+    connect_parameters,
     database,
     describe_dsn,
     parse_dsn,
@@ -54,6 +66,14 @@ POLL_SECONDS = 0.25
 #: The first and the longest pause between two attempts to reconnect the listener.
 RECONNECT_FIRST = 0.1
 RECONNECT_MAX = 5.0
+#: Seconds without a notification after which the listener asks the server ``SELECT 1``,
+#: and the seconds its answer may take before the connection is taken for dead.
+PROBE_SECONDS = 30.0
+PROBE_TIMEOUT = 10.0
+#: Seconds a decision is kept (30 days: longer than any wait or parked run).
+DECISION_RETENTION = 30 * 24 * 3600.0
+#: Records of one store between two deletions of decisions older than its retention.
+PRUNE_EVERY = 256
 _CHANNEL = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
@@ -78,11 +98,19 @@ class PostgresDecisionStore:
         *,
         listen_dsn: str | None = None,
         channel: str = DECISION_CHANNEL,
+        retention: float = DECISION_RETENTION,
     ) -> None:
         if not isinstance(channel, str) or not _CHANNEL.fullmatch(channel):
             raise ValueError(
                 "channel must be a lower-case PostgreSQL identifier (letters, digits, _)"
             )
+        if isinstance(retention, bool) or not isinstance(retention, (int, float)):
+            raise ValueError("retention is a number of seconds")
+        if not retention > 0:
+            raise ValueError("retention must be positive")
+        #: Seconds a decision is kept; older ones are deleted now and then by `record`.
+        self.retention = float(retention)
+        self._records = 0
         self.database = database(db)
         if listen_dsn is not None:
             parse_dsn(listen_dsn)  # a bad DSN fails here, at construction
@@ -107,6 +135,28 @@ class PostgresDecisionStore:
                 (email_id, encoded),
             )
             conn.execute("SELECT pg_notify(%s, %s)", (self.channel, email_id))
+        self._records += 1
+        if self._records % PRUNE_EVERY == 1:
+            self.prune()
+
+    def prune(self) -> int:
+        """Delete the decisions older than `retention` (by the database's clock); how many.
+        A failure is logged, never raised: the decision itself is recorded already."""
+        try:
+            with self.database.connection() as conn:
+                return int(
+                    conn.execute(
+                        "DELETE FROM mm_decisions"
+                        " WHERE decided_at < now() - make_interval(secs => %s)",
+                        (self.retention,),
+                    ).rowcount
+                )
+        except Exception as error:  # noqa: BLE001 - pruning is housekeeping; the next record retries
+            logger.warning(
+                "could not delete old decisions at %s (%s)",
+                self.database.where, type(error).__name__,
+            )  # fmt: skip
+            return 0
 
     def get_many(self, email_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
         """The decisions kept for those of ``email_ids`` that have one."""
@@ -153,6 +203,8 @@ class _Listener:
         self.subscribers: list[_Subscriber] = []
         self.ignored = 0  # payloads dropped as no email id
         self.connections = 0  # successful LISTENs so far
+        self.probes = 0  # liveness probes answered so far
+        self._conn: Any = None  # the connection being read (for tests: its socket options)
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=self._run, name=f"mm-assistants listener {self.where}", daemon=True
@@ -202,7 +254,10 @@ class _Listener:
         while not self._stop.is_set():
             try:
                 conn = psycopg.connect(
-                    self._dsn, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                    self._dsn,
+                    autocommit=True,
+                    connect_timeout=int(CONNECT_TIMEOUT),
+                    **connect_parameters(self._dsn, statement_timeout=STATEMENT_TIMEOUT),
                 )
             except psycopg.Error as error:
                 logger.warning(
@@ -212,6 +267,7 @@ class _Listener:
                 self._stop.wait(delay)
                 delay = min(delay * 2, RECONNECT_MAX)
                 continue
+            self._conn = conn
             try:
                 self._listen(conn)
                 delay = RECONNECT_FIRST
@@ -225,6 +281,7 @@ class _Listener:
                     self._stop.wait(delay)
                     delay = min(delay * 2, RECONNECT_MAX)
             finally:
+                self._conn = None
                 conn.close()
 
     def _listen(self, conn: Any) -> None:
@@ -237,19 +294,75 @@ class _Listener:
             _call(reconnected)
 
     def _read(self, conn: Any) -> None:
+        heard = time.monotonic()  # the last sign of life of the connection
         while not self._stop.is_set():
             for notify in conn.notifies(timeout=POLL_SECONDS):
-                if notify.channel != self.channel or not plausible_email_id(notify.payload):
-                    self.ignored += 1
-                    logger.debug(
-                        "decision listener ignored a payload that is no email id (%d chars)",
-                        len(notify.payload),
-                    )
-                    continue
-                for ring, _ in self._callbacks():
-                    _call(ring, notify.payload)
+                heard = time.monotonic()
+                self._deliver(notify.channel, notify.payload)
                 if self._stop.is_set():
                     return
+            if time.monotonic() - heard >= PROBE_SECONDS:
+                # silence may be a quiet fleet or a dead path: only an answer tells
+                for channel, payload in probe(conn, PROBE_TIMEOUT):
+                    self._deliver(channel, payload)
+                self.probes += 1
+                heard = time.monotonic()
+
+    def _deliver(self, channel: str, payload: str) -> None:
+        if channel != self.channel or not plausible_email_id(payload):
+            self.ignored += 1
+            logger.debug(
+                "decision listener ignored a payload that is no email id (%d chars)",
+                len(payload),
+            )
+            return
+        for ring, _ in self._callbacks():
+            _call(ring, payload)
+
+
+def probe(conn: Any, timeout: float) -> list[tuple[str, str]]:
+    """Run ``SELECT 1`` on the LISTEN connection ``conn`` and wait at most ``timeout``
+    seconds for its answer (psycopg's own calls would wait forever on a dead path); a
+    `TimeoutError` or a psycopg error when it does not come. Returns the notifications
+    (channel, payload) that arrived meanwhile, which psycopg's reader would not see."""
+    psycopg = _psycopg()
+    pgconn = conn.pgconn
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        selector.register(pgconn.socket, selectors.EVENT_READ | selectors.EVENT_WRITE)
+
+        def wait(events: int) -> None:
+            selector.modify(pgconn.socket, events)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(remaining):
+                raise TimeoutError("the LISTEN connection did not answer in time")
+
+        pgconn.send_query(b"SELECT 1")
+        while pgconn.flush() != 0:
+            wait(selectors.EVENT_WRITE)
+        failed = None
+        while True:
+            pgconn.consume_input()
+            finished = False
+            while not pgconn.is_busy():
+                result = pgconn.get_result()
+                if result is None:
+                    finished = True
+                    break
+                if result.status != psycopg.pq.ExecStatus.TUPLES_OK:
+                    failed = result.status
+            if finished:
+                break
+            wait(selectors.EVENT_READ)
+    if failed is not None:
+        raise psycopg.OperationalError(
+            f"the liveness probe failed ({psycopg.pq.ExecStatus(failed).name})"
+        )
+    encoding = conn.info.encoding
+    heard = []
+    while (notify := pgconn.notifies()) is not None:
+        heard.append((notify.relname.decode(encoding), notify.extra.decode(encoding)))
+    return heard
 
 
 def _call(callback: Any, *args: str) -> None:
