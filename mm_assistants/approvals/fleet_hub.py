@@ -7,10 +7,14 @@ noted when:
 
 - the bell rings for an email (any process recorded its decision);
 - a wait subscribes (a decision may have landed before the subscription did);
-- the listener (re)connected (bells rung while it was away are lost): every waited id.
+- the listener (re)connected (bells rung while it was away are lost): every waited id;
+- every ``reread_every`` seconds (`REREAD_EVERY` by default): every waited id, because a
+  listener whose connection went silent without breaking (a half-open TCP path) hears
+  nothing and never learns that it should reconnect.
 
-A failed read is retried with a bounded backoff while the ids are still waited on: a bell
-that rings late or not at all costs latency, never a decision.
+Reads ask for at most `READ_BATCH` ids per query. A failed read is retried with a bounded
+backoff while the ids are still waited on: a bell that rings late or not at all costs
+latency (at most ``reread_every``), never a decision.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -30,11 +35,16 @@ RETRY_FIRST = 0.1
 RETRY_MAX = 5.0
 #: How long `FleetLink.close` waits for the reader thread to end.
 CLOSE_TIMEOUT = 5.0
+#: Seconds between two safety-net reads of every waited id: what a silently dead listener
+#: costs a wait at most (one query per `READ_BATCH` waited ids per process, not per wait).
+REREAD_EVERY = 60.0
+#: The most ids one read of the store asks for.
+READ_BATCH = 500
 
 
 class DecisionNotShared(ConnectionError):
-    """`ApprovalHub.publish` woke this process's waits but could not record the decision
-    in the fleet's `DecisionStore` (the database is down or refused it): waits in other
+    """`ApprovalHub.publish` could not record the decision in the fleet's `DecisionStore`
+    (the database is down or refused it) but woke this process's waits: waits in other
     processes were not told. ``woken`` is how many local waits it woke; the cause is
     chained. A webhook receiver should answer with an error, so that MultiMail delivers
     the event again later.
@@ -53,7 +63,8 @@ class FleetLink:
     """One hub's use of one `DecisionStore` (see the module docstring).
 
     ``heard(email_id, record)`` hands a stored decision to the hub; ``waits_on(email_id)``
-    and ``waited()`` say which ids the hub's waits follow.
+    and ``waited()`` say which ids the hub's waits follow; ``reread_every`` is the period
+    of the safety-net read of every waited id.
     """
 
     def __init__(
@@ -63,6 +74,7 @@ class FleetLink:
         heard: Callable[[str, Mapping[str, Any]], object],
         waits_on: Callable[[str], bool],
         waited: Callable[[], Collection[str]],
+        reread_every: float = REREAD_EVERY,
     ) -> None:
         self.decisions = decisions
         self._heard = heard
@@ -75,6 +87,8 @@ class FleetLink:
         self._reader: threading.Thread | None = None
         self._noted: set[str] = set()
         self._stopping = False
+        self.reread_every = reread_every
+        self._reread_at = 0.0
 
     def start(self) -> None:
         """Start the reader and the listener in this process (again after a fork)."""
@@ -122,12 +136,9 @@ class FleetLink:
         """The stored decisions of ``email_ids``, read now on the calling thread."""
         return self.decisions.get_many(email_ids)
 
-    def record(self, email_id: str, data: Mapping[str, Any], woken: int) -> None:
-        """Record a decision for the fleet; `DecisionNotShared` when the store fails."""
-        try:
-            self.decisions.record(email_id, data)
-        except Exception as error:
-            raise DecisionNotShared(email_id, woken) from error
+    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
+        """Record a decision for the fleet (the store's error, if any, is raised as is)."""
+        self.decisions.record(email_id, data)
 
     def _ring(self, email_id: str) -> None:
         if self._waits_on(email_id):
@@ -136,33 +147,57 @@ class FleetLink:
     def _reconnected(self) -> None:
         self.note(self._waited())
 
+    def _next_batch(self) -> set[str] | None:
+        """The ids to read next: those noted, plus every waited id when the safety-net
+        read is due; ``None`` once the link is stopping. Waits for either."""
+        with self._lock:
+            if not self._noted and not self._stopping:
+                self._lock.wait(max(self._reread_at - time.monotonic(), 0.0))
+            if self._stopping:
+                return None
+            batch, self._noted = self._noted, set()
+            due = time.monotonic() >= self._reread_at
+            if due:
+                self._reread_at = time.monotonic() + self.reread_every
+        if due:  # read outside the link's lock: `waited` takes the hub's
+            batch.update(self._waited())
+        return batch
+
     def _read_loop(self) -> None:
         delay = RETRY_FIRST
+        with self._lock:
+            self._reread_at = time.monotonic() + self.reread_every
         while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            wanted = sorted(email_id for email_id in batch if self._waits_on(email_id))
+            for start in range(0, len(wanted), READ_BATCH):
+                if not self._read(wanted[start : start + READ_BATCH], delay):
+                    # the rest is read again after the pause, with the failed part
+                    self.note(wanted[start + READ_BATCH :])
+                    delay = min(delay * 2, RETRY_MAX)
+                    break
+            else:
+                delay = RETRY_FIRST
+
+    def _read(self, wanted: list[str], delay: float) -> bool:
+        """Read ``wanted`` and hand the decisions to the hub; on a failure note them again,
+        pause ``delay`` seconds (or until `close`) and return False."""
+        try:
+            found = self.decisions.get_many(wanted)
+        except Exception as error:  # noqa: BLE001 - any store failure: read again later
+            logger.warning(
+                "could not read %d decision(s) (%s); trying again in %.1f s",
+                len(wanted), type(error).__name__, delay,
+            )  # fmt: skip
             with self._lock:
-                while not self._noted and not self._stopping:
-                    self._lock.wait()
-                if self._stopping:
-                    return
-                batch, self._noted = self._noted, set()
-            wanted = [email_id for email_id in batch if self._waits_on(email_id)]
-            if not wanted:
-                continue
+                self._noted.update(wanted)
+                self._lock.wait(delay)  # close() cuts the pause short
+            return False
+        for email_id, record in found.items():
             try:
-                found = self.decisions.get_many(wanted)
-            except Exception as error:  # noqa: BLE001 - any store failure: read again later
-                logger.warning(
-                    "could not read %d decision(s) (%s); trying again in %.1f s",
-                    len(wanted), type(error).__name__, delay,
-                )  # fmt: skip
-                with self._lock:
-                    self._noted.update(wanted)
-                    self._lock.wait(delay)  # close() cuts the pause short
-                delay = min(delay * 2, RETRY_MAX)
-                continue
-            delay = RETRY_FIRST
-            for email_id, record in found.items():
-                try:
-                    self._heard(email_id, record)
-                except Exception:  # one broken wait must not stop the reader
-                    logger.exception("could not hand a stored decision to its waits")
+                self._heard(email_id, record)
+            except Exception:  # one broken wait must not stop the reader
+                logger.exception("could not hand a stored decision to its waits")
+        return True

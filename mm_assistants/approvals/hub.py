@@ -17,8 +17,9 @@ fleet's, e.g. ``PostgresDecisionStore``). Then `ApprovalHub.publish` also record
 decision in the store, which rings every process's hub; a hub that hears the bell for an
 email its waits follow reads the decision back from the store and delivers it
 (`mm_assistants.approvals.fleet_hub`). A wait subscribes first and the hub then reads the
-store for it, and after every reconnect of its listener the hub re-reads every email it
-waits on: a lost bell costs latency, never a decision. Example::
+store for it, and after every reconnect of its listener, and every ``reread_every``
+seconds in case the listener went silent unnoticed, the hub re-reads every email it waits
+on: a lost bell costs latency (at most ``reread_every``), never a decision. Example::
 
     hub = ApprovalHub(PostgresDecisionStore(dsn))     # in the web process and each worker
     hub.publish_event("oversight.approved", data)     # web process: wakes waits anywhere
@@ -36,7 +37,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from mm_assistants import _validate
-from mm_assistants.approvals.fleet_hub import FleetLink
+from mm_assistants.approvals.fleet_hub import REREAD_EVERY, DecisionNotShared, FleetLink
 from mm_assistants.approvals.watch import decided_record, decisive
 from mm_assistants.state.decisions import DecisionStore
 
@@ -113,7 +114,10 @@ class ApprovalHub:
     ``check_interval`` is how often a wait this hub can wake still checks MultiMail
     itself, in case a webhook was lost (the waiters read it); ``None``: never, because a
     fleet watcher looks for lost decisions and publishes them. ``remember`` is how many
-    recent decisions are kept for waits that subscribe late.
+    recent decisions are kept for waits that subscribe late. ``reread_every`` (seconds,
+    default `mm_assistants.approvals.fleet_hub.REREAD_EVERY`) is how often, with
+    ``decisions``, the store is read again for every email waited on, in case the
+    listener went silent without noticing (a half-open connection).
     """
 
     def __init__(
@@ -122,6 +126,7 @@ class ApprovalHub:
         *,
         remember: int = 10_000,
         check_interval: float | None = HUB_CHECK_INTERVAL,
+        reread_every: float = REREAD_EVERY,
     ) -> None:
         self._lock = threading.Lock()
         self._waiting: dict[str, list[Subscription]] = {}
@@ -131,11 +136,16 @@ class ApprovalHub:
             "ApprovalHub", "check_interval", check_interval, above=True
         )
         self.decisions = decisions
+        reread_every = _validate.number("ApprovalHub", "reread_every", reread_every, above=True)
         self._fleet = (
             None
             if decisions is None
             else FleetLink(
-                decisions, heard=self._heard, waits_on=self._waits_on, waited=self._waited
+                decisions,
+                heard=self._heard,
+                waits_on=self._waits_on,
+                waited=self._waited,
+                reread_every=reread_every,
             )
         )
 
@@ -170,15 +180,23 @@ class ApprovalHub:
 
         A record that decides nothing (still held, unknown status, approval without
         evidence) is neither delivered, remembered nor recorded, and wakes nobody
-        (returns 0). With ``decisions`` the record is also kept in the store, which rings
-        every process: the local waits are woken first, and when the store fails
-        `DecisionNotShared` is raised afterwards (the other processes were not told).
+        (returns 0). With ``decisions`` the record is first kept in the store, which rings
+        every process, and the local waits are woken second: a wait that cannot be woken
+        (its event loop closed) never costs the fleet its record. When the store fails,
+        the local waits are still woken and `DecisionNotShared` is raised afterwards (the
+        other processes were not told).
         """
         if not decisive(data):
             return 0
-        woken = self._heard(email_id, data)
+        unshared: Exception | None = None
         if self._fleet is not None:
-            self._fleet.record(email_id, data, woken)
+            try:
+                self._fleet.record(email_id, data)
+            except Exception as error:  # noqa: BLE001 - raised below, once the waits here are woken
+                unshared = error
+        woken = self._heard(email_id, data)
+        if unshared is not None:
+            raise DecisionNotShared(email_id, woken) from unshared
         return woken
 
     def publish_event(
@@ -252,7 +270,13 @@ class ApprovalHub:
             return 0
         waiting = self._remember_decision(email_id, data)
         for subscription in waiting:
-            subscription.deliver(data)
+            try:
+                subscription.deliver(data)
+            except Exception as error:  # noqa: BLE001 - one dead wait must not stop the others
+                # e.g. an async wait whose event loop closed without unsubscribing
+                logger.warning(
+                    "could not wake a wait on email %r (%s)", email_id, type(error).__name__
+                )
         return len(waiting)
 
     def _remember_decision(self, email_id: str, data: Mapping[str, Any]) -> list[Subscription]:

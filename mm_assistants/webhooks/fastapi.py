@@ -13,7 +13,8 @@ Example::
 The endpoint is `mm_assistants.webhooks.starlette.webhook_endpoint`: it verifies and parses
 the delivery, answers at once (statuses in `mm_assistants.webhooks.http`) and handles the
 event in a background task after the answer is sent. A blocking `WebhookReceiver` is
-handled in FastAPI's thread pool.
+handled in FastAPI's thread pool, and so is the verification when the receiver's hub
+records decisions for a fleet (a database write must not stall the event loop).
 """
 
 from __future__ import annotations

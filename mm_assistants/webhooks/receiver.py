@@ -14,9 +14,14 @@ each part's failure is logged and listed in ``HandledEvent.errors``.
 
 With a fleet hub (an `ApprovalHub` given a ``decisions`` store, e.g. on PostgreSQL), an
 oversight decision is recorded for the fleet inside `accept`, *before* the answer: a 2xx
-then means every process can read the decision. When the store cannot record it, `accept`
-forgets the delivery (so MultiMail's retry is taken) and raises `DecisionNotKept` (answer
-503: MultiMail retries later). `handle` does not publish that event a second time.
+then means every process can read the decision. When the store cannot record it (or
+anything else goes wrong while feeding the hub), `accept` forgets the delivery (so
+MultiMail's retry is taken) and raises `DecisionNotKept` (answer 503: MultiMail retries
+later). A replay of an accepted decision is recorded again when the store does not hold a
+decision for that email (a process killed between remembering the delivery and recording
+the decision must not turn the retry into a lost decision), and `DecisionNotKept` is
+raised when the store cannot be read or written. `handle` does not publish an event this
+receiver's `accept` already recorded.
 
 What `handle` does with an event:
 
@@ -33,7 +38,9 @@ What `handle` does with an event:
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,12 +48,14 @@ from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
 from mm_assistants.approvals import ApprovalHub, ApprovalOutcome
+from mm_assistants.approvals.watch import decisive
 from mm_assistants.state import SeenDeliveries, open_seen_store
 from mm_assistants.webhooks.events import OversightEvent, WebhookEvent, parse_event
 from mm_assistants.webhooks.feed import decision_record, feed_hub
 from mm_assistants.webhooks.freshness import DEFAULT_TOLERANCE
 from mm_assistants.webhooks.verify import (
     DEFAULT_MAX_BODY,
+    EVENT_HEADER,
     WebhookVerificationError,
     secret_keys,
     verify_signature,
@@ -172,8 +181,10 @@ class ReceiverCore(Generic[RouterT]):
         self.require_timestamp = require_timestamp
         self.replay_guard = open_seen_store(replay_guard)
         self.clock = clock
-        # events whose decision `accept` already recorded for the fleet (bounded)
+        # events whose decision `accept` already recorded for the fleet (bounded); a
+        # threaded server runs `accept` and `handle` concurrently: always under the lock
         self._woke_early: dict[str, bool] = {}
+        self._early_lock = threading.Lock()
 
     def __repr__(self) -> str:
         parts = [name for name in ("hub", "router", "late_decisions") if getattr(self, name)]
@@ -194,6 +205,8 @@ class ReceiverCore(Generic[RouterT]):
             )
         except WebhookVerificationError as error:
             if error.reason == "replayed":
+                # signed and fresh (checked before the replay memory): safe to read
+                self._keep_again(raw_body, headers)
                 raise DuplicateDelivery(str(error)) from None
             raise
         try:
@@ -202,26 +215,71 @@ class ReceiverCore(Generic[RouterT]):
             self.replay_guard.release(delivery.replay_keys)  # a fixed resend is welcome
             raise
         hub = self.hub
-        if hub is not None and getattr(hub, "decisions", None) is not None:
+        if self.shares_decisions and hub is not None:
             try:
                 woke = feed_hub(hub, event)
-            except ConnectionError as error:  # DecisionNotShared: not kept for the fleet
-                self.replay_guard.release(delivery.replay_keys)
+            except Exception as error:  # whatever failed, the decision may not be kept
+                self._forget(delivery.replay_keys)
                 logger.warning("webhook %s (%s): decision not recorded", event.id, event.type)
-                raise DecisionNotKept(
-                    "the decision could not be recorded for the fleet; answer 503 so that"
-                    " MultiMail delivers it again"
-                ) from error
+                raise DecisionNotKept(_NOT_KEPT) from error
             if event.id is not None:  # without an id, handle publishes again: harmless
-                self._woke_early[event.id] = woke
-            while len(self._woke_early) > _EARLY_LIMIT:
-                self._woke_early.pop(next(iter(self._woke_early)))
+                with self._early_lock:
+                    self._woke_early[event.id] = woke
+                    while len(self._woke_early) > _EARLY_LIMIT:
+                        self._woke_early.pop(next(iter(self._woke_early)))
         return event
 
-    def _wake(self, event: WebhookEvent) -> bool:
-        if event.id is not None and event.id in self._woke_early:  # fed before the answer
-            return self._woke_early.pop(event.id)
-        return self.hub is not None and feed_hub(self.hub, event)
+    @property
+    def shares_decisions(self) -> bool:
+        """True when the hub records decisions for a fleet (it has a ``decisions`` store):
+        `accept` then writes to that store before answering."""
+        return self.hub is not None and getattr(self.hub, "decisions", None) is not None
+
+    def _forget(self, keys: tuple[str, ...]) -> None:
+        try:
+            self.replay_guard.release(keys)
+        except Exception as error:  # noqa: BLE001 - the retry is then a duplicate, recorded again
+            logger.warning("could not forget a webhook delivery (%s)", type(error).__name__)
+
+    def _keep_again(self, raw_body: bytes, headers: Mapping[str, Any]) -> None:
+        """Before a duplicate of a fleet decision is answered 200, make sure the decision is
+        in the store: the first delivery may have been remembered by a process killed
+        before it recorded the decision. A decision the store already holds for that email
+        is left alone (it may be a later, more accurate one); `DecisionNotKept` when the
+        store fails."""
+        hub = self.hub
+        store = getattr(hub, "decisions", None)
+        if hub is None or store is None:
+            return
+        try:
+            event = parse_event(raw_body, event_type=_header(headers, EVENT_HEADER))
+        except ValueError:
+            return  # no decision in it to keep
+        if not isinstance(event, OversightEvent) or not _decides(event):
+            return
+        if event.email_id is None:
+            return
+        try:
+            stored = store.get_many([event.email_id]).get(event.email_id)
+            if stored is None or not decisive(stored):
+                feed_hub(hub, event)
+        except Exception as error:  # whatever failed, the decision may not be kept
+            logger.warning("webhook %s (%s): decision not recorded", event.id, event.type)
+            raise DecisionNotKept(_NOT_KEPT) from error
+
+    def _wake(self, event: WebhookEvent, errors: list[str]) -> bool:
+        if event.id is not None:
+            with self._early_lock:
+                early = self._woke_early.pop(event.id, None)
+            if early is not None:  # fed before the answer
+                return early
+        if self.hub is None:
+            return False
+        try:
+            return feed_hub(self.hub, event)
+        except Exception as error:  # noqa: BLE001 -- handle() never raises: see HandledEvent.errors
+            errors.append(_failure("hub", event, error))
+            return False
 
     def _late_target(self, event: WebhookEvent) -> tuple[str, dict[str, Any]] | None:
         if self.late_decisions is None or not isinstance(event, OversightEvent):
@@ -251,7 +309,7 @@ class WebhookReceiver(ReceiverCore[EventRouter]):
     def handle(self, event: WebhookEvent) -> HandledEvent:
         """Act on an accepted event; never raises (failures land in ``errors``)."""
         errors: list[str] = []
-        woke = self._wake(event)
+        woke = self._wake(event, errors)
         late = None
         target = self._late_target(event)
         if target is not None:
@@ -280,7 +338,10 @@ class AsyncWebhookReceiver(ReceiverCore[AsyncEventRouter]):
     async def handle(self, event: WebhookEvent) -> HandledEvent:
         """Act on an accepted event; never raises (failures land in ``errors``)."""
         errors: list[str] = []
-        woke = self._wake(event)
+        if self.shares_decisions:  # the store's I/O must not block the event loop
+            woke = await asyncio.to_thread(self._wake, event, errors)
+        else:
+            woke = self._wake(event, errors)
         late = None
         target = self._late_target(event)
         if target is not None:
@@ -305,6 +366,24 @@ class AsyncWebhookReceiver(ReceiverCore[AsyncEventRouter]):
     async def receive(self, raw_body: bytes, headers: Mapping[str, Any]) -> HandledEvent:
         """`accept` then `handle`."""
         return await self.handle(self.accept(raw_body, headers))
+
+
+_NOT_KEPT = (
+    "the decision could not be recorded for the fleet; answer 503 so that MultiMail delivers"
+    " it again"
+)
+
+
+def _decides(event: WebhookEvent) -> bool:
+    return isinstance(event, OversightEvent) and event.decision != "pending"
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == wanted and isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _driver_of(router: Any) -> Any:

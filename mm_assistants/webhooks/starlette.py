@@ -11,6 +11,9 @@ Example::
 The endpoint verifies and parses the delivery, answers at once (statuses in
 `mm_assistants.webhooks.http`), and handles the event in a background task that runs after
 the answer is sent; a blocking `WebhookReceiver` is handled in Starlette's thread pool.
+When the receiver's hub records decisions for a fleet (``shares_decisions``), the delivery
+is also verified in the thread pool, because recording reaches a database: a slow or
+unreachable one must not stall the event loop (and every other request on it).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -58,7 +62,9 @@ async def answer_request(receiver: Any, request: Request) -> Answer:
     body = await _read_capped(request, receiver.max_body)
     if body is None:
         return refused_size(receiver.max_body)
-    return accept_answer(receiver, body, request.headers)
+    if getattr(receiver, "shares_decisions", False):
+        return await run_in_threadpool(accept_answer, receiver, body, request.headers)
+    return accept_answer(receiver, body, request.headers)  # no I/O but the replay memory
 
 
 async def _read_capped(request: Request, max_body: int) -> bytes | None:

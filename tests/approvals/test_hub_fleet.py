@@ -19,6 +19,7 @@ from mm_assistants.approvals import (
     DecisionNotShared,
     MemoryDecisionStore,
 )
+from mm_assistants.approvals.fleet_hub import READ_BATCH, REREAD_EVERY
 from mm_assistants.state.decisions import Listening, Reconnected, Ring
 
 BOUND = 10.0  # seconds a wake-up may take on a loaded test machine; a failure waits this long
@@ -168,7 +169,7 @@ def test_a_failing_store_still_wakes_local_waits_and_says_so(store: SpyStore) ->
             store.fail_record = ConnectionError("database unavailable")
             with pytest.raises(DecisionNotShared) as raised:
                 hub.publish("em_1", REJECTED)
-            assert wait.decision == REJECTED  # woken before the store was asked
+            assert wait.decision == REJECTED  # woken although the store failed
         assert raised.value.woken == 1
         assert raised.value.email_id == "em_1"
         assert isinstance(raised.value.__cause__, ConnectionError)
@@ -233,3 +234,83 @@ def test_the_repr_names_the_store_and_the_waits(store: SpyStore) -> None:
         assert repr(hub) == "ApprovalHub(waiting=1, decisions=MemoryDecisionStore(decisions=0))"
     hub.close()
     assert repr(ApprovalHub()) == "ApprovalHub(waiting=0)"
+
+
+# --- review 1 of issue 15 ----------------------------------------------------------------
+
+
+def test_the_fleet_record_is_kept_before_any_local_wait_wakes(
+    store: SpyStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = ApprovalHub(store)
+    stored_when_woken: list[bool] = []
+    try:
+        with hub.subscribe("em_1") as wait:
+            deliver = wait.deliver
+
+            def spy(data: Mapping[str, Any]) -> None:
+                stored_when_woken.append("em_1" in store.inner.get_many(["em_1"]))
+                deliver(data)
+
+            monkeypatch.setattr(wait, "deliver", spy)
+            assert hub.publish("em_1", REJECTED) == 1
+        assert stored_when_woken == [True]  # a woken wait can rely on the fleet knowing
+    finally:
+        hub.close()
+
+
+def test_a_wait_that_cannot_be_woken_neither_stops_the_record_nor_the_other_waits(
+    store: SpyStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    hub = ApprovalHub(store)
+
+    async def subscribe_and_leave() -> None:
+        hub.subscribe_async("em_1")  # its task dies with the loop, never unsubscribing
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(subscribe_and_leave())
+    loop.close()
+    try:
+        with hub.subscribe("em_1") as alive, caplog.at_level(logging.WARNING):
+            assert hub.publish("em_1", REJECTED) == 2
+            assert alive.decision == REJECTED
+        assert store.inner.get_many(["em_1"]) == {"em_1": REJECTED}
+        assert "could not wake a wait on email 'em_1'" in caplog.text
+    finally:
+        hub.close()
+
+
+def test_a_silent_listener_costs_a_wait_at_most_reread_every(store: SpyStore) -> None:
+    assert REREAD_EVERY == 60.0
+    web, worker = ApprovalHub(store), ApprovalHub(store, reread_every=0.2)
+    try:
+        with worker.subscribe("em_1") as wait:
+            assert wait.wait(BRIEF) is None
+            store.silent = True  # a half-open connection: no bell, no reconnect either
+            web.publish("em_1", REJECTED)
+            assert wait.wait(BOUND) == REJECTED
+    finally:
+        web.close()
+        worker.close()
+
+
+def test_the_safety_net_reads_every_waited_email_in_bounded_batches(store: SpyStore) -> None:
+    hub = ApprovalHub(store, reread_every=0.2)
+    ids = [f"em_{n}" for n in range(READ_BATCH * 2 + 1)]
+    waits = [hub.subscribe(email_id) for email_id in ids]
+    try:
+        store.silent = True
+        ApprovalHub(store).publish(ids[-1], {**REJECTED, "id": ids[-1]})
+        assert waits[-1].wait(BOUND) is not None
+        assert max(map(len, store.reads)) <= READ_BATCH
+    finally:
+        for wait in waits:
+            wait.close()
+        hub.close()
+
+
+def test_reread_every_must_be_a_positive_number() -> None:
+    assert ApprovalHub(reread_every=5).decisions is None
+    for bad in (0, -1, float("nan"), True, None):
+        with pytest.raises(ValueError, match="reread_every"):
+            ApprovalHub(MemoryDecisionStore(), reread_every=bad)  # type: ignore[arg-type]
