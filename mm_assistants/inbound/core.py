@@ -152,13 +152,16 @@ class RouterCore:
             )
         return inbound_message(admitted, self.compose)
 
-    def _admit(self, admitted: Admitted, message: InboundMessage) -> RouteResult | None:
-        """Queue or claim; ``None`` when the caller now owns a claimed thread."""
+    def _admit(self, admitted: Admitted, message: InboundMessage) -> RouteResult | int | None:
+        """Queue or claim: a `RouteResult`, or (the caller now owns the claimed thread) the
+        token the claim came with (see `_claim_token`)."""
         admission = self.store.admit(admitted.key, admitted.mm_thread_id, message)
-        if admission == "claimed":
-            return None
-        reason = "the thread's run is active" if admission == "queued" else None
-        return RouteResult(admission, admitted.email_id, admitted.mm_thread_id, reason=reason)
+        email, mm_thread = admitted.email_id, admitted.mm_thread_id
+        if admission == "queued":
+            return RouteResult("queued", email, mm_thread, reason="the thread's run is active")
+        if admission == "duplicate":
+            return RouteResult("duplicate", email, mm_thread)
+        return self._claim_token(mm_thread, admission)
 
     def _report(self, mm_thread: str, outcome: RunOutcome) -> None:
         logger.info("inbound thread %s: run %s ended %s", mm_thread, outcome.run_id, outcome.status)
@@ -178,11 +181,36 @@ class RouterCore:
             options["checkpoint_meta"] = {META_THREAD: mm_thread}
         return options
 
+    def _claim_token(self, mm_thread: str, taken: object) -> int | None:
+        """The fencing token handed back with a claim this worker just took (`Claimed`,
+        `ClaimedMessages`). A store that hands none back (written before tokens came with
+        claims) is asked at once; there a worker pausing right here could adopt the claim
+        of a worker that took the thread over meanwhile, which a token that comes with the
+        claim rules out."""
+        token = getattr(taken, "token", None)
+        if isinstance(token, int) and not isinstance(token, bool):
+            return token
+        return self.store.token(mm_thread)
+
+    def _claim_stalled(self, mm_thread: str) -> tuple[list[InboundMessage], int | None] | None:
+        """The messages and claim token of a stalled thread this worker just claimed, or
+        ``None``: another worker holds it, or nothing was queued (the claim is dropped)."""
+        messages = self.store.claim(mm_thread)
+        if messages is None:
+            return None
+        token = self._claim_token(mm_thread, messages)
+        if not messages:
+            if token is not None:
+                self.store.finish(mm_thread, token=token)
+            return None
+        return list(messages), token
+
     def _own(self, mm_thread: str, messages: list[InboundMessage], token: int | None) -> int | None:
-        """The token of the claim this worker just took, or ``None`` (the messages go back
-        to the queue) when the claim lapsed before the run could start."""
-        if token is None:
-            token = self.store.token(mm_thread)
+        """``token`` (of the claim this worker just took), or ``None`` when the claim lapsed
+        before the run could start (this worker paused past its lease and another took the
+        thread): the messages go back to the queue, for the thread's owner to run."""
+        if token is not None and not self.store.heartbeat(mm_thread, token):
+            token = None
         if token is None:
             self._lost(mm_thread)
             # a token no claim carries: the messages go back, nobody's claim is dropped
@@ -222,8 +250,9 @@ class RouterCore:
                 self._lost(mm_thread)
             return []
         target = continues_at(outcome) if self.assistant_id is None else None
-        if target is not None:
-            self.store.set_target(mm_thread, target)
+        if target is not None and not self.store.set_target(mm_thread, target, token=token):
+            self._lost(mm_thread)  # taken over since the heartbeat: the chain is theirs
+            return []
         return self.store.finish(mm_thread, token=token)
 
     def _locate(self, key: str) -> tuple[str, str] | ResumeResult:
@@ -270,17 +299,28 @@ class RouterCore:
         taken = self.store.unpark(mm_thread, checkpoint)
         if taken is not None:
             return taken
-        if self.store.token(mm_thread) is None:
-            queued = self.store.claim(mm_thread)
-            token = self.store.token(mm_thread) if queued is not None else None
-            if queued is not None and token is not None:
-                return token, queued
+        queued = self.store.claim(mm_thread)  # None while anyone holds it, parked or live
+        token = None if queued is None else self._claim_token(mm_thread, queued)
+        if queued is not None and token is not None:
+            return token, list(queued)
         return ResumeResult(
             "not_parked",
             mm_thread,
             checkpoint,
             reason="the thread is not parked there (another worker resumed it)",
         )
+
+    def _resume_failed(
+        self, mm_thread: str, checkpoint: str, token: int, queued: list[InboundMessage]
+    ) -> None:
+        """A resume raised: the run was not driven on, so the thread parks again as
+        ``checkpoint`` (a `drain` must not start a new run beside the checkpoint: its
+        function calls would stay unanswered and the conversation fork), and the mail
+        taken with the claim goes back ahead of what arrived meanwhile. A claim lost
+        meanwhile is left to its new owner (the mail goes back either way)."""
+        if not self.store.park(mm_thread, token, checkpoint):
+            self._lost(mm_thread)
+        self.store.release(mm_thread, queued, token=token)
 
     def _after_resume(
         self,
@@ -315,8 +355,10 @@ class RouterCore:
             self.store.release(mm_thread, queued, token=token)
             return ResumeResult("gone", mm_thread, checkpoint, outcomes=reported), []
         target = continues_at(outcome)
-        if target is not None:
-            self.store.set_target(mm_thread, target)
+        if target is not None and not self.store.set_target(mm_thread, target, token=token):
+            self._lost(mm_thread)
+            self.store.release(mm_thread, queued, token=token)
+            return ResumeResult("gone", mm_thread, checkpoint, outcomes=reported), []
         follow = queued or self.store.finish(mm_thread, token=token)
         action: ResumeAction = "gone" if outcome.status == "gone" else "resumed"
         return ResumeResult(action, mm_thread, checkpoint, outcomes=reported), follow

@@ -89,10 +89,9 @@ class InboundRouter(RouterCore):
         if isinstance(gated, RouteResult):
             self._hold(admitted, verdict)
             return gated
-        refused = self._admit(admitted, gated)
-        if refused is not None:
-            return refused
-        token = self.store.token(admitted.mm_thread_id)  # read at once: the claim is fresh
+        token = self._admit(admitted, gated)
+        if isinstance(token, RouteResult):
+            return token
         if self.background:
             self._submit(admitted.mm_thread_id, [gated], token)
             return RouteResult("started", admitted.email_id, admitted.mm_thread_id)
@@ -106,14 +105,10 @@ class InboundRouter(RouterCore):
         restart); returns how many threads it started."""
         started = 0
         for mm_thread in self.store.stalled():
-            messages = self.store.claim(mm_thread)
-            if messages is None:
+            claimed = self._claim_stalled(mm_thread)
+            if claimed is None:
                 continue
-            token = self.store.token(mm_thread)
-            if not messages:
-                if token is not None:
-                    self.store.finish(mm_thread, token=token)
-                continue
+            messages, token = claimed
             started += 1
             if self.background:
                 self._submit(mm_thread, messages, token)
@@ -128,9 +123,10 @@ class InboundRouter(RouterCore):
         thread is driven on as after any run (finished, parked again, or its queue run).
 
         ``busy`` (another resumer holds the run) keeps the thread parked with its mail
-        queued: call again later. A worker that died mid-resume is replaced by calling
-        this again once its claim lapsed. Blocks for the whole drive,
-        whatever ``background`` says: call it from a worker."""
+        queued: call again later; so does a resume that raises (the error is re-raised).
+        A worker that died mid-resume is replaced by calling this again once its claim
+        lapsed. Blocks for the whole drive, whatever ``background`` says: call it from a
+        worker."""
         located = self._locate(key)
         if isinstance(located, ResumeResult):
             return located
@@ -145,7 +141,7 @@ class InboundRouter(RouterCore):
                     checkpoint, follow_with=self._responses_input(queued)
                 )
             except BaseException:
-                self.store.release(mm_thread, queued, token=token)
+                self._resume_failed(mm_thread, checkpoint, token, queued)
                 raise
         result, follow = self._after_resume(mm_thread, checkpoint, token, queued, outcome, beat)
         more = self._drive(mm_thread, follow, token) if follow else []
@@ -237,16 +233,22 @@ class InboundRouter(RouterCore):
         while messages:
             with self._heartbeat(mm_thread, token) as beat:
                 try:
-                    outcome = self._turn(mm_thread, messages)
+                    outcome = self._turn(mm_thread, messages, token)
                 except BaseException:
                     self.store.release(mm_thread, messages, token=token)
                     raise
+            if outcome is None:  # the claim was lost before the run began
+                break
             outcomes.append(outcome)
             self._report(mm_thread, outcome)
             messages = self._settle(mm_thread, token, outcome, beat)
         return outcomes
 
-    def _turn(self, mm_thread: str, messages: list[InboundMessage]) -> RunOutcome:
+    def _turn(
+        self, mm_thread: str, messages: list[InboundMessage], token: int
+    ) -> RunOutcome | None:
+        """One run over ``messages``; ``None`` (the messages given back) when a new
+        Assistants thread cannot be recorded because another worker owns ``mm_thread``."""
         outcome: RunOutcome
         target = self.store.target(mm_thread)
         if self.assistant_id is None:
@@ -262,7 +264,11 @@ class InboundRouter(RouterCore):
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
             target = assistants.create_thread([m.text for m in messages], metadata).id
-            self.store.set_target(mm_thread, target)
+            if not self.store.set_target(mm_thread, target, token=token):
+                # taken over meanwhile: the new owner runs these messages, on its own thread
+                self._lost(mm_thread)
+                self.store.release(mm_thread, messages, token=token)
+                return None
         else:
             for message in messages:
                 assistants.post_message(target, message.text)

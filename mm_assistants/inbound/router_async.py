@@ -43,10 +43,9 @@ class AsyncInboundRouter(RouterCore):
         if isinstance(gated, RouteResult):
             await self._hold(admitted, verdict)
             return gated
-        refused = self._admit(admitted, gated)
-        if refused is not None:
-            return refused
-        token = self.store.token(admitted.mm_thread_id)  # read at once: the claim is fresh
+        token = self._admit(admitted, gated)
+        if isinstance(token, RouteResult):
+            return token
         if self.background:
             self._spawn(admitted.mm_thread_id, [gated], token)
             return RouteResult("started", admitted.email_id, admitted.mm_thread_id)
@@ -59,14 +58,10 @@ class AsyncInboundRouter(RouterCore):
         """Start every thread whose messages wait with no live run; how many started."""
         started = 0
         for mm_thread in self.store.stalled():
-            messages = self.store.claim(mm_thread)
-            if messages is None:
+            claimed = self._claim_stalled(mm_thread)
+            if claimed is None:
                 continue
-            token = self.store.token(mm_thread)
-            if not messages:
-                if token is not None:
-                    self.store.finish(mm_thread, token=token)
-                continue
+            messages, token = claimed
             started += 1
             if self.background:
                 self._spawn(mm_thread, messages, token)
@@ -81,9 +76,10 @@ class AsyncInboundRouter(RouterCore):
         thread is driven on as after any run (finished, parked again, or its queue run).
 
         ``busy`` (another resumer holds the run) keeps the thread parked with its mail
-        queued: call again later. A worker that died mid-resume is replaced by calling
-        this again once its claim lapsed. Blocks (awaits) for the whole drive,
-        whatever ``background`` says: call it from a worker."""
+        queued: call again later; so does a resume that raises (the error is re-raised).
+        A worker that died mid-resume is replaced by calling this again once its claim
+        lapsed. Blocks (awaits) for the whole drive, whatever ``background`` says: call it
+        from a worker."""
         located = self._locate(key)
         if isinstance(located, ResumeResult):
             return located
@@ -98,7 +94,7 @@ class AsyncInboundRouter(RouterCore):
                     checkpoint, follow_with=self._responses_input(queued)
                 )
             except BaseException:
-                self.store.release(mm_thread, queued, token=token)
+                self._resume_failed(mm_thread, checkpoint, token, queued)
                 raise
         result, follow = self._after_resume(mm_thread, checkpoint, token, queued, outcome, beat)
         more = await self._drive(mm_thread, follow, token) if follow else []
@@ -183,16 +179,22 @@ class AsyncInboundRouter(RouterCore):
         while messages:
             with self._heartbeat(mm_thread, token) as beat:
                 try:
-                    outcome = await self._turn(mm_thread, messages)
+                    outcome = await self._turn(mm_thread, messages, token)
                 except BaseException:
                     self.store.release(mm_thread, messages, token=token)
                     raise
+            if outcome is None:  # the claim was lost before the run began
+                break
             outcomes.append(outcome)
             self._report(mm_thread, outcome)
             messages = self._settle(mm_thread, token, outcome, beat)
         return outcomes
 
-    async def _turn(self, mm_thread: str, messages: list[InboundMessage]) -> RunOutcome:
+    async def _turn(
+        self, mm_thread: str, messages: list[InboundMessage], token: int
+    ) -> RunOutcome | None:
+        """One run over ``messages``; ``None`` (the messages given back) when a new
+        Assistants thread cannot be recorded because another worker owns ``mm_thread``."""
         outcome: RunOutcome
         target = self.store.target(mm_thread)
         if self.assistant_id is None:
@@ -208,7 +210,11 @@ class AsyncInboundRouter(RouterCore):
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
             target = (await assistants.create_thread([m.text for m in messages], metadata)).id
-            self.store.set_target(mm_thread, target)
+            if not self.store.set_target(mm_thread, target, token=token):
+                # taken over meanwhile: the new owner runs these messages, on its own thread
+                self._lost(mm_thread)
+                self.store.release(mm_thread, messages, token=token)
+                return None
         else:
             for message in messages:
                 await assistants.post_message(target, message.text)

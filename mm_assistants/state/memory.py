@@ -26,6 +26,8 @@ from mm_assistants.state.routes import (
     DEFAULT_LEASE,
     DEFAULT_SEEN_LIMIT,
     Admission,
+    Claimed,
+    ClaimedMessages,
     InboundMessage,
     check_lease,
 )
@@ -116,10 +118,14 @@ class MemoryRouteStore:
         with self._lock:
             return self._targets.get(mm_thread)
 
-    def set_target(self, mm_thread: str, target: str) -> None:
-        """Remember where ``mm_thread`` continues."""
+    def set_target(self, mm_thread: str, target: str, *, token: int | None = None) -> bool:
+        """Remember where ``mm_thread`` continues (see `RouteStore.set_target`)."""
         with self._lock:
+            held = self._claims.get(mm_thread)
+            if token is not None and (held is None or held.fence != token):
+                return False
             self._targets[mm_thread] = target
+            return True
 
     def seen(self, key: str) -> bool:
         """Whether the delivery ``key`` was admitted or held before."""
@@ -140,8 +146,7 @@ class MemoryRouteStore:
             if self._live(mm_thread) is not None:
                 self._queues.setdefault(mm_thread, []).append(message)
                 return "queued"
-            self._take(mm_thread)
-            return "claimed"
+            return Claimed(self._take(mm_thread))
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
@@ -223,13 +228,14 @@ class MemoryRouteStore:
         with self._lock:
             return [thread for thread in self._queues if self._live(thread) is None]
 
-    def claim(self, mm_thread: str) -> list[InboundMessage] | None:
-        """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
+    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+        """Claim a stalled thread: its queued messages with the new claim's token, or
+        ``None`` if it is claimed."""
         with self._lock:
             if self._live(mm_thread) is not None:
                 return None
-            self._take(mm_thread)
-            return self._queues.pop(mm_thread, [])
+            fence = self._take(mm_thread)
+            return ClaimedMessages(self._queues.pop(mm_thread, []), fence)
 
     def _live(self, mm_thread: str) -> _RouteClaim | None:
         held = self._claims.get(mm_thread)

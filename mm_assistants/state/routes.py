@@ -8,21 +8,64 @@ one atomic call: `RouteStore.admit` (seen-check, then queue or claim), `RouteSto
 messages back after a failure).
 
 A claim older than ``lease`` seconds counts as abandoned (its worker died), so a restarted
-router picks the thread up again with `RouteStore.stalled`. A claim carries a fencing token
-(`RouteStore.token`) that its holder renews with `RouteStore.heartbeat` and passes to its
-later writes, so a worker that stalled past its lease cannot take a queue that is no longer
-its own. A run that parks (its held send is decided later, by a human) keeps its claim
-without a lease (`RouteStore.park`) until a worker resumes it (`RouteStore.unpark`).
+router picks the thread up again with `RouteStore.stalled`. A claim carries a fencing token,
+handed back with the claim itself (`Claimed.token` from `RouteStore.admit`,
+`ClaimedMessages.token` from `RouteStore.claim`, the pair from `RouteStore.unpark`: never
+read afterwards, when another worker may hold the thread already), that its holder renews
+with `RouteStore.heartbeat` and passes to its later writes, so a worker that stalled past
+its lease cannot take a queue, or move a conversation, that is no longer its own. A run
+that parks (its held send is decided later, by a human) keeps its claim without a lease
+(`RouteStore.park`) until a worker resumes it (`RouteStore.unpark`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-#: What `RouteStore.admit` did with a delivery.
-Admission = Literal["duplicate", "queued", "claimed"]
+
+class Claimed(str):
+    """`RouteStore.admit` claimed the thread: equal to ``"claimed"`` (so ``admission ==
+    "claimed"`` keeps working), and ``token`` is the fencing token of the claim taken in
+    that same call.
+
+    Example::
+
+        admission = store.admit(key, "thr_1", message)
+        if isinstance(admission, Claimed):
+            store.finish("thr_1", token=admission.token)
+    """
+
+    token: int
+
+    def __new__(cls, token: int) -> Claimed:
+        claimed = super().__new__(cls, "claimed")
+        claimed.token = token
+        return claimed
+
+    def __repr__(self) -> str:
+        return f"Claimed(token={self.token})"
+
+    def __getnewargs__(self) -> tuple[int]:  # type: ignore[override]  # copy/pickle rebuild from the token
+        return (self.token,)
+
+
+class ClaimedMessages(list["InboundMessage"]):
+    """`RouteStore.claim` took the thread: its queued messages (a ``list``), and ``token``,
+    the fencing token of the claim taken in that same call."""
+
+    def __init__(self, messages: Iterable[InboundMessage], token: int) -> None:
+        super().__init__(messages)
+        self.token = token
+
+    def __repr__(self) -> str:
+        return f"ClaimedMessages({list(self)!r}, token={self.token})"
+
+
+#: What `RouteStore.admit` did with a delivery (a claim is a `Claimed`, with its token).
+Admission = Literal["duplicate", "queued"] | Claimed
 #: How long a claim lasts before it is taken for abandoned (runs wait up to ~10 minutes).
 DEFAULT_LEASE = 900.0
 #: How many delivery keys the memory store remembers.
@@ -44,8 +87,10 @@ class RouteStore(Protocol):
     def target(self, mm_thread: str) -> str | None:
         """The OpenAI thread id / last response id of ``mm_thread``, or ``None``."""
 
-    def set_target(self, mm_thread: str, target: str) -> None:
-        """Remember where ``mm_thread`` continues."""
+    def set_target(self, mm_thread: str, target: str, *, token: int | None = None) -> bool:
+        """Remember where ``mm_thread`` continues; with ``token`` only while that is the
+        thread's claim (as for `finish`), so a worker that lost the thread cannot move the
+        new owner's conversation. True when the target was written."""
 
     def seen(self, key: str) -> bool:
         """Whether the delivery ``key`` was admitted or held before."""
@@ -55,8 +100,9 @@ class RouteStore(Protocol):
 
     def admit(self, key: str, mm_thread: str, message: InboundMessage) -> Admission:
         """Atomically: ``duplicate`` if ``key`` was seen; else remember it and either queue
-        ``message`` behind a live claim (``queued``) or claim the thread (``claimed``, and
-        the caller now owns ``message``)."""
+        ``message`` behind a live claim (``queued``) or claim the thread (a `Claimed`,
+        equal to ``"claimed"``, carrying the new claim's token; the caller now owns
+        ``message``)."""
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """The run on ``mm_thread`` ended: take its queued messages (the claim stays, and
@@ -72,8 +118,9 @@ class RouteStore(Protocol):
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live claim (a parked claim included), or
-        ``None``. Read it right after `admit` or `claim` took the thread: it is larger than
-        every earlier claim's token on any thread."""
+        ``None``; for inspection. A claimer uses the token its claim came with (`Claimed`,
+        `ClaimedMessages`, `unpark`): read here later, it may be another worker's. Tokens
+        grow: each is larger than every earlier claim's token on any thread."""
 
     def heartbeat(self, mm_thread: str, token: int) -> bool:
         """Renew the claim ``token`` for another ``lease``; False when it is no longer the
@@ -96,8 +143,9 @@ class RouteStore(Protocol):
     def stalled(self) -> list[str]:
         """Threads with queued messages and no live claim (after a failure or restart)."""
 
-    def claim(self, mm_thread: str) -> list[InboundMessage] | None:
-        """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
+    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+        """Claim a stalled thread: its queued messages with the new claim's token, or
+        ``None`` if it is claimed."""
 
 
 def check_lease(lease: float) -> float:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 import time
 from pathlib import Path
@@ -14,6 +16,7 @@ from mm_assistants.state import (
     SQLiteRouteStore,
     open_route_store,
 )
+from mm_assistants.state.routes import Claimed, ClaimedMessages
 from tests.state.conftest import Backend
 
 
@@ -296,3 +299,79 @@ def test_racing_resumers_unpark_once(backend: Backend) -> None:
     won = [r for r in results if r is not None]
     assert len(results) == 12
     assert len(won) == 1
+
+
+# -- the token comes with the claim (never read afterwards, when it may be another's) ------
+
+
+def test_admit_hands_back_the_token_of_the_claim_it_took(backend: Backend) -> None:
+    first, second = backend.routes(lease=0.05), backend.routes(lease=0.05)
+    mine = first.admit("k1", "thr_1", message("em_1"))
+    assert mine == "claimed"  # code comparing with the string keeps working
+    assert isinstance(mine, Claimed)
+    assert mine.token == first.token("thr_1")
+    time.sleep(0.1)  # this worker paused past its lease; another takes the thread
+    theirs = second.admit("k2", "thr_1", message("em_2"))
+    assert isinstance(theirs, Claimed)
+    assert theirs.token > mine.token
+    # reading the token now would adopt the other worker's claim; the one handed back is ours
+    assert first.token("thr_1") == theirs.token
+    assert first.heartbeat("thr_1", mine.token) is False
+    assert first.finish("thr_1", token=mine.token) == []
+    assert second.heartbeat("thr_1", theirs.token) is True
+    assert first.admit("k3", "thr_1", message("em_3")) == "queued"  # not a Claimed
+    assert not isinstance(first.admit("k3", "thr_1", message("em_3")), Claimed)
+
+
+def test_claim_hands_back_the_token_of_the_claim_it_took(backend: Backend) -> None:
+    first, second = backend.routes(lease=0.05), backend.routes(lease=0.05)
+    first.admit("k1", "thr_1", message("em_1"))
+    first.release("thr_1", [message("em_1")])
+    mine = first.claim("thr_1")
+    assert isinstance(mine, ClaimedMessages)
+    assert emails(mine) == ["em_1"]
+    assert mine == [message("em_1")] or emails(mine) == ["em_1"]  # still a list of messages
+    assert mine.token == first.token("thr_1")
+    first.release("thr_1", list(mine), token=mine.token)
+    again = first.claim("thr_1")
+    assert isinstance(again, ClaimedMessages)
+    assert again.token > mine.token
+    time.sleep(0.1)  # lapsed: another worker claims the thread
+    theirs = second.claim("thr_1")
+    assert isinstance(theirs, ClaimedMessages)
+    assert theirs == []  # the queue went with the earlier claim
+    assert theirs.token > again.token
+    assert first.heartbeat("thr_1", again.token) is False
+    assert second.heartbeat("thr_1", theirs.token) is True
+
+
+def test_the_token_types_survive_copying() -> None:
+    claimed = Claimed(7)
+    assert pickle.loads(pickle.dumps(claimed)).token == 7
+    assert copy.copy(claimed) == "claimed"
+    assert f"{claimed}" == "claimed"
+    assert repr(claimed) == "Claimed(token=7)"
+    taken = ClaimedMessages([message("em_1")], 9)
+    assert pickle.loads(pickle.dumps(taken)).token == 9
+    assert emails(copy.copy(taken)) == ["em_1"]
+
+
+def test_a_target_with_a_token_is_written_only_by_the_threads_claim(backend: Backend) -> None:
+    first, second = backend.routes(lease=0.05), backend.routes(lease=0.05)
+    mine = first.admit("k1", "thr_1", message("em_1"))
+    assert isinstance(mine, Claimed)
+    assert first.set_target("thr_1", "resp_mine_1", token=mine.token) is True
+    assert first.target("thr_1") == "resp_mine_1"
+    time.sleep(0.1)
+    theirs = second.admit("k2", "thr_1", message("em_2"))
+    assert isinstance(theirs, Claimed)
+    assert second.set_target("thr_1", "resp_theirs", token=theirs.token) is True
+    # the worker that lost the thread cannot move the new owner's conversation
+    assert first.set_target("thr_1", "resp_mine_2", token=mine.token) is False
+    assert second.target("thr_1") == "resp_theirs"
+    assert first.set_target("thr_2", "resp_x", token=mine.token) is False  # no claim there
+    assert first.target("thr_2") is None
+    assert second.park("thr_1", theirs.token, "cp_1")
+    assert second.set_target("thr_1", "resp_parked", token=theirs.token) is True
+    assert first.set_target("thr_1", "resp_admin") is True  # without a token: as before
+    assert second.target("thr_1") == "resp_admin"

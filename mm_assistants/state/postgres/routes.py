@@ -4,8 +4,10 @@ PostgreSQL, shared by every process of a fleet.
 A thread's claim is *waited for*, never skipped: `admit`, `claim`, `finish`, `release` and
 `unpark` first make sure the thread's row exists (``INSERT ... ON CONFLICT DO NOTHING``),
 then lock it (``SELECT ... FOR UPDATE``), so of two deliveries for one new thread the second
-waits for the first to commit and then queues behind its claim. ``SKIP LOCKED`` is used only
-by `stalled`, which picks work and must not wait behind a thread being claimed right now.
+waits for the first to commit and then queues behind its claim. `set_target` with a token
+locks the row of that claim the same way, so a take-over waits for the write. ``SKIP
+LOCKED`` is used only by `stalled`, which picks work and must not wait behind a thread
+being claimed right now.
 
 Claims last ``lease`` seconds from the database's ``now()`` and carry a fencing token from
 the ``mm_fence`` sequence (never handed out twice); every write of a claim's holder names
@@ -18,7 +20,14 @@ from __future__ import annotations
 from typing import Any
 
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
-from mm_assistants.state.routes import DEFAULT_LEASE, Admission, InboundMessage, check_lease
+from mm_assistants.state.routes import (
+    DEFAULT_LEASE,
+    Admission,
+    Claimed,
+    ClaimedMessages,
+    InboundMessage,
+    check_lease,
+)
 
 #: How long a delivery key is remembered: far longer than MultiMail retries a webhook.
 DEFAULT_SEEN_RETENTION = 30 * 24 * 3600.0
@@ -66,14 +75,24 @@ class PostgresRouteStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_target(self, mm_thread: str, target: str) -> None:
-        """Remember where ``mm_thread`` continues."""
-        with self.database.connection() as conn:
+    def set_target(self, mm_thread: str, target: str, *, token: int | None = None) -> bool:
+        """Remember where ``mm_thread`` continues (see `RouteStore.set_target`); with
+        ``token`` the thread's row is locked first, so a take-over waits for this write."""
+        with self.database.transaction() as conn:
+            if token is not None:
+                held = conn.execute(
+                    "SELECT 1 FROM mm_route_threads"
+                    f" WHERE mm_thread = %s AND fence = %s AND {_HELD} FOR UPDATE",
+                    (mm_thread, token),
+                ).fetchone()
+                if held is None:
+                    return False
             conn.execute(
                 "INSERT INTO mm_route_targets (mm_thread, target) VALUES (%s, %s)"
                 " ON CONFLICT (mm_thread) DO UPDATE SET target = excluded.target",
                 (mm_thread, target),
             )
+            return True
 
     def seen(self, key: str) -> bool:
         """Whether the delivery ``key`` was admitted or held within the retention."""
@@ -99,8 +118,7 @@ class PostgresRouteStore:
                 _enqueue(conn, mm_thread, [message], at_head=False)
                 outcome = "queued"
             else:
-                self._take(conn, mm_thread)
-                outcome = "claimed"
+                outcome = Claimed(self._take(conn, mm_thread))
         self._prune()
         return outcome
 
@@ -194,13 +212,14 @@ class PostgresRouteStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def claim(self, mm_thread: str) -> list[InboundMessage] | None:
-        """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
+    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+        """Claim a stalled thread: its queued messages with the new claim's token, or
+        ``None`` if it is claimed."""
         with self.database.transaction() as conn:
             if _lock(conn, mm_thread).live:
                 return None
-            self._take(conn, mm_thread)
-            return _take_queue(conn, mm_thread)
+            fence = self._take(conn, mm_thread)
+            return ClaimedMessages(_take_queue(conn, mm_thread), fence)
 
     def close(self) -> None:
         """Close the pool this store opened from a DSN (a given `PostgresDatabase` is the

@@ -13,7 +13,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from mm_assistants.state.routes import DEFAULT_LEASE, Admission, InboundMessage, check_lease
+from mm_assistants.state.routes import (
+    DEFAULT_LEASE,
+    Admission,
+    Claimed,
+    ClaimedMessages,
+    InboundMessage,
+    check_lease,
+)
 from mm_assistants.state.sqlite.connection import Database
 
 #: 1: links, seen keys, claims and ordered queues. 2: a claim's fencing token and parked
@@ -48,14 +55,18 @@ class SQLiteRouteStore:
             ).fetchone()
         return None if row is None else str(row[0])
 
-    def set_target(self, mm_thread: str, target: str) -> None:
-        """Remember where ``mm_thread`` continues."""
-        with self._db.connection() as db:
+    def set_target(self, mm_thread: str, target: str, *, token: int | None = None) -> bool:
+        """Remember where ``mm_thread`` continues (see `RouteStore.set_target`)."""
+        with self._db.transaction() as db:
+            held = _claim_row(db, mm_thread)
+            if token is not None and (held is None or held[1] != token):
+                return False
             db.execute(
                 "INSERT INTO mm_route_links VALUES (?, ?, ?) ON CONFLICT(mm_thread)"
                 " DO UPDATE SET target = excluded.target, updated_at = excluded.updated_at",
                 (mm_thread, target, time.time()),
             )
+            return True
 
     def seen(self, key: str) -> bool:
         """Whether the delivery ``key`` was admitted or held before."""
@@ -80,8 +91,9 @@ class SQLiteRouteStore:
             if self._live(db, mm_thread, now) is not None:
                 _enqueue(db, mm_thread, [message])
                 return "queued"
-            _set_claim(db, mm_thread, now, _next_fence(db))
-            return "claimed"
+            fence = _next_fence(db)
+            _set_claim(db, mm_thread, now, fence)
+            return Claimed(fence)
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
@@ -171,14 +183,16 @@ class SQLiteRouteStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def claim(self, mm_thread: str) -> list[InboundMessage] | None:
-        """Claim a stalled thread: its queued messages, or ``None`` if it is claimed."""
+    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+        """Claim a stalled thread: its queued messages with the new claim's token, or
+        ``None`` if it is claimed."""
         with self._db.transaction() as db:
             now = time.time()
             if self._live(db, mm_thread, now) is not None:
                 return None
-            _set_claim(db, mm_thread, now, _next_fence(db))
-            return _take_queue(db, mm_thread)
+            fence = _next_fence(db)
+            _set_claim(db, mm_thread, now, fence)
+            return ClaimedMessages(_take_queue(db, mm_thread), fence)
 
     def close(self) -> None:
         """Close the database."""
