@@ -58,6 +58,12 @@ class MemoryPendingStore:
         with self._lock:
             return sorted(self._records.values(), key=lambda r: r.recorded_at)
 
+    def for_mailbox(self, mailbox_id: str) -> list[PendingRecord]:
+        """Every record of ``mailbox_id``, oldest first."""
+        with self._lock:
+            mine = [r for r in self._records.values() if r.mailbox_id == mailbox_id]
+        return sorted(mine, key=lambda r: r.recorded_at)
+
     def get(self, email_id: str) -> PendingRecord | None:
         """The record of ``email_id``, or ``None``."""
         with self._lock:

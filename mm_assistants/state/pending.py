@@ -58,6 +58,10 @@ class PendingStore(Protocol):
     def get(self, email_id: str) -> PendingRecord | None:
         """The record of ``email_id``, or ``None``."""
 
+    def for_mailbox(self, mailbox_id: str) -> list[PendingRecord]:
+        """Every readable record of ``mailbox_id``, oldest first: what the fleet watcher
+        reads for one claimed mailbox instead of the whole store."""
+
     def remove(self, email_id: str) -> None:
         """Forget the record of ``email_id`` once its decision was delivered."""
 

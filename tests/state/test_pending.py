@@ -160,3 +160,33 @@ def test_a_memory_store_shows_its_size_not_its_records() -> None:
     store = MemoryPendingStore()
     store.add(record("em_a"))
     assert repr(store) == "MemoryPendingStore(records=1)"
+
+
+def test_for_mailbox_reads_only_that_mailboxs_records_oldest_first(backend: Backend) -> None:
+    store, other = backend.pending(), backend.pending()
+    store.add(record("em_b", 2.0))
+    store.add(PendingRecord("em_x", "mbx_2", "call_x", "send_email", recorded_at=1.5))
+    store.add(record("em_a", 1.0))
+    assert [r.email_id for r in other.for_mailbox("mbx_1")] == ["em_a", "em_b"]
+    assert other.for_mailbox("mbx_2") == [
+        PendingRecord("em_x", "mbx_2", "call_x", "send_email", recorded_at=1.5)
+    ]
+    assert other.for_mailbox("mbx_none") == []
+    store.remove("em_a")
+    assert [r.email_id for r in other.for_mailbox("mbx_1")] == ["em_b"]
+
+
+def test_for_mailbox_never_hands_a_record_of_another_mailbox(
+    backend: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a hand-written row (its mailbox column, if any, says mbx_odd) whose record names
+    # mbx_1, and one that is no record at all
+    if backend.corrupt is None:
+        pytest.skip(f"{backend.name} keeps objects, not rows")
+    store = backend.pending()
+    backend.corrupt("pending", "em_liar", json.dumps(record("em_liar").__dict__))
+    backend.corrupt("pending", "em_odd", f"not json {SECRET}")
+    for mailbox_id in ("mbx_odd", "mbx_1"):
+        assert all(r.mailbox_id == mailbox_id for r in store.for_mailbox(mailbox_id))
+    assert store.for_mailbox("mbx_odd") == []
+    assert SECRET not in caplog.text

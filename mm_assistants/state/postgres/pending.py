@@ -65,6 +65,19 @@ class PostgresPendingStore:
             ).fetchall()
         return [record for row in rows if (record := self._decode(*row)) is not None]
 
+    def for_mailbox(self, mailbox_id: str) -> list[PendingRecord]:
+        """Every readable record of ``mailbox_id``, oldest first (by the
+        ``mm_pending_mailbox`` index; a record naming another mailbox than its row's column,
+        written by hand or by an attacker, is left out)."""
+        with self.database.connection() as conn:
+            rows = conn.execute(
+                f"SELECT email_id, record FROM {TABLE} WHERE mailbox_id = %s"
+                " ORDER BY recorded_at, email_id",
+                (mailbox_id,),
+            ).fetchall()
+        records = [record for row in rows if (record := self._decode(*row)) is not None]
+        return [record for record in records if record.mailbox_id == mailbox_id]
+
     def get(self, email_id: str) -> PendingRecord | None:
         """The record of ``email_id``, or ``None`` (also when it cannot be read)."""
         with self.database.connection() as conn:

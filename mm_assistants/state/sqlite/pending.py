@@ -66,6 +66,19 @@ class SQLitePendingStore:
             ).fetchall()
             return [record for row in rows if (record := self._decode(*row)) is not None]
 
+    def for_mailbox(self, mailbox_id: str) -> list[PendingRecord]:
+        """Every readable record of ``mailbox_id``, oldest first. The file keeps no mailbox
+        column, so the JSON is asked (a row that is no JSON is skipped here, not failed on:
+        `all` quarantines it); what comes back is checked again once decoded."""
+        with self._db.connection() as db:
+            rows = db.execute(
+                f"SELECT email_id, record FROM {TABLE} WHERE CASE WHEN json_valid(record)"
+                " THEN json_extract(record, '$.mailbox_id') END = ? ORDER BY recorded_at",
+                (mailbox_id,),
+            ).fetchall()
+            records = [record for row in rows if (record := self._decode(*row)) is not None]
+        return [record for record in records if record.mailbox_id == mailbox_id]
+
     def get(self, email_id: str) -> PendingRecord | None:
         """The record of ``email_id``, or ``None`` (also when it cannot be read)."""
         with self._db.connection() as db:
