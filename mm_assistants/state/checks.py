@@ -6,7 +6,8 @@ mailbox's held outbound mail is next due a look (``next_check_at``). Any process
 claims due rows (`MailboxChecks.claim_due`; in PostgreSQL ``FOR UPDATE SKIP LOCKED``: no
 leader, no session lock), looks, and hands the row back with the next interval
 (`MailboxChecks.done`). A claim is a lease with a fencing token: a sweeper that died is
-replaced when its lease lapses, and its late `done` changes nothing. Intervals are seconds
+replaced when its lease lapses, and its late `done`, `renew` or `unwatch` changes nothing.
+A long look keeps its claim by renewing the lease (`MailboxChecks.renew`). Intervals are seconds
 from now, judged on the store's clock (the database's ``now()`` for a shared store).
 """
 
@@ -38,8 +39,11 @@ class MailboxChecks(Protocol):
         """Make sure each mailbox has a row; a new row is due now, with ``interval``. An
         existing row keeps its schedule."""
 
-    def unwatch(self, mailbox_id: str) -> None:
-        """Drop the mailbox's row (nothing of it is held any more)."""
+    def unwatch(self, mailbox_id: str, *, token: int | None = None) -> bool:
+        """Drop the mailbox's row (nothing of it is held any more); whether a row went.
+        With ``token`` (a sweeper's claim), only while that token is still the row's
+        claim: a sweeper's stale view must not drop a row someone else claimed or
+        registered again since. Without it, unconditionally (an operator's clean-up)."""
 
     def claim_due(self, owner: str, *, lease: float, limit: int) -> list[CheckLease]:
         """Claim up to ``limit`` rows that are due and not leased, for ``lease`` seconds,
@@ -50,6 +54,11 @@ class MailboxChecks(Protocol):
         """End the claim: the row is next due in ``next_in`` seconds and remembers
         ``interval``. False, changing nothing, when ``lease`` is no longer the row's claim."""
 
+    def renew(self, lease: CheckLease, *, seconds: float) -> bool:
+        """Extend the claim to ``seconds`` from now (a look that takes long keeps its row).
+        False, changing nothing, when ``lease`` is no longer the row's claim: the look
+        must then stop, as someone else may be looking."""
+
 
 def check_claim_args(*, lease: float, limit: int) -> None:
     """Refuse a `MailboxChecks.claim_due` that cannot mean anything (every backend)."""
@@ -57,6 +66,14 @@ def check_claim_args(*, lease: float, limit: int) -> None:
         raise ValueError(f"lease must be a number of seconds > 0, not {lease!r}")
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"limit must be an int >= 1, not {limit!r}")
+
+
+def check_lease_seconds(seconds: float) -> None:
+    """Refuse a `MailboxChecks.renew` that cannot mean anything (finite seconds > 0)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise ValueError(f"seconds must be a number of seconds > 0, not {seconds!r}")
+    if not math.isfinite(seconds) or not seconds > 0:
+        raise ValueError(f"seconds is out of range: {seconds!r}")
 
 
 def check_schedule(*, next_in: float, interval: float) -> None:
@@ -109,10 +126,14 @@ class MemoryMailboxChecks:
             for mailbox_id in mailbox_ids:
                 self._rows.setdefault(str(mailbox_id), _Row(next_at=now, interval=interval))
 
-    def unwatch(self, mailbox_id: str) -> None:
+    def unwatch(self, mailbox_id: str, *, token: int | None = None) -> bool:
         """See `MailboxChecks.unwatch`."""
         with self._lock:
-            self._rows.pop(mailbox_id, None)
+            row = self._rows.get(mailbox_id)
+            if row is None or (token is not None and row.fence != token):
+                return False
+            del self._rows[mailbox_id]
+            return True
 
     def claim_due(self, owner: str, *, lease: float, limit: int) -> list[CheckLease]:
         """See `MailboxChecks.claim_due` (oldest due first)."""
@@ -141,6 +162,16 @@ class MemoryMailboxChecks:
                 return False
             row.next_at = self._clock() + next_in
             row.interval, row.leased_until = interval, None
+            return True
+
+    def renew(self, lease: CheckLease, *, seconds: float) -> bool:
+        """See `MailboxChecks.renew`."""
+        check_lease_seconds(seconds)
+        with self._lock:
+            row = self._rows.get(lease.mailbox_id)
+            if row is None or row.fence != lease.token:
+                return False
+            row.leased_until = self._clock() + seconds
             return True
 
     def due_at(self, mailbox_id: str) -> float | None:

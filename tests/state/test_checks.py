@@ -130,6 +130,59 @@ def test_unwatch_drops_the_row_and_a_late_done_with_it(checks: Checks) -> None:
     checks.store.unwatch("mbx_never")  # nothing to drop: no error
 
 
+def test_a_fenced_unwatch_drops_the_row_only_for_its_claim(checks: Checks) -> None:
+    checks.store.watch(["mbx_a"], interval=TICK)
+    [dead] = checks.store.claim_due("one", lease=TICK, limit=10)
+    checks.wait(1.5 * TICK)
+    other = checks.make_other()
+    [alive] = other.claim_due("two", lease=60, limit=10)
+    # the first sweeper's stale view ("nothing pending") must not drop the live claim
+    assert not checks.store.unwatch("mbx_a", token=dead.token)
+    assert other.done(alive, next_in=0, interval=1)
+    assert other.unwatch("mbx_a", token=alive.token)  # its own claim: the row goes
+    assert not other.unwatch("mbx_a", token=alive.token)  # gone already
+
+
+def test_a_fenced_unwatch_spares_a_row_registered_again(checks: Checks) -> None:
+    checks.store.watch(["mbx_a"], interval=TICK)
+    [stale] = checks.store.claim_due("one", lease=60, limit=10)
+    other = checks.make_other()
+    assert other.unwatch("mbx_a")  # unfenced: an operator's clean-up
+    other.watch(["mbx_a"], interval=TICK)  # mail is held there again
+    assert not checks.store.unwatch("mbx_a", token=stale.token)
+    assert claimed(other.claim_due("two", lease=60, limit=10)) == ["mbx_a"]
+
+
+def test_renew_keeps_a_long_look_s_claim(checks: Checks) -> None:
+    checks.store.watch(["mbx_a"], interval=TICK)
+    [lease] = checks.store.claim_due("one", lease=2 * TICK, limit=10)
+    checks.wait(TICK)
+    assert checks.store.renew(lease, seconds=4 * TICK)
+    checks.wait(1.5 * TICK)  # past the first lease, inside the renewed one
+    assert checks.make_other().claim_due("two", lease=60, limit=10) == []
+    assert checks.store.done(lease, next_in=0, interval=1)  # the token still holds
+
+
+def test_renew_fails_once_another_sweeper_holds_the_row(checks: Checks) -> None:
+    checks.store.watch(["mbx_a"], interval=TICK)
+    [dead] = checks.store.claim_due("one", lease=TICK, limit=10)
+    checks.wait(1.5 * TICK)
+    other = checks.make_other()
+    [alive] = other.claim_due("two", lease=60, limit=10)
+    assert not checks.store.renew(dead, seconds=60)
+    assert other.renew(alive, seconds=60)
+    checks.store.unwatch("mbx_a")
+    assert not other.renew(alive, seconds=60)  # no row: nothing to keep
+
+
+@pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf"), True])
+def test_a_meaningless_renewal_is_refused(checks: Checks, seconds: float) -> None:
+    checks.store.watch(["mbx_a"], interval=TICK)
+    [lease] = checks.store.claim_due("one", lease=60, limit=10)
+    with pytest.raises(ValueError, match="seconds"):
+        checks.store.renew(lease, seconds=seconds)
+
+
 def test_another_process_sees_the_same_rows(checks: Checks) -> None:
     checks.store.watch(["mbx_a"], interval=TICK)
     other = checks.make_other()

@@ -5,15 +5,22 @@ claiming right now are skipped, not waited for, so sweeps scale out with no lead
 session lock. Due times and leases are judged by the database's ``now()`` (the hosts of a
 fleet disagree about the time; the database does not). Each claim takes a fresh fencing
 token from the ``mm_fence`` sequence, and `PostgresMailboxChecks.done` writes only
-``WHERE fence = token``: a sweeper whose lease lapsed (and whose row someone else claimed)
-changes nothing when it finally reports.
+``WHERE fence = token``, and so do `PostgresMailboxChecks.renew` and a sweeper's
+`PostgresMailboxChecks.unwatch`: a sweeper whose lease lapsed (and whose row someone else
+claimed, or dropped and registered again: a new row's fence is 0, never a token) changes
+nothing when it finally reports.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mm_assistants.state.checks import CheckLease, check_claim_args, check_schedule
+from mm_assistants.state.checks import (
+    CheckLease,
+    check_claim_args,
+    check_lease_seconds,
+    check_schedule,
+)
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
 
 _CLAIM = """
@@ -35,6 +42,12 @@ _DONE = """
 UPDATE mm_mailbox_checks
 SET next_check_at = now() + make_interval(secs => %(next_in)s),
     interval_seconds = %(interval)s, leased_until = NULL, checked_at = now()
+WHERE mailbox_id = %(mailbox_id)s AND fence = %(token)s
+"""
+
+
+_RENEW = """
+UPDATE mm_mailbox_checks SET leased_until = now() + make_interval(secs => %(seconds)s)
 WHERE mailbox_id = %(mailbox_id)s AND fence = %(token)s
 """
 
@@ -69,10 +82,19 @@ class PostgresMailboxChecks:
                 (ids, float(interval)),
             )
 
-    def unwatch(self, mailbox_id: str) -> None:
-        """See `MailboxChecks.unwatch`."""
+    def unwatch(self, mailbox_id: str, *, token: int | None = None) -> bool:
+        """See `MailboxChecks.unwatch` (with ``token``: ``WHERE fence = token``)."""
         with self.database.transaction() as conn:
-            conn.execute("DELETE FROM mm_mailbox_checks WHERE mailbox_id = %s", (mailbox_id,))
+            if token is None:
+                cursor = conn.execute(
+                    "DELETE FROM mm_mailbox_checks WHERE mailbox_id = %s", (mailbox_id,)
+                )
+            else:
+                cursor = conn.execute(
+                    "DELETE FROM mm_mailbox_checks WHERE mailbox_id = %s AND fence = %s",
+                    (mailbox_id, int(token)),
+                )
+            return bool(cursor.rowcount == 1)
 
     def claim_due(self, owner: str, *, lease: float, limit: int) -> list[CheckLease]:
         """See `MailboxChecks.claim_due` (oldest due first; locked rows are skipped)."""
@@ -94,6 +116,20 @@ class PostgresMailboxChecks:
                 {
                     "next_in": float(next_in),
                     "interval": float(interval),
+                    "mailbox_id": lease.mailbox_id,
+                    "token": int(lease.token),
+                },
+            ).rowcount
+        return bool(updated == 1)
+
+    def renew(self, lease: CheckLease, *, seconds: float) -> bool:
+        """See `MailboxChecks.renew` (on the database's clock, ``WHERE fence = token``)."""
+        check_lease_seconds(seconds)
+        with self.database.transaction() as conn:
+            updated = conn.execute(
+                _RENEW,
+                {
+                    "seconds": float(seconds),
                     "mailbox_id": lease.mailbox_id,
                     "token": int(lease.token),
                 },
