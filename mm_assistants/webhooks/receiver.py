@@ -238,7 +238,7 @@ class ReceiverCore(Generic[RouterT]):
     def _forget(self, keys: tuple[str, ...]) -> None:
         try:
             self.replay_guard.release(keys)
-        except Exception as error:  # noqa: BLE001 - the retry is then a duplicate, recorded again
+        except Exception as error:  # noqa: BLE001 -- the retry is then a duplicate, recorded again
             logger.warning("could not forget a webhook delivery (%s)", type(error).__name__)
 
     def _keep_again(self, raw_body: bytes, headers: Mapping[str, Any]) -> None:

@@ -296,7 +296,7 @@ class PostgresDatabase:
         )
         try:
             pool.open(wait=True, timeout=self.connect_timeout)
-        except Exception:  # noqa: BLE001 - the pool's timeout hides psycopg's error; the DSN must not leak either way
+        except Exception:  # noqa: BLE001 -- the pool's timeout hides psycopg's error; the DSN must not leak either way
             pool.close()
             raise ConnectionError(f"cannot connect to PostgreSQL at {self.where}") from None
         return pool
