@@ -17,7 +17,8 @@ from mm_assistants.multimail import RetryPolicy
 NAN, INF = math.nan, math.inf
 
 #: Each field and its rule: ">=0", ">0", ">=1" (a finite number), "0..1" (a fraction),
-#: "int>=1" (a whole count) or "switch" (True or False).
+#: "int>=1" (a whole count), "switch" (True or False) or "none|>0" (None, or a finite
+#: number above 0).
 FIELDS: list[tuple[type, str, str]] = [
     (ApprovalPolicy, "max_wait", ">=0"),
     (ApprovalPolicy, "margin", ">=0"),
@@ -25,6 +26,7 @@ FIELDS: list[tuple[type, str, str]] = [
     (ApprovalPolicy, "max_interval", ">0"),
     (ApprovalPolicy, "multiplier", ">=1"),
     (ApprovalPolicy, "wait", "switch"),
+    (ApprovalPolicy, "park_after", "none|>0"),
     (PollPolicy, "first_interval", ">0"),
     (PollPolicy, "max_interval", ">0"),
     (PollPolicy, "multiplier", ">=1"),
@@ -48,6 +50,7 @@ REFUSED: dict[str, list[Any]] = {
     "0..1": [*NOT_NUMBERS, -0.1, 1.01],
     "int>=1": [NAN, INF, True, "1", None, 0, -1, 2.5, 2.0],
     "switch": [1, 0, "yes", None, 1.0],
+    "none|>0": [NAN, INF, -INF, True, False, "1", 0, 0.0, -1],
 }
 ACCEPTED: dict[str, list[Any]] = {
     ">=0": [0, 0.0, 3, 2.5],
@@ -56,6 +59,7 @@ ACCEPTED: dict[str, list[Any]] = {
     "0..1": [0, 0.5, 1],
     "int>=1": [1, 4],
     "switch": [True, False],
+    "none|>0": [None, 0.05, 1, 2.5],
 }
 
 
