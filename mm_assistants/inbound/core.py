@@ -31,9 +31,10 @@ from mm_assistants.inbound.routing import (
     notice,
     screen,
 )
+from mm_assistants.inbound.run_limit import run_limit
 from mm_assistants.inbound.trust import TrustPolicy, TrustVerdict
 from mm_assistants.state import InboundMessage, RouteStore, open_route_store
-from mm_assistants.state.heartbeat import Heartbeat
+from mm_assistants.state.heartbeat import AsyncHeartbeat, Heartbeat
 from mm_assistants.webhooks.events import WebhookEvent
 
 # The name from before inbound left webhooks: logging configured for it keeps working.
@@ -41,6 +42,7 @@ logger = logging.getLogger("mm_assistants.webhooks")
 OnOutcome = Callable[[str, RunOutcome], None]
 #: A fencing token no claim carries (stores count tokens up from 1).
 NO_CLAIM = 0
+Beat = Heartbeat | AsyncHeartbeat
 
 
 class RouterCore:
@@ -68,6 +70,7 @@ class RouterCore:
         on_outcome: OnOutcome | None = None,
         limits: InboundLimits | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_run_seconds: float | None = None,
     ) -> None:
         if (assistant_id is None) == (model is None):
             raise ValueError(
@@ -97,6 +100,9 @@ class RouterCore:
         self.run_params = dict(run_params or {})
         self.on_outcome = on_outcome
         self.driver = driver if driver is not None else self._default_driver()
+        #: Seconds a run keeps its thread's claim alive (`run_limit`): past them the claim
+        #: lapses, another worker may take the thread, and this run's writes are refused.
+        self.max_run_seconds = run_limit(max_run_seconds, self.driver)
 
     def __repr__(self) -> str:
         target = (
@@ -218,8 +224,27 @@ class RouterCore:
         return token
 
     def _heartbeat(self, mm_thread: str, token: int) -> Heartbeat:
-        store = self.store
-        return Heartbeat(lambda: store.heartbeat(mm_thread, token), every=heartbeat_every(store))
+        return Heartbeat(**self._beat_options(mm_thread, token))
+
+    def _beat_options(self, mm_thread: str, token: int) -> dict[str, Any]:
+        """How a run's heartbeat renews the claim, and when it gives the claim up."""
+        store, limit = self.store, self.max_run_seconds
+
+        def expired() -> None:
+            # the thread id only: the messages are a stranger's words
+            logger.warning(
+                "inbound thread %s: the run passed max_run_seconds (%.0f s); its claim is"
+                " given up for another worker to take",
+                mm_thread,
+                limit,
+            )
+
+        return {
+            "renew": lambda: store.heartbeat(mm_thread, token),
+            "every": heartbeat_every(store),
+            "max_age": limit,
+            "on_expired": expired,
+        }
 
     def _lost(self, mm_thread: str) -> None:
         # the thread id only: the messages are a stranger's words
@@ -230,7 +255,7 @@ class RouterCore:
         )
 
     def _settle(
-        self, mm_thread: str, token: int, outcome: RunOutcome, beat: Heartbeat
+        self, mm_thread: str, token: int, outcome: RunOutcome, beat: Beat
     ) -> list[InboundMessage]:
         """After a run (or a resume) on a claimed thread: the messages to run next, or
         ``[]`` when this worker is done with the thread (it parked, it finished, or its
@@ -329,11 +354,27 @@ class RouterCore:
         token: int,
         queued: list[InboundMessage],
         outcome: RunOutcome,
-        beat: Heartbeat,
+        beat: Beat,
     ) -> tuple[ResumeResult, list[InboundMessage]]:
-        """The result of a resume, and the messages to run next on the thread."""
+        """The result of a resume, and the messages to run next on the thread; the
+        outcomes in the result are reported (``on_outcome``)."""
+        result, follow = self._resume_settle(mm_thread, checkpoint, token, queued, outcome, beat)
+        for reported in result.outcomes:
+            self._report(mm_thread, reported)
+        return result, follow
+
+    def _resume_settle(
+        self,
+        mm_thread: str,
+        checkpoint: str,
+        token: int,
+        queued: list[InboundMessage],
+        outcome: RunOutcome,
+        beat: Beat,
+    ) -> tuple[ResumeResult, list[InboundMessage]]:
+        """`_after_resume`'s store writes alone (nothing reported: a shell may run this
+        in a worker thread and report on its own)."""
         if follow_sent(outcome, checkpoint):
-            self._report(mm_thread, outcome)
             follow = self._settle(mm_thread, token, outcome, beat)
             return ResumeResult("resumed", mm_thread, checkpoint, outcomes=(outcome,)), follow
         if outcome.status in ("busy", "parked"):
@@ -348,8 +389,6 @@ class RouterCore:
         # The run is over without the mail (finished elsewhere, or fell back to the
         # late-decision message): the mail starts the thread's next run.
         reported = () if outcome.status == "gone" else (outcome,)
-        if reported:
-            self._report(mm_thread, outcome)
         if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
             self._lost(mm_thread)
             self.store.release(mm_thread, queued, token=token)

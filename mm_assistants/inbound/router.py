@@ -27,7 +27,10 @@ thread taken over and leaves it (logged with the thread id only). A Responses ru
 parks (a driver with ``checkpoints=`` and ``ApprovalPolicy(park_after=...)``) keeps the
 thread's claim; mail that arrives meanwhile is queued, and `resume` (or
 `resume_for_email`, when a held email's decision arrives) sends it after the run's
-function-call outputs, in any worker.
+function-call outputs, in any worker. A run that hangs does not keep its thread forever:
+past ``max_run_seconds`` its heartbeat stops renewing (logged with the thread id), the claim
+lapses one lease later and another worker may take the thread; whatever the hung run
+writes afterwards is refused by the fencing token.
 """
 
 from __future__ import annotations
@@ -57,8 +60,10 @@ class InboundRouter(RouterCore):
     default), ``trust`` (`TrustPolicy`), ``compose`` (event → text posted to the model),
     ``background`` (drive runs in a pool of ``max_workers`` threads the router owns),
     ``run_params`` (extra run / response parameters), ``on_outcome(mm_thread, outcome)``,
-    ``limits`` (`InboundLimits`: rate limits and the bound on background runs) and
-    ``clock`` (monotonic seconds for the rate limits).
+    ``limits`` (`InboundLimits`: rate limits and the bound on background runs),
+    ``clock`` (monotonic seconds for the rate limits) and ``max_run_seconds`` (how long a
+    run keeps its thread's claim alive; by default an hour, or the driver's ``deadline``
+    plus five minutes when longer: see `run_limit`).
     """
 
     twin = "AsyncInboundRouter under asyncio"

@@ -1,11 +1,20 @@
-"""`AsyncInboundRouter`: `InboundRouter` for asyncio (see `mm_assistants.inbound.router`)."""
+"""`AsyncInboundRouter`: `InboundRouter` for asyncio (see `mm_assistants.inbound.router`).
+
+Its stores (the route store, the approval and checkpoint stores it reads) are blocking: a
+PostgreSQL store may wait seconds on a cold pool or a slow database. Every store call runs
+in `asyncio.to_thread` (`AsyncInboundRouter._off`, the one place), so the event loop keeps
+serving webhooks and other runs meanwhile; a run's claim is renewed by an `AsyncHeartbeat`
+task, not by a thread of its own. Store calls and renewals share the loop's default
+executor: with many concurrent runs on a slow store, give the loop a bigger one
+(``loop.set_default_executor``) so renewals are not queued past the lease.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from mm_assistants.drivers import AsyncAssistantsRunDriver, AsyncResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_api import AsyncAssistantsAPI
@@ -14,7 +23,11 @@ from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
 from mm_assistants.inbound.trust import TrustVerdict
 from mm_assistants.state import InboundMessage
+from mm_assistants.state.heartbeat import AsyncHeartbeat
 from mm_assistants.webhooks.events import WebhookEvent
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class AsyncInboundRouter(RouterCore):
@@ -35,7 +48,7 @@ class AsyncInboundRouter(RouterCore):
 
     async def route(self, event: WebhookEvent) -> RouteResult:
         """Handle one parsed webhook event; never raises for an event it does not handle."""
-        admitted = self.first_look(event)
+        admitted = await self._off(self.first_look, event)
         if isinstance(admitted, RouteResult):
             return admitted
         verdict = self._gate(admitted, await self._lookup(admitted))
@@ -43,7 +56,7 @@ class AsyncInboundRouter(RouterCore):
         if isinstance(gated, RouteResult):
             await self._hold(admitted, verdict)
             return gated
-        token = self._admit(admitted, gated)
+        token = await self._off(self._admit, admitted, gated)
         if isinstance(token, RouteResult):
             return token
         if self.background:
@@ -57,8 +70,8 @@ class AsyncInboundRouter(RouterCore):
     async def drain(self) -> int:
         """Start every thread whose messages wait with no live run; how many started."""
         started = 0
-        for mm_thread in self.store.stalled():
-            claimed = self._claim_stalled(mm_thread)
+        for mm_thread in await self._off(self.store.stalled):
+            claimed = await self._off(self._claim_stalled, mm_thread)
             if claimed is None:
                 continue
             messages, token = claimed
@@ -80,23 +93,27 @@ class AsyncInboundRouter(RouterCore):
         A worker that died mid-resume is replaced by calling this again once its claim
         lapsed. Blocks (awaits) for the whole drive, whatever ``background`` says: call it
         from a worker."""
-        located = self._locate(key)
+        located = await self._off(self._locate, key)
         if isinstance(located, ResumeResult):
             return located
         mm_thread, checkpoint = located
-        taken = self._take_parked(mm_thread, checkpoint)
+        taken = await self._off(self._take_parked, mm_thread, checkpoint)
         if isinstance(taken, ResumeResult):
             return taken
         token, queued = taken
-        with self._heartbeat(mm_thread, token) as beat:
+        async with self._aheartbeat(mm_thread, token) as beat:
             try:
                 outcome: RunOutcome = await self.driver.resume(
                     checkpoint, follow_with=self._responses_input(queued)
                 )
             except BaseException:
-                self._resume_failed(mm_thread, checkpoint, token, queued)
+                await self._off(self._resume_failed, mm_thread, checkpoint, token, queued)
                 raise
-        result, follow = self._after_resume(mm_thread, checkpoint, token, queued, outcome, beat)
+        result, follow = await self._off(
+            self._resume_settle, mm_thread, checkpoint, token, queued, outcome, beat
+        )
+        for reported in result.outcomes:
+            self._report(mm_thread, reported)
         more = await self._drive(mm_thread, follow, token) if follow else []
         return replace(result, outcomes=(*result.outcomes, *more))
 
@@ -104,7 +121,7 @@ class AsyncInboundRouter(RouterCore):
         """`resume` the parked run that waits for the held email ``email_id`` (found from
         its pending record in the dispatcher's ``approval_store``); call it when the
         email's decision arrives (an ``oversight.*`` webhook, a sweep)."""
-        checkpoint = self._checkpoint_for_email(email_id)
+        checkpoint = await self._off(self._checkpoint_for_email, email_id)
         if isinstance(checkpoint, ResumeResult):
             return checkpoint
         return await self.resume(checkpoint)
@@ -126,6 +143,14 @@ class AsyncInboundRouter(RouterCore):
 
     # -- I/O ----------------------------------------------------------------------------
 
+    async def _off(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``call(*args, **kwargs)`` in a worker thread: every store call goes through here,
+        so a slow or unreachable store never blocks the event loop."""
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    def _aheartbeat(self, mm_thread: str, token: int) -> AsyncHeartbeat:
+        return AsyncHeartbeat(**self._beat_options(mm_thread, token))
+
     def _pending(self) -> int:
         return len(self._tasks)
 
@@ -144,7 +169,7 @@ class AsyncInboundRouter(RouterCore):
         result = await self.dispatcher.dispatch(hold_call(admitted, verdict, self.trust))
         if not result.ok:
             logger.warning("could not tag held email %s: %s", admitted.email_id, result.output)
-        self.store.mark_seen(admitted.key)
+        await self._off(self.store.mark_seen, admitted.key)
         logger.info("inbound email %s held for a person: %s", admitted.email_id, verdict.reason)
 
     def _spawn(
@@ -172,22 +197,23 @@ class AsyncInboundRouter(RouterCore):
     ) -> list[RunOutcome]:
         """Drive the claimed thread until its queue is empty, it parks, or its claim is
         lost; the claim is renewed meanwhile and every write carries its token."""
-        token = self._own(mm_thread, messages, token)
+        token = await self._off(self._own, mm_thread, messages, token)
         if token is None:
             return []
         outcomes = []
         while messages:
-            with self._heartbeat(mm_thread, token) as beat:
+            async with self._aheartbeat(mm_thread, token) as beat:
                 try:
                     outcome = await self._turn(mm_thread, messages, token)
                 except BaseException:
-                    self.store.release(mm_thread, messages, token=token)
+                    # in a worker thread, which finishes even if this task is cancelled again
+                    await self._off(self.store.release, mm_thread, messages, token=token)
                     raise
             if outcome is None:  # the claim was lost before the run began
                 break
             outcomes.append(outcome)
             self._report(mm_thread, outcome)
-            messages = self._settle(mm_thread, token, outcome, beat)
+            messages = await self._off(self._settle, mm_thread, token, outcome, beat)
         return outcomes
 
     async def _turn(
@@ -196,7 +222,7 @@ class AsyncInboundRouter(RouterCore):
         """One run over ``messages``; ``None`` (the messages given back) when a new
         Assistants thread cannot be recorded because another worker owns ``mm_thread``."""
         outcome: RunOutcome
-        target = self.store.target(mm_thread)
+        target = await self._off(self.store.target, mm_thread)
         if self.assistant_id is None:
             outcome = await self.driver.run(
                 self._responses_input(messages),
@@ -210,10 +236,10 @@ class AsyncInboundRouter(RouterCore):
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
             target = (await assistants.create_thread([m.text for m in messages], metadata)).id
-            if not self.store.set_target(mm_thread, target, token=token):
+            if not await self._off(self.store.set_target, mm_thread, target, token=token):
                 # taken over meanwhile: the new owner runs these messages, on its own thread
                 self._lost(mm_thread)
-                self.store.release(mm_thread, messages, token=token)
+                await self._off(self.store.release, mm_thread, messages, token=token)
                 return None
         else:
             for message in messages:

@@ -9,6 +9,13 @@ waits long: at most `Heartbeat.close_wait` seconds for a renewal under way (a re
 stuck on a dead connection is left behind on its daemon thread, and `lost` is set, since
 nobody knows whether it renewed).
 
+A heartbeat may have a maximum age (``max_age`` seconds): past it, renewals stop and
+`lost` is set, so a claim held by work that hangs (a deadlocked tool, an HTTP call with no
+timeout) lapses one lease later and another worker may take it over; the hung work's later
+writes are refused by the claim's fencing token. `AsyncHeartbeat` is the asyncio twin: a
+task of the running loop whose renewals run in `asyncio.to_thread`, so a slow store never
+blocks the loop and no OS thread is kept per lease.
+
 Example::
 
     token = routes.token(thread)
@@ -21,8 +28,10 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -32,6 +41,37 @@ log = logging.getLogger(__name__)
 MAX_CLOSE_WAIT = 5.0
 
 
+def next_step(elapsed: float, every: float, max_age: float | None) -> tuple[float, bool]:
+    """What a heartbeat does next, ``elapsed`` seconds after it started: wait the first
+    number of seconds, then renew (``False``) or give the lease up (``True``: the next
+    renewal would fall at or past ``max_age``)."""
+    if max_age is not None and elapsed + every >= max_age:
+        return max(0.0, max_age - elapsed), True
+    return every, False
+
+
+def _check(every: float, max_age: float | None) -> None:
+    for name, value in (("every", every), ("max_age", max_age)):
+        if value is None and name == "max_age":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} is a number of seconds and must be positive, not {value!r}")
+
+
+def _log_expired(max_age: float | None, on_expired: Callable[[], None] | None) -> None:
+    log.warning("heartbeat: the work ran past its maximum age of %.0f s; renewals stop", max_age)
+    if on_expired is not None:
+        try:
+            on_expired()
+        except Exception as error:  # noqa: BLE001 -- a caller's log hook never crashes the heartbeat
+            log.warning("heartbeat: on_expired failed (%s)", type(error).__name__)
+
+
+def _log_failed(error: BaseException) -> None:
+    # The type only: a driver's message may quote a DSN or a URL.
+    log.warning("heartbeat: renewal failed (%s); the lease is lost", type(error).__name__)
+
+
 class Heartbeat:
     """Calls ``renew()`` every ``every`` seconds on a daemon thread until closed.
 
@@ -39,13 +79,23 @@ class Heartbeat:
     `lost` is set and the thread stops; nothing is raised to the caller. The first renewal
     happens ``every`` seconds after the start (the lease was just taken). `close` waits
     for a renewal under way at most `close_wait` seconds (2 x ``every``, at most
-    `MAX_CLOSE_WAIT`).
+    `MAX_CLOSE_WAIT`). With ``max_age``, renewals stop that many seconds after the start:
+    `lost` is set and ``on_expired()`` called (once, on the heartbeat's thread).
     """
 
-    def __init__(self, renew: Callable[[], bool], *, every: float) -> None:
-        if isinstance(every, bool) or not isinstance(every, (int, float)) or not every > 0:
-            raise ValueError(f"every is a number of seconds and must be positive, not {every!r}")
+    def __init__(
+        self,
+        renew: Callable[[], bool],
+        *,
+        every: float,
+        max_age: float | None = None,
+        on_expired: Callable[[], None] | None = None,
+    ) -> None:
+        _check(every, max_age)
         self.every = float(every)
+        #: Seconds after the start when renewals stop (``None``: never).
+        self.max_age = None if max_age is None else float(max_age)
+        self._on_expired = on_expired
         #: Seconds `close` waits for a renewal under way before it gives up on it.
         self.close_wait = min(2 * self.every, MAX_CLOSE_WAIT)
         #: Set when a renewal failed: the lease may belong to someone else now.
@@ -97,14 +147,115 @@ class Heartbeat:
         self.close()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        started = time.monotonic()
+        while True:
+            wait, expire = next_step(time.monotonic() - started, self.every, self.max_age)
+            if self._stop.wait(wait):
+                return
+            if expire:
+                self.lost.set()
+                _log_expired(self.max_age, self._on_expired)
+                return
             try:
                 kept = bool(self._renew())
             except Exception as error:  # noqa: BLE001 -- a failed renewal is a lost lease, never a crash of the worker
-                # The type only: a driver's message may quote a DSN or a URL.
-                log.warning(
-                    "heartbeat: renewal failed (%s); the lease is lost", type(error).__name__
-                )
+                _log_failed(error)
+                self.lost.set()
+                return
+            if not kept:
+                log.warning("heartbeat: the lease is no longer ours")
+                self.lost.set()
+                return
+
+
+class AsyncHeartbeat:
+    """`Heartbeat` for asyncio: a task of the running loop calls ``renew()`` in
+    `asyncio.to_thread` every ``every`` seconds, so a slow store never blocks the loop.
+
+    ``lost`` is an `asyncio.Event` (``await beat.lost.wait()`` or ``beat.lost.is_set()``);
+    ``max_age`` and ``on_expired`` are as for `Heartbeat`. `aclose` waits for a renewal
+    under way at most `close_wait` seconds, then leaves it to its worker thread (it renews
+    no more) and sets ``lost``. Use it as ``async with AsyncHeartbeat(...) as beat``.
+    """
+
+    def __init__(
+        self,
+        renew: Callable[[], bool],
+        *,
+        every: float,
+        max_age: float | None = None,
+        on_expired: Callable[[], None] | None = None,
+    ) -> None:
+        _check(every, max_age)
+        self.every = float(every)
+        self.max_age = None if max_age is None else float(max_age)
+        self.close_wait = min(2 * self.every, MAX_CLOSE_WAIT)
+        #: Set when a renewal failed or ``max_age`` passed: the lease may be someone else's.
+        self.lost = asyncio.Event()
+        self._renew = renew
+        self._on_expired = on_expired
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        state = "lost" if self.lost.is_set() else "running" if self.running else "stopped"
+        return f"AsyncHeartbeat(every={self.every}, {state})"
+
+    @property
+    def running(self) -> bool:
+        """Whether the renewing task is alive."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> AsyncHeartbeat:
+        """Start renewing, in a task of the running loop (once; a second start does nothing)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mm-heartbeat")
+        return self
+
+    async def aclose(self) -> None:
+        """Stop renewing; wait for a renewal under way at most `close_wait` seconds."""
+        self._stop.set()
+        task = self._task
+        if task is None or task is asyncio.current_task():
+            return
+        done, _ = await asyncio.wait({task}, timeout=self.close_wait)
+        if not done:
+            task.cancel()  # the renewal's worker thread finishes on its own; no more follow
+            log.warning(
+                "heartbeat: a renewal did not finish within %.1f s; the lease may be lost",
+                self.close_wait,
+            )
+            self.lost.set()
+
+    async def __aenter__(self) -> AsyncHeartbeat:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while True:
+            wait, expire = next_step(loop.time() - started, self.every, self.max_age)
+            try:
+                await asyncio.wait_for(self._stop.wait(), wait)
+                return  # closed
+            except TimeoutError:
+                pass
+            if expire:
+                self.lost.set()
+                _log_expired(self.max_age, self._on_expired)
+                return
+            try:
+                kept = bool(await asyncio.to_thread(self._renew))
+            except Exception as error:  # noqa: BLE001 -- a failed renewal is a lost lease, never a crash of the worker
+                _log_failed(error)
                 self.lost.set()
                 return
             if not kept:

@@ -1,14 +1,16 @@
-"""`Heartbeat`: renews on time, stops on a lost lease, never raises into its caller."""
+"""`Heartbeat` and `AsyncHeartbeat`: renew on time, stop on a lost lease or past their
+maximum age, never raise into their caller, never block an event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
 
 import pytest
 
-from mm_assistants.state.heartbeat import Heartbeat
+from mm_assistants.state.heartbeat import AsyncHeartbeat, Heartbeat, next_step
 
 BOUND = 5.0  # no wait in this file lasts longer
 
@@ -116,3 +118,145 @@ def test_close_returns_in_bounded_time_when_a_renewal_hangs(
 def test_close_waits_at_most_max_close_wait_however_long_the_interval() -> None:
     assert Heartbeat(lambda: True, every=600.0).close_wait == 5.0
     assert Heartbeat(lambda: True, every=0.5).close_wait == 1.0
+
+
+# -- a maximum age: a hung run does not keep its lease forever ----------------------------
+
+
+def test_next_step_gives_up_at_the_maximum_age() -> None:
+    assert next_step(0.0, 1.0, None) == (1.0, False)
+    assert next_step(1e9, 1.0, None) == (1.0, False)  # no maximum: renew forever
+    assert next_step(0.0, 1.0, 10.0) == (1.0, False)
+    assert next_step(8.5, 1.0, 10.0) == (1.0, False)
+    assert next_step(9.5, 1.0, 10.0) == (0.5, True)  # the next renewal would be past it
+    assert next_step(12.0, 1.0, 10.0) == (0.0, True)
+
+
+def test_max_age_stops_renewals_and_sets_lost(caplog: pytest.LogCaptureFixture) -> None:
+    calls: list[float] = []
+    expired: list[int] = []
+    with caplog.at_level(logging.WARNING):
+        beat = Heartbeat(
+            lambda: calls.append(time.monotonic()) is None,
+            every=0.02,
+            max_age=0.15,
+            on_expired=lambda: expired.append(1),
+        )
+        started = time.monotonic()
+        with beat:
+            assert beat.lost.wait(BOUND)
+            lost_after = time.monotonic() - started
+            count = len(calls)
+            time.sleep(0.1)
+            assert len(calls) == count  # no renewal after the maximum age
+    assert 0.15 <= lost_after < 1.0
+    assert count >= 2  # it renewed until then
+    assert all(at - started < 0.15 for at in calls)
+    assert expired == [1]
+    assert "maximum age" in caplog.text
+
+
+@pytest.mark.parametrize("max_age", [0, -1, True, "1", float("nan")])
+def test_rejects_a_bad_maximum_age(max_age: object) -> None:
+    with pytest.raises(ValueError, match="max_age"):
+        Heartbeat(lambda: True, every=1.0, max_age=max_age)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_age"):
+        AsyncHeartbeat(lambda: True, every=1.0, max_age=max_age)  # type: ignore[arg-type]
+
+
+# -- AsyncHeartbeat ------------------------------------------------------------------------
+
+
+async def _ticks_while(work: asyncio.Future[object] | asyncio.Task[object]) -> float:
+    """The longest gap (seconds) between ticks of a 10 ms ticker while ``work`` runs."""
+    loop = asyncio.get_running_loop()
+    last, gap = loop.time(), 0.0
+    while not work.done():
+        await asyncio.sleep(0.01)
+        now = loop.time()
+        gap, last = max(gap, now - last), now
+    return gap
+
+
+async def test_async_renewals_run_off_the_loop() -> None:
+    calls: list[int] = []
+
+    def renew() -> bool:  # a store call that takes a while (a slow database)
+        time.sleep(0.2)
+        calls.append(1)
+        return True
+
+    # close_wait (2 x every) outlasts a renewal: closing keeps the lease
+    async with AsyncHeartbeat(renew, every=0.15) as beat:
+        done = asyncio.ensure_future(asyncio.sleep(0.6))
+        gap = await asyncio.wait_for(_ticks_while(done), BOUND)
+        assert beat.running
+    assert len(calls) >= 2
+    assert gap < 0.1  # the loop kept serving while each renewal slept 0.2 s
+    assert not beat.lost.is_set()
+    assert not beat.running
+
+
+async def test_async_false_or_an_exception_sets_lost(caplog: pytest.LogCaptureFixture) -> None:
+    def broken() -> bool:
+        raise ConnectionError("postgresql://app:hunter2@db/prod unreachable")
+
+    async with AsyncHeartbeat(lambda: False, every=0.01) as beat:
+        await asyncio.wait_for(beat.lost.wait(), BOUND)
+    async with AsyncHeartbeat(broken, every=0.01) as beat:
+        await asyncio.wait_for(beat.lost.wait(), BOUND)
+    assert "no longer ours" in caplog.text
+    assert "ConnectionError" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+async def test_async_max_age_stops_renewals_and_sets_lost() -> None:
+    calls: list[int] = []
+    expired: list[int] = []
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with AsyncHeartbeat(
+        lambda: calls.append(1) is None,
+        every=0.02,
+        max_age=0.15,
+        on_expired=lambda: expired.append(1),
+    ) as beat:
+        await asyncio.wait_for(beat.lost.wait(), BOUND)
+        assert loop.time() - started >= 0.15
+        count = len(calls)
+        await asyncio.sleep(0.1)
+        assert len(calls) == count
+        assert not beat.running
+    assert count >= 2
+    assert expired == [1]
+
+
+async def test_async_close_returns_in_bounded_time_when_a_renewal_hangs() -> None:
+    renewing = threading.Event()
+    release = threading.Event()
+
+    def renew() -> bool:
+        renewing.set()
+        release.wait(BOUND)
+        return True
+
+    beat = AsyncHeartbeat(renew, every=0.05).start()
+    try:
+        assert await asyncio.to_thread(renewing.wait, BOUND)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(beat.aclose(), BOUND)
+        assert loop.time() - started < 1.0  # close_wait is 2 x every here
+        assert beat.lost.is_set()
+        assert not beat.running
+    finally:
+        release.set()
+
+
+async def test_async_no_renewal_before_the_first_interval_and_repr() -> None:
+    calls: list[int] = []
+    beat = AsyncHeartbeat(lambda: calls.append(1) is None, every=30.0)
+    assert repr(beat) == "AsyncHeartbeat(every=30.0, stopped)"
+    async with beat:
+        assert "running" in repr(beat)
+    assert calls == []
