@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
+from mm_assistants.approvals.watch import decision_rank
 from mm_assistants.state.decisions import DecisionStore, Listening
 
 logger = logging.getLogger("mm_assistants.approvals")
@@ -136,9 +137,10 @@ class FleetLink:
         """The stored decisions of ``email_ids``, read now on the calling thread."""
         return self.decisions.get_many(email_ids)
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
-        """Record a decision for the fleet (the store's error, if any, is raised as is)."""
-        self.decisions.record(email_id, data)
+    def record(self, email_id: str, data: Mapping[str, Any]) -> bool:
+        """Record a decision for the fleet at its `decision_rank` (the store's error, if
+        any, is raised as is); False when the store keeps a more final decision."""
+        return bool(self.decisions.record(email_id, data, rank=decision_rank(data)))
 
     def _ring(self, email_id: str) -> None:
         if self._waits_on(email_id):
@@ -186,7 +188,7 @@ class FleetLink:
         pause ``delay`` seconds (or until `close`) and return False."""
         try:
             found = self.decisions.get_many(wanted)
-        except Exception as error:  # noqa: BLE001 - any store failure: read again later
+        except Exception as error:  # noqa: BLE001 -- any store failure: read again later
             logger.warning(
                 "could not read %d decision(s) (%s); trying again in %.1f s",
                 len(wanted), type(error).__name__, delay,

@@ -38,7 +38,7 @@ from typing import Any
 
 from mm_assistants import _validate
 from mm_assistants.approvals.fleet_hub import REREAD_EVERY, DecisionNotShared, FleetLink
-from mm_assistants.approvals.watch import decided_record, decisive
+from mm_assistants.approvals.watch import decided_record, decision_rank, decisive
 from mm_assistants.state.decisions import DecisionStore
 
 logger = logging.getLogger("mm_assistants.approvals")
@@ -185,15 +185,29 @@ class ApprovalHub:
         (its event loop closed) never costs the fleet its record. When the store fails,
         the local waits are still woken and `DecisionNotShared` is raised afterwards (the
         other processes were not told).
+
+        A record less final than the decision already known
+        (`mm_assistants.approvals.watch.decision_rank`: a late ``approved`` after a
+        ``send_failed``) is stale: the known decision stays, and is what waits are woken
+        with. When the store refuses it this way, nothing is woken here at once (returns
+        0): the hub reads the kept decision from the store and wakes the waits with it.
         """
         if not decisive(data):
             return 0
         unshared: Exception | None = None
-        if self._fleet is not None:
+        fleet = self._fleet
+        if fleet is not None:
             try:
-                self._fleet.record(email_id, data)
-            except Exception as error:  # noqa: BLE001 - raised below, once the waits here are woken
+                written = fleet.record(email_id, data)
+            except Exception as error:  # noqa: BLE001 -- raised below, once the waits here are woken
                 unshared = error
+            else:
+                if not written:
+                    # the store keeps a more final decision another process heard: this
+                    # stale record must not end a wait here; the reader hands the kept one
+                    fleet.start()
+                    fleet.note((email_id,))
+                    return 0
         woken = self._heard(email_id, data)
         if unshared is not None:
             raise DecisionNotShared(email_id, woken) from unshared
@@ -234,13 +248,13 @@ class ApprovalHub:
             return known
         try:
             found = self._fleet.read((email_id,)).get(email_id)
-        except Exception as error:  # noqa: BLE001 - a failed last look is no decision
+        except Exception as error:  # noqa: BLE001 -- a failed last look is no decision
             logger.warning("could not read a stored decision (%s)", type(error).__name__)
             return None
         if found is None or not decisive(found):
             return None
-        self._remember_decision(email_id, found)
-        return found
+        kept, _ = self._remember_decision(email_id, found)
+        return kept
 
     def _add(self, subscription: Subscription) -> Subscription:
         with self._lock:
@@ -268,24 +282,31 @@ class ApprovalHub:
         """Remember a decisive ``data`` and wake this process's waits on ``email_id``."""
         if not decisive(data):
             return 0
-        waiting = self._remember_decision(email_id, data)
+        data, waiting = self._remember_decision(email_id, data)
         for subscription in waiting:
             try:
                 subscription.deliver(data)
-            except Exception as error:  # noqa: BLE001 - one dead wait must not stop the others
+            except Exception as error:  # noqa: BLE001 -- one dead wait must not stop the others
                 # e.g. an async wait whose event loop closed without unsubscribing
                 logger.warning(
                     "could not wake a wait on email %r (%s)", email_id, type(error).__name__
                 )
         return len(waiting)
 
-    def _remember_decision(self, email_id: str, data: Mapping[str, Any]) -> list[Subscription]:
+    def _remember_decision(
+        self, email_id: str, data: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], list[Subscription]]:
+        """Remember ``data`` unless the decision remembered is more final (then that one
+        stays); the decision kept, and the waits to wake with it."""
         with self._lock:
+            known = self._recent.get(email_id)
+            if known is not None and decision_rank(known) > decision_rank(data):
+                data = known  # stale news (e.g. a late approval after send_failed)
             self._recent[email_id] = data
             self._recent.move_to_end(email_id)
             while len(self._recent) > self._remember:
                 self._recent.popitem(last=False)
-            return list(self._waiting.get(email_id, ()))
+            return data, list(self._waiting.get(email_id, ()))
 
     def _waits_on(self, email_id: str) -> bool:
         with self._lock:

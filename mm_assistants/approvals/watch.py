@@ -281,6 +281,51 @@ def decisive(email: Mapping[str, Any]) -> bool:
     return classify(email) in DECISIVE
 
 
+#: How final a decision is (`decision_rank`): a fleet's `DecisionStore` never replaces a
+#: kept decision with a less final one. Nothing decided (held, unknown): 0.
+RANK_UNDECIDED = 0
+#: ``scheduled`` and not approved (``schedule_first``): the human is asked when the time
+#: comes, so approval, rejection or cancellation may still follow.
+RANK_SCHEDULED = 1
+#: ``scheduled`` with ``approved_at`` (``gate_first``, approved, waiting for ``send_at``):
+#: only the send itself, its failure or a cancellation may still follow.
+RANK_SCHEDULED_APPROVED = 2
+#: Approved and sent (``approved_and_sent``, or a later status with evidence): only a
+#: delivery failure (``send_failed``) may still follow.
+RANK_APPROVED = 3
+#: ``rejected``, ``cancelled``, ``send_failed``: MultiMail's last word, nothing follows.
+RANK_FINAL = 4
+
+
+def decision_rank(email: Mapping[str, Any]) -> int:
+    """How final the decision ``email`` shows is, following MultiMail's lifecycle:
+    held (`RANK_UNDECIDED`) < scheduled, not approved (`RANK_SCHEDULED`) < scheduled and
+    approved (`RANK_SCHEDULED_APPROVED`) < approved and sent (`RANK_APPROVED`) < rejected,
+    cancelled or send_failed (`RANK_FINAL`).
+
+    Each step can only follow the ones below it (an approved email may still fail to send,
+    a scheduled one may still be approved or cancelled; nothing follows a final status),
+    so a record of lower rank than the one kept is stale evidence: a delayed or retried
+    ``oversight.approved`` webhook arriving after the watcher read ``send_failed``. Equal
+    ranks carry the same news, the later one maybe more detail: it may replace.
+
+    Example::
+
+        decision_rank({"status": "send_failed"})        # 4
+        decision_rank({"status": "approved_and_sent"})  # 3
+        decision_rank({"status": "scheduled"})          # 1
+    """
+    decision = classify(email)
+    if decision == "scheduled":
+        approved = _text(email.get("approved_at")) is not None
+        return RANK_SCHEDULED_APPROVED if approved else RANK_SCHEDULED
+    if decision == "approved":
+        return RANK_APPROVED
+    if decision in FINAL_STATUSES.values():
+        return RANK_FINAL
+    return RANK_UNDECIDED
+
+
 def decided_record(
     event_type: str, data: Mapping[str, Any], *, at: datetime | None = None
 ) -> dict[str, Any] | None:

@@ -2,7 +2,11 @@
 
 When one process learns that a held email was decided (a webhook, the fleet watcher, the
 review page), it calls `DecisionStore.record`: the decision is kept (the system of record)
-and every process listening is told the email's id (the doorbell). A process that hears the
+and every process listening is told the email's id (the doorbell). A record carries a
+``rank`` (how final it is; the caller computes it, e.g.
+``mm_assistants.approvals.watch.decision_rank``) and never replaces a kept decision of
+higher rank: a delayed or retried webhook saying "approved" cannot overwrite the
+``send_failed`` another process read since. A process that hears the
 bell reads the decision back with `DecisionStore.get_many`; a bell that rings late or not at
 all costs latency only, because a wait reads the table after it subscribes and a listener
 re-reads every id it waits on after it reconnects.
@@ -35,10 +39,11 @@ class Listening(Protocol):
 class DecisionStore(Protocol):
     """The fleet's record of decisions (see the module docstring)."""
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
-        """Keep ``data`` (a decisive email record) as the decision of ``email_id``,
-        replacing an earlier one, and ring the doorbell with ``email_id`` only once the
-        record is durable."""
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
+        """Keep ``data`` (a decisive email record) as the decision of ``email_id`` unless
+        the decision kept has a higher ``rank`` (equal ranks replace: the latest evidence
+        wins), and ring the doorbell with ``email_id`` once the record is durable. Returns
+        whether ``data`` was kept; a refused record changes nothing and rings nobody."""
 
     def get_many(self, email_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
         """The decisions kept for those of ``email_ids`` that have one."""
@@ -52,6 +57,8 @@ class DecisionStore(Protocol):
 
 #: The longest email id a store accepts or a listener passes on.
 MAX_EMAIL_ID = 256
+#: The highest rank a store accepts (PostgreSQL keeps it in an ``integer``).
+MAX_RANK = 2**31 - 1
 
 
 def plausible_email_id(value: object) -> TypeGuard[str]:
@@ -76,6 +83,13 @@ def checked_email_id(email_id: object) -> str:
             f"email_id must be 1 to {MAX_EMAIL_ID} printable ASCII characters without whitespace"
         )
     return email_id
+
+
+def checked_rank(rank: object) -> int:
+    """``rank`` when it is an int from 0 to `MAX_RANK` (not a bool), else a `ValueError`."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank <= MAX_RANK:
+        raise ValueError(f"rank must be an int from 0 to {MAX_RANK}")
+    return rank
 
 
 def encode_decision(data: Mapping[str, Any]) -> str:
@@ -106,27 +120,33 @@ class MemoryDecisionStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: dict[str, str] = {}
+        self._records: dict[str, tuple[int, str]] = {}  # email id: (rank, JSON text)
         self._listeners: list[tuple[Ring, Reconnected]] = []
 
     def __repr__(self) -> str:
         with self._lock:
             return f"MemoryDecisionStore(decisions={len(self._records)})"
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
-        """Keep ``data`` as the decision of ``email_id``, then ring every listener."""
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
+        """Keep ``data`` as the decision of ``email_id`` unless the one kept has a higher
+        ``rank``, then ring every listener; whether it was kept."""
         checked_email_id(email_id)
+        checked_rank(rank)
         encoded = encode_decision(data)
         with self._lock:
-            self._records[email_id] = encoded
+            kept = self._records.get(email_id)
+            if kept is not None and kept[0] > rank:
+                return False
+            self._records[email_id] = (rank, encoded)
             listeners = list(self._listeners)
         for ring, _ in listeners:
             ring(email_id)
+        return True
 
     def get_many(self, email_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
         """The decisions kept for those of ``email_ids`` that have one (fresh copies)."""
         with self._lock:
-            found = {key: self._records[key] for key in email_ids if key in self._records}
+            found = {key: self._records[key][1] for key in email_ids if key in self._records}
         return {key: json.loads(text) for key, text in found.items()}
 
     def listen(self, ring: Ring, reconnected: Reconnected) -> Listening:

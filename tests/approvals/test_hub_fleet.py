@@ -43,19 +43,18 @@ class SpyStore:
         self.listeners: list[tuple[Ring, Reconnected]] = []
         self.rung: list[str] = []
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
         if self.fail_record is not None:
             raise self.fail_record
         if self.silent:
             # kept, but the bell does not ring: a notification lost on the way
             listeners, self.inner._listeners = self.inner._listeners, []
             try:
-                self.inner.record(email_id, data)
+                return self.inner.record(email_id, data, rank=rank)
             finally:
                 self.inner._listeners = listeners
-        else:
-            self.rung.append(email_id)
-            self.inner.record(email_id, data)
+        self.rung.append(email_id)
+        return self.inner.record(email_id, data, rank=rank)
 
     def get_many(self, email_ids: Collection[str]) -> dict[str, Mapping[str, Any]]:
         self.reads.append(sorted(email_ids))
@@ -314,3 +313,71 @@ def test_reread_every_must_be_a_positive_number() -> None:
     for bad in (0, -1, float("nan"), True, None):
         with pytest.raises(ValueError, match="reread_every"):
             ApprovalHub(MemoryDecisionStore(), reread_every=bad)  # type: ignore[arg-type]
+
+
+SEND_FAILED = {"id": "em_1", "status": "send_failed", "approved_at": "2026-01-02T03:04:05Z"}
+LATE_APPROVAL = {"id": "em_1", "status": "approved_and_sent", "approved_at": "2026-01-02T03:04:05Z"}
+
+
+def test_a_late_approval_never_replaces_the_send_failed_another_process_recorded(
+    hubs: tuple[ApprovalHub, ApprovalHub], store: SpyStore
+) -> None:
+    web, worker = hubs
+    with web.subscribe("em_1") as early:
+        assert worker.publish("em_1", SEND_FAILED) == 0  # e.g. the worker's fleet watcher
+        assert early.wait(BOUND) == SEND_FAILED
+    with web.subscribe("em_1") as wait:
+        # a retried oversight.approved webhook reaches the web process afterwards
+        assert web.publish("em_1", LATE_APPROVAL) == 0
+        assert wait.wait(BOUND) == SEND_FAILED
+    assert store.inner.get_many(["em_1"]) == {"em_1": SEND_FAILED}
+    assert web.current("em_1") == SEND_FAILED
+    fresh = ApprovalHub(store)  # a process that starts (or reconnects) later reads the same
+    try:
+        assert fresh.current("em_1") == SEND_FAILED
+    finally:
+        fresh.close()
+
+
+def test_a_late_approval_is_refused_when_the_store_only_has_the_send_failed(
+    hubs: tuple[ApprovalHub, ApprovalHub], store: SpyStore
+) -> None:
+    web, _ = hubs
+    store.inner.record("em_1", SEND_FAILED, rank=4)  # recorded elsewhere, unseen by web
+    with web.subscribe("em_1") as wait:
+        web.publish("em_1", LATE_APPROVAL)
+        assert wait.wait(BOUND) == SEND_FAILED  # the kept decision, read from the store
+
+
+def test_a_hub_without_a_store_keeps_the_more_final_decision_too() -> None:
+    hub = ApprovalHub()
+    hub.publish("em_1", SEND_FAILED)
+    with hub.subscribe("em_1") as wait:
+        assert hub.publish("em_1", LATE_APPROVAL) == 1
+        assert wait.wait(BOUND) == SEND_FAILED
+    assert hub.current("em_1") == SEND_FAILED
+
+
+def test_a_scheduled_decision_is_upgraded_by_the_approval_across_hubs(
+    hubs: tuple[ApprovalHub, ApprovalHub], store: SpyStore
+) -> None:
+    web, worker = hubs
+    scheduled = {"id": "em_1", "status": "scheduled", "send_at": "2026-01-03T09:00:00Z"}
+    approved = {**scheduled, "approved_at": "2026-01-02T03:04:05Z"}
+    web.publish("em_1", scheduled)
+    web.publish("em_1", approved)
+    assert store.inner.get_many(["em_1"]) == {"em_1": approved}
+    with worker.subscribe("em_1") as wait:
+        assert wait.wait(BOUND) == approved
+    assert web.current("em_1") == approved
+
+
+def test_an_equal_rank_replaces_the_latest_evidence_wins(
+    hubs: tuple[ApprovalHub, ApprovalHub], store: SpyStore
+) -> None:
+    web, worker = hubs
+    web.publish("em_1", REJECTED)
+    web.publish("em_1", SEND_FAILED)
+    assert store.inner.get_many(["em_1"]) == {"em_1": SEND_FAILED}
+    with worker.subscribe("em_1") as wait:
+        assert wait.wait(BOUND) == SEND_FAILED

@@ -1,6 +1,7 @@
 """The `DecisionStore` contract, held by the memory store and the PostgreSQL store alike:
-a recorded decision reads back, replaces an earlier one, rings every listener only once it
-can be read, and a listener is told when it (re)connected."""
+a recorded decision reads back, replaces an earlier one of no higher rank (and only such
+a one), rings every listener only once it can be read, and a listener is told when it
+(re)connected."""
 
 from __future__ import annotations
 
@@ -78,6 +79,79 @@ def test_a_later_decision_replaces_the_earlier_one(store: DecisionStore) -> None
     store.record("em_1", REJECTED)
     store.record("em_1", APPROVED)
     assert store.get_many(["em_1"]) == {"em_1": APPROVED}
+
+
+# ranks as the hub gives them (mm_assistants.approvals.watch.decision_rank); a state test
+# must not depend on approvals, so they are spelled out here
+SCHEDULED_RANK, APPROVED_RANK, FINAL_RANK = 1, 3, 4
+SEND_FAILED = {"id": "em_1", "status": "send_failed", "error": "mailbox full"}
+SCHEDULED = {"id": "em_1", "status": "scheduled", "send_at": "2026-01-03T09:00:00Z"}
+
+
+def test_a_late_approval_never_replaces_the_send_failed_read_since(store: DecisionStore) -> None:
+    bell = Bell()
+    listening = store.listen(bell.ring, bell.reconnected)
+    try:
+        bell.wait_connected()
+        assert store.record("em_1", SEND_FAILED, rank=FINAL_RANK) is True
+        assert bell.wait_ring(1) == ["em_1"]
+        # a retried oversight.approved webhook, delivered after the watcher's send_failed
+        assert store.record("em_1", APPROVED, rank=APPROVED_RANK) is False
+        assert store.get_many(["em_1"]) == {"em_1": SEND_FAILED}
+        store.record("em_2", REJECTED)  # a later bell: the refused record rang none before it
+        assert bell.wait_ring(2) == ["em_1", "em_2"]
+    finally:
+        listening.close()
+
+
+def test_a_scheduled_decision_is_upgraded_by_the_approval(store: DecisionStore) -> None:
+    assert store.record("em_1", SCHEDULED, rank=SCHEDULED_RANK) is True
+    assert store.record("em_1", APPROVED, rank=APPROVED_RANK) is True
+    assert store.get_many(["em_1"]) == {"em_1": APPROVED}
+    # and the approval is not taken back by a late copy of the scheduled record
+    assert store.record("em_1", SCHEDULED, rank=SCHEDULED_RANK) is False
+    assert store.get_many(["em_1"]) == {"em_1": APPROVED}
+
+
+def test_equal_ranks_replace_the_latest_evidence_wins(store: DecisionStore) -> None:
+    assert store.record("em_1", REJECTED, rank=FINAL_RANK) is True
+    assert store.record("em_1", SEND_FAILED, rank=FINAL_RANK) is True
+    assert store.get_many(["em_1"]) == {"em_1": SEND_FAILED}
+
+
+@pytest.mark.parametrize("rank", [-1, 2**31, True, 1.0, "3", None])
+def test_a_rank_that_is_no_small_int_is_refused(store: DecisionStore, rank: Any) -> None:
+    with pytest.raises(ValueError, match="rank"):
+        store.record("em_1", REJECTED, rank=rank)
+    assert store.get_many(["em_1"]) == {}
+
+
+def test_the_highest_rank_is_kept(store: DecisionStore) -> None:
+    assert store.record("em_1", REJECTED, rank=2**31 - 1) is True
+    assert store.record("em_1", APPROVED, rank=2**31 - 2) is False
+
+
+def test_concurrent_records_keep_the_most_final(store: DecisionStore) -> None:
+    # processes recording at once (webhook receivers, watchers): whatever the interleaving,
+    # the most final decision is what stays
+    ranked = [(SCHEDULED, SCHEDULED_RANK), (APPROVED, APPROVED_RANK), (SEND_FAILED, FINAL_RANK)]
+    errors: list[BaseException] = []
+
+    def write(data: dict[str, Any], rank: int) -> None:
+        try:
+            for _ in range(5):
+                store.record("em_1", data, rank=rank)
+        except BaseException as error:  # noqa: BLE001 -- handed to the test thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=pair) for pair in ranked * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(BOUND)
+    assert not any(thread.is_alive() for thread in threads)
+    assert errors == []
+    assert store.get_many(["em_1"]) == {"em_1": SEND_FAILED}
 
 
 def test_what_is_read_back_is_a_copy_not_the_callers_object(store: DecisionStore) -> None:

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mm_assistants.approvals import ApprovalHub, MemoryDecisionStore
-from mm_assistants.approvals.watch import decisive
+from mm_assistants.approvals.watch import RANK_FINAL, decisive
 from mm_assistants.state import MemorySeenStore
 from mm_assistants.webhooks import (
     AsyncWebhookReceiver,
@@ -38,11 +38,11 @@ class FlakyStore(MemoryDecisionStore):
         self.up = False
         self.writes = 0
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
         self.writes += 1
         if not self.up:
             raise ConnectionError("database down")
-        super().record(email_id, data)
+        return super().record(email_id, data, rank=rank)
 
 
 def receiver(store: MemoryDecisionStore) -> WebhookReceiver:
@@ -116,14 +116,14 @@ class LoopSpyStore(FlakyStore):
         self.up = True
         self.on_loop: list[bool] = []
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             self.on_loop.append(False)
         else:
             self.on_loop.append(True)
-        super().record(email_id, data)
+        return super().record(email_id, data, rank=rank)
 
 
 class BrokenHub(ApprovalHub):
@@ -185,11 +185,11 @@ def test_a_duplicate_of_a_decision_never_recorded_is_recorded_before_its_200() -
 def test_a_duplicate_leaves_a_decision_already_stored_alone() -> None:
     store = FlakyStore()
     store.up = True
-    store.record("em_9", SEND_FAILED)  # e.g. a fleet watcher read the later outcome
+    store.record("em_9", SEND_FAILED, rank=RANK_FINAL)  # e.g. a fleet watcher read it
     hooks = receiver(store)
     body, headers = signed(APPROVED)
     hooks.accept(body, headers)
-    store.record("em_9", SEND_FAILED)
+    store.record("em_9", SEND_FAILED, rank=RANK_FINAL)
     writes = store.writes
     with pytest.raises(DuplicateDelivery):
         hooks.accept(body, headers)
@@ -278,7 +278,7 @@ def test_concurrent_accepts_and_handles_never_fail_a_recorded_decision(
             try:
                 handled = hooks.handle(hooks.accept(*signed(event)))
                 assert handled.errors == ()
-            except BaseException as error:  # noqa: BLE001 - reported by the test below
+            except BaseException as error:  # noqa: BLE001 -- reported by the test below
                 failures.append(error)
 
     threads = [threading.Thread(target=deliver, args=(worker,)) for worker in range(6)]

@@ -3,7 +3,9 @@
 `PostgresDecisionStore.record` upserts the row and calls ``pg_notify(channel, email_id)``
 in ONE transaction: PostgreSQL delivers the notification only when the row is committed,
 so a process that hears the bell always finds the decision. The payload is the email id
-and nothing else.
+and nothing else. The upsert keeps a row of higher ``rank`` (``ON CONFLICT ... WHERE``,
+decided by the row lock, so two processes recording at once cannot both win with the
+lower rank); a refused record rings nobody.
 
 `PostgresDecisionStore.listen` shares ONE dedicated connection per process and channel
 (`_Listener`): not from the pool (a pooled connection goes back to other users, and
@@ -43,6 +45,7 @@ from mm_assistants.state.decisions import (
     Reconnected,
     Ring,
     checked_email_id,
+    checked_rank,
     encode_decision,
     plausible_email_id,
 )
@@ -123,21 +126,27 @@ class PostgresDecisionStore:
             f" listen={describe_dsn(self._listen_dsn)!r}, channel={self.channel!r})"
         )
 
-    def record(self, email_id: str, data: Mapping[str, Any]) -> None:
-        """Upsert the decision of ``email_id`` and ring the channel, in one transaction."""
+    def record(self, email_id: str, data: Mapping[str, Any], *, rank: int = 0) -> bool:
+        """Upsert the decision of ``email_id`` unless the row kept has a higher ``rank``,
+        and ring the channel when it was written, in one transaction; whether it was."""
         checked_email_id(email_id)
+        checked_rank(rank)
         encoded = encode_decision(data)
         with self.database.transaction() as conn:
-            conn.execute(
-                "INSERT INTO mm_decisions (email_id, record) VALUES (%s, %s::jsonb)"
+            written = conn.execute(
+                "INSERT INTO mm_decisions (email_id, record, rank)"
+                " VALUES (%s, %s::jsonb, %s)"
                 " ON CONFLICT (email_id) DO UPDATE SET record = excluded.record,"
-                " decided_at = now()",
-                (email_id, encoded),
-            )
-            conn.execute("SELECT pg_notify(%s, %s)", (self.channel, email_id))
+                " rank = excluded.rank, decided_at = now()"
+                " WHERE excluded.rank >= mm_decisions.rank",
+                (email_id, encoded, rank),
+            ).rowcount
+            if written:
+                conn.execute("SELECT pg_notify(%s, %s)", (self.channel, email_id))
         self._records += 1
         if self._records % PRUNE_EVERY == 1:
             self.prune()
+        return bool(written)
 
     def prune(self) -> int:
         """Delete the decisions older than `retention` (by the database's clock); how many.
@@ -151,7 +160,7 @@ class PostgresDecisionStore:
                         (self.retention,),
                     ).rowcount
                 )
-        except Exception as error:  # noqa: BLE001 - pruning is housekeeping; the next record retries
+        except Exception as error:  # noqa: BLE001 -- pruning is housekeeping; the next record retries
             logger.warning(
                 "could not delete old decisions at %s (%s)",
                 self.database.where, type(error).__name__,
@@ -272,7 +281,7 @@ class _Listener:
                 self._listen(conn)
                 delay = RECONNECT_FIRST
                 self._read(conn)
-            except Exception as error:  # noqa: BLE001 - whatever broke the connection, listen again
+            except Exception as error:  # noqa: BLE001 -- whatever broke the connection, listen again
                 if not self._stop.is_set():
                     logger.warning(
                         "decision listener lost %s (%s); reconnecting",

@@ -68,7 +68,8 @@ STEPS: dict[int, tuple[str, ...]] = {
         " attempts integer NOT NULL DEFAULT 0, next_attempt_at timestamptz)",
         # oversight decisions heard anywhere in the fleet (DecisionStore)
         "CREATE TABLE IF NOT EXISTS mm_decisions (email_id text PRIMARY KEY,"
-        " record jsonb NOT NULL, decided_at timestamptz NOT NULL DEFAULT now())",
+        " record jsonb NOT NULL, decided_at timestamptz NOT NULL DEFAULT now(),"
+        " rank integer NOT NULL DEFAULT 0)",
         # the fleet watcher's per-mailbox check rows (MailboxChecks)
         "CREATE TABLE IF NOT EXISTS mm_mailbox_checks (mailbox_id text PRIMARY KEY,"
         " next_check_at timestamptz NOT NULL DEFAULT now(),"
