@@ -13,6 +13,12 @@ or the held set changed, otherwise times ``multiplier`` up to ``max_interval``; 
 backs off too, and after a 429 the mailbox waits at least the ``Retry-After`` MultiMail
 gave (capped at `MAX_RETRY_AFTER`: an absurd header must not silence a mailbox for days).
 
+A sweeping process registers the mailboxes that have pending records at most every
+`REGISTER_EVERY` seconds (`register_due`): the schedule lives in the shared rows, so a
+registration per sweep would only write the same rows again. A look renews its claim once a
+third of the lease has gone by (`renew_due`), and a process forgets the held set of a
+mailbox it has not looked at for a while (`forgotten`), so its memory stays bounded.
+
 The I/O is in `mm_assistants.approvals.fleet_watcher`.
 """
 
@@ -37,6 +43,8 @@ PAGE_SIZE = 100
 MAX_PAGES = 1000
 #: The longest ``Retry-After`` honoured, in seconds.
 MAX_RETRY_AFTER = 3600.0
+#: Seconds between one process's registrations of the mailboxes with pending records.
+REGISTER_EVERY = 30.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +193,24 @@ def deferred(interval: float, retry_after: float) -> NextCheck:
     """A claimed mailbox not looked at because MultiMail said 429 during this sweep: due
     no sooner than ``retry_after``, its interval unchanged."""
     return NextCheck(_at_least(interval, retry_after), interval)
+
+
+def register_due(last: float | None, now: float, every: float) -> bool:
+    """Whether a process that last registered at ``last`` (``None``: never) registers
+    again at ``now``; a clock that went back counts as due, so it cannot silence it."""
+    return last is None or not 0 <= now - last < every
+
+
+def renew_due(renewed_at: float, now: float, lease: float) -> bool:
+    """Whether a look's claim, last taken or renewed at ``renewed_at``, is renewed now:
+    once a third of the ``lease`` is gone, leaving two thirds for the renewal itself."""
+    return now - renewed_at >= lease / 3
+
+
+def forgotten(looked_at: Mapping[str, float], now: float, after: float) -> list[str]:
+    """The mailboxes last looked at more than ``after`` seconds before ``now``: their
+    held-set digest is too old to tell a change from another process's looks."""
+    return [mailbox_id for mailbox_id, at in looked_at.items() if now - at > after]
 
 
 def _at_least(interval: float, retry_after: float | None) -> float:

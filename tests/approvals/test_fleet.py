@@ -322,3 +322,23 @@ def test_quiet_looks_never_shrink_the_interval(steps: int) -> None:
         assert later >= interval
         interval = later
     assert interval == min(SCHEDULE.min_interval * 2**steps, SCHEDULE.max_interval)
+
+
+def test_registration_is_due_first_then_every_period_and_after_a_clock_jump_back() -> None:
+    assert fleet.register_due(None, 5.0, 30.0)
+    assert not fleet.register_due(100.0, 129.9, 30.0)
+    assert fleet.register_due(100.0, 130.0, 30.0)
+    assert fleet.register_due(100.0, 50.0, 30.0)  # the clock went back: never silenced
+
+
+@given(st.floats(0, 1000), st.floats(0.1, 1000))
+def test_a_claim_is_renewed_once_a_third_of_its_lease_is_gone(start: float, lease: float) -> None:
+    assert not fleet.renew_due(start, start + lease / 3 * 0.99, lease)
+    assert fleet.renew_due(start, start + lease / 3 + 1e-6 * lease, lease)
+    assert fleet.renew_due(start, start + lease, lease)  # lapsed: try, the token decides
+
+
+def test_only_mailboxes_not_looked_at_for_longer_than_after_are_forgotten() -> None:
+    looked = {"mbx_old": 0.0, "mbx_edge": 400.0, "mbx_new": 990.0}
+    assert fleet.forgotten(looked, 1000.0, 600.0) == ["mbx_old"]
+    assert fleet.forgotten({}, 1000.0, 600.0) == []

@@ -116,7 +116,12 @@ def parts(
     with MultiMailClient(
         api_key="mm_live_secret", base_url=BASE, retry=RetryPolicy.none()
     ) as client:
-        yield FleetWatcher(client, pending, checks, hub, owner="w1"), pending, checks, hub
+        yield (
+            FleetWatcher(client, pending, checks, hub, owner="w1", clock=clock),
+            pending,
+            checks,
+            hub,
+        )
 
 
 def wait_on(pending: MemoryPendingStore, mailbox_id: str, ids: list[str]) -> None:
@@ -340,3 +345,189 @@ def test_run_forever_outlives_a_failing_store(
     assert "hunter2" not in caplog.text
     assert "ConnectionError" in caplog.text
     assert "FleetWatcher(owner=" in repr(watcher)
+
+
+# --- database load, fencing, lease renewal, bounded memory (review 1, finding 13) ---
+
+
+class CountingPending(MemoryPendingStore):
+    """Notes every read: (method, mailbox or None, records handed back)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[tuple[str, str | None, int]] = []
+
+    def all(self) -> list[PendingRecord]:
+        records = super().all()
+        self.reads.append(("all", None, len(records)))
+        return records
+
+    def for_mailbox(self, mailbox_id: str) -> list[PendingRecord]:
+        records = super().for_mailbox(mailbox_id)
+        self.reads.append(("for_mailbox", mailbox_id, len(records)))
+        return records
+
+
+class CountingChecks(MemoryMailboxChecks):
+    def __init__(self, clock: Clock) -> None:
+        super().__init__(clock=clock)
+        self.watches = 0
+
+    def watch(self, mailbox_ids: Any, *, interval: float) -> None:
+        self.watches += 1
+        super().watch(mailbox_ids, interval=interval)
+
+
+def test_a_sweep_reads_only_its_claimed_mailbox_and_registers_every_30_s(
+    mail: FakeMultiMail, clock: Clock
+) -> None:
+    pending, checks = CountingPending(), CountingChecks(clock)
+    boxes = [f"mbx_{n}" for n in range(5)]
+    for mailbox_id in boxes:
+        wait_on(pending, mailbox_id, mail.hold(mailbox_id, 200, prefix=mailbox_id))
+    with MultiMailClient(api_key="k", base_url=BASE, retry=RetryPolicy.none()) as client:
+        watcher = FleetWatcher(
+            client, pending, checks, ApprovalHub(), owner="w1", limit=1, clock=clock
+        )
+        watcher.sweep()  # the first sweep registers (one read of everything) and looks
+        assert (checks.watches, pending.reads) == (
+            1,
+            [("all", None, 1000), ("for_mailbox", "mbx_0", 200)],
+        )
+        for mailbox_id in boxes[1:]:  # within 30 s: no registration, one mailbox each
+            pending.reads.clear()
+            clock.now += 1
+            assert watcher.sweep().mailboxes == 1
+            assert pending.reads == [("for_mailbox", mailbox_id, 200)]
+        assert checks.watches == 1
+        clock.now += 30
+        pending.reads.clear()
+        watcher.sweep()
+        assert checks.watches == 2
+        assert [read[0] for read in pending.reads].count("all") == 1
+
+
+def test_a_new_mailbox_is_registered_within_register_every(
+    parts: Any, mail: FakeMultiMail, clock: Clock
+) -> None:
+    watcher, pending, checks, _ = parts
+    watcher.sweep()  # nothing pending yet: registers nothing
+    wait_on(pending, "mbx_new", mail.hold("mbx_new", 1))
+    clock.now += 29
+    assert (watcher.sweep().mailboxes, checks.due_at("mbx_new")) == (0, None)
+    clock.now += 1
+    assert watcher.sweep().mailboxes == 1
+
+
+def test_a_sweep_whose_claim_lapsed_does_not_drop_the_new_claimants_row(
+    mail: FakeMultiMail, clock: Clock
+) -> None:
+    stolen: list[Any] = []
+
+    class SlowChecks(MemoryMailboxChecks):
+        """After w1's claim, time passes past its lease and w2 claims the row."""
+
+        def claim_due(self, owner: str, *, lease: float, limit: int) -> list[Any]:
+            leases = super().claim_due(owner, lease=lease, limit=limit)
+            if owner == "w1" and leases:
+                clock.now += lease + 1
+                stolen.extend(super().claim_due("w2", lease=60, limit=limit))
+            return leases
+
+    checks = SlowChecks(clock=clock)
+    checks.watch(["mbx_empty"], interval=5)  # registered; its last record since went
+    with MultiMailClient(api_key="k", base_url=BASE, retry=RetryPolicy.none()) as client:
+        watcher = FleetWatcher(
+            client, MemoryPendingStore(), checks, ApprovalHub(), owner="w1", clock=clock
+        )
+        report = watcher.sweep()
+    assert report.unwatched == 0
+    assert checks.due_at("mbx_empty") is not None  # w2's row is still there
+    [theirs] = stolen
+    assert checks.done(theirs, next_in=5, interval=5)  # and still w2's claim
+
+
+class PagingClient:
+    """MultiMail stand-in on the test's clock: each request takes ``takes`` seconds; the
+    mailbox holds ``held`` emails (100 a page) and ``decided`` shows as sent."""
+
+    def __init__(self, clock: Clock, held: int, takes: float, decided: str) -> None:
+        self.clock, self.held, self.takes, self.decided = clock, held, takes, decided
+        self.paths: list[str] = []
+        self.during: list[Any] = []  # hooks run at each request, before it is answered
+
+    def request(self, method: str, path: str, *, params: Any = None) -> Any:
+        self.paths.append(path)
+        for hook in self.during:
+            hook(len(self.paths))
+        self.clock.now += self.takes
+
+        class Answer:
+            data: Any
+
+        answer = Answer()
+        if path.endswith("/emails"):
+            start = int((params or {}).get("cursor") or 0)
+            ids = [f"em_{n:03d}" for n in range(start, min(start + 100, self.held))]
+            more = start + 100 < self.held
+            answer.data = {
+                "emails": [{"id": i} for i in ids],
+                "cursor": str(start + 100) if more else None,
+            }
+        else:
+            answer.data = {"id": self.decided, "status": "rejected"}
+        return answer
+
+
+def test_a_long_look_renews_its_claim_so_nobody_else_looks_meanwhile(clock: Clock) -> None:
+    checks, pending, hub = MemoryMailboxChecks(clock=clock), MemoryPendingStore(), ApprovalHub()
+    client = PagingClient(clock, held=450, takes=15, decided="em_gone")  # 5 pages, 75 s
+    wait_on(pending, "mbx_1", ["em_000", "em_gone"])
+    grabbed: list[Any] = []
+    client.during.append(lambda n: grabbed.extend(checks.claim_due("w2", lease=60, limit=1)))
+    watcher = FleetWatcher(client, pending, checks, hub, owner="w1", lease=60, clock=clock)
+    report = watcher.sweep()
+    assert (report.pages, report.fetches, report.published, report.lost) == (5, 1, 1, 0)
+    assert grabbed == []  # 75 s look on a 60 s lease: renewed, never claimable
+    assert checks.due_at("mbx_1") == clock.now + 5  # and w1 handed it back itself
+
+
+def test_a_look_whose_renewal_fails_stops_and_the_next_look_redoes_it(clock: Clock) -> None:
+    checks, pending, hub = MemoryMailboxChecks(clock=clock), MemoryPendingStore(), ApprovalHub()
+    client = PagingClient(clock, held=450, takes=1, decided="em_gone")
+    wait_on(pending, "mbx_1", ["em_000", "em_gone"])
+    theirs: list[Any] = []
+
+    def stall(n: int) -> None:  # during page 2 w1 stalls past its lease; w2 takes the row
+        if n == 2:
+            clock.now += 61
+            theirs.extend(checks.claim_due("w2", lease=60, limit=1))
+
+    client.during.append(stall)
+    watcher = FleetWatcher(client, pending, checks, hub, owner="w1", lease=60, clock=clock)
+    report = watcher.sweep()
+    assert (report.pages, report.fetches, report.published, report.lost) == (2, 0, 0, 1)
+    assert hub.current("em_gone") is None  # nothing half-decided was published
+    [lease] = theirs
+    assert checks.done(lease, next_in=0, interval=5)  # w2's claim was left alone
+    client.during.clear()
+    report = watcher.sweep()  # the next look does it all again
+    assert (report.pages, report.published, hub.current("em_gone") is not None) == (5, 1, True)
+
+
+def test_held_sets_of_mailboxes_not_looked_at_for_a_while_are_forgotten(
+    parts: Any, mail: FakeMultiMail, clock: Clock
+) -> None:
+    watcher, pending, checks, _ = parts
+    watcher.limit = 100
+    boxes = [f"mbx_{n:02d}" for n in range(50)]
+    for mailbox_id in boxes:
+        wait_on(pending, mailbox_id, mail.hold(mailbox_id, 1, prefix=mailbox_id))
+    assert watcher.sweep().mailboxes == 50
+    assert len(watcher._held) == 50
+    for mailbox_id in boxes:  # another process delivered them all and dropped the rows
+        pending.remove(f"{mailbox_id}_000")
+        checks.unwatch(mailbox_id)
+    clock.now += watcher.forget_after + 1
+    watcher.sweep()
+    assert watcher._held == {}
