@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -345,7 +346,7 @@ def decode(record: bytes, format_version: int) -> RunCheckpoint:
     try:
         data = json.loads(bytes(record).decode())
         checkpoint = _from_dict(data)
-    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError, OverflowError):
         raise CheckpointError("the checkpoint record is malformed") from None
     if checkpoint.format != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint format {checkpoint.format} is not {FORMAT_VERSION}")
@@ -414,4 +415,9 @@ def _optional(value: Any, kind: type) -> Any:
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("number")
-    return float(value)
+    # an int too large for a float raises OverflowError (`decode` refuses it); NaN and
+    # infinity (json reads them) would never compare as too old: parked forever
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError("number")
+    return number
