@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check browser postgres demo bench bench-quick reliability mutation lint format clean schemas-manifest
+.PHONY: test check browser postgres redis demo bench bench-quick reliability mutation lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 ## make test: install into .venv (the project with its dev extra), try to install the
-## browser and PostgreSQL (below), then format check, lint, types, tests with coverage.
-test: $(STAMP) browser postgres
+## browser, PostgreSQL and Redis (below), then format check, lint, types, tests with coverage.
+test: $(STAMP) browser postgres redis
 	$(MAKE) check
 
 # The browser test's driver (a variable so tests/test_makefile.py can point it elsewhere),
@@ -78,6 +78,30 @@ postgres:
 				apt-get install -y -qq postgresql >/dev/null 2>&1; then \
 			echo "note: apt-get install postgresql failed or took over" \
 				"$(APT_INSTALL_TIMEOUT) s: $(PG_SKIPS)"; \
+		fi; \
+	fi
+
+# The Celery tests start their own throwaway redis-server with this program (tests/redis_server.py).
+REDIS_SERVER ?= /usr/bin/redis-server
+REDIS_SKIPS   = the Celery tests will skip
+
+## make redis: Debian's redis-server for the Celery tests, installed as root when missing;
+## nothing is started here and the package's own service is not used. Best effort, like
+## the browser: otherwise one note, and those tests skip.
+redis:
+	@if [ -x "$(REDIS_SERVER)" ] || command -v redis-server >/dev/null; then :; \
+	elif [ "$$(id -u)" != 0 ]; then \
+		echo "note: redis-server is missing and installing it needs root" \
+			"(apt-get install redis-server): $(REDIS_SKIPS)"; \
+	elif ! command -v apt-get >/dev/null; then \
+		echo "note: redis-server is missing and there is no apt-get: $(REDIS_SKIPS)"; \
+	else \
+		echo "installing redis-server for the Celery tests"; \
+		timeout -k 10 $(APT_UPDATE_TIMEOUT) apt-get update -qq >/dev/null 2>&1; \
+		if ! DEBIAN_FRONTEND=noninteractive timeout -k 10 $(APT_INSTALL_TIMEOUT) \
+				apt-get install -y -qq --no-install-recommends redis-server >/dev/null 2>&1; then \
+			echo "note: apt-get install redis-server failed or took over" \
+				"$(APT_INSTALL_TIMEOUT) s: $(REDIS_SKIPS)"; \
 		fi; \
 	fi
 

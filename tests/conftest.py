@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.pgcluster import PostgresCluster, why_unavailable
+from tests.redis_server import RedisServer
+from tests.redis_server import why_unavailable as why_redis_unavailable
 
 _COUNT = itertools.count()
 
@@ -54,3 +56,22 @@ def pg_cluster() -> Iterator[PostgresCluster]:
 def pg_dsn(pg_cluster: PostgresCluster) -> str:
     """The DSN of a fresh, empty database on the session's cluster."""
     return pg_cluster.fresh_dsn()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A throwaway redis-server on loopback for one test (tests/redis_server.py); the test
+    skips, saying why, only where redis-server cannot be had."""
+    reason = why_redis_unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    server = RedisServer()
+    try:
+        server.start()
+    except (OSError, subprocess.SubprocessError) as error:
+        server.close()
+        pytest.skip(f"a throwaway redis-server could not be started: {error}")
+    try:
+        yield server
+    finally:
+        server.close()
