@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check browser postgres redis demo bench bench-quick reliability mutation lint format clean schemas-manifest
+.PHONY: test check browser postgres redis demo demo-fleet bench bench-quick reliability mutation lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -121,6 +121,13 @@ check:
 demo: $(STAMP)
 	$(BIN)/mm-assistants demo
 
+## make demo-fleet: a Celery fleet answers 20 inbound emails on this machine (throwaway
+## Redis and PostgreSQL on loopback, the sandbox, a web endpoint, two workers and beat);
+## an operator decides the held replies at random moments. Exits 0 when every run ended as
+## decided with exactly one reply; stops everything it started (Ctrl-C too).
+demo-fleet: $(STAMP) redis postgres
+	$(BIN)/python scripts/demo_fleet.py
+
 ## make bench: every benchmark at full size (a few minutes); writes bench/results/latest.{json,md}
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
@@ -130,8 +137,9 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 
-## make reliability: the reliability suite at full size (its CI slice runs in make test)
-reliability: $(STAMP)
+## make reliability: the reliability suite at full size (its CI slice runs in make test),
+## the Celery fleet's campaign included (200 runs, 3 workers, kills, a Redis restart)
+reliability: $(STAMP) redis postgres
 	MM_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -q -p no:cacheprovider
 
 ## make mutation: mutmut on each pure core against its own tests (not part of make test;
