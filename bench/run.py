@@ -18,6 +18,7 @@ from typing import Any
 
 from bench import (
     approval_wakeup,
+    celery_fleet,
     concurrent_runs,
     dispatch_in_process,
     dispatch_overhead,
@@ -41,6 +42,7 @@ BENCHMARKS: tuple[Benchmark[Any], ...] = (
     fleet_wakeup.BENCHMARK,
     fleet_watcher.BENCHMARK,
     fleet_resume.BENCHMARK,
+    celery_fleet.BENCHMARK,
 )
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
