@@ -22,6 +22,7 @@ from mm_assistants.inbound.router import InboundRouter
 from mm_assistants.inbound.router_async import AsyncInboundRouter
 from mm_assistants.inbound.routing import RouteResult, notice
 from mm_assistants.inbound.trust import TrustPolicy, TrustVerdict
+from mm_assistants.inbound.work import FleetWork, SweepPlan, WorkAdmission
 from mm_assistants.state import (
     InboundMessage,
     MemoryRouteStore,
@@ -31,6 +32,7 @@ from mm_assistants.state import (
 
 __all__ = [
     "AsyncInboundRouter",
+    "FleetWork",
     "InboundLimits",
     "InboundMessage",
     "InboundRouter",
@@ -40,7 +42,9 @@ __all__ = [
     "RouteResult",
     "RouteStore",
     "SQLiteRouteStore",
+    "SweepPlan",
     "TrustPolicy",
     "TrustVerdict",
+    "WorkAdmission",
     "notice",
 ]

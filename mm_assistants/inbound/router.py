@@ -43,6 +43,7 @@ from typing import Any
 
 from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_api import AssistantsAPI
+from mm_assistants.drivers.assistants_start import KeyedMessage
 from mm_assistants.inbound.core import RouterCore, logger
 from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
@@ -104,6 +105,27 @@ class InboundRouter(RouterCore):
         return RouteResult(
             "started", admitted.email_id, admitted.mm_thread_id, outcomes=tuple(outcomes)
         )
+
+    def gate(self, event: WebhookEvent) -> RouteResult | tuple[Admitted, InboundMessage]:
+        """`route`'s checks without its admission: the screen, the duplicate check, the
+        trust gate and the flood limits (a held email is tagged here, as by `route`).
+        A `RouteResult` when the event goes no further, else the admitted event and the
+        message to queue (`mm_assistants.inbound.work.FleetWork.admit` queues it)."""
+        admitted = self.first_look(event)
+        if isinstance(admitted, RouteResult):
+            return admitted
+        verdict = self._gate(admitted, self._lookup(admitted))
+        gated = self._after_gate(admitted, verdict)
+        if isinstance(gated, RouteResult):
+            self._hold(admitted, verdict)
+            return gated
+        return admitted, gated
+
+    def drive(self, mm_thread: str, messages: list[InboundMessage], token: int) -> list[RunOutcome]:
+        """Drive ``messages`` on ``mm_thread`` under the claim ``token`` this worker just
+        took (`RouteStore.claim`), as `route` and `drain` do: until the queue is empty,
+        the run parks, or the claim is lost. A run that raises gives its messages back."""
+        return self._drive(mm_thread, messages, token)
 
     def drain(self) -> int:
         """Start every thread whose messages wait with no live run (after a failure or a
@@ -266,16 +288,23 @@ class InboundRouter(RouterCore):
             )
             return outcome  # its target is remembered by _settle, once the claim is known
         assistants = AssistantsAPI(self.openai)
+        fresh = target is None
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
-            target = assistants.create_thread([m.text for m in messages], metadata).id
+            # an empty thread: its messages go with the run, so a crash posts none twice
+            target = assistants.create_thread([], metadata).id
             if not self.store.set_target(mm_thread, target, token=token):
                 # taken over meanwhile: the new owner runs these messages, on its own thread
                 self._lost(mm_thread)
                 self.store.release(mm_thread, messages, token=token)
                 return None
-        else:
-            for message in messages:
-                assistants.post_message(target, message.text)
-        outcome = self.driver.run(target, self.assistant_id, **self.run_params)
+        # Posted with the run (additional_messages), each keyed by its email id: a retry
+        # after a crash posts only what is not on the thread, or drives the run that has it.
+        outcome = self.driver.run_messages(
+            target,
+            self.assistant_id,
+            [KeyedMessage(m.email_id, m.text) for m in messages],
+            check_posted=not fresh,
+            **self.run_params,
+        )
         return outcome

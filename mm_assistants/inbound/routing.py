@@ -16,7 +16,7 @@ from mm_assistants.webhooks.events import MessageEvent, WebhookEvent
 if TYPE_CHECKING:
     from mm_assistants.drivers import RunOutcome
 
-RouteAction = Literal["started", "queued", "held", "duplicate", "ignored"]
+RouteAction = Literal["started", "queued", "held", "duplicate", "ignored", "busy", "failed"]
 Compose = Callable[[MessageEvent], str]
 THREAD_METADATA_KEY = "multimail_thread_id"
 
@@ -30,6 +30,9 @@ class RouteResult:
     message is posted when it ends), ``held`` (the trust gate kept it from the model and
     tagged it for a person: ``reason`` says why), ``duplicate`` (this delivery was seen
     before) or ``ignored`` (not an inbound message this router handles: ``reason``).
+    A fleet task (`mm_assistants.inbound.work.FleetWork`) may also answer ``busy`` (a live
+    claim elsewhere holds the thread: nothing done) or ``failed`` (the thread's work lost
+    too many workers and was ended, its messages kept aside: ``reason``).
     """
 
     action: RouteAction

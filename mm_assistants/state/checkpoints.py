@@ -87,6 +87,11 @@ class CheckpointStore(Protocol):
         """Forget the checkpoint (its run finished). With ``token``, only while that is the
         latest claim. True when a checkpoint was deleted."""
 
+    def lapsed(self, limit: int = 100) -> list[str]:
+        """Checkpoints whose latest claim lapsed without a release or a delete (the worker
+        resuming it, or a run that was dispatching a step, died), longest lapsed first, at
+        most ``limit``: each is for a `claim` by another worker."""
+
 
 def check_checkpoint(checkpoint_id: str, record: bytes, format_version: int) -> None:
     """Refuse what no backend may store: `TypeError`/`ValueError` naming the argument

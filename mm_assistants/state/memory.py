@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from mm_assistants.state.checkpoints import (
     Checkpoint,
@@ -20,18 +19,17 @@ from mm_assistants.state.checkpoints import (
     check_checkpoint,
     claim_holds,
 )
+from mm_assistants.state.memory_routes import MemoryRouteStore
 from mm_assistants.state.owners import claim_live
 from mm_assistants.state.pending import PendingRecord
-from mm_assistants.state.routes import (
-    DEFAULT_LEASE,
-    DEFAULT_SEEN_LIMIT,
-    Admission,
-    Claimed,
-    ClaimedMessages,
-    InboundMessage,
-    check_lease,
-)
 from mm_assistants.state.seen import DEFAULT_MAX_ENTRIES
+
+__all__ = [
+    "MemoryCheckpointStore",
+    "MemoryPendingStore",
+    "MemoryRouteStore",
+    "MemorySeenStore",
+]
 
 
 class MemoryPendingStore:
@@ -91,177 +89,6 @@ class MemoryPendingStore:
             held = self._claims.get(email_id)
             if held is not None and held[0] == token:
                 del self._claims[email_id]
-
-
-@dataclass(frozen=True)
-class _RouteClaim:
-    fence: int  # the claim's fencing token
-    at: float  # when it was taken or last renewed (a parked claim does not lapse)
-    parked: str | None = None  # the checkpoint id of the parked run
-
-
-class MemoryRouteStore:
-    """A `RouteStore` in memory (gone when the process ends); at most ``seen_limit``
-    delivery keys are remembered, the oldest forgotten first."""
-
-    def __init__(
-        self, *, lease: float = DEFAULT_LEASE, seen_limit: int = DEFAULT_SEEN_LIMIT
-    ) -> None:
-        self.lease = check_lease(lease)
-        self._lock = threading.Lock()
-        self._targets: dict[str, str] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._seen_limit = seen_limit
-        self._claims: dict[str, _RouteClaim] = {}
-        self._queues: dict[str, list[InboundMessage]] = {}
-        self._last_fence = 0  # one counter for all threads: a token is never reused
-
-    def __repr__(self) -> str:
-        return f"MemoryRouteStore(threads={len(self._targets)}, claimed={len(self._claims)})"
-
-    def target(self, mm_thread: str) -> str | None:
-        """Where ``mm_thread`` continues, or ``None``."""
-        with self._lock:
-            return self._targets.get(mm_thread)
-
-    def set_target(self, mm_thread: str, target: str, *, token: int | None = None) -> bool:
-        """Remember where ``mm_thread`` continues (see `RouteStore.set_target`)."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            if token is not None and (held is None or held.fence != token):
-                return False
-            self._targets[mm_thread] = target
-            return True
-
-    def seen(self, key: str) -> bool:
-        """Whether the delivery ``key`` was admitted or held before."""
-        with self._lock:
-            return key in self._seen
-
-    def mark_seen(self, key: str) -> None:
-        """Remember the delivery ``key`` without queueing anything."""
-        with self._lock:
-            self._remember(key)
-
-    def admit(self, key: str, mm_thread: str, message: InboundMessage) -> Admission:
-        """Seen-check, then queue or claim, atomically (see `RouteStore.admit`)."""
-        with self._lock:
-            if key in self._seen:
-                return "duplicate"
-            self._remember(key)
-            if self._live(mm_thread) is not None:
-                self._queues.setdefault(mm_thread, []).append(message)
-                return "queued"
-            return Claimed(self._take(mm_thread))
-
-    def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
-        """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
-        a parked claim stays, with its queue."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            if held is not None and held.parked is not None:
-                return []
-            if token is not None and (held is None or held.fence != token):
-                return []
-            queued = self._queues.pop(mm_thread, [])
-            if queued:
-                self._claims[mm_thread] = (
-                    _RouteClaim(held.fence, time.time())
-                    if held is not None
-                    else _RouteClaim(self._next_fence(), time.time())
-                )
-            else:
-                self._claims.pop(mm_thread, None)
-            return queued
-
-    def release(
-        self, mm_thread: str, messages: list[InboundMessage], *, token: int | None = None
-    ) -> None:
-        """Put ``messages`` back first and drop the claim (see `RouteStore.release`); a
-        parked claim or another's claim stays."""
-        with self._lock:
-            self._queues[mm_thread] = [*messages, *self._queues.get(mm_thread, [])]
-            if not self._queues[mm_thread]:
-                del self._queues[mm_thread]
-            held = self._claims.get(mm_thread)
-            if held is None or held.parked is not None:
-                return
-            if token is None or held.fence == token:
-                del self._claims[mm_thread]
-
-    def token(self, mm_thread: str) -> int | None:
-        """The fencing token of the thread's live or parked claim, or ``None``."""
-        with self._lock:
-            held = self._live(mm_thread)
-            return None if held is None else held.fence
-
-    def heartbeat(self, mm_thread: str, token: int) -> bool:
-        """Renew the claim ``token`` (see `RouteStore.heartbeat`); a parked one needs none."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            if held is None or held.fence != token:
-                return False
-            if held.parked is None:
-                self._claims[mm_thread] = replace(held, at=time.time())
-            return True
-
-    def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
-        """Keep the claim ``token`` without a lease (see `RouteStore.park`)."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            if held is None or held.fence != token:
-                return False
-            self._claims[mm_thread] = replace(held, parked=checkpoint_id)
-            return True
-
-    def parked(self, mm_thread: str) -> str | None:
-        """The checkpoint id of the thread's parked run, or ``None``."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            return None if held is None else held.parked
-
-    def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
-        """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
-        with self._lock:
-            held = self._claims.get(mm_thread)
-            if held is None or held.parked != checkpoint_id:
-                return None
-            fence = self._take(mm_thread)
-            return fence, self._queues.pop(mm_thread, [])
-
-    def stalled(self) -> list[str]:
-        """Threads with queued messages and no live or parked claim."""
-        with self._lock:
-            return [thread for thread in self._queues if self._live(thread) is None]
-
-    def claim(self, mm_thread: str) -> ClaimedMessages | None:
-        """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed."""
-        with self._lock:
-            if self._live(mm_thread) is not None:
-                return None
-            fence = self._take(mm_thread)
-            return ClaimedMessages(self._queues.pop(mm_thread, []), fence)
-
-    def _live(self, mm_thread: str) -> _RouteClaim | None:
-        held = self._claims.get(mm_thread)
-        if held is None or (held.parked is None and time.time() - held.at >= self.lease):
-            return None
-        return held
-
-    def _take(self, mm_thread: str) -> int:
-        fence = self._next_fence()
-        self._claims[mm_thread] = _RouteClaim(fence, time.time())
-        return fence
-
-    def _next_fence(self) -> int:
-        self._last_fence += 1
-        return self._last_fence
-
-    def _remember(self, key: str) -> None:
-        self._seen[key] = None
-        while len(self._seen) > self._seen_limit:
-            self._seen.popitem(last=False)
 
 
 class MemorySeenStore:
@@ -387,3 +214,15 @@ class MemoryCheckpointStore:
                 return False
             del self._checkpoints[checkpoint_id]
             return True
+
+    def lapsed(self, limit: int = 100) -> list[str]:
+        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`)."""
+        now = time.time()
+        with self._lock:
+            gone = [
+                c
+                for c in self._checkpoints.values()
+                if c.claimed_until is not None and c.claimed_until <= now
+            ]
+        gone.sort(key=lambda c: c.claimed_until or 0.0)
+        return [c.checkpoint_id for c in gone[:limit]]

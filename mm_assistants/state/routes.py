@@ -16,6 +16,17 @@ with `RouteStore.heartbeat` and passes to its later writes, so a worker that sta
 its lease cannot take a queue, or move a conversation, that is no longer its own. A run
 that parks (its held send is decided later, by a human) keeps its claim without a lease
 (`RouteStore.park`) until a worker resumes it (`RouteStore.unpark`).
+
+Work across a fleet of task workers (`mm_assistants.inbound.work`): the web process only
+*enqueues* (`RouteStore.enqueue`: seen-check and queue, never a claim); a task claims. The
+messages a claim takes stay in the store, marked as taken by that claim, until its holder
+finishes (`finish`), parks (`park`) or gives them back (`release`): a worker that dies
+mid-run loses nothing, because the claim that takes over its lapsed claim puts them back at
+the head of the queue and counts an *attempt* (`RouteStore.attempts`); a finish or a park
+resets the count. After too many lost workers the holder ends the thread's work as failed
+(`RouteStore.fail`): its messages are kept aside for an operator (`RouteStore.failed`),
+never looped. New mail for a failed thread is queued and runs as usual (a sender who
+writes again is answered); the messages kept aside stay listed until an operator acts.
 """
 
 from __future__ import annotations
@@ -53,19 +64,23 @@ class Claimed(str):
 
 
 class ClaimedMessages(list["InboundMessage"]):
-    """`RouteStore.claim` took the thread: its queued messages (a ``list``), and ``token``,
-    the fencing token of the claim taken in that same call."""
+    """`RouteStore.claim` took the thread: its queued messages (a ``list``), ``token``, the
+    fencing token of the claim taken in that same call, and ``attempts``, how many lost
+    workers the thread's current work has had (this claim's take-over included)."""
 
-    def __init__(self, messages: Iterable[InboundMessage], token: int) -> None:
+    def __init__(self, messages: Iterable[InboundMessage], token: int, attempts: int = 0) -> None:
         super().__init__(messages)
         self.token = token
+        self.attempts = attempts
 
     def __repr__(self) -> str:
-        return f"ClaimedMessages({list(self)!r}, token={self.token})"
+        return f"ClaimedMessages({list(self)!r}, token={self.token}, attempts={self.attempts})"
 
 
 #: What `RouteStore.admit` did with a delivery (a claim is a `Claimed`, with its token).
 Admission = Literal["duplicate", "queued"] | Claimed
+#: What `RouteStore.enqueue` did with a delivery.
+Enqueued = Literal["duplicate", "queued"]
 #: How long a claim lasts before it is taken for abandoned (runs wait up to ~10 minutes).
 DEFAULT_LEASE = 900.0
 #: How many delivery keys the memory store remembers.
@@ -79,6 +94,22 @@ class InboundMessage:
     email_id: str
     text: str
     received_at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class FailedThread:
+    """A thread whose work `RouteStore.fail` ended: why, when (unix seconds), and the
+    messages kept aside (never run again by the store; an operator decides)."""
+
+    mm_thread: str
+    reason: str
+    failed_at: float
+    messages: tuple[InboundMessage, ...] = ()
+
+    def __repr__(self) -> str:
+        # the messages are a stranger's words: their ids only
+        ids = [m.email_id for m in self.messages]
+        return f"FailedThread({self.mm_thread!r}, reason={self.reason!r}, emails={ids!r})"
 
 
 class RouteStore(Protocol):
@@ -104,6 +135,24 @@ class RouteStore(Protocol):
         equal to ``"claimed"``, carrying the new claim's token; the caller now owns
         ``message``)."""
 
+    def enqueue(self, key: str, mm_thread: str, message: InboundMessage) -> Enqueued:
+        """The receiver's admission, atomically: ``duplicate`` if ``key`` was seen; else
+        remember it and queue ``message`` (``queued``), never claiming: a task claims
+        (`claim`). A thread with something queued and no live claim is `stalled`."""
+
+    def attempts(self, mm_thread: str) -> int:
+        """How many workers the thread's current work has lost: each claim that takes over
+        a lapsed claim counts one; `finish` and `park` reset the count."""
+
+    def fail(self, mm_thread: str, token: int, reason: str) -> bool:
+        """End the thread's current work as failed (after too many lost workers): its
+        queued and taken messages are kept aside (`failed`), the claim ``token`` is
+        dropped and the attempts reset. False, changing nothing, when ``token`` is not the
+        thread's claim. ``reason`` is a short fixed text (no message content)."""
+
+    def failed(self, *, limit: int = 100) -> list[FailedThread]:
+        """Threads whose work failed, oldest first, with the messages kept aside."""
+
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """The run on ``mm_thread`` ended: take its queued messages (the claim stays, and
         the caller runs again), or drop the claim when nothing is queued. With ``token``
@@ -114,7 +163,9 @@ class RouteStore(Protocol):
         self, mm_thread: str, messages: list[InboundMessage], *, token: int | None = None
     ) -> None:
         """A run failed: put ``messages`` back at the head of the queue, drop the claim
-        (with ``token``: only the claim ``token``; the messages go back either way)."""
+        (with ``token``: only the claim ``token``). A ``token`` that is no longer the
+        thread's claim gives back only the messages not queued already (a recovering
+        claim put the taken ones back at its take-over)."""
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live claim (a parked claim included), or
@@ -141,11 +192,15 @@ class RouteStore(Protocol):
         ``checkpoint_id`` (another worker resumed it already)."""
 
     def stalled(self) -> list[str]:
-        """Threads with queued messages and no live claim (after a failure or restart)."""
+        """Threads with queued messages and no live claim (after a failure or restart),
+        or whose lapsed claim still holds taken messages (its worker died mid-run)."""
 
-    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+    def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed."""
+        ``None`` if it is claimed. With ``recover`` (a fleet task), taking over a lapsed
+        claim puts that claim's taken messages back first and counts an attempt
+        (`ClaimedMessages.attempts`); without it (the router's `drain`), they stay with
+        the lapsed claim's holder, which may still be running them."""
 
 
 def check_lease(lease: float) -> float:

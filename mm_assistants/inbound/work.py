@@ -1,0 +1,240 @@
+"""Fleet work in plain functions any task queue can call: `FleetWork`.
+
+The rule: PostgreSQL (the stores) is the system of record, the task queue only rings the
+doorbell. Each primitive takes a key (a MultiMail thread id, a request key, a checkpoint
+id), never a payload to trust, and is idempotent by that key: a task delivered twice, late,
+or after its worker died does no harm, and `FleetWork.sweep` finds whatever no doorbell
+announced. Which queue rings (Celery: `mm_assistants.celery`; arq, Dramatiq, RQ: a few
+lines) is the caller's choice::
+
+    work = FleetWork(router, pending=state.pending, checkpoints=state.checkpoints,
+                     decisions=state.decisions)
+    # web process, after verifying the webhook and before answering 2xx:
+    admitted = work.admit(event)
+    if admitted.mm_thread is not None:
+        queue.enqueue("route_inbound", admitted.mm_thread)   # best effort
+    # worker tasks:
+    work.route_inbound(mm_thread); work.resume_run(checkpoint_id)
+    plan = work.sweep()   # on a timer, and when a worker starts: re-ring what it lists
+
+Only a task claims a thread, never the web process. A claim is a lease renewed by a
+heartbeat (the router's machinery); a task that finds a live claim exits at once (``busy``).
+A worker that dies mid-run leaves its messages in the store, marked as taken by its claim;
+the claim that takes over once the lease lapsed puts them back and counts an attempt, and
+after ``max_attempts`` lost workers the thread's work ends ``failed`` (acknowledged, kept
+aside for an operator: `RouteStore.failed`), never looped. Runs that wait for a person park
+(a Responses driver with ``checkpoints=`` and ``ApprovalPolicy(park_after=...)``) and hold
+no worker; Assistants runs keep waiting in their worker.
+
+Everything here is blocking: Celery's prefork pool, RQ and Dramatiq workers are threads or
+processes, so a sync API is enough (an asyncio queue such as arq calls it with
+``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mm_assistants.drivers import parking
+from mm_assistants.inbound.fleet import ResumeResult
+from mm_assistants.inbound.router import InboundRouter
+from mm_assistants.inbound.routing import RouteResult
+from mm_assistants.state import CheckpointStore, DecisionStore, InboundMessage, PendingStore
+from mm_assistants.webhooks.events import WebhookEvent
+
+logger = logging.getLogger("mm_assistants.inbound.work")
+
+#: How many workers a thread's work may lose before it ends ``failed``.
+DEFAULT_MAX_ATTEMPTS = 3
+#: The prefix of the MultiMail-thread-like key of an explicit run request.
+REQUEST_PREFIX = "request:"
+#: Statuses of a decision record that do not decide anything yet.
+UNDECIDED = frozenset({"pending_send_approval", "held", "pending"})
+
+
+@dataclass(frozen=True)
+class WorkAdmission(RouteResult):
+    """What `FleetWork.admit` did: a `RouteResult` whose ``mm_thread`` is the key to ring
+    (the thread now has queued work), or ``None`` when there is nothing to do."""
+
+    @property
+    def mm_thread(self) -> str | None:
+        """The thread to hand to `FleetWork.route_inbound`, or ``None``."""
+        return self.mm_thread_id if self.action == "queued" else None
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """What `FleetWork.sweep` found to (re-)enqueue: ``threads`` for `FleetWork.route_inbound`
+    and ``checkpoints`` for `FleetWork.resume_run`; no duplicates, at most ``limit`` keys."""
+
+    threads: list[str] = field(default_factory=list)
+    checkpoints: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.threads) + len(self.checkpoints)
+
+
+def plan_sweep(
+    threads: Iterable[str], checkpoints: Iterable[Iterable[str]], limit: int
+) -> SweepPlan:
+    """The sweep's keys (pure): ``threads`` first (new mail waits longest behind nothing),
+    then each group of checkpoints in order, duplicates dropped, ``limit`` keys at most."""
+    plan = SweepPlan()
+    for thread in threads:
+        if len(plan) >= limit:
+            return plan
+        if thread not in plan.threads:
+            plan.threads.append(thread)
+    for group in checkpoints:
+        for checkpoint in group:
+            if len(plan) >= limit:
+                return plan
+            if checkpoint not in plan.checkpoints:
+                plan.checkpoints.append(checkpoint)
+    return plan
+
+
+def decided_checkpoints(held: Iterable[tuple[str, str]], decisions: dict[str, Any]) -> list[str]:
+    """Checkpoints all of whose held emails are decided (pure). ``held``: ``(checkpoint_id,
+    email_id)`` pairs of the pending records of parked runs; ``decisions``: the records the
+    decision store keeps, by email id."""
+    waiting: dict[str, bool] = {}
+    for checkpoint, email_id in held:
+        record = decisions.get(email_id)
+        status = record.get("status") if isinstance(record, dict) else None
+        decided = record is not None and status not in UNDECIDED
+        waiting[checkpoint] = waiting.get(checkpoint, True) and decided
+    return [checkpoint for checkpoint, all_decided in waiting.items() if all_decided]
+
+
+class FleetWork:
+    """The fleet's work primitives over an `InboundRouter` (see the module docstring).
+
+    ``router``: a blocking `InboundRouter` on shared stores (`PostgresState`), its driver
+    parking (Responses with ``checkpoints=``) so no worker waits for a person;
+    ``pending``/``checkpoints``/``decisions``: the stores `sweep` reads to find parked runs
+    whose held emails are decided and resumes whose worker died; ``max_attempts``: lost
+    workers after which a thread's work ends ``failed``.
+    """
+
+    def __init__(
+        self,
+        router: InboundRouter,
+        *,
+        pending: PendingStore,
+        checkpoints: CheckpointStore,
+        decisions: DecisionStore,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise ValueError(f"max_attempts is a whole number of at least 1, not {max_attempts!r}")
+        if getattr(router, "background", False):
+            raise ValueError("FleetWork drives runs in its caller (a task): background=False")
+        self.router = router
+        self.store = router.store
+        self.pending = pending
+        self.checkpoints = checkpoints
+        self.decisions = decisions
+        self.max_attempts = max_attempts
+
+    def __repr__(self) -> str:
+        return f"FleetWork({self.router!r}, max_attempts={self.max_attempts})"
+
+    def admit(self, event: WebhookEvent) -> WorkAdmission:
+        """The web process's part, after the webhook was verified: the router's checks
+        (screen, duplicate, trust gate, flood limits; a held email is tagged) and the
+        admission (seen + queued, one transaction), never a claim. Ring ``.mm_thread``
+        after answering MultiMail, best effort: `sweep` finds an admission no bell rang."""
+        gated = self.router.gate(event)
+        if isinstance(gated, RouteResult):
+            return WorkAdmission(gated.action, gated.email_id, gated.mm_thread_id, gated.reason)
+        admitted, message = gated
+        email, thread = admitted.email_id, admitted.mm_thread_id
+        if self.store.enqueue(admitted.key, thread, message) == "duplicate":
+            return WorkAdmission("duplicate", email, thread)
+        return WorkAdmission("queued", email, thread)
+
+    def request_run(self, key: str, text: str, *, thread: str | None = None) -> str:
+        """Ask for a run on ``text`` outside email (a form, a schedule), once per ``key``:
+        queued on ``thread`` (a conversation of its own by default, ``request:<key>``).
+        Returns the key to ring (`start_run` / `route_inbound`); a repeat of ``key``
+        queues nothing and returns the same key."""
+        if not isinstance(key, str) or not key:
+            raise ValueError("key must be a non-empty string")
+        route = thread if thread is not None else REQUEST_PREFIX + key
+        message = InboundMessage(email_id=REQUEST_PREFIX + key, text=text)
+        self.store.enqueue(REQUEST_PREFIX + key, route, message)
+        return route
+
+    def route_inbound(self, key: str) -> RouteResult:
+        """A task: run what is queued on the thread ``key``. Claims it (``busy`` at once
+        when a live claim holds it, or it is parked waiting for a decision), drives the
+        queue to the end (finished, parked, or the claim lost), and ends the work
+        ``failed`` once ``max_attempts`` workers were lost on it. A resume whose worker
+        died is resumed (`resume_run`), never run beside. Idempotent: with nothing queued
+        it does nothing (``ignored``)."""
+        if self.store.parked(key) is not None:
+            if self.store.token(key) is not None:
+                return RouteResult("busy", mm_thread_id=key, reason="parked for a decision")
+            return _routed(key, self.router.resume(key))  # its resumer died
+        claimed = self.store.claim(key, recover=True)
+        if claimed is None:
+            return RouteResult("busy", mm_thread_id=key, reason="another worker holds it")
+        token = claimed.token
+        if claimed.attempts >= self.max_attempts:
+            reason = f"{claimed.attempts} workers were lost on it"
+            if self.store.fail(key, token, reason):
+                logger.error("inbound thread %s: failed, %s; its mail is kept aside", key, reason)
+                return RouteResult("failed", mm_thread_id=key, reason=reason)
+            return RouteResult("busy", mm_thread_id=key, reason="another worker holds it")
+        if not claimed:
+            self.store.finish(key, token=token)
+            return RouteResult("ignored", mm_thread_id=key, reason="nothing queued")
+        outcomes = self.router.drive(key, list(claimed), token)
+        return RouteResult("started", claimed[0].email_id, key, outcomes=tuple(outcomes))
+
+    def start_run(self, key: str) -> RouteResult:
+        """A task for an explicit request: `route_inbound` of the key `request_run`
+        returned."""
+        return self.route_inbound(key)
+
+    def resume_run(self, checkpoint_id: str) -> ResumeResult:
+        """A task: resume the parked run ``checkpoint_id`` (`InboundRouter.resume`);
+        ``busy`` while another worker resumes it, ``parked`` while a held send is still
+        undecided, ``not_parked`` when it is done already: each is safe to repeat."""
+        return self.router.resume(checkpoint_id)
+
+    def sweep(self, *, limit: int = 100) -> SweepPlan:
+        """What to (re-)enqueue, read-mostly and idempotent: threads with admitted but
+        unclaimed work or a lapsed claim (`RouteStore.stalled`), parked runs whose held
+        emails are all decided, and checkpoints whose claim lapsed (a resumer, or a run
+        mid-dispatch, died). Run it on a timer and when a worker starts."""
+        if limit < 1:
+            return SweepPlan()
+        threads = self.store.stalled()[:limit]
+        return plan_sweep(threads, [self._decided(), self.checkpoints.lapsed(limit)], limit)
+
+    def _decided(self) -> list[str]:
+        """Parked runs whose held emails the decision store shows all decided."""
+        held = []
+        for record in self.pending.all():
+            checkpoint = parking.resume_target(record) if record.checkpoint_id else None
+            if checkpoint is not None:
+                held.append((checkpoint, record.email_id))
+        if not held:
+            return []
+        found = self.decisions.get_many({email for _, email in held})
+        return decided_checkpoints(held, {k: dict(v) for k, v in found.items()})
+
+
+def _routed(key: str, resumed: ResumeResult) -> RouteResult:
+    """A resume's result as `route_inbound` reports it."""
+    if resumed.action == "busy":
+        return RouteResult("busy", mm_thread_id=key, reason="another worker resumes it")
+    return RouteResult(
+        "started", mm_thread_id=key, reason=f"resume: {resumed.action}", outcomes=resumed.outcomes
+    )
