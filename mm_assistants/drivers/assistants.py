@@ -10,6 +10,10 @@ Every decision is taken by `AssistantsDriverCore` and `steps.next_action`; these
 only make the requests. All calls of a step are dispatched concurrently (approval waits
 included) and their outputs submitted in one request. A submit the run no longer accepts
 ends the drive with the run's real status; it is never retried.
+
+`AssistantsRunDriver.run_messages` starts a run with its messages in the same request,
+each keyed, so a retry after a crash posts none twice; a thread busy with another run has
+that run driven first (`mm_assistants.drivers.assistants_start`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import openai
@@ -37,8 +41,15 @@ from mm_assistants.drivers.assistants_core import (
     AssistantsDriverCore,
     RunState,
     late_decision_text,
-    run_params,
     thread_params,
+)
+from mm_assistants.drivers.assistants_start import (
+    AsyncLookups,
+    KeyedMessage,
+    Lookups,
+    start_keyed,
+    start_keyed_async,
+    start_params,
 )
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.steps import (
@@ -63,12 +74,43 @@ class AssistantsRunDriver(AssistantsDriverCore[openai.OpenAI, Dispatcher]):
     twin = "AsyncAssistantsRunDriver under asyncio"
 
     def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
-        """Create a run on ``thread_id`` and drive it to its end."""
-        params = run_params(assistant_id, create_params)
-        return self._start(
+        """Create a run on ``thread_id`` and drive it to its end. A thread busy with another
+        run has that run driven to its end first (`assistants_start`)."""
+        return self.run_messages(thread_id, assistant_id, (), **create_params)
+
+    def run_messages(
+        self,
+        thread_id: str,
+        assistant_id: str,
+        messages: Sequence[KeyedMessage],
+        *,
+        check_posted: bool = True,
+        **create_params: Any,
+    ) -> RunOutcome:
+        """Start a run on ``thread_id`` carrying ``messages`` as ``additional_messages``
+        and drive it to its end; a message already on the thread (a retry after a crash)
+        is not posted again, and when all are there the run that carried them is driven.
+        ``check_posted=False`` skips that look (a thread created just now). A thread busy
+        with another run has it driven first; see `mm_assistants.drivers.assistants_start`.
+        """
+        io = AssistantsAPI(self.openai)
+
+        def start(pending: Sequence[KeyedMessage]) -> RunOutcome:
+            params = start_params(assistant_id, create_params, pending)
+            return self._start(
+                thread_id,
+                lambda io: io.create_run(thread_id, params),
+                lambda io: io.stream_run(thread_id, params),
+            )
+
+        look = Lookups(lambda: io.recent_messages(thread_id), lambda: io.latest_run(thread_id))
+        return start_keyed(
             thread_id,
-            lambda io: io.create_run(thread_id, params),
-            lambda io: io.stream_run(thread_id, params),
+            list(messages),
+            check_posted=check_posted,
+            look=look,
+            start=start,
+            attach=lambda run_id: self.attach(thread_id, run_id),
         )
 
     def create_thread_and_run(
@@ -204,12 +246,38 @@ class AsyncAssistantsRunDriver(AssistantsDriverCore[openai.AsyncOpenAI, AsyncDis
     twin = "AssistantsRunDriver in blocking code"
 
     async def run(self, thread_id: str, assistant_id: str, **create_params: Any) -> RunOutcome:
-        """Create a run on ``thread_id`` and drive it to its end."""
-        params = run_params(assistant_id, create_params)
-        return await self._start(
+        """Create a run on ``thread_id`` and drive it to its end (a busy thread's run is
+        driven first)."""
+        return await self.run_messages(thread_id, assistant_id, (), **create_params)
+
+    async def run_messages(
+        self,
+        thread_id: str,
+        assistant_id: str,
+        messages: Sequence[KeyedMessage],
+        *,
+        check_posted: bool = True,
+        **create_params: Any,
+    ) -> RunOutcome:
+        """`AssistantsRunDriver.run_messages`, awaited."""
+        io = AsyncAssistantsAPI(self.openai)
+
+        async def start(pending: Sequence[KeyedMessage]) -> RunOutcome:
+            params = start_params(assistant_id, create_params, pending)
+            return await self._start(
+                thread_id,
+                lambda io: io.create_run(thread_id, params),
+                lambda io: io.stream_run(thread_id, params),
+            )
+
+        look = AsyncLookups(lambda: io.recent_messages(thread_id), lambda: io.latest_run(thread_id))
+        return await start_keyed_async(
             thread_id,
-            lambda io: io.create_run(thread_id, params),
-            lambda io: io.stream_run(thread_id, params),
+            list(messages),
+            check_posted=check_posted,
+            look=look,
+            start=start,
+            attach=lambda run_id: self.attach(thread_id, run_id),
         )
 
     async def create_thread_and_run(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mm_assistants._sunset import call_assistants
+from mm_assistants.drivers.assistants_start import RECENT_MESSAGES
 
 RAW = {"X-Stainless-Raw-Response": "true"}
 POLL_AFTER_HEADER = "openai-poll-after-ms"
@@ -86,6 +87,21 @@ class AssistantsAPI:
             self.client.beta.threads.messages.list, thread_id, run_id=run_id, order="asc"
         )
         return [m for m in page.data if getattr(m, "role", None) == "assistant"]
+
+    def recent_messages(self, thread_id: str) -> list[Any]:
+        """The thread's newest messages (one page, newest first)."""
+        page, _ = self._raw(
+            self.client.beta.threads.messages.list,
+            thread_id,
+            order="desc",
+            limit=RECENT_MESSAGES,
+        )
+        return list(page.data)
+
+    def latest_run(self, thread_id: str) -> Any:
+        """The thread's newest run, or ``None`` when it has none."""
+        page, _ = self._raw(self._runs.list, thread_id, order="desc", limit=1)
+        return page.data[0] if page.data else None
 
     def post_message(self, thread_id: str, content: str) -> Any:
         """Add a user message to a thread; the created message."""
@@ -173,6 +189,21 @@ class AsyncAssistantsAPI:
             self.client.beta.threads.messages.list, thread_id, run_id=run_id, order="asc"
         )
         return [m for m in page.data if getattr(m, "role", None) == "assistant"]
+
+    async def recent_messages(self, thread_id: str) -> list[Any]:
+        """`AssistantsAPI.recent_messages`, awaited."""
+        page, _ = await self._raw(
+            self.client.beta.threads.messages.list,
+            thread_id,
+            order="desc",
+            limit=RECENT_MESSAGES,
+        )
+        return list(page.data)
+
+    async def latest_run(self, thread_id: str) -> Any:
+        """`AssistantsAPI.latest_run`, awaited."""
+        page, _ = await self._raw(self._runs.list, thread_id, order="desc", limit=1)
+        return page.data[0] if page.data else None
 
     async def post_message(self, thread_id: str, content: str) -> Any:
         """`AssistantsAPI.post_message`, awaited."""

@@ -241,11 +241,6 @@ class StreamError(RuntimeError):
     """The server sent an ``error`` event in a run stream."""
 
 
-def run_params(assistant_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run creation parameters with the assistant named."""
-    return {"assistant_id": assistant_id, **params}
-
-
 def thread_params(
     assistant_id: str, messages: Iterable[Any], params: Mapping[str, Any]
 ) -> dict[str, Any]:
