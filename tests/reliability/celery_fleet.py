@@ -69,9 +69,11 @@ class Broker:
         return self
 
     def ping(self) -> bool:
+        import redis
+
         try:
-            return self.call("PING") == "PONG"
-        except OSError:
+            return bool(self.call("PING"))
+        except (OSError, redis.RedisError):
             return False
 
     def call(self, *command: str) -> Any:
