@@ -18,6 +18,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from mm_assistants.drivers import AsyncAssistantsRunDriver, AsyncResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_api import AsyncAssistantsAPI
+from mm_assistants.drivers.assistants_start import KeyedMessage
 from mm_assistants.inbound.core import RouterCore, logger
 from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.routing import Admitted, RouteResult, hold_call, thread_metadata
@@ -233,16 +234,23 @@ class AsyncInboundRouter(RouterCore):
             )
             return outcome  # its target is remembered by _settle, once the claim is known
         assistants = AsyncAssistantsAPI(self.openai)
+        fresh = target is None
         if target is None:
             metadata = thread_metadata(mm_thread, self.dispatcher.mailbox_id)
-            target = (await assistants.create_thread([m.text for m in messages], metadata)).id
+            # an empty thread: its messages go with the run, so a crash posts none twice
+            target = (await assistants.create_thread([], metadata)).id
             if not await self._off(self.store.set_target, mm_thread, target, token=token):
                 # taken over meanwhile: the new owner runs these messages, on its own thread
                 self._lost(mm_thread)
                 await self._off(self.store.release, mm_thread, messages, token=token)
                 return None
-        else:
-            for message in messages:
-                await assistants.post_message(target, message.text)
-        outcome = await self.driver.run(target, self.assistant_id, **self.run_params)
+        # Posted with the run (additional_messages), each keyed by its email id: a retry
+        # after a crash posts only what is not on the thread, or drives the run that has it.
+        outcome = await self.driver.run_messages(
+            target,
+            self.assistant_id,
+            [KeyedMessage(m.email_id, m.text) for m in messages],
+            check_posted=not fresh,
+            **self.run_params,
+        )
         return outcome
