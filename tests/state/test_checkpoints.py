@@ -234,3 +234,18 @@ def test_the_sqlite_backend_answers_as_the_memory_one(steps: list[tuple[str, str
             assert apply(sqlite, steps) == apply(MemoryCheckpointStore(), steps)
         finally:
             sqlite.close()
+
+
+def test_lapsed_lists_checkpoints_whose_claim_ran_out_unreleased(backend: Backend) -> None:
+    store = backend.checkpoints()
+    for name in ("cp_died", "cp_released", "cp_live"):
+        store.put(name, b"{}", format_version=1)
+    died = store.claim("cp_died", until=time.time() + 0.05)
+    released = store.claim("cp_released", until=time.time() + 0.05)
+    assert died is not None and released is not None
+    assert store.claim("cp_live", until=time.time() + 60) is not None
+    assert store.release("cp_released", released.token)
+    time.sleep(0.2)
+    assert store.lapsed(10) == ["cp_died"]
+    assert store.claim("cp_died", until=time.time() + 60) is not None
+    assert store.lapsed(10) == []

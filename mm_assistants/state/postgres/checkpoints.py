@@ -139,6 +139,17 @@ class PostgresCheckpointStore:
                 )
             return bool(cursor.rowcount == 1)
 
+    def lapsed(self, limit: int = 100) -> list[str]:
+        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`), by the
+        database's clock."""
+        with self.database.connection() as conn:
+            rows = conn.execute(
+                f"SELECT checkpoint_id FROM {TABLE} WHERE claimed_until <= now()"
+                " ORDER BY claimed_until LIMIT %s",
+                (limit,),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def quarantined(self) -> list[tuple[str, str, float]]:
         """The rows kept aside as unreadable: ``(checkpoint_id, problem, quarantined_at)``."""
         with self.database.connection() as conn:

@@ -25,6 +25,8 @@ from mm_assistants.state.routes import (
     Admission,
     Claimed,
     ClaimedMessages,
+    Enqueued,
+    FailedThread,
     InboundMessage,
     check_lease,
 )
@@ -122,6 +124,31 @@ class PostgresRouteStore:
         self._prune()
         return outcome
 
+    def enqueue(self, key: str, mm_thread: str, message: InboundMessage) -> Enqueued:
+        """Seen-check and queue in one transaction, never claiming (see
+        `RouteStore.enqueue`)."""
+        with self.database.transaction() as conn:
+            if not self._remember(conn, key):
+                outcome: Enqueued = "duplicate"
+            else:
+                _lock(conn, mm_thread)  # positions are read and written under the row lock
+                _enqueue(conn, mm_thread, [message], at_head=False)
+                outcome = "queued"
+        self._prune()
+        return outcome
+
+    def attempts(self, mm_thread: str) -> int:
+        """Not counted by this backend yet (issue 16: memory only): always 0."""
+        return 0
+
+    def fail(self, mm_thread: str, token: int, reason: str) -> bool:
+        """Not available on this backend yet (issue 16: memory only)."""
+        raise NotImplementedError("RouteStore.fail: PostgreSQL support is not written yet")
+
+    def failed(self, *, limit: int = 100) -> list[FailedThread]:
+        """Not available on this backend yet (issue 16: memory only)."""
+        raise NotImplementedError("RouteStore.failed: PostgreSQL support is not written yet")
+
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
         a parked claim stays, with its queue."""
@@ -212,9 +239,10 @@ class PostgresRouteStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+    def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed."""
+        ``None`` if it is claimed (``recover`` is not honoured by this backend yet: a
+        lapsed claim's messages stay lost with its worker)."""
         with self.database.transaction() as conn:
             if _lock(conn, mm_thread).live:
                 return None

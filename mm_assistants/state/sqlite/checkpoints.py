@@ -133,6 +133,16 @@ class SQLiteCheckpointStore:
                 )
         return cursor.rowcount == 1
 
+    def lapsed(self, limit: int = 100) -> list[str]:
+        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`)."""
+        with self._db.connection() as db:
+            rows = db.execute(
+                f"SELECT checkpoint_id FROM {TABLE} WHERE claimed_until IS NOT NULL"
+                " AND claimed_until <= ? ORDER BY claimed_until LIMIT ?",
+                (time.time(), limit),
+            ).fetchall()
+        return [str(row[0]) for row in rows]
+
     def quarantined(self) -> list[tuple[str, str, float]]:
         """The rows kept aside as unreadable: ``(checkpoint_id, problem, quarantined_at)``."""
         with self._db.connection() as db:

@@ -18,6 +18,8 @@ from mm_assistants.state.routes import (
     Admission,
     Claimed,
     ClaimedMessages,
+    Enqueued,
+    FailedThread,
     InboundMessage,
     check_lease,
 )
@@ -94,6 +96,29 @@ class SQLiteRouteStore:
             fence = _next_fence(db)
             _set_claim(db, mm_thread, now, fence)
             return Claimed(fence)
+
+    def enqueue(self, key: str, mm_thread: str, message: InboundMessage) -> Enqueued:
+        """Seen-check and queue, atomically, never claiming (see `RouteStore.enqueue`)."""
+        with self._db.transaction() as db:
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO mm_route_seen VALUES (?, ?)", (key, time.time())
+            ).rowcount
+            if inserted == 0:
+                return "duplicate"
+            _enqueue(db, mm_thread, [message])
+            return "queued"
+
+    def attempts(self, mm_thread: str) -> int:
+        """Not counted by this backend yet (issue 16: memory only): always 0."""
+        return 0
+
+    def fail(self, mm_thread: str, token: int, reason: str) -> bool:
+        """Not available on this backend yet (issue 16: memory only)."""
+        raise NotImplementedError("RouteStore.fail: SQLite support is not written yet")
+
+    def failed(self, *, limit: int = 100) -> list[FailedThread]:
+        """Not available on this backend yet (issue 16: memory only)."""
+        raise NotImplementedError("RouteStore.failed: SQLite support is not written yet")
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
@@ -183,9 +208,10 @@ class SQLiteRouteStore:
             ).fetchall()
         return [str(row[0]) for row in rows]
 
-    def claim(self, mm_thread: str) -> ClaimedMessages | None:
+    def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed."""
+        ``None`` if it is claimed (``recover`` is not honoured by this backend yet: a
+        lapsed claim's messages stay lost with its worker)."""
         with self._db.transaction() as db:
             now = time.time()
             if self._live(db, mm_thread, now) is not None:
