@@ -242,7 +242,8 @@ def test_lapsed_lists_checkpoints_whose_claim_ran_out_unreleased(backend: Backen
         store.put(name, b"{}", format_version=1)
     died = store.claim("cp_died", until=time.time() + 0.05)
     released = store.claim("cp_released", until=time.time() + 0.05)
-    assert died is not None and released is not None
+    assert died is not None
+    assert released is not None
     assert store.claim("cp_live", until=time.time() + 60) is not None
     assert store.release("cp_released", released.token)
     time.sleep(0.2)
