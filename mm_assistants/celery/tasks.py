@@ -196,7 +196,7 @@ def install(
         warnings.warn(problem, VisibilityTimeoutWarning, stacklevel=2)
     work = ProcessWork(work_factory)
     options: dict[str, Any] = {
-        "queue": queue,
+        "shared": False,  # on this app only, not on every app created after it
         "acks_late": True,
         "ignore_result": True,
         "soft_time_limit": times.soft_time_limit,
@@ -228,12 +228,25 @@ def install(
             )
 
     tasks = Tasks(app, queue, times, route_inbound, start_run, resume_run, sweep, work)
+    _route(app, queue)
     app.conf.beat_schedule = {
         **(app.conf.beat_schedule or {}),
         BEAT_ENTRY: beat_entry(SWEEP, queue, beat_every),
     }
     _connect_signals(tasks)
     return tasks
+
+
+def _route(app: Any, queue: str) -> None:
+    """Route the four tasks to ``queue`` ahead of the app's own ``task_routes``."""
+    ours = {name: {"queue": queue} for name in (ROUTE_INBOUND, START_RUN, RESUME_RUN, SWEEP)}
+    routes = app.conf.task_routes
+    if routes is None:
+        app.conf.task_routes = ours
+    elif isinstance(routes, dict):
+        app.conf.task_routes = {**routes, **ours}
+    else:  # a sequence of routers: the first that answers wins
+        app.conf.task_routes = (ours, *(routes if isinstance(routes, (list, tuple)) else [routes]))
 
 
 def report(task: str, key: str, result: Any) -> None:
