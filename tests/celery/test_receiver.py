@@ -106,7 +106,7 @@ def test_a_router_is_refused_and_a_duplicate_rings_nothing() -> None:
     assert bell.rung == [("route_inbound", "thr_1")]
 
 
-def message_event() -> WebhookEvent:  # noqa: N802 -- reads as the constant it builds
+def message_event() -> WebhookEvent:
     from mm_assistants.webhooks.events import parse_event
 
     return parse_event(MESSAGE)
