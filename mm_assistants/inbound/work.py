@@ -34,7 +34,7 @@ processes, so a sync API is enough (an asyncio queue such as arq calls it with
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,8 +51,6 @@ logger = logging.getLogger("mm_assistants.inbound.work")
 DEFAULT_MAX_ATTEMPTS = 3
 #: The prefix of the MultiMail-thread-like key of an explicit run request.
 REQUEST_PREFIX = "request:"
-#: Statuses of a decision record that do not decide anything yet.
-UNDECIDED = frozenset({"pending_send_approval", "held", "pending"})
 
 
 @dataclass(frozen=True)
@@ -101,12 +99,12 @@ def plan_sweep(
 def decided_checkpoints(held: Iterable[tuple[str, str]], decisions: dict[str, Any]) -> list[str]:
     """Checkpoints all of whose held emails are decided (pure). ``held``: ``(checkpoint_id,
     email_id)`` pairs of the pending records of parked runs; ``decisions``: the records the
-    decision store keeps, by email id."""
+    decision store keeps, by email id. The store keeps only records that decide (the
+    approval hub records nothing else: `mm_assistants.approvals.watch.decisive`), so a kept
+    record is a decision; whether it may be resumed on is the resume's own check."""
     waiting: dict[str, bool] = {}
     for checkpoint, email_id in held:
-        record = decisions.get(email_id)
-        status = record.get("status") if isinstance(record, dict) else None
-        decided = record is not None and status not in UNDECIDED
+        decided = isinstance(decisions.get(email_id), Mapping)
         waiting[checkpoint] = waiting.get(checkpoint, True) and decided
     return [checkpoint for checkpoint, all_decided in waiting.items() if all_decided]
 
