@@ -42,10 +42,13 @@ def test_init_creates_the_schema_once_and_says_where(
     code, out, _ = run(capsys, "state", "init")  # again: nothing to do
     assert (code, out) == (
         0,
-        f"PostgreSQL schema at version {CURRENT_VERSION} (was 1) on {where}\n",
+        f"PostgreSQL schema at version {CURRENT_VERSION} (was {CURRENT_VERSION}) on {where}\n",
     )
     code, out, _ = run(capsys, "state", "status")
-    assert (code, out) == (0, f"PostgreSQL schema at version 1 on {where}: up to date\n")
+    assert (code, out) == (
+        0,
+        f"PostgreSQL schema at version {CURRENT_VERSION} on {where}: up to date\n",
+    )
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT to_regclass('mm_route_threads')").fetchone() == (
             "mm_route_threads",

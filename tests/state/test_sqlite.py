@@ -170,7 +170,7 @@ def test_one_file_records_each_stores_schema_version(tmp_path: Path) -> None:
         kind(path).close()
     with sqlite3.connect(path) as db:
         rows = dict(db.execute("SELECT store, version FROM mm_schema_versions").fetchall())
-    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 2}
+    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 3}
     database = Database(path)
     assert database.schema_version("pending") == 1
     assert database.schema_version("nothing") is None
@@ -352,4 +352,4 @@ def test_a_version_1_route_file_opens_and_its_claims_keep_working(tmp_path: Path
     with sqlite3.connect(path) as db:
         assert db.execute(
             "SELECT version FROM mm_schema_versions WHERE store = 'routes'"
-        ).fetchone() == (2,)
+        ).fetchone() == (3,)

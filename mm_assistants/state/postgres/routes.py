@@ -13,6 +13,12 @@ Claims last ``lease`` seconds from the database's ``now()`` and carry a fencing 
 the ``mm_fence`` sequence (never handed out twice); every write of a claim's holder names
 its token (``WHERE fence = %s``). Seen delivery keys are kept ``seen_retention`` seconds,
 and deleted now and then.
+
+The messages a claim takes stay in ``mm_route_queue`` with ``taken`` set to its token until
+its run finishes, parks or gives them back; ``mm_route_threads.queued_at`` is set while a
+thread has any rows there, so a lapsed claim's taken rows make the thread stalled. Failed
+threads and the messages kept aside for them are in ``mm_route_failed`` and
+``mm_route_failed_messages``.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ DEFAULT_SEEN_RETENTION = 30 * 24 * 3600.0
 _PRUNE_EVERY = 256  # seen-key writes between two deletions of expired keys
 _SECONDS = "%s * interval '1 second'"
 _HELD = "(claimed_until IS NOT NULL OR parked IS NOT NULL)"  # a claim exists (maybe lapsed)
+# the checkpoint a claim taken by unpark resumes, once that claim lapsed (its resumer died)
+_LAPSED_RESUME = "CASE WHEN parked IS NULL AND claimed_until <= now() THEN resuming END"
 
 
 class PostgresRouteStore:
@@ -112,15 +120,19 @@ class PostgresRouteStore:
         self._prune()
 
     def admit(self, key: str, mm_thread: str, message: InboundMessage) -> Admission:
-        """Seen-check, then queue or claim, atomically (see `RouteStore.admit`)."""
+        """Seen-check, then queue or claim, atomically (see `RouteStore.admit`); a claimed
+        message is stored as taken by the new claim until its run ends."""
         with self.database.transaction() as conn:
-            if not self._remember(conn, key):
+            row = None if not self._remember(conn, key) else _lock(conn, mm_thread)
+            if row is None:
                 outcome: Admission = "duplicate"
-            elif _lock(conn, mm_thread).live:
+            elif row.live:
                 _enqueue(conn, mm_thread, [message], at_head=False)
                 outcome = "queued"
             else:
-                outcome = Claimed(self._take(conn, mm_thread))
+                fence = self._take(conn, mm_thread, row)
+                _enqueue(conn, mm_thread, [message], at_head=False, taken=fence)
+                outcome = Claimed(fence)
         self._prune()
         return outcome
 
@@ -138,16 +150,61 @@ class PostgresRouteStore:
         return outcome
 
     def attempts(self, mm_thread: str) -> int:
-        """Not counted by this backend yet (issue 16: memory only): always 0."""
-        return 0
+        """How many workers the thread's current work has lost."""
+        with self.database.connection() as conn:
+            row = conn.execute(
+                "SELECT attempts FROM mm_route_threads WHERE mm_thread = %s", (mm_thread,)
+            ).fetchone()
+        return 0 if row is None else int(row[0])
 
     def fail(self, mm_thread: str, token: int, reason: str) -> bool:
-        """Not available on this backend yet (issue 16: memory only)."""
-        raise NotImplementedError("RouteStore.fail: PostgreSQL support is not written yet")
+        """End the thread's work as failed, its messages kept aside (see `RouteStore.fail`)."""
+        with self.database.transaction() as conn:
+            row = _lock(conn, mm_thread)
+            if not (row.held and row.fence == token):
+                return False
+            conn.execute(
+                "INSERT INTO mm_route_failed (mm_thread, reason) VALUES (%s, %s)"
+                " ON CONFLICT (mm_thread) DO UPDATE SET reason = excluded.reason,"
+                " failed_at = now()",
+                (mm_thread, reason),
+            )
+            conn.execute(
+                "INSERT INTO mm_route_failed_messages (mm_thread, email_id, body, received_at)"
+                " SELECT mm_thread, email_id, body, received_at FROM mm_route_queue"
+                " WHERE mm_thread = %s ORDER BY position, id",
+                (mm_thread,),
+            )
+            conn.execute("DELETE FROM mm_route_queue WHERE mm_thread = %s", (mm_thread,))
+            conn.execute(
+                "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL,"
+                " resuming = NULL, attempts = 0, queued_at = NULL WHERE mm_thread = %s",
+                (mm_thread,),
+            )
+            return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
-        """Not available on this backend yet (issue 16: memory only)."""
-        raise NotImplementedError("RouteStore.failed: PostgreSQL support is not written yet")
+        """Threads whose work failed, oldest first."""
+        with self.database.connection() as conn:
+            heads = conn.execute(
+                "SELECT mm_thread, reason, extract(epoch FROM failed_at) FROM mm_route_failed"
+                " ORDER BY failed_at, mm_thread LIMIT %s",
+                (limit,),
+            ).fetchall()
+            rows = conn.execute(
+                "SELECT mm_thread, email_id, body, received_at FROM mm_route_failed_messages"
+                " WHERE mm_thread = ANY(%s) ORDER BY id",
+                ([str(head[0]) for head in heads],),
+            ).fetchall()
+        kept: dict[str, list[InboundMessage]] = {}
+        for mm_thread, email_id, body, received_at in rows:
+            kept.setdefault(str(mm_thread), []).append(
+                InboundMessage(str(email_id), str(body), float(received_at))
+            )
+        return [
+            FailedThread(str(t), str(reason), float(at), tuple(kept.get(str(t), ())))
+            for t, reason, at in heads
+        ]
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
@@ -158,15 +215,18 @@ class PostgresRouteStore:
                 return []
             if token is not None and not (row.held and row.fence == token):
                 return []
-            queued = _take_queue(conn, mm_thread)
-            if queued and row.held:  # the same worker runs again: same token, new lease
+            _done(conn, mm_thread)
+            if not row.held:
+                if not _waiting(conn, mm_thread):
+                    return []
+                return _take_queue(conn, mm_thread, self._take(conn, mm_thread, row))
+            queued = _take_queue(conn, mm_thread, row.fence)
+            if queued:  # the same worker runs again: same token, new lease
                 conn.execute(
-                    f"UPDATE mm_route_threads SET claimed_until = now() + {_SECONDS}"
-                    " WHERE mm_thread = %s",
+                    f"UPDATE mm_route_threads SET claimed_until = now() + {_SECONDS},"
+                    " resuming = NULL WHERE mm_thread = %s",
                     (self.lease, mm_thread),
                 )
-            elif queued:
-                self._take(conn, mm_thread)
             else:
                 _drop(conn, mm_thread)
             return queued
@@ -178,9 +238,26 @@ class PostgresRouteStore:
         parked claim or another's claim stays."""
         with self.database.transaction() as conn:
             row = _lock(conn, mm_thread)
+            if token is not None and not (row.held and row.fence == token):
+                # taken over: a recovering claim gave the taken messages back already
+                known = {
+                    str(found[0])
+                    for found in conn.execute(
+                        "SELECT email_id FROM mm_route_queue WHERE mm_thread = %s", (mm_thread,)
+                    ).fetchall()
+                }
+                back = [m for m in messages if m.email_id not in known]
+                _enqueue(conn, mm_thread, back, at_head=True)
+                return
+            # exactly ``messages`` go back, first; taken ones not among them were used up
+            conn.execute(
+                "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
+                (mm_thread,),
+            )
             _enqueue(conn, mm_thread, messages, at_head=True)
-            if row.parked is None and (token is None or row.fence == token):
+            if row.parked is None:
                 _drop(conn, mm_thread)
+            _mark_queue(conn, mm_thread)
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -204,33 +281,41 @@ class PostgresRouteStore:
         return bool(renewed == 1)
 
     def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
-        """Keep the claim ``token`` without a lease (see `RouteStore.park`)."""
-        with self.database.connection() as conn:
+        """Keep the claim ``token`` without a lease (see `RouteStore.park`); the messages
+        the run took are in its checkpoint now."""
+        with self.database.transaction() as conn:
             parked = conn.execute(
-                "UPDATE mm_route_threads SET parked = %s"
+                "UPDATE mm_route_threads SET parked = %s, resuming = NULL"
                 f" WHERE mm_thread = %s AND fence = %s AND {_HELD}",
                 (checkpoint_id, mm_thread, token),
             ).rowcount
+            if parked == 1:
+                _done(conn, mm_thread)
         return bool(parked == 1)
 
     def parked(self, mm_thread: str) -> str | None:
-        """The checkpoint id of the thread's parked run, or ``None``."""
+        """The checkpoint id of the thread's parked run (or of a resume whose claim
+        lapsed: its resumer died), or ``None``."""
         with self.database.connection() as conn:
             row = conn.execute(
-                "SELECT parked FROM mm_route_threads WHERE mm_thread = %s", (mm_thread,)
+                f"SELECT COALESCE(parked, {_LAPSED_RESUME}) FROM mm_route_threads"
+                " WHERE mm_thread = %s",
+                (mm_thread,),
             ).fetchone()
         return None if row is None or row[0] is None else str(row[0])
 
     def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
         """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
         with self.database.transaction() as conn:
-            if _lock(conn, mm_thread).parked != checkpoint_id:
+            row = _lock(conn, mm_thread)
+            if checkpoint_id not in (row.parked, row.lapsed_resume):
                 return None
-            return self._take(conn, mm_thread), _take_queue(conn, mm_thread)
+            fence = self._take(conn, mm_thread, row, resuming=checkpoint_id, recover=True)
+            return fence, _take_queue(conn, mm_thread, fence)
 
     def stalled(self) -> list[str]:
-        """Threads with queued messages and no live or parked claim, oldest queue first;
-        a thread another process is claiming right now is skipped, not waited for."""
+        """Threads with queued or taken messages and no live or parked claim, oldest queue
+        first; a thread another process is claiming right now is skipped, not waited for."""
         with self.database.transaction() as conn:
             rows = conn.execute(
                 "SELECT mm_thread FROM mm_route_threads WHERE queued_at IS NOT NULL"
@@ -240,14 +325,17 @@ class PostgresRouteStore:
         return [str(row[0]) for row in rows]
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
-        """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed (``recover`` is not honoured by this backend yet: a
-        lapsed claim's messages stay lost with its worker)."""
+        """Claim a stalled thread (see `RouteStore.claim`)."""
         with self.database.transaction() as conn:
-            if _lock(conn, mm_thread).live:
-                return None
-            fence = self._take(conn, mm_thread)
-            return ClaimedMessages(_take_queue(conn, mm_thread), fence)
+            row = _lock(conn, mm_thread)
+            if row.live or row.lapsed_resume is not None:
+                return None  # a lapsed resume is taken again by unpark, never beside it
+            fence = self._take(conn, mm_thread, row, recover=recover)
+            taken = _take_queue(conn, mm_thread, fence)
+            attempts = conn.execute(
+                "SELECT attempts FROM mm_route_threads WHERE mm_thread = %s", (mm_thread,)
+            ).fetchone()[0]
+            return ClaimedMessages(taken, fence, int(attempts))
 
     def close(self) -> None:
         """Close the pool this store opened from a DSN (a given `PostgresDatabase` is the
@@ -266,15 +354,39 @@ class PostgresRouteStore:
         ).rowcount
         return bool(changed == 1)
 
-    def _take(self, conn: Any, mm_thread: str) -> int:
-        """A new claim with a new token on the locked row of ``mm_thread``."""
-        row = conn.execute(
+    def _take(
+        self,
+        conn: Any,
+        mm_thread: str,
+        row: _Row,
+        *,
+        resuming: str | None = None,
+        recover: bool = False,
+    ) -> int:
+        """A new claim with a new token on the locked ``row`` of ``mm_thread``. One that
+        takes over a lapsed claim gives its taken messages back and counts an attempt
+        (``recover``: its worker died), or else leaves them to the lapsed claim's holder
+        (a router's take-over: that worker may still be running)."""
+        if row.held and row.parked is None and recover:  # callers checked: lapsed
+            conn.execute(
+                "UPDATE mm_route_threads SET attempts = attempts + 1 WHERE mm_thread = %s",
+                (mm_thread,),
+            )
+            conn.execute(
+                "UPDATE mm_route_queue SET taken = NULL WHERE mm_thread = %s", (mm_thread,)
+            )
+        else:
+            conn.execute(
+                "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
+                (mm_thread,),
+            )
+        taken = conn.execute(
             "UPDATE mm_route_threads SET fence = nextval('mm_fence'),"
-            f" claimed_until = now() + {_SECONDS}, parked = NULL"
+            f" claimed_until = now() + {_SECONDS}, parked = NULL, resuming = %s"
             " WHERE mm_thread = %s RETURNING fence",
-            (self.lease, mm_thread),
+            (self.lease, resuming, mm_thread),
         ).fetchone()
-        return int(row[0])
+        return int(taken[0])
 
     def _prune(self) -> None:
         if self._writes % _PRUNE_EVERY != 1:
@@ -289,8 +401,11 @@ class PostgresRouteStore:
 class _Row:
     """The locked thread row, as the calls above need it."""
 
-    def __init__(self, fence: int, held: bool, live: bool, parked: str | None) -> None:
+    def __init__(
+        self, fence: int, held: bool, live: bool, parked: str | None, lapsed_resume: str | None
+    ) -> None:
         self.fence, self.held, self.live, self.parked = fence, held, live, parked
+        self.lapsed_resume = lapsed_resume  # the checkpoint of a resume whose claim lapsed
 
 
 def _lock(conn: Any, mm_thread: str) -> _Row:
@@ -299,23 +414,38 @@ def _lock(conn: Any, mm_thread: str) -> _Row:
         "INSERT INTO mm_route_threads (mm_thread) VALUES (%s) ON CONFLICT DO NOTHING",
         (mm_thread,),
     )
-    fence, held, live, parked = conn.execute(
-        f"SELECT fence, {_HELD}, parked IS NOT NULL OR claimed_until > now(), parked"
-        " FROM mm_route_threads WHERE mm_thread = %s FOR UPDATE",
+    fence, held, live, parked, lapsed = conn.execute(
+        f"SELECT fence, {_HELD}, parked IS NOT NULL OR claimed_until > now(), parked,"
+        f" {_LAPSED_RESUME} FROM mm_route_threads WHERE mm_thread = %s FOR UPDATE",
         (mm_thread,),
     ).fetchone()
-    return _Row(int(fence), bool(held), bool(live), None if parked is None else str(parked))
+    return _Row(
+        int(fence),
+        bool(held),
+        bool(live),
+        None if parked is None else str(parked),
+        None if lapsed is None else str(lapsed),
+    )
 
 
 def _drop(conn: Any, mm_thread: str) -> None:
     conn.execute(
-        "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL WHERE mm_thread = %s",
+        "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL, resuming = NULL"
+        " WHERE mm_thread = %s",
         (mm_thread,),
     )
 
 
-def _enqueue(conn: Any, mm_thread: str, messages: list[InboundMessage], *, at_head: bool) -> None:
-    """Add ``messages`` after the queue, or before it (given back after a failure)."""
+def _enqueue(
+    conn: Any,
+    mm_thread: str,
+    messages: list[InboundMessage],
+    *,
+    at_head: bool,
+    taken: int | None = None,
+) -> None:
+    """Add ``messages`` after the queue, or before it (given back after a failure);
+    ``taken``: the token of the claim that runs them already."""
     if not messages:
         return
     if at_head:
@@ -332,10 +462,10 @@ def _enqueue(conn: Any, mm_thread: str, messages: list[InboundMessage], *, at_he
         positions = [int(edge) + 1 + n for n in range(len(messages))]
     with conn.cursor() as cursor:
         cursor.executemany(
-            "INSERT INTO mm_route_queue (mm_thread, position, email_id, body, received_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
+            "INSERT INTO mm_route_queue (mm_thread, position, email_id, body, received_at,"
+            " taken) VALUES (%s, %s, %s, %s, %s, %s)",
             [
-                (mm_thread, position, m.email_id, m.text, m.received_at)
+                (mm_thread, position, m.email_id, m.text, m.received_at, taken)
                 for position, m in zip(positions, messages, strict=True)
             ],
         )
@@ -345,12 +475,42 @@ def _enqueue(conn: Any, mm_thread: str, messages: list[InboundMessage], *, at_he
     )
 
 
-def _take_queue(conn: Any, mm_thread: str) -> list[InboundMessage]:
+def _take_queue(conn: Any, mm_thread: str, fence: int) -> list[InboundMessage]:
+    """The waiting messages, marked taken by the claim ``fence`` (kept until its run ends)."""
     rows = conn.execute(
-        "DELETE FROM mm_route_queue WHERE mm_thread = %s"
+        "UPDATE mm_route_queue SET taken = %s WHERE mm_thread = %s AND taken IS NULL"
         " RETURNING position, id, email_id, body, received_at",
-        (mm_thread,),
+        (fence, mm_thread),
     ).fetchall()
-    conn.execute("UPDATE mm_route_threads SET queued_at = NULL WHERE mm_thread = %s", (mm_thread,))
+    _mark_queue(conn, mm_thread)
     rows.sort(key=lambda row: (row[0], row[1]))
     return [InboundMessage(str(r[2]), str(r[3]), float(r[4])) for r in rows]
+
+
+def _done(conn: Any, mm_thread: str) -> None:
+    """The claim's run is over (finished or parked): its taken messages are gone, and so
+    is the count of workers lost on it."""
+    conn.execute(
+        "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL", (mm_thread,)
+    )
+    conn.execute("UPDATE mm_route_threads SET attempts = 0 WHERE mm_thread = %s", (mm_thread,))
+    _mark_queue(conn, mm_thread)
+
+
+def _waiting(conn: Any, mm_thread: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM mm_route_queue WHERE mm_thread = %s AND taken IS NULL LIMIT 1",
+        (mm_thread,),
+    ).fetchone()
+    return row is not None
+
+
+def _mark_queue(conn: Any, mm_thread: str) -> None:
+    """``queued_at`` is set while the thread has rows in the queue, waiting or taken (a
+    lapsed claim's taken rows make the thread stalled), and cleared once it has none."""
+    conn.execute(
+        "UPDATE mm_route_threads SET queued_at = CASE WHEN EXISTS (SELECT 1 FROM"
+        " mm_route_queue q WHERE q.mm_thread = %s) THEN COALESCE(queued_at, now()) END"
+        " WHERE mm_thread = %s",
+        (mm_thread, mm_thread),
+    )

@@ -78,6 +78,22 @@ STEPS: dict[int, tuple[str, ...]] = {
         " checked_at timestamptz)",
         "CREATE INDEX IF NOT EXISTS mm_mailbox_checks_due ON mm_mailbox_checks (next_check_at)",
     ),
+    2: (
+        # fleet tasks (issue 16): a claim's messages stay queued, marked with the token of
+        # the claim running them, until its run ends, so a worker's death loses none
+        "ALTER TABLE mm_route_queue ADD COLUMN IF NOT EXISTS taken bigint",
+        # workers lost on the thread's current work; the checkpoint a claim resumes
+        "ALTER TABLE mm_route_threads ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0",
+        "ALTER TABLE mm_route_threads ADD COLUMN IF NOT EXISTS resuming text",
+        # threads whose work failed after too many lost workers, for an operator
+        "CREATE TABLE IF NOT EXISTS mm_route_failed (mm_thread text PRIMARY KEY,"
+        " reason text NOT NULL, failed_at timestamptz NOT NULL DEFAULT now())",
+        "CREATE TABLE IF NOT EXISTS mm_route_failed_messages (id bigserial PRIMARY KEY,"
+        " mm_thread text NOT NULL, email_id text NOT NULL, body text NOT NULL,"
+        " received_at double precision NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS mm_route_failed_messages_thread"
+        " ON mm_route_failed_messages (mm_thread, id)",
+    ),
 }
 #: The version this release creates.
 CURRENT_VERSION = max(STEPS)

@@ -26,8 +26,10 @@ from mm_assistants.state.routes import (
 from mm_assistants.state.sqlite.connection import Database
 
 #: 1: links, seen keys, claims and ordered queues. 2: a claim's fencing token and parked
-#: checkpoint (a version-1 file is upgraded in place; its claims get token 0).
-SCHEMA_VERSION = 2
+#: checkpoint (a version-1 file is upgraded in place; its claims get token 0). 3: messages a
+#: claim took stay queued, marked ``taken``, until its run ends; the checkpoint a claim
+#: resumes; attempts per thread; failed threads and the messages kept aside for them.
+SCHEMA_VERSION = 3
 
 
 class SQLiteRouteStore:
@@ -82,7 +84,8 @@ class SQLiteRouteStore:
             db.execute("INSERT OR IGNORE INTO mm_route_seen VALUES (?, ?)", (key, time.time()))
 
     def admit(self, key: str, mm_thread: str, message: InboundMessage) -> Admission:
-        """Seen-check, then queue or claim, atomically (see `RouteStore.admit`)."""
+        """Seen-check, then queue or claim, atomically (see `RouteStore.admit`); a claimed
+        message is stored as taken by the new claim until its run ends."""
         with self._db.transaction() as db:
             now = time.time()
             inserted = db.execute(
@@ -93,8 +96,8 @@ class SQLiteRouteStore:
             if self._live(db, mm_thread, now) is not None:
                 _enqueue(db, mm_thread, [message])
                 return "queued"
-            fence = _next_fence(db)
-            _set_claim(db, mm_thread, now, fence)
+            fence = self._take(db, mm_thread, now)
+            _enqueue(db, mm_thread, [message], taken=fence)
             return Claimed(fence)
 
     def enqueue(self, key: str, mm_thread: str, message: InboundMessage) -> Enqueued:
@@ -109,16 +112,49 @@ class SQLiteRouteStore:
             return "queued"
 
     def attempts(self, mm_thread: str) -> int:
-        """Not counted by this backend yet (issue 16: memory only): always 0."""
-        return 0
+        """How many workers the thread's current work has lost."""
+        with self._db.connection() as db:
+            return _attempts(db, mm_thread)
 
     def fail(self, mm_thread: str, token: int, reason: str) -> bool:
-        """Not available on this backend yet (issue 16: memory only)."""
-        raise NotImplementedError("RouteStore.fail: SQLite support is not written yet")
+        """End the thread's work as failed, its messages kept aside (see `RouteStore.fail`)."""
+        with self._db.transaction() as db:
+            held = _claim_row(db, mm_thread)
+            if held is None or held[1] != token:
+                return False
+            db.execute(
+                "INSERT INTO mm_route_failed VALUES (?, ?, ?) ON CONFLICT(mm_thread)"
+                " DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
+                (mm_thread, reason, time.time()),
+            )
+            db.execute(
+                "INSERT INTO mm_route_failed_messages (mm_thread, email_id, text, received_at)"
+                " SELECT mm_thread, email_id, text, received_at FROM mm_route_queue"
+                " WHERE mm_thread = ? ORDER BY position, id",
+                (mm_thread,),
+            )
+            for table in ("mm_route_queue", "mm_route_claims", "mm_route_attempts"):
+                db.execute(f"DELETE FROM {table} WHERE mm_thread = ?", (mm_thread,))
+            return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
-        """Not available on this backend yet (issue 16: memory only)."""
-        raise NotImplementedError("RouteStore.failed: SQLite support is not written yet")
+        """Threads whose work failed, oldest first."""
+        with self._db.connection() as db:
+            heads = db.execute(
+                "SELECT mm_thread, reason, failed_at FROM mm_route_failed"
+                " ORDER BY failed_at, mm_thread LIMIT ?",
+                (limit,),
+            ).fetchall()
+            found = []
+            for mm_thread, reason, failed_at in heads:
+                rows = db.execute(
+                    "SELECT email_id, text, received_at FROM mm_route_failed_messages"
+                    " WHERE mm_thread = ? ORDER BY id",
+                    (mm_thread,),
+                ).fetchall()
+                kept = tuple(InboundMessage(str(r[0]), str(r[1]), float(r[2])) for r in rows)
+                found.append(FailedThread(str(mm_thread), str(reason), float(failed_at), kept))
+        return found
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
@@ -129,9 +165,10 @@ class SQLiteRouteStore:
                 return []
             if token is not None and (held is None or held[1] != token):
                 return []
-            queued = _take_queue(db, mm_thread)
+            _done(db, mm_thread)
+            fence = held[1] if held is not None else _next_fence(db)
+            queued = _take_queue(db, mm_thread, fence)
             if queued:
-                fence = held[1] if held is not None else _next_fence(db)
                 _set_claim(db, mm_thread, time.time(), fence)
             else:
                 db.execute("DELETE FROM mm_route_claims WHERE mm_thread = ?", (mm_thread,))
@@ -143,17 +180,26 @@ class SQLiteRouteStore:
         """Put ``messages`` back first and drop the claim (see `RouteStore.release`); a
         parked claim or another's claim stays."""
         with self._db.transaction() as db:
-            # Given-back messages go before the ones queued meanwhile: negative positions.
-            first = db.execute(
-                "SELECT COALESCE(MIN(position), 0) FROM mm_route_queue WHERE mm_thread = ?",
-                (mm_thread,),
-            ).fetchone()[0]
-            for offset, message in enumerate(reversed(messages), start=1):
-                _insert(db, mm_thread, first - offset, message)
+            held = _claim_row(db, mm_thread)
+            if token is not None and (held is None or held[1] != token):
+                # taken over: a recovering claim gave the taken messages back already
+                known = {
+                    str(row[0])
+                    for row in db.execute(
+                        "SELECT email_id FROM mm_route_queue WHERE mm_thread = ?", (mm_thread,)
+                    )
+                }
+                _give_back(db, mm_thread, [m for m in messages if m.email_id not in known])
+                return
+            # exactly ``messages`` go back, first; taken ones not among them were used up
             db.execute(
-                "DELETE FROM mm_route_claims WHERE mm_thread = ? AND parked IS NULL"
-                " AND (? IS NULL OR fence = ?)",
-                (mm_thread, token, token),
+                "DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL",
+                (mm_thread,),
+            )
+            _give_back(db, mm_thread, messages)
+            db.execute(
+                "DELETE FROM mm_route_claims WHERE mm_thread = ? AND parked IS NULL",
+                (mm_thread,),
             )
 
     def token(self, mm_thread: str) -> int | None:
@@ -173,52 +219,58 @@ class SQLiteRouteStore:
         return renewed == 1
 
     def park(self, mm_thread: str, token: int, checkpoint_id: str) -> bool:
-        """Keep the claim ``token`` without a lease (see `RouteStore.park`)."""
-        with self._db.connection() as db:
+        """Keep the claim ``token`` without a lease (see `RouteStore.park`); the messages
+        the run took are in its checkpoint now."""
+        with self._db.transaction() as db:
             parked = db.execute(
-                "UPDATE mm_route_claims SET parked = ? WHERE mm_thread = ? AND fence = ?",
+                "UPDATE mm_route_claims SET parked = ?, resuming = NULL"
+                " WHERE mm_thread = ? AND fence = ?",
                 (checkpoint_id, mm_thread, token),
             ).rowcount
+            if parked == 1:
+                _done(db, mm_thread)
         return parked == 1
 
     def parked(self, mm_thread: str) -> str | None:
-        """The checkpoint id of the thread's parked run, or ``None``."""
-        with self._db.connection() as db:
+        """The checkpoint id of the thread's parked run (or of a resume whose claim
+        lapsed: its resumer died), or ``None``."""
+        with self._db.transaction() as db:
             held = _claim_row(db, mm_thread)
-        return None if held is None or held[2] is None else held[2]
+            return None if held is None else held[2] or self._lapsed_resume(db, mm_thread)
 
     def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
         """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
         with self._db.transaction() as db:
             held = _claim_row(db, mm_thread)
-            if held is None or held[2] != checkpoint_id:
+            lapsed = self._lapsed_resume(db, mm_thread)
+            if held is None or checkpoint_id not in (held[2], lapsed):
                 return None
-            fence = _next_fence(db)
-            _set_claim(db, mm_thread, time.time(), fence)
-            return fence, _take_queue(db, mm_thread)
+            fence = self._take(db, mm_thread, time.time(), resuming=checkpoint_id, recover=True)
+            return fence, _take_queue(db, mm_thread, fence)
 
     def stalled(self) -> list[str]:
-        """Threads with queued messages and no live or parked claim."""
+        """Threads with queued or taken messages and no live or parked claim."""
         with self._db.connection() as db:
             rows = db.execute(
-                "SELECT DISTINCT q.mm_thread FROM mm_route_queue q LEFT JOIN mm_route_claims c"
+                "SELECT q.mm_thread FROM mm_route_queue q LEFT JOIN mm_route_claims c"
                 " ON c.mm_thread = q.mm_thread WHERE c.mm_thread IS NULL"
-                " OR (c.parked IS NULL AND c.claimed_at <= ?)",
+                " OR (c.parked IS NULL AND c.claimed_at <= ?)"
+                " GROUP BY q.mm_thread ORDER BY MIN(q.id)",
                 (time.time() - self.lease,),
             ).fetchall()
         return [str(row[0]) for row in rows]
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
-        """Claim a stalled thread: its queued messages with the new claim's token, or
-        ``None`` if it is claimed (``recover`` is not honoured by this backend yet: a
-        lapsed claim's messages stay lost with its worker)."""
+        """Claim a stalled thread (see `RouteStore.claim`)."""
         with self._db.transaction() as db:
             now = time.time()
             if self._live(db, mm_thread, now) is not None:
                 return None
-            fence = _next_fence(db)
-            _set_claim(db, mm_thread, now, fence)
-            return ClaimedMessages(_take_queue(db, mm_thread), fence)
+            if self._lapsed_resume(db, mm_thread) is not None:
+                return None  # a lapsed resume is taken again by unpark, never beside it
+            fence = self._take(db, mm_thread, now, recover=recover)
+            taken = _take_queue(db, mm_thread, fence)
+            return ClaimedMessages(taken, fence, _attempts(db, mm_thread))
 
     def close(self) -> None:
         """Close the database."""
@@ -232,58 +284,150 @@ class SQLiteRouteStore:
             return None
         return held
 
+    def _lapsed_resume(self, db: sqlite3.Connection, mm_thread: str) -> str | None:
+        """The checkpoint a claim taken by `unpark` resumes, once that claim lapsed."""
+        row = db.execute(
+            "SELECT resuming FROM mm_route_claims WHERE mm_thread = ? AND parked IS NULL"
+            " AND resuming IS NOT NULL AND claimed_at <= ?",
+            (mm_thread, time.time() - self.lease),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def _take(
+        self,
+        db: sqlite3.Connection,
+        mm_thread: str,
+        now: float,
+        *,
+        resuming: str | None = None,
+        recover: bool = False,
+    ) -> int:
+        """A new claim. One that takes over a lapsed claim gives its taken messages back
+        and counts an attempt (``recover``: its worker died), or else leaves them to the
+        lapsed claim's holder (a router's take-over: that worker may still be running)."""
+        held = _claim_row(db, mm_thread)
+        if held is not None and held[2] is None and recover:  # callers checked: lapsed
+            db.execute(
+                "INSERT INTO mm_route_attempts VALUES (?, 1) ON CONFLICT(mm_thread)"
+                " DO UPDATE SET attempts = attempts + 1",
+                (mm_thread,),
+            )
+            db.execute("UPDATE mm_route_queue SET taken = NULL WHERE mm_thread = ?", (mm_thread,))
+        else:
+            db.execute(
+                "DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL",
+                (mm_thread,),
+            )
+        fence = _next_fence(db)
+        _set_claim(db, mm_thread, now, fence, resuming=resuming)
+        return fence
+
 
 def _upgrade(db: sqlite3.Connection, found: int) -> None:
     if found == 1:  # version 1 claims had neither a token nor a park
         db.execute("ALTER TABLE mm_route_claims ADD COLUMN fence INTEGER NOT NULL DEFAULT 0")
         db.execute("ALTER TABLE mm_route_claims ADD COLUMN parked TEXT")
+    if found in (1, 2):  # before version 3 a claim's messages left the queue when taken
+        db.execute("ALTER TABLE mm_route_claims ADD COLUMN resuming TEXT")
+        db.execute("ALTER TABLE mm_route_queue ADD COLUMN taken INTEGER")
     for statement in (
         "CREATE TABLE IF NOT EXISTS mm_route_links ("
         " mm_thread TEXT PRIMARY KEY, target TEXT NOT NULL, updated_at REAL NOT NULL)",
         "CREATE TABLE IF NOT EXISTS mm_route_seen (key TEXT PRIMARY KEY, seen_at REAL NOT NULL)",
         "CREATE TABLE IF NOT EXISTS mm_route_claims (mm_thread TEXT PRIMARY KEY,"
-        " claimed_at REAL NOT NULL, fence INTEGER NOT NULL DEFAULT 0, parked TEXT)",
+        " claimed_at REAL NOT NULL, fence INTEGER NOT NULL DEFAULT 0, parked TEXT,"
+        " resuming TEXT)",
         "CREATE TABLE IF NOT EXISTS mm_route_fences (fence INTEGER PRIMARY KEY AUTOINCREMENT)",
+        # taken: the token of the claim running the message (NULL: it waits)
         "CREATE TABLE IF NOT EXISTS mm_route_queue ("
         " id INTEGER PRIMARY KEY AUTOINCREMENT, mm_thread TEXT NOT NULL,"
         " position INTEGER NOT NULL, email_id TEXT NOT NULL, text TEXT NOT NULL,"
-        " received_at REAL NOT NULL)",
+        " received_at REAL NOT NULL, taken INTEGER)",
         "CREATE INDEX IF NOT EXISTS mm_route_queue_thread ON mm_route_queue (mm_thread, position)",
+        "CREATE TABLE IF NOT EXISTS mm_route_attempts ("
+        " mm_thread TEXT PRIMARY KEY, attempts INTEGER NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS mm_route_failed ("
+        " mm_thread TEXT PRIMARY KEY, reason TEXT NOT NULL, failed_at REAL NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS mm_route_failed_messages ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT, mm_thread TEXT NOT NULL,"
+        " email_id TEXT NOT NULL, text TEXT NOT NULL, received_at REAL NOT NULL)",
     ):
         db.execute(statement)
 
 
-def _insert(db: sqlite3.Connection, mm_thread: str, position: int, message: InboundMessage) -> None:
+def _insert(
+    db: sqlite3.Connection,
+    mm_thread: str,
+    position: int,
+    message: InboundMessage,
+    taken: int | None = None,
+) -> None:
     db.execute(
-        "INSERT INTO mm_route_queue (mm_thread, position, email_id, text, received_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (mm_thread, position, message.email_id, message.text, message.received_at),
+        "INSERT INTO mm_route_queue (mm_thread, position, email_id, text, received_at, taken)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (mm_thread, position, message.email_id, message.text, message.received_at, taken),
     )
 
 
-def _enqueue(db: sqlite3.Connection, mm_thread: str, messages: list[InboundMessage]) -> None:
+def _enqueue(
+    db: sqlite3.Connection,
+    mm_thread: str,
+    messages: list[InboundMessage],
+    *,
+    taken: int | None = None,
+) -> None:
     last = db.execute(
         "SELECT COALESCE(MAX(position), 0) FROM mm_route_queue WHERE mm_thread = ?", (mm_thread,)
     ).fetchone()[0]
     for offset, message in enumerate(messages, start=1):
-        _insert(db, mm_thread, last + offset, message)
+        _insert(db, mm_thread, last + offset, message, taken)
 
 
-def _take_queue(db: sqlite3.Connection, mm_thread: str) -> list[InboundMessage]:
+def _give_back(db: sqlite3.Connection, mm_thread: str, messages: list[InboundMessage]) -> None:
+    """Put ``messages`` before everything queued (negative positions)."""
+    first = db.execute(
+        "SELECT COALESCE(MIN(position), 0) FROM mm_route_queue WHERE mm_thread = ?",
+        (mm_thread,),
+    ).fetchone()[0]
+    for offset, message in enumerate(reversed(messages), start=1):
+        _insert(db, mm_thread, first - offset, message)
+
+
+def _take_queue(db: sqlite3.Connection, mm_thread: str, fence: int) -> list[InboundMessage]:
+    """The waiting messages, marked taken by the claim ``fence`` (kept until its run ends)."""
     rows = db.execute(
-        "SELECT email_id, text, received_at FROM mm_route_queue WHERE mm_thread = ?"
-        " ORDER BY position, id",
+        "SELECT email_id, text, received_at FROM mm_route_queue"
+        " WHERE mm_thread = ? AND taken IS NULL ORDER BY position, id",
         (mm_thread,),
     ).fetchall()
-    db.execute("DELETE FROM mm_route_queue WHERE mm_thread = ?", (mm_thread,))
+    db.execute(
+        "UPDATE mm_route_queue SET taken = ? WHERE mm_thread = ? AND taken IS NULL",
+        (fence, mm_thread),
+    )
     return [InboundMessage(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
 
-def _set_claim(db: sqlite3.Connection, mm_thread: str, now: float, fence: int) -> None:
+def _done(db: sqlite3.Connection, mm_thread: str) -> None:
+    """The claim's run is over (finished or parked): its taken messages are gone, and so
+    is the count of workers lost on it."""
+    db.execute("DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL", (mm_thread,))
+    db.execute("DELETE FROM mm_route_attempts WHERE mm_thread = ?", (mm_thread,))
+
+
+def _attempts(db: sqlite3.Connection, mm_thread: str) -> int:
+    row = db.execute(
+        "SELECT attempts FROM mm_route_attempts WHERE mm_thread = ?", (mm_thread,)
+    ).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _set_claim(
+    db: sqlite3.Connection, mm_thread: str, now: float, fence: int, *, resuming: str | None = None
+) -> None:
     db.execute(
-        "INSERT OR REPLACE INTO mm_route_claims (mm_thread, claimed_at, fence, parked)"
-        " VALUES (?, ?, ?, NULL)",
-        (mm_thread, now, fence),
+        "INSERT OR REPLACE INTO mm_route_claims (mm_thread, claimed_at, fence, parked, resuming)"
+        " VALUES (?, ?, ?, NULL, ?)",
+        (mm_thread, now, fence, resuming),
     )
 
 
