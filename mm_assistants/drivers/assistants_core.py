@@ -3,6 +3,7 @@ between I/O (choosing the next action, reading stream events, building the outco
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -11,7 +12,8 @@ from typing import Any, ClassVar, Generic, Literal
 
 from mm_assistants import _validate
 from mm_assistants._sunset import warn_once
-from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy, PendingRecord
+from mm_assistants.approvals import ApprovalOutcome, ApprovalPolicy, PendingRecord, PendingStore
+from mm_assistants.approvals.store import holding
 from mm_assistants.dispatch import ToolCall, ToolResult, calls_from_run
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
@@ -270,3 +272,13 @@ def late_decision_text(outcome: ApprovalOutcome) -> str:
     else:
         verdict = "has no known outcome yet; it is not known to have been sent"
     return f"{LATE_DECISION_PREFIX}The email {outcome.email_id} you sent earlier {verdict}."
+
+
+def held_record(
+    store: PendingStore | None, record: PendingRecord, token: str | None
+) -> contextlib.AbstractContextManager[None]:
+    """`holding` the claimed record (removed once posted, released if posting fails), or
+    nothing to hold without a store."""
+    if store is None or token is None:
+        return contextlib.nullcontext()
+    return holding(store, record.email_id, token)
