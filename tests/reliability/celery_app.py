@@ -53,7 +53,6 @@ def build_work() -> Any:
     """The `FleetWork` of this process: PostgreSQL stores, a fleet hub that listens for
     decisions, the sandbox's clients, a Responses driver that parks after
     ``MM_FLEET_PARK_AFTER`` seconds and an inbound router on the fleet's route store."""
-    from mm_assistants.inbound.work import FleetWork
     from openai import OpenAI
 
     from mm_assistants import (
@@ -64,6 +63,7 @@ def build_work() -> Any:
         ResponsesDriver,
     )
     from mm_assistants.inbound import InboundRouter
+    from mm_assistants.inbound.work import FleetWork
     from mm_assistants.multimail import RetryPolicy
     from mm_assistants.state.postgres import PostgresDecisionStore, PostgresState
 
