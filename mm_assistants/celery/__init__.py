@@ -19,7 +19,12 @@ enqueues its thread, best effort. Worker flags and the time limits are in
 """
 
 from mm_assistants.celery.config import TaskTimes, VisibilityTimeoutWarning, task_times
-from mm_assistants.celery.receiver import AdmitAndRing, RingingWebhookReceiver, ring
+from mm_assistants.celery.receiver import (
+    AdmitAndRing,
+    RingingWebhookReceiver,
+    ring,
+    ring_resume,
+)
 from mm_assistants.celery.tasks import ProcessWork, Tasks, install
 
 __all__ = [
@@ -31,5 +36,6 @@ __all__ = [
     "VisibilityTimeoutWarning",
     "install",
     "ring",
+    "ring_resume",
     "task_times",
 ]

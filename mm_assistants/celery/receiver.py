@@ -5,7 +5,10 @@ PostgreSQL by `FleetWork.admit`, and only then answered 2xx; after the answer it
 is enqueued to ``mm_assistants.route_inbound``, best effort. The web process never claims
 a thread and never runs the model: a task does. A broker that is down when the bell rings
 costs nothing but time: the mail is in PostgreSQL, and the next sweep (beat, or a worker
-starting) enqueues it.
+starting) enqueues it. Likewise an ``oversight.approved``/``rejected`` delivery is recorded
+for the fleet, and after the answer the parked run waiting on that email (if any) is
+enqueued to ``mm_assistants.resume_run`` (`ring_resume`), so a person's decision resumes
+it at once rather than at the next sweep.
 
 `RingingWebhookReceiver` is a `WebhookReceiver` that does exactly that with any of the
 framework adapters (they answer from ``accept`` and call ``handle`` after the answer)::
@@ -37,6 +40,8 @@ logger = logging.getLogger("mm_assistants.celery")
 
 #: How many admitted events wait for their ``handle`` at most (a caller that only accepts).
 _ADMITTED_LIMIT = 10_000
+#: Decisions that may make a parked run resumable.
+_DECIDING = frozenset({"oversight.approved", "oversight.rejected"})
 _NOT_ADMITTED = (
     "the inbound message could not be admitted; answer 503 so that MultiMail delivers it again"
 )
@@ -149,14 +154,37 @@ class RingingWebhookReceiver(WebhookReceiver):
         return event
 
     def handle(self, event: WebhookEvent) -> HandledEvent:
-        """`WebhookReceiver.handle`, then the bell for an event `accept` admitted."""
+        """`WebhookReceiver.handle`, then the bell for an event `accept` admitted, or for
+        the parked run a decision made resumable."""
         handled = super().handle(event)
+        if event.type in _DECIDING and not handled.errors:
+            ring_resume(self.tasks, getattr(self.work, "pending", None), event)
         with self._admitted_lock:
             result = self._admitted.pop(_event_key(event), None)
         if result is None:
             return handled
         ring(self.tasks, result)
         return HandledEvent(handled.event, handled.woke, handled.late, result, handled.errors)
+
+
+def ring_resume(tasks: Tasks, pending: Any, event: WebhookEvent) -> bool:
+    """Enqueue ``resume_run`` for the parked run that waits on the decided email of
+    ``event`` (its decision is recorded by then); True when sent. Without this bell a
+    parked run would wait for the next sweep (``beat_every``). A run still waiting in its
+    worker has no checkpoint yet: the database's NOTIFY wakes it there, and nothing rings.
+    Best effort, after the answer: the sweep finds whatever this misses."""
+    email_id = getattr(event, "email_id", None)
+    if pending is None or not email_id:
+        return False
+    try:
+        record = pending.get(email_id)
+    except Exception as error:  # noqa: BLE001 -- best effort: the sweep finds the run
+        logger.warning("webhook %s: no resume rung: %s", event.id, type(error).__name__)
+        return False
+    checkpoint_id = getattr(record, "checkpoint_id", None)
+    if not checkpoint_id:
+        return False
+    return tasks.enqueue(tasks.resume_run, checkpoint_id)
 
 
 def _event_key(event: WebhookEvent) -> str:

@@ -6,7 +6,8 @@ all loading tests/celery/e2e_app.py.
 
 An inbound email becomes a Responses run in a worker; its reply is held for a person, so
 the run parks (``MM_E2E_PARK_AFTER``) and frees its worker; an approval through the
-sandbox's review control wakes it on whichever worker is free, and the run completes.
+sandbox's review control rings its resume (the web side's bell, not the beat's sweep),
+which runs on whichever worker is free, and the run completes.
 A worker SIGKILLed while its run is parked loses nothing: the other one finishes it.
 Exactly one reply is sent per inbound email, and each inbound email is posted to its
 conversation once.
@@ -145,6 +146,9 @@ def fleet_env(
         "MM_E2E_BROKER": redis_server.url,
         "MM_ASSISTANTS_DSN": pg_dsn,
         "MM_E2E_PARK_AFTER": str(PARK_AFTER),
+        # beat runs, but its sweep is too rare to be what resumes a run within WAIT: the
+        # decision's own bell must (a sweep still runs once as each worker gets ready)
+        "MM_E2E_BEAT": "120",
         "PYTHONPATH": str(ROOT),
     }
     for name, value in env.items():
