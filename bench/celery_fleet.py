@@ -137,7 +137,7 @@ def _wait_answered(sandbox: Sandbox, inbound: list[str], timeout: float) -> None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         answers = replies(sandbox)
-        if all(any(r["status"] in ("sent", "delivered") for r in answers.get(e, []))
+        if all(any(r["status"] in ("read", "sent", "delivered") for r in answers.get(e, []))
                for e in inbound):  # fmt: skip
             return
         time.sleep(0.2)

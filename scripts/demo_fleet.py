@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a file, from a clone
 
-FINAL = {"approved": ("sent", "delivered"), "rejected": ("rejected",)}
+FINAL = {"approved": ("read", "sent", "delivered"), "rejected": ("rejected",)}  # read: delivered
 PARK_AFTER = 2.0
 
 

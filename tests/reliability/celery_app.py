@@ -67,7 +67,8 @@ def build_work() -> Any:
     from mm_assistants.multimail import RetryPolicy
     from mm_assistants.state.postgres import PostgresDecisionStore, PostgresState
 
-    state = PostgresState(os.environ["MM_ASSISTANTS_DSN"])
+    # the claims' lease is the tasks' (install's time limits are cut to fit inside it)
+    state = PostgresState(os.environ["MM_ASSISTANTS_DSN"], lease=LEASE)
     decisions = PostgresDecisionStore(state.database)
     hub = ApprovalHub(decisions=decisions, check_interval=None)
     retry = RetryPolicy(max_attempts=4, initial_delay=0.05, max_delay=0.5)
@@ -79,7 +80,9 @@ def build_work() -> Any:
         dispatcher,
         approvals=policy,
         checkpoints=state.checkpoints,
-        checkpoint_lease=LEASE,
+        # half the claims' lease: a dead run's checkpoint lapses before its thread's
+        # claim, so the task that takes the thread over re-attaches to that run
+        checkpoint_lease=LEASE / 2,
     )
     router = InboundRouter(
         OpenAI(max_retries=3),

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from mm_assistants.sandbox import Sandbox
 from tests.reliability.celery_fleet import CeleryFleet, ReplyModel, replies, sandbox_options
 
-FINAL = ("sent", "delivered", "rejected")
+#: A reply that ended: delivered (the sandbox, like MultiMail, shows it as ``read``) or
+#: rejected by the operator.
+FINAL = ("read", "sent", "delivered", "rejected")
 EXPECTED_TURNS = 2  # the reply_email turn and the closing message
 
 
