@@ -19,9 +19,21 @@ framework adapters (they answer from ``accept`` and call ``handle`` after the an
     routes = [webhook_route(receiver)]                # mm_assistants.webhooks.starlette
 
 An admission that fails (the database is down) is answered 503, and the delivery is
-forgotten by the replay memory, so MultiMail's retry is taken. `AdmitAndRing` is the same
-pair of steps as an `EventRouter` for a receiver that handles an event before answering
-(``receiver.receive(body, headers)`` in a view of your own).
+forgotten by the replay memory, so MultiMail's retry is taken. A *replayed*
+``message.received`` (answered 200 ``duplicate``) is admitted again before that answer:
+the replay memory and the admission are two transactions, and a web process killed
+between them (a deploy, an OOM), or one whose admission outlived MultiMail's timeout,
+would otherwise have the retry dropped and the mail lost. The admission is idempotent by
+the route store's own delivery key, so this costs one lookup when nothing was lost; what it
+admits (or finds admitted) is rung. A replayed decision is kept again (`WebhookReceiver`)
+and rings its parked run too.
+
+`accept` does database and MultiMail I/O, so the receiver reports ``shares_decisions``
+even without a fleet hub: the framework adapters then run it off the event loop.
+
+`AdmitAndRing` is the same pair of steps for a view of your own that answers after
+``admit``; it is not a ``router=`` (a receiver's ``handle`` runs after the answer, where a
+failed admission could no longer be answered 503), and a receiver given it as one refuses.
 """
 
 from __future__ import annotations
@@ -34,7 +46,9 @@ from typing import Any, Protocol
 from mm_assistants.celery.tasks import Tasks
 from mm_assistants.state import SeenDeliveries
 from mm_assistants.webhooks import HandledEvent, WebhookEvent, WebhookReceiver
+from mm_assistants.webhooks.events import parse_event
 from mm_assistants.webhooks.receiver import DecisionNotKept, RouteReport
+from mm_assistants.webhooks.verify import EVENT_HEADER
 
 logger = logging.getLogger("mm_assistants.celery")
 
@@ -42,6 +56,11 @@ logger = logging.getLogger("mm_assistants.celery")
 _ADMITTED_LIMIT = 10_000
 #: Decisions that may make a parked run resumable.
 _DECIDING = frozenset({"oversight.approved", "oversight.rejected"})
+_NOT_A_ROUTER = (
+    "AdmitAndRing is not a receiver's router=: a router runs after the answer, where a failed"
+    " admission is lost; use RingingWebhookReceiver, or call AdmitAndRing.admit(event) in"
+    " your own view before answering"
+)
 _NOT_ADMITTED = (
     "the inbound message could not be admitted; answer 503 so that MultiMail delivers it again"
 )
@@ -75,7 +94,14 @@ def ring(tasks: Tasks, result: RouteReport) -> bool:
 
 
 class AdmitAndRing:
-    """An `EventRouter`: ``route(event)`` admits the event and rings for it."""
+    """Admit, then ring, in a view of your own, before it answers MultiMail::
+
+        event = receiver.accept(body, headers)       # a receiver with no router
+        AdmitAndRing(work, tasks).admit(event)       # raises: answer 503
+        return 200
+
+    Not a ``router=``: a receiver runs its router in ``handle``, after the answer, where
+    an admission that fails is swallowed and the mail lost. Handed to one it refuses."""
 
     def __init__(self, work: Admits, tasks: Tasks) -> None:
         self.work = work
@@ -84,11 +110,21 @@ class AdmitAndRing:
     def __repr__(self) -> str:
         return f"AdmitAndRing(queue={self.tasks.queue!r})"
 
-    def route(self, event: WebhookEvent) -> RouteReport:
+    def admit(self, event: WebhookEvent) -> RouteReport:
         """Admit (raises when the admission did not commit), then ring, best effort."""
         result = self.work.admit(event)
         ring(self.tasks, result)
         return result
+
+    def route(self, event: WebhookEvent) -> RouteReport:
+        """Refused: see the class docstring (a receiver calls this after its answer)."""
+        raise TypeError(_NOT_A_ROUTER)
+
+    @property
+    def assistant_id(self) -> str:
+        # A receiver reads its router's ``assistant_id`` at construction (to find a driver
+        # for late decisions): the one moment a misuse as ``router=`` can be refused.
+        raise TypeError(_NOT_A_ROUTER)
 
 
 class _KeysKept:
@@ -153,6 +189,40 @@ class RingingWebhookReceiver(WebhookReceiver):
                 self._admitted.pop(next(iter(self._admitted)))
         return event
 
+    @property
+    def shares_decisions(self) -> bool:
+        """True: `accept` writes the admission to the database (and the router's gate may
+        call MultiMail), so the framework adapters must run it off the event loop, as they
+        do for a fleet hub's decisions."""
+        return True
+
+    def _keep_again(self, raw_body: bytes, headers: Mapping[str, Any]) -> None:
+        """Before a replay is answered 200 ``duplicate``: a decision is kept again
+        (`WebhookReceiver`) and rings its parked run; an inbound message is admitted again
+        (idempotent by its delivery key) and rung, since the first delivery's process may
+        have died between the replay memory's write and the admission. `DecisionNotKept`
+        (503) when that admission fails."""
+        super()._keep_again(raw_body, headers)
+        try:
+            event = parse_event(raw_body, event_type=_event_header(headers))
+        except ValueError:
+            return  # nothing in it to admit
+        if event.type in _DECIDING:
+            ring_resume(self.tasks, getattr(self.work, "pending", None), event)
+            return
+        if event.type != "message.received":
+            return
+        try:
+            result = self.work.admit(event)
+        except Exception as error:  # whatever failed, the mail may not be in the database
+            logger.warning("webhook %s (%s): replay not admitted", event.id, event.type)
+            raise DecisionNotKept(_NOT_ADMITTED) from error
+        # Committed: ring now (a duplicate has no `handle` after its answer). A mail found
+        # admitted already is rung too: its first process may have died before its bell.
+        key = ring_key(result) or (result.mm_thread_id if result.action == "duplicate" else None)
+        if key is not None:
+            self.tasks.enqueue(self.tasks.route_inbound, key)
+
     def handle(self, event: WebhookEvent) -> HandledEvent:
         """`WebhookReceiver.handle`, then the bell for an event `accept` admitted, or for
         the parked run a decision made resumable."""
@@ -189,3 +259,9 @@ def ring_resume(tasks: Tasks, pending: Any, event: WebhookEvent) -> bool:
 
 def _event_key(event: WebhookEvent) -> str:
     return event.id or str(id(event))
+
+
+def _event_header(headers: Mapping[str, Any]) -> str | None:
+    """The delivery's event header (any case), as the base receiver reads it."""
+    wanted = EVENT_HEADER.lower()
+    return next((str(v) for k, v in headers.items() if k.lower() == wanted), None)
