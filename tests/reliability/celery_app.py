@@ -45,7 +45,7 @@ app.conf.update(
     task_ignore_result=True,
     worker_prefetch_multiplier=1,
     worker_hijack_root_logger=False,
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    worker_cancel_long_running_tasks_on_connection_loss=False,  # review 16 M5: a blip kills no run
 )
 
 
