@@ -18,7 +18,12 @@ enqueues its thread, best effort. Worker flags and the time limits are in
     # celery -A yourapp beat
 """
 
-from mm_assistants.celery.config import TaskTimes, VisibilityTimeoutWarning, task_times
+from mm_assistants.celery.config import (
+    FleetConfigWarning,
+    TaskTimes,
+    VisibilityTimeoutWarning,
+    task_times,
+)
 from mm_assistants.celery.receiver import (
     AdmitAndRing,
     RingingWebhookReceiver,
@@ -29,6 +34,7 @@ from mm_assistants.celery.tasks import ProcessWork, Tasks, install
 
 __all__ = [
     "AdmitAndRing",
+    "FleetConfigWarning",
     "ProcessWork",
     "RingingWebhookReceiver",
     "TaskTimes",

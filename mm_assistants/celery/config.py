@@ -15,6 +15,24 @@ Three clocks must nest, shortest first::
   again. Shorter than a task may run, and Redis delivers a message that is still being
   worked on; such a duplicate exits at once ("busy"), but it costs a worker slot each time.
 
+The work a task drives must fit in those clocks (`work_problems`, checked by `install` on
+each process's work, a `FleetConfigWarning` for each misfit):
+
+- the router's store has the same ``lease`` (``PostgresState(dsn, lease=...)``: its own
+  default is 900 s, which makes a dead worker's thread wait a quarter of an hour);
+- the driver's ``checkpoint_lease`` is at most half of it, so a dead run's checkpoint
+  lapses before its thread's claim does and the next task re-attaches to that run instead
+  of running the mail again beside it;
+- ``park_after`` is at most half the soft time limit: the other half is for the model
+  turns before the wait and after a decision that came in time;
+- the driver parks (a Responses driver with ``checkpoints=`` and
+  ``ApprovalPolicy(park_after=...)``). An Assistants run cannot park: its approval wait
+  holds the task until the soft time limit stops it, so the Celery fleet drives Responses
+  runs.
+
+With ``lease=60`` (the default): soft limit 45 s, hard limit 50 s, ``checkpoint_lease``
+at most 30 s, ``park_after`` at most 22.5 s (the example uses 30 s and 15 s).
+
 Nothing here needs a countdown or an ETA: Redis emulates them by holding messages
 unacknowledged, and one longer than the visibility timeout is delivered twice. Backoff and
 due resumes live in PostgreSQL (``next_attempt_at``), where the sweep reads them.
@@ -31,6 +49,86 @@ from typing import Any
 REDIS_VISIBILITY_TIMEOUT = 3600.0
 #: What the soft limit leaves the run to stop in before the hard limit (seconds).
 STOP_GRACE = 5.0
+
+
+#: The most of the soft time limit a run may wait for a decision before it parks.
+PARK_SHARE = 0.5
+#: The longest checkpoint lease, as a share of the thread claim's lease.
+CHECKPOINT_SHARE = 0.5
+
+
+class FleetConfigWarning(UserWarning):
+    """The work a task drives does not fit the tasks' clocks (see `work_problems`)."""
+
+
+@dataclass(frozen=True)
+class WorkClocks:
+    """The clocks of one process's work, as far as they could be read (``None``: unknown,
+    such as a work that is not a `FleetWork`)."""
+
+    route_lease: float | None = None
+    checkpoint_lease: float | None = None
+    park_after: float | None = None
+    parks: bool | None = None
+
+
+def clocks_of(work: Any) -> WorkClocks:
+    """Read a `FleetWork`'s clocks: its route store's lease, and its router's driver's
+    checkpoint lease and ``park_after`` (`Parking`); unknown parts are ``None``."""
+    router = getattr(work, "router", None)
+    if router is None:
+        return WorkClocks()
+    lease = getattr(getattr(work, "store", None), "lease", None)
+    driver = getattr(router, "driver", None)
+    parking = getattr(driver, "parking", None)
+    if parking is None:
+        return WorkClocks(_seconds(lease), parks=False)
+    park_after = getattr(getattr(parking, "policy", None), "park_after", None)
+    return WorkClocks(
+        _seconds(lease),
+        _seconds(getattr(parking, "lease_seconds", None)),
+        _seconds(park_after),
+        bool(getattr(parking, "parks", False)),
+    )
+
+
+def work_problems(times: TaskTimes, clocks: WorkClocks) -> list[str]:
+    """What does not fit (pure; see the module docstring), each with the value to set."""
+    problems = []
+    lease = times.lease
+    if clocks.route_lease is not None and clocks.route_lease != lease:
+        problems.append(
+            f"the router's store leases a thread for {clocks.route_lease:g} s, the tasks for"
+            f" {lease:g} s: give it the same lease (PostgresState(dsn, lease={lease:g}))"
+        )
+    if clocks.parks is False:
+        problems.append(
+            "the router's driver does not park (an Assistants driver, or a ResponsesDriver"
+            " without checkpoints= and ApprovalPolicy(park_after=...)): a run waiting for a"
+            f" person holds its task until the soft time limit ({times.soft_time_limit:g} s)"
+            " stops it; the Celery fleet drives Responses runs that park"
+        )
+    longest = lease * CHECKPOINT_SHARE
+    if clocks.checkpoint_lease is not None and clocks.checkpoint_lease > longest:
+        problems.append(
+            f"checkpoint_lease is {clocks.checkpoint_lease:g} s, more than half the lease"
+            f" ({lease:g} s): a dead run's checkpoint must lapse before its thread's claim,"
+            f" or its mail is run again beside it; set checkpoint_lease={longest:g} or less"
+        )
+    wait = times.soft_time_limit * PARK_SHARE
+    if clocks.parks and clocks.park_after is not None and clocks.park_after > wait:
+        problems.append(
+            f"park_after is {clocks.park_after:g} s, more than half the soft time limit"
+            f" ({times.soft_time_limit:g} s): the model turns around the wait may not finish"
+            f" before Celery stops the task; set park_after={wait:g} or less, or a longer lease"
+        )
+    return problems
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 class VisibilityTimeoutWarning(UserWarning):
@@ -111,3 +209,16 @@ def beat_entry(task_name: str, queue: str, every: float) -> dict[str, Any]:
         "schedule": every,
         "options": {"queue": queue, "expires": every},
     }
+
+
+def connection_loss_problem(conf: Mapping[str, Any]) -> str | None:
+    """Why ``worker_cancel_long_running_tasks_on_connection_loss=True`` is wrong for these
+    tasks (``None``: it is off)."""
+    if not conf.get("worker_cancel_long_running_tasks_on_connection_loss"):
+        return None
+    return (
+        "worker_cancel_long_running_tasks_on_connection_loss=True terminates every running"
+        " fleet task when the worker loses Redis for a moment: each counts as a lost worker"
+        " (a few blips fail a healthy thread) and waits a lease to be recovered. Leave it"
+        " False: a copy Redis delivers again meanwhile finds the live claim and exits busy."
+    )

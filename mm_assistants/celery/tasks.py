@@ -41,9 +41,15 @@ Run the workers with::
   timeout).
 - ``-O fair``: a message goes to a child that is free, not to one busy with a long run.
 - ``task_ignore_result`` (set on each task here): no result backend writes.
-- ``worker_cancel_long_running_tasks_on_connection_loss=True``: when the worker loses Redis,
-  its ``acks_late`` messages are delivered again by Redis anyway; cancelling their tasks
-  stops them racing the redelivered copies (which would find the claim busy meanwhile).
+- ``worker_cancel_long_running_tasks_on_connection_loss=False`` (set it: Celery 5 warns
+  while it is unset). True would terminate every running task whenever the worker loses
+  Redis for a moment: each would count as a lost worker (a few broker blips would end a
+  healthy thread ``failed``) and wait a whole lease to be recovered. Nothing needs the
+  cancel: a copy Redis delivers again meanwhile finds the live claim and exits ``busy``.
+  `install` warns (`FleetConfigWarning`) when it is True.
+
+Each process's work is checked against the tasks' clocks when it is built
+(`mm_assistants.celery.config.work_problems`): a `FleetConfigWarning` for each misfit.
 """
 
 from __future__ import annotations
@@ -57,12 +63,16 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mm_assistants.celery.config import (
+    FleetConfigWarning,
     TaskTimes,
     VisibilityTimeoutWarning,
     beat_entry,
+    clocks_of,
+    connection_loss_problem,
     task_times,
     visibility_problem,
     visibility_timeout_of,
+    work_problems,
 )
 
 logger = logging.getLogger("mm_assistants.celery")
@@ -101,8 +111,9 @@ class ProcessWork:
     process forked from one that had it (the inherited one's connections belong to the
     parent)."""
 
-    def __init__(self, factory: Callable[[], Work]) -> None:
+    def __init__(self, factory: Callable[[], Work], times: TaskTimes | None = None) -> None:
         self._factory = factory
+        self._times = times
         self._work: Work | None = None
         self._pid = 0
         self._lock = threading.Lock()
@@ -119,6 +130,8 @@ class ProcessWork:
             if self._work is None:
                 self._work = self._factory()
                 self._pid = os.getpid()
+                if self._times is not None:
+                    check_work(self._work, self._times)
             return self._work
 
     def close(self) -> None:
@@ -130,6 +143,16 @@ class ProcessWork:
         close = getattr(work, "close", None)
         if callable(close):
             close()
+
+
+def check_work(work: Any, times: TaskTimes) -> list[str]:
+    """Warn (`FleetConfigWarning`, and the log) for each way ``work`` does not fit the
+    tasks' clocks (`mm_assistants.celery.config.work_problems`); returns the problems."""
+    problems = work_problems(times, clocks_of(work))
+    for problem in problems:
+        logger.warning("fleet configuration: %s", problem)
+        warnings.warn(problem, FleetConfigWarning, stacklevel=3)
+    return problems
 
 
 @dataclass(frozen=True)
@@ -174,8 +197,10 @@ def install(
     """Register the fleet's tasks on ``app`` (a ``celery.Celery``), routed to ``queue``.
 
     ``work_factory()`` builds this process's `FleetWork` (its stores, router and clients);
-    give its router the same ``lease`` and ``max_attempts`` as here. ``lease`` sets the
-    tasks' time limits (`mm_assistants.celery.config`); a broker ``visibility_timeout``
+    give its router the same ``lease`` and ``max_attempts`` as here, a ``checkpoint_lease``
+    of at most half the lease and a ``park_after`` of at most half the soft time limit
+    (`mm_assistants.celery.config`): each process's work is checked when it is built.
+    ``lease`` sets the tasks' time limits; a broker ``visibility_timeout``
     not longer than it is reported with a `VisibilityTimeoutWarning` naming the value to
     set. A sweep is added to ``app.conf.beat_schedule`` every ``beat_every`` seconds and
     enqueued once by every worker at ``worker_ready``::
@@ -194,7 +219,10 @@ def install(
     problem = visibility_problem(times)
     if problem is not None:
         warnings.warn(problem, VisibilityTimeoutWarning, stacklevel=2)
-    work = ProcessWork(work_factory)
+    cancel = connection_loss_problem(app.conf)
+    if cancel is not None:
+        warnings.warn(cancel, FleetConfigWarning, stacklevel=2)
+    work = ProcessWork(work_factory, times)
     options: dict[str, Any] = {
         "shared": False,  # on this app only, not on every app created after it
         "acks_late": True,

@@ -33,7 +33,7 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     task_ignore_result=True,
     worker_prefetch_multiplier=1,
-    worker_cancel_long_running_tasks_on_connection_loss=True,
+    worker_cancel_long_running_tasks_on_connection_loss=False,  # a Redis blip kills no run
 )
 
 
@@ -52,7 +52,7 @@ def build_work() -> FleetWork:
     from mm_assistants.multimail import RetryPolicy
     from mm_assistants.state.postgres import PostgresDecisionStore, PostgresState
 
-    state = PostgresState(os.environ["MM_ASSISTANTS_DSN"])
+    state = PostgresState(os.environ["MM_ASSISTANTS_DSN"], lease=LEASE)  # the tasks' lease
     decisions = PostgresDecisionStore(state.database)
     # check_interval=None: a waiting run wakes on the fleet's NOTIFY, never polls MultiMail
     hub = ApprovalHub(decisions=decisions, check_interval=None)
@@ -63,7 +63,7 @@ def build_work() -> FleetWork:
         dispatcher,
         approvals=ApprovalPolicy(park_after=PARK_AFTER, first_delay=0.05, max_interval=0.5),
         checkpoints=state.checkpoints,
-        checkpoint_lease=LEASE,
+        checkpoint_lease=LEASE / 2,  # lapses before the thread's claim
     )
     router = InboundRouter(
         OpenAI(max_retries=3),

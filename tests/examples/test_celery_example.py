@@ -113,3 +113,22 @@ def _environ() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("MM_ASSISTANTS_")}
+
+
+def test_the_examples_clocks_nest_as_install_checks_them(example: ModuleType) -> None:
+    """Review 16 H6: the route lease was PostgresState's 900 s default, the checkpoint
+    lease the whole lease and park_after two thirds of the soft limit."""
+    from mm_assistants.celery.config import clocks_of
+    from mm_assistants.celery.tasks import check_work
+
+    work = example.build_work()  # nothing connects: the pool and the hub are lazy
+    try:
+        clocks = clocks_of(work)
+        assert clocks.route_lease == example.LEASE == 60
+        assert clocks.checkpoint_lease == 30
+        assert clocks.park_after == 15
+        assert clocks.parks is True
+        assert check_work(work, example.tasks.times) == []
+    finally:
+        work.decisions.database.close()
+    assert example.app.conf.worker_cancel_long_running_tasks_on_connection_loss is False
