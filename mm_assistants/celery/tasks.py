@@ -14,7 +14,8 @@ task                                           what it does
 ``mm_assistants.resume_run(checkpoint_id)``    resumes a parked run whose held email is decided
 ``mm_assistants.sweep()``                      enqueues what PostgreSQL says is waiting:
                                                admitted-but-unclaimed threads, lapsed claims,
-                                               decided or lapsed checkpoints
+                                               decided or lapsed checkpoints; it tops the
+                                               queue up to ``sweep_limit`` messages only
 =============================================  ===============================================
 
 Every task is ``acks_late`` (a worker that dies mid-task leaves the message to Redis) and
@@ -182,6 +183,31 @@ class Tasks:
             return False
         return True
 
+    def waiting(self) -> int | None:
+        """How many messages wait in the queue, not yet taken by a worker (``None``: the
+        broker could not say; logged by the error's type only, as its text may carry the
+        broker URL)."""
+        try:
+            with self.app.connection_for_read() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+                channel = connection.default_channel
+                try:
+                    _, count, _ = channel.queue_declare(queue=self.queue, passive=True)
+                except Exception as error:  # kombu's "no such queue" is not one type
+                    if _not_found(error):
+                        return 0  # never declared: nothing ever waited in it
+                    raise
+                return int(count)
+        except Exception as error:  # noqa: BLE001 -- best effort: the sweep rings its full plan
+            logger.warning("could not count the queue %s: %s", self.queue, type(error).__name__)
+            return None
+
+
+def _not_found(error: Exception) -> bool:
+    """A passive declare of a queue the broker does not know (AMQP reply code 404)."""
+    # kombu's virtual transports (Redis) pass the code as text, py-amqp as a number
+    return str(getattr(error, "reply_code", "")) == "404"
+
 
 def install(
     app: Any,
@@ -202,7 +228,8 @@ def install(
     (`mm_assistants.celery.config`): each process's work is checked when it is built.
     ``lease`` sets the tasks' time limits; a broker ``visibility_timeout``
     not longer than it is reported with a `VisibilityTimeoutWarning` naming the value to
-    set. A sweep is added to ``app.conf.beat_schedule`` every ``beat_every`` seconds and
+    set. The sweep tops the queue up to ``sweep_limit`` waiting messages, never beyond
+    (`sweep_room`). A sweep is added to ``app.conf.beat_schedule`` every ``beat_every`` seconds and
     enqueued once by every worker at ``worker_ready``::
 
         app = Celery("yourapp", broker="redis://127.0.0.1:6379/0")
@@ -245,7 +272,11 @@ def install(
 
     @app.task(name=SWEEP, **options)  # type: ignore[untyped-decorator]
     def sweep() -> None:
-        plan = work.get().sweep(limit=sweep_limit)
+        room = sweep_room(sweep_limit, tasks.waiting())
+        if room < 1:
+            logger.info("sweep: the queue holds %d or more messages already", sweep_limit)
+            return
+        plan = work.get().sweep(limit=room)
         for key in plan.threads:
             tasks.enqueue(route_inbound, key)
         for checkpoint_id in plan.checkpoints:
@@ -263,6 +294,14 @@ def install(
     }
     _connect_signals(tasks)
     return tasks
+
+
+def sweep_room(limit: int, waiting: int | None) -> int:
+    """How many keys a sweep may enqueue (pure): it tops the queue up to ``limit`` waiting
+    messages, never beyond, so a fleet that is behind is not handed the same stalled keys
+    again at every beat (the queue would grow without bound). ``waiting`` ``None`` (the
+    broker could not say): ``limit``."""
+    return limit if waiting is None else max(0, limit - waiting)
 
 
 def _route(app: Any, queue: str) -> None:
