@@ -96,7 +96,11 @@ MODULES: tuple[Module, ...] = (
     ),
     # The memory backends: the lease, claim and fencing rules every backend must follow, in
     # plain Python. The SQLite backends are I/O: tests/state's contract suite holds them.
-    Module("state/memory", ("mm_assistants/state/memory.py",), ("tests/state",)),
+    Module(
+        "state/memory",
+        ("mm_assistants/state/memory.py", "mm_assistants/state/memory_routes.py"),
+        ("tests/state",),
+    ),
     # The fleet's pure cores (issue 15): what a mailbox check looks at and publishes, what a
     # parked run's checkpoint holds and when it may resume, what a router does after a resume.
     Module("approvals/fleet", ("mm_assistants/approvals/fleet.py",), ("tests/approvals",)),
