@@ -202,8 +202,10 @@ class FleetWork:
 
     def resume_run(self, checkpoint_id: str) -> ResumeResult:
         """A task: resume the parked run ``checkpoint_id`` (`InboundRouter.resume`);
-        ``busy`` while another worker resumes it, ``parked`` while a held send is still
-        undecided, ``not_parked`` when it is done already: each is safe to repeat."""
+        ``parked`` while a held send is still undecided, ``busy`` or ``not_parked`` while
+        another worker resumes it (if that worker dies, `sweep` lists the checkpoint again
+        once its claim lapsed), ``not_parked`` when it is done already: each is safe to
+        repeat."""
         return self.router.resume(checkpoint_id)
 
     def sweep(self, *, limit: int = 100) -> SweepPlan:
