@@ -1,10 +1,16 @@
-"""A worker that drives Assistants runs and delivers approval decisions that come late.
+"""A worker in one process, on the fleet's work primitives (`FleetWork`).
 
-Each round it starts a thread with MESSAGE, drives the run with `AssistantsRunDriver`
-(tool calls dispatched to MultiMail, a held reply waited on per `ApprovalPolicy`), and
-prints every tool result and how the run ended. A reply still held when the wait ends is
-recorded in a SQLite file; the next round, or ``--resolve-pending`` (say, from cron after
-a restart), posts its decision to the run's thread.
+Each round asks for a run on MESSAGE (`FleetWork.request_run`, a key per round), then
+does what a fleet's task queue would ring for: `FleetWork.sweep` lists the threads with
+work waiting (this round's request, and a round a crash interrupted) and the parked runs
+to resume, and `route_inbound` / `resume_run` drive each. The Assistants run dispatches
+its tool calls to MultiMail and waits for a held reply per `ApprovalPolicy`; it prints
+every tool result and how the run ended. State is one SQLite file: the claims and queues
+(a run a killed worker left is taken up again by the next start, once its short lease
+lapsed) and the replies still held when the wait ended; the next round, or
+``--resolve-pending`` (say, from cron after a restart), posts their decisions to the
+runs' threads. Across many processes, the same primitives run as Celery tasks
+(`mm_assistants.celery`) on PostgreSQL.
 
 Reads ``OPENAI_*`` and ``MULTIMAIL_*`` (``MULTIMAIL_MAILBOX_ID`` too) from the environment::
 
@@ -18,7 +24,7 @@ import argparse
 import os
 import sys
 import time
-from contextlib import closing
+from contextlib import ExitStack, closing
 
 from openai import OpenAI
 
@@ -30,6 +36,10 @@ from mm_assistants import (
     RunOutcome,
     SQLitePendingStore,
 )
+from mm_assistants.inbound import FleetWork, InboundRouter
+from mm_assistants.state import MemoryDecisionStore, SQLiteCheckpointStore, SQLiteRouteStore
+
+LEASE = 60.0  # renewed while a run goes on; a killed worker's run is taken up after this
 
 
 def report(outcome: RunOutcome) -> None:
@@ -42,13 +52,30 @@ def report(outcome: RunOutcome) -> None:
     print(outcome.text)
 
 
+def post_late(driver: AssistantsRunDriver) -> None:
+    """Post the decisions that came after their run's wait ended."""
+    for late in driver.resolve_pending():
+        print(f"late decision posted: {late.email_id} {late.decision}")
+
+
+def work_round(work: FleetWork) -> list[RunOutcome]:
+    """Everything the sweep finds, driven here: what a fleet's queue would ring for."""
+    plan = work.sweep()
+    outcomes: list[RunOutcome] = []
+    for thread in plan.threads:
+        outcomes += work.route_inbound(thread).outcomes
+    for checkpoint in plan.checkpoints:
+        outcomes += work.resume_run(checkpoint).outcomes
+    return outcomes
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("assistant_id", nargs="?")
     parser.add_argument("message", nargs="?", default="Answer the newest email in my inbox.")
-    parser.add_argument("--pending-db", default="pending-approvals.sqlite3")
+    parser.add_argument("--pending-db", default="pending-approvals.sqlite3", help="state file")
     parser.add_argument("--max-wait", type=float, default=300, help="approval wait, seconds")
     parser.add_argument("--every", type=float, default=60, help="seconds between rounds")
     parser.add_argument("--once", action="store_true", help="exit after one run")
@@ -60,22 +87,40 @@ def main() -> int:
     mailbox_id = os.environ.get("MULTIMAIL_MAILBOX_ID")
     if not mailbox_id:
         parser.error("set MULTIMAIL_MAILBOX_ID: the one mailbox the model may use")
-    with MultiMailClient() as multimail, closing(SQLitePendingStore(args.pending_db)) as store:
+    with ExitStack() as stack:
+        multimail = stack.enter_context(MultiMailClient())
+        # one file for the three stores: their tables do not overlap
+        pending = stack.enter_context(closing(SQLitePendingStore(args.pending_db)))
+        routes = stack.enter_context(closing(SQLiteRouteStore(args.pending_db, lease=LEASE)))
+        checkpoints = stack.enter_context(closing(SQLiteCheckpointStore(args.pending_db)))
         # The mailbox is the model's scope: a call naming any other is refused unsent.
-        dispatcher = Dispatcher(multimail, mailbox_id=mailbox_id, approval_store=store)
+        dispatcher = Dispatcher(multimail, mailbox_id=mailbox_id, approval_store=pending)
         approvals = ApprovalPolicy(max_wait=args.max_wait)
-        driver = AssistantsRunDriver(OpenAI(), dispatcher, approvals=approvals)
+        openai = OpenAI()
+        driver = AssistantsRunDriver(openai, dispatcher, approvals=approvals)
+        post_late(driver)
+        if args.resolve_pending:
+            print(f"{len(pending.all())} approvals still pending")
+            return 0
+        router = InboundRouter(
+            openai, dispatcher, assistant_id=args.assistant_id, driver=driver, store=routes
+        )
+        work = FleetWork(
+            router, pending=pending, checkpoints=checkpoints, decisions=MemoryDecisionStore()
+        )
+        started = time.time_ns()  # request keys of this process: a restart asks anew
+        rounds = 0
         while True:
-            for late in driver.resolve_pending():
-                print(f"late decision posted: {late.email_id} {late.decision}")
-            if args.resolve_pending:
-                print(f"{len(store.all())} approvals still pending")
-                return 0
-            outcome = driver.create_thread_and_run(args.assistant_id, [args.message])
-            report(outcome)
+            rounds += 1
+            work.request_run(f"worker-{started}-{rounds}", args.message)
+            outcomes = work_round(work)
+            for outcome in outcomes:
+                report(outcome)
             if args.once:
-                return 0 if outcome.status == "completed" else 1
+                ok = bool(outcomes) and all(o.status == "completed" for o in outcomes)
+                return 0 if ok else 1
             time.sleep(args.every)
+            post_late(driver)
 
 
 if __name__ == "__main__":

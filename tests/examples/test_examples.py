@@ -26,6 +26,7 @@ from mm_assistants import (
     create_assistant,
 )
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
+from mm_assistants.state import InboundMessage, SQLiteRouteStore
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 TIMEOUT = 60
@@ -138,6 +139,30 @@ def test_worker_drives_a_run_through_an_approved_reply(
     assert re.search(r"run run_\w+ on thread_\w+: completed", done.stdout)
     assert "approved and sent" in done.stdout
     assert (tmp_path / "pending-approvals.sqlite3").exists()
+
+
+def test_worker_runs_a_request_a_killed_worker_left_waiting(
+    mm_sandbox: Sandbox,
+    sdk: openai.OpenAI,
+    inbound: dict[str, Any],
+    reviewer: Reviewer,
+    tmp_path: Path,
+) -> None:
+    # A worker asked for a run and was killed before it began: the request waits, stored.
+    routes = SQLiteRouteStore(tmp_path / "pending-approvals.sqlite3")
+    left = InboundMessage("request:left-behind", "Answer the newest email in my inbox.")
+    assert routes.enqueue(left.email_id, "request:left-behind", left) == "queued"
+    routes.close()
+
+    done = run_example(mm_sandbox, tmp_path, "worker.py", assistant_id(mm_sandbox, sdk), "--once")
+
+    assert done.returncode == 0, done.stderr
+    runs = re.findall(r"run (run_\w+) on (thread_\w+): completed", done.stdout)
+    assert len(runs) == 2, done.stdout  # the one left behind, then this round's
+    assert len({thread for _, thread in runs}) == 2  # each request on its own thread
+    routes = SQLiteRouteStore(tmp_path / "pending-approvals.sqlite3")
+    assert routes.stalled() == []  # nothing left for the next start
+    routes.close()
 
 
 @pytest.mark.slow  # two runs of the worker and a wait that ends undecided
