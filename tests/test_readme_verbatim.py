@@ -106,6 +106,16 @@ SKIPPED = [
         " tests/fleet/test_fleet_processes.py runs it",
     ),
     (
+        'app = Celery("mm_fleet"',
+        "a fragment of examples/celery_app.py (its imports and build_work):"
+        " tests/examples/test_celery_example.py loads that module and checks what install sets",
+    ),
+    (
+        'queue = Queue("mm", connection=redis)',
+        "a sketch for RQ, which is not a dependency: tests/inbound/test_work.py runs the"
+        " FleetWork functions it calls",
+    ),
+    (
         "create_review_app(queue",
         "an ASGI app to mount behind your own login, with your OVERSIGHT_KEY:"
         " tests/review/test_readme_review.py serves it against the sandbox",
