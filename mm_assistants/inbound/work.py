@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mm_assistants.drivers import parking
-from mm_assistants.inbound.fleet import ResumeResult
+from mm_assistants.inbound.fleet import ResumeResult, meta_thread
 from mm_assistants.inbound.router import InboundRouter
 from mm_assistants.inbound.routing import RouteResult
 from mm_assistants.state import CheckpointStore, DecisionStore, InboundMessage, PendingStore
@@ -49,6 +49,8 @@ logger = logging.getLogger("mm_assistants.inbound.work")
 
 #: How many workers a thread's work may lose before it ends ``failed``.
 DEFAULT_MAX_ATTEMPTS = 3
+#: How many lapsed checkpoints a task looks through for its thread's dead run.
+LAPSED_SCAN = 100
 #: The prefix of the MultiMail-thread-like key of an explicit run request.
 REQUEST_PREFIX = "request:"
 
@@ -179,6 +181,11 @@ class FleetWork:
             if self.store.token(key) is not None:
                 return RouteResult("busy", mm_thread_id=key, reason="parked for a decision")
             return _routed(key, self.router.resume(key))  # its resumer died
+        dead = self._dead_run(key)
+        if dead is not None:
+            # Its worker died mid-dispatch: re-attach to that run (same call ids, so a send
+            # is not made twice). Driving the mail again would start a second run beside it.
+            return _routed(key, self.router.resume(dead))
         claimed = self.store.claim(key, recover=True)
         if claimed is None:
             return RouteResult("busy", mm_thread_id=key, reason="another worker holds it")
@@ -217,6 +224,23 @@ class FleetWork:
             return SweepPlan()
         threads = self.store.stalled()[:limit]
         return plan_sweep(threads, [self._decided(), self.checkpoints.lapsed(limit)], limit)
+
+    def _dead_run(self, key: str) -> str | None:
+        """The checkpoint a dead worker's run on thread ``key`` left with a lapsed claim
+        (it died with tool calls in flight), or ``None``. Only lapsed checkpoints are
+        looked at: give the driver a ``checkpoint_lease`` at most half the route store's
+        lease, so a dead run's checkpoint lapses before its thread's claim does."""
+        for checkpoint_id in self.checkpoints.lapsed(LAPSED_SCAN):
+            found = self.checkpoints.get(checkpoint_id)
+            if found is None:
+                continue
+            try:
+                meta = parking.decode(found.record, found.format_version).meta
+            except parking.CheckpointError:
+                continue  # another release's, or unreadable: not one to resume here
+            if meta_thread(meta) == key:
+                return checkpoint_id
+        return None
 
     def _decided(self) -> list[str]:
         """Parked runs whose held emails the decision store shows all decided."""
