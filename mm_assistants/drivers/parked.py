@@ -102,6 +102,17 @@ class Lease:
         with self._lock:
             self.store.release(self.checkpoint_id, self.token)
 
+    def lapse(self) -> None:
+        """Stop renewing and let the claim lapse now, checkpoint kept (the drive raised).
+        Unlike `release`, a lapsed claim is listed by `CheckpointStore.lapsed`, so a sweep
+        finds the run and a new worker re-attaches to it (same call ids: no send twice),
+        and its next claim counts an attempt (a run that raises every time ends)."""
+        self._beat.close()
+        with self._lock:
+            # a renewal to "now" ends the claim, fenced by the token: a claim taken over
+            # meanwhile is left alone
+            self.store.renew(self.checkpoint_id, self.token, until=time.time())
+
     def finish(self) -> None:
         """Stop renewing and delete the checkpoint (its step is over), if still ours."""
         self._beat.close()

@@ -20,7 +20,8 @@ class Drive:
     """One drive of a Responses run (`ResponsesDriver.run` or ``resume``): its outcome so
     far, when it started, the ``checkpoint_meta``, the turns made, and the step it holds a
     claim on (checkpoint and lease), if any. Every exit ends that claim: `close` (the run
-    ended: the checkpoint goes), `abandon` (an error: the next resumer takes over)."""
+    ended: the checkpoint goes), `abandon` (an error: the claim lapses and the next
+    resumer, found by a sweep, takes over)."""
 
     def __init__(
         self,
@@ -98,9 +99,13 @@ class Drive:
             self.step = None
 
     def abandon(self) -> None:
-        """Give the held step's claim back, checkpoint kept (an error, or a lost claim)."""
+        """End the held step's claim, checkpoint kept (an error, or a lost claim): it
+        *lapses* rather than being released, because calls of the step may have gone out
+        (a send MultiMail accepted before a time limit or an OpenAI 5xx stopped the drive).
+        A lapsed checkpoint is listed for a sweep, so the run is re-attached (same call
+        ids, same idempotency keys) instead of its mail being run from scratch."""
         if self.step is not None:
-            self.step[1].release()
+            self.step[1].lapse()
             self.step = None
 
 

@@ -42,6 +42,8 @@ logger = logging.getLogger("mm_assistants.webhooks")
 OnOutcome = Callable[[str, RunOutcome], None]
 #: A fencing token no claim carries (stores count tokens up from 1).
 NO_CLAIM = 0
+#: How many lapsed checkpoints are looked through for a thread's dead run.
+LAPSED_SCAN = 100
 Beat = Heartbeat | AsyncHeartbeat
 
 
@@ -259,8 +261,12 @@ class RouterCore:
     ) -> list[InboundMessage]:
         """After a run (or a resume) on a claimed thread: the messages to run next, or
         ``[]`` when this worker is done with the thread (it parked, it finished, or its
-        claim was lost and another worker owns the thread)."""
-        if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
+        claim was lost and another worker owns the thread). The fenced write is always
+        tried, even when the heartbeat reported a loss: a renewal that failed may have been
+        a blip while the claim stayed ours, and skipping the park would let the claim lapse
+        with its mail taken, to be run a second time; a claim really lost refuses it."""
+        del beat  # the token decides (see above); kept for the shells' signatures
+        if not self.store.heartbeat(mm_thread, token):
             self._lost(mm_thread)
             return []
         checkpoint = parked_checkpoint(outcome)
@@ -292,6 +298,11 @@ class RouterCore:
                 "not_parked", checkpoint_id=key, reason="no parked thread or checkpoint by that id"
             )
         return mm_thread, key
+
+    def checkpoint_thread(self, checkpoint_id: str) -> str | None:
+        """The MultiMail thread a checkpoint of this router's driver was taken for, or
+        ``None`` (none, or a checkpoint this release cannot read)."""
+        return self._checkpoint_thread(checkpoint_id)
 
     def _checkpoint_thread(self, checkpoint_id: str) -> str | None:
         """The thread a checkpoint of this router's driver was parked for, or ``None``."""
@@ -334,6 +345,38 @@ class RouterCore:
             checkpoint,
             reason="the thread is not parked there (another worker resumed it)",
         )
+
+    def dead_run(self, mm_thread: str) -> str | None:
+        """The checkpoint of a run on ``mm_thread`` whose claim lapsed with tool calls in
+        flight (its worker died, or its drive raised: `Drive.abandon` lets the claim
+        lapse), or ``None``. Only lapsed checkpoints are looked at (at most `LAPSED_SCAN`):
+        give the driver a ``checkpoint_lease`` at most half the route store's lease, so a
+        dead run's checkpoint lapses before its thread's claim does."""
+        parks = getattr(self.driver, "parking", None)
+        if parks is None:
+            return None
+        for checkpoint_id in parks.store.lapsed(LAPSED_SCAN):
+            if self._checkpoint_thread(checkpoint_id) == mm_thread:
+                return str(checkpoint_id)
+        return None
+
+    def _run_failed(self, mm_thread: str, messages: list[InboundMessage], token: int) -> None:
+        """A run raised. When it left a checkpoint with calls in flight (a send may have
+        gone out before a time limit or an OpenAI error stopped it), the thread parks on
+        that checkpoint: a sweep lists the lapsed checkpoint and re-attaches to the run
+        (same call ids), and the mail, in the run already, is not run from scratch (a
+        second reply). Otherwise the messages go back to the queue (`RouteStore.release`,
+        which counts an attempt: a run that raises every time ends ``failed``)."""
+        checkpoint = self.dead_run(mm_thread)
+        if checkpoint is not None and self.store.park(mm_thread, token, checkpoint):
+            logger.warning(
+                "inbound thread %s: the run raised with calls in flight; parked as %s to be"
+                " re-attached",
+                mm_thread,
+                checkpoint,
+            )
+            return
+        self.store.release(mm_thread, messages, token=token)
 
     def _resume_failed(
         self, mm_thread: str, checkpoint: str, token: int, queued: list[InboundMessage]
@@ -389,7 +432,7 @@ class RouterCore:
         # The run is over without the mail (finished elsewhere, or fell back to the
         # late-decision message): the mail starts the thread's next run.
         reported = () if outcome.status == "gone" else (outcome,)
-        if beat.lost.is_set() or not self.store.heartbeat(mm_thread, token):
+        if not self.store.heartbeat(mm_thread, token):  # fenced: see _settle
             self._lost(mm_thread)
             self.store.release(mm_thread, queued, token=token)
             return ResumeResult("gone", mm_thread, checkpoint, outcomes=reported), []

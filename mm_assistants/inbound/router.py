@@ -262,7 +262,7 @@ class InboundRouter(RouterCore):
                 try:
                     outcome = self._turn(mm_thread, messages, token)
                 except BaseException:
-                    self.store.release(mm_thread, messages, token=token)
+                    self._run_failed(mm_thread, messages, token)
                     raise
             if outcome is None:  # the claim was lost before the run began
                 break

@@ -208,7 +208,7 @@ class AsyncInboundRouter(RouterCore):
                     outcome = await self._turn(mm_thread, messages, token)
                 except BaseException:
                     # in a worker thread, which finishes even if this task is cancelled again
-                    await self._off(self.store.release, mm_thread, messages, token=token)
+                    await self._off(self._run_failed, mm_thread, messages, token)
                     raise
             if outcome is None:  # the claim was lost before the run began
                 break

@@ -34,12 +34,13 @@ processes, so a sync API is enough (an asyncio queue such as arq calls it with
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from mm_assistants.drivers import parking
-from mm_assistants.inbound.fleet import ResumeResult, meta_thread
+from mm_assistants.drivers import RunOutcome, parking
+from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.router import InboundRouter
 from mm_assistants.inbound.routing import RouteResult
 from mm_assistants.state import CheckpointStore, DecisionStore, InboundMessage, PendingStore
@@ -49,8 +50,8 @@ logger = logging.getLogger("mm_assistants.inbound.work")
 
 #: How many workers a thread's work may lose before it ends ``failed``.
 DEFAULT_MAX_ATTEMPTS = 3
-#: How many lapsed checkpoints a task looks through for its thread's dead run.
-LAPSED_SCAN = 100
+#: Seconds a task holds the checkpoint of a run it ends (`FleetWork.resume_run`).
+END_LEASE = 60.0
 #: The prefix of the MultiMail-thread-like key of an explicit run request.
 REQUEST_PREFIX = "request:"
 
@@ -177,15 +178,17 @@ class FleetWork:
         ``failed`` once ``max_attempts`` workers were lost on it. A resume whose worker
         died is resumed (`resume_run`), never run beside. Idempotent: with nothing queued
         it does nothing (``ignored``)."""
-        if self.store.parked(key) is not None:
+        parked = self.store.parked(key)
+        if parked is not None:
             if self.store.token(key) is not None:
                 return RouteResult("busy", mm_thread_id=key, reason="parked for a decision")
-            return _routed(key, self.router.resume(key))  # its resumer died
+            return _routed(key, self._resume(parked))  # its resumer died
         dead = self._dead_run(key)
         if dead is not None:
-            # Its worker died mid-dispatch: re-attach to that run (same call ids, so a send
-            # is not made twice). Driving the mail again would start a second run beside it.
-            return _routed(key, self.router.resume(dead))
+            # Its worker died (or its drive raised) mid-dispatch: re-attach to that run
+            # (same call ids, so a send is not made twice). Driving the mail again would
+            # start a second run beside it.
+            return _routed(key, self._resume(dead))
         claimed = self.store.claim(key, recover=True)
         if claimed is None:
             return RouteResult("busy", mm_thread_id=key, reason="another worker holds it")
@@ -212,8 +215,13 @@ class FleetWork:
         ``parked`` while a held send is still undecided, ``busy`` or ``not_parked`` while
         another worker resumes it (if that worker dies, `sweep` lists the checkpoint again
         once its claim lapsed), ``not_parked`` when it is done already: each is safe to
-        repeat."""
-        return self.router.resume(checkpoint_id)
+        repeat. A run
+        that lost ``max_attempts`` claims (its workers died, or its drives raised), or
+        whose checkpoint this release cannot resume (other tools or mailbox scope), is
+        ended instead: ``gone`` with a ``failed`` outcome, its held sends handed to the
+        late-decision path, its thread's work ``failed`` (listed by `RouteStore.failed`
+        with the reason)."""
+        return self._resume(checkpoint_id)
 
     def sweep(self, *, limit: int = 100) -> SweepPlan:
         """What to (re-)enqueue, read-mostly and idempotent: threads with admitted but
@@ -222,31 +230,87 @@ class FleetWork:
         mid-dispatch, died). Run it on a timer and when a worker starts."""
         if limit < 1:
             return SweepPlan()
-        threads = self.store.stalled()[:limit]
+        threads = self.store.stalled(limit)
         return plan_sweep(threads, [self._decided(), self.checkpoints.lapsed(limit)], limit)
 
     def _dead_run(self, key: str) -> str | None:
         """The checkpoint a dead worker's run on thread ``key`` left with a lapsed claim
-        (it died with tool calls in flight), or ``None``. Only lapsed checkpoints are
-        looked at: give the driver a ``checkpoint_lease`` at most half the route store's
-        lease, so a dead run's checkpoint lapses before its thread's claim does."""
-        for checkpoint_id in self.checkpoints.lapsed(LAPSED_SCAN):
-            found = self.checkpoints.get(checkpoint_id)
-            if found is None:
-                continue
-            try:
-                meta = parking.decode(found.record, found.format_version).meta
-            except parking.CheckpointError:
-                continue  # another release's, or unreadable: not one to resume here
-            if meta_thread(meta) == key:
-                return checkpoint_id
-        return None
+        (it died, or its drive raised, with tool calls in flight), or ``None``
+        (`InboundRouter.dead_run`). Give the driver a ``checkpoint_lease`` at most half the
+        route store's lease, so a dead run's checkpoint lapses before its thread's claim
+        does."""
+        return self.router.dead_run(key)
+
+    def _resume(self, checkpoint_id: str) -> ResumeResult:
+        """`InboundRouter.resume`, unless the run is poisoned or unresumable (see
+        `resume_run`): a run that kills its worker is never handed to a new one forever."""
+        found = self.checkpoints.get(checkpoint_id)
+        lost = 0 if found is None else found.lost_claims(time.time())
+        if lost >= self.max_attempts:
+            return self._end_run(checkpoint_id, f"{lost} claims on its run were lost")
+        try:
+            return self.router.resume(checkpoint_id)
+        except parking.CheckpointError:
+            # the thread was parked on it again (`_resume_failed`): it would be listed,
+            # and fail, at every sweep, and hold its thread's mail for good
+            return self._end_run(
+                checkpoint_id, "this release cannot resume its checkpoint (tools or scope)"
+            )
+
+    def _end_run(self, checkpoint_id: str, why: str) -> ResumeResult:
+        """End the run ``checkpoint_id`` for good: its held sends go to the late-decision
+        path, the checkpoint is deleted, and its thread's work ends ``failed`` (an
+        operator lists it with `RouteStore.failed`)."""
+        claim = self.checkpoints.claim(checkpoint_id, until=time.time() + END_LEASE)
+        if claim is None:
+            gone = self.checkpoints.get(checkpoint_id) is None
+            return ResumeResult("gone" if gone else "busy", checkpoint_id=checkpoint_id)
+        mm_thread = self.router.checkpoint_thread(checkpoint_id)
+        self._late_path(claim.checkpoint.record, claim.checkpoint.format_version)
+        self.checkpoints.delete(checkpoint_id, token=claim.token)
+        reason = f"run {checkpoint_id} ended: {why}"
+        if mm_thread is not None:
+            self._fail_thread(mm_thread, checkpoint_id, reason)
+        # ids and a fixed text only: a checkpoint holds a stranger's words
+        logger.error("inbound thread %s: %s", mm_thread, reason)
+        outcome = RunOutcome(status="failed", checkpoint_id=checkpoint_id)
+        outcome.incomplete_reason = why
+        return ResumeResult("gone", mm_thread, checkpoint_id, reason, outcomes=(outcome,))
+
+    def _late_path(self, record: bytes, format_version: int) -> None:
+        """The held sends of an ended run: their decisions take the late-decision path
+        (no resume will hand them to the model)."""
+        try:
+            checkpoint = parking.decode(record, format_version)
+        except parking.CheckpointError:
+            return  # unreadable here: nothing can be known about its held sends
+        for call in checkpoint.held():
+            found = None if call.held is None else self.pending.get(call.held.email_id)
+            if found is not None and found.checkpoint_id is not None:
+                self.pending.add(replace(found, checkpoint_id=None, waiting_until=None, owner=None))
+
+    def _fail_thread(self, mm_thread: str, checkpoint_id: str, reason: str) -> None:
+        """End the work of ``mm_thread`` whose run ``checkpoint_id`` was ended: parked on
+        it, resumed by a worker that died, or claimed by one that died mid-run."""
+        token: int | None
+        if self.store.parked(mm_thread) == checkpoint_id:
+            token = self.store.token(mm_thread)  # the parked claim; None: a lapsed resume
+            if token is None:
+                taken = self.store.unpark(mm_thread, checkpoint_id)
+                token = None if taken is None else taken[0]
+        else:
+            claimed = self.store.claim(mm_thread, recover=True)
+            token = None if claimed is None else claimed.token
+        if token is not None:
+            self.store.fail(mm_thread, token, reason)
 
     def _decided(self) -> list[str]:
         """Parked runs whose held emails the decision store shows all decided."""
         held = []
         for record in self.pending.all():
-            checkpoint = parking.resume_target(record) if record.checkpoint_id else None
+            # resume_target: the checkpoint a record was marked with, or the one its
+            # response's step has (a park whose marking never happened)
+            checkpoint = parking.resume_target(record)
             if checkpoint is not None:
                 held.append((checkpoint, record.email_id))
         if not held:

@@ -28,7 +28,9 @@ from typing import Protocol
 @dataclass(frozen=True)
 class Checkpoint:
     """One stored checkpoint. ``fence`` is the token of its latest claim (0: never
-    claimed); ``claimed_until`` is when that claim lapses (``None``: not claimed)."""
+    claimed); ``claimed_until`` is when that claim lapses (``None``: not claimed);
+    ``attempts`` how many claims took it over from a lapsed claim (a worker died, or a
+    drive raised, with the run in hand): a run that keeps dying ends instead of looping."""
 
     checkpoint_id: str
     record: bytes
@@ -36,6 +38,13 @@ class Checkpoint:
     updated_at: float
     fence: int = 0
     claimed_until: float | None = None
+    attempts: int = 0
+
+    def lost_claims(self, now: float) -> int:
+        """Claims lost on it by ``now`` (unix seconds): the counted take-overs, plus its
+        latest claim when that lapsed unreleased (the next claim will count it)."""
+        lapsed = self.claimed_until is not None and self.claimed_until <= now
+        return self.attempts + lapsed
 
     def __repr__(self) -> str:
         # the record is a run's state (messages, tool outputs): its size, never its text
@@ -72,7 +81,9 @@ class CheckpointStore(Protocol):
     def claim(self, checkpoint_id: str, *, until: float) -> CheckpointClaim | None:
         """Claim the checkpoint until ``until`` (unix seconds); atomic, so of several
         callers at most one gets it. ``None`` when there is no checkpoint or a claim that
-        has not lapsed holds it. Each claim's token is larger than every earlier one's."""
+        has not lapsed holds it. Each claim's token is larger than every earlier one's. A
+        claim that takes over a lapsed claim (not a released one) counts an attempt
+        (`Checkpoint.attempts`)."""
 
     def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
         """Extend the claim ``token`` until ``until`` (a resumer's heartbeat); False,
@@ -81,7 +92,9 @@ class CheckpointStore(Protocol):
 
     def release(self, checkpoint_id: str, token: int) -> bool:
         """End the claim ``token`` (the run was parked again); False, changing nothing,
-        when ``token`` is not the latest claim or the checkpoint is gone."""
+        when ``token`` is not the latest claim or the checkpoint is gone. (A holder whose
+        work raised lets the claim lapse instead: ``renew(..., until=time.time())``, so
+        the checkpoint is listed by `lapsed` and its next claim counts an attempt.)"""
 
     def delete(self, checkpoint_id: str, *, token: int | None = None) -> bool:
         """Forget the checkpoint (its run finished). With ``token``, only while that is the

@@ -2,12 +2,16 @@
 
 A claim (a route claim, a resume's checkpoint claim) is a lease that lapses unless its
 holder renews it. `Heartbeat` renews it on its own thread so the work itself needs no
-timer; when a renewal fails (the store says the claim is no longer ours, or the store is
-unreachable) it sets `Heartbeat.lost` and stops, and the work checks ``lost`` before each
-write that must be its own. A heartbeat never raises into its caller, and closing it never
-waits long: at most `Heartbeat.close_wait` seconds for a renewal under way (a renewal
-stuck on a dead connection is left behind on its daemon thread, and `lost` is set, since
-nobody knows whether it renewed).
+timer; when the store says the claim is no longer ours it sets `Heartbeat.lost` and stops,
+and the work checks ``lost`` before each write that must be its own. A renewal that
+*raises* (a database blip, a reset pooled connection) says nothing about the claim: it is
+retried, every third of the interval, until the lease would really have run out since the
+last renewal that worked (``lease``, three intervals by default); only then is ``lost``
+set. One transient error must not give a live claim up: the work would skip its fenced
+writes, and the claim would lapse under a run that is still going on. A heartbeat never
+raises into its caller, and closing it never waits long: at most `Heartbeat.close_wait`
+seconds for a renewal under way (a renewal stuck on a dead connection is left behind on
+its daemon thread, and `lost` is set, since nobody knows whether it renewed).
 
 A heartbeat may have a maximum age (``max_age`` seconds): past it, renewals stop and
 `lost` is set, so a claim held by work that hangs (a deadlocked tool, an HTTP call with no
@@ -50,9 +54,40 @@ def next_step(elapsed: float, every: float, max_age: float | None) -> tuple[floa
     return every, False
 
 
-def _check(every: float, max_age: float | None) -> None:
-    for name, value in (("every", every), ("max_age", max_age)):
-        if value is None and name == "max_age":
+def retry_step(since_ok: float, every: float, lease: float) -> tuple[float, bool]:
+    """After a renewal raised, ``since_ok`` seconds after the last one that worked (or the
+    start): wait the first number of seconds, then retry (``False``), or give the lease up
+    (``True``: the retry would fall at or past the lease's end, when another worker may
+    hold the claim)."""
+    wait = every / 3
+    if since_ok + wait >= lease:
+        return 0.0, True
+    return wait, False
+
+
+class _Schedule:
+    """When a heartbeat renews, retries or gives up (pure; each shell does the waiting)."""
+
+    def __init__(self, every: float, max_age: float | None, lease: float, now: float) -> None:
+        self.every, self.max_age, self.lease = every, max_age, lease
+        self.started = self.last_ok = now
+        self.failing = False
+
+    def next(self, now: float) -> tuple[float, str]:
+        """Seconds to wait, then ``renew``, ``expire`` (max age) or ``lost`` (at once)."""
+        wait, expire = next_step(now - self.started, self.every, self.max_age)
+        if self.failing:
+            retry, give_up = retry_step(now - self.last_ok, self.every, self.lease)
+            if give_up:
+                return 0.0, "lost"
+            if retry < wait:
+                return retry, "renew"
+        return wait, "expire" if expire else "renew"
+
+
+def _check(every: float, max_age: float | None, lease: float | None = None) -> None:
+    for name, value in (("every", every), ("max_age", max_age), ("lease", lease)):
+        if value is None and name != "every":
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ValueError(f"{name} is a number of seconds and must be positive, not {value!r}")
@@ -69,14 +104,23 @@ def _log_expired(max_age: float | None, on_expired: Callable[[], None] | None) -
 
 def _log_failed(error: BaseException) -> None:
     # The type only: a driver's message may quote a DSN or a URL.
-    log.warning("heartbeat: renewal failed (%s); the lease is lost", type(error).__name__)
+    log.warning(
+        "heartbeat: renewal failed (%s); retrying until the lease runs out", type(error).__name__
+    )
+
+
+def _log_gave_up() -> None:
+    log.warning("heartbeat: no renewal worked for a whole lease; the lease is lost")
 
 
 class Heartbeat:
     """Calls ``renew()`` every ``every`` seconds on a daemon thread until closed.
 
-    ``renew`` returns True while the lease is still ours. When it returns False or raises,
-    `lost` is set and the thread stops; nothing is raised to the caller. The first renewal
+    ``renew`` returns True while the lease is still ours. When it returns False, `lost` is
+    set and the thread stops; when it raises, it is retried every third of ``every`` until
+    ``lease`` seconds (3 x ``every`` by default: the claim's lease, renewed every third of
+    it) passed since the last renewal that worked, then `lost` is set. Nothing is raised to
+    the caller. The first renewal
     happens ``every`` seconds after the start (the lease was just taken). `close` waits
     for a renewal under way at most `close_wait` seconds (2 x ``every``, at most
     `MAX_CLOSE_WAIT`). With ``max_age``, renewals stop that many seconds after the start:
@@ -90,11 +134,14 @@ class Heartbeat:
         every: float,
         max_age: float | None = None,
         on_expired: Callable[[], None] | None = None,
+        lease: float | None = None,
     ) -> None:
-        _check(every, max_age)
+        _check(every, max_age, lease)
         self.every = float(every)
         #: Seconds after the start when renewals stop (``None``: never).
         self.max_age = None if max_age is None else float(max_age)
+        #: How long a renewal holds: failed renewals are retried until it ran out.
+        self.lease = 3 * self.every if lease is None else float(lease)
         self._on_expired = on_expired
         #: Seconds `close` waits for a renewal under way before it gives up on it.
         self.close_wait = min(2 * self.every, MAX_CLOSE_WAIT)
@@ -147,21 +194,27 @@ class Heartbeat:
         self.close()
 
     def _run(self) -> None:
-        started = time.monotonic()
+        plan = _Schedule(self.every, self.max_age, self.lease, time.monotonic())
         while True:
-            wait, expire = next_step(time.monotonic() - started, self.every, self.max_age)
+            wait, action = plan.next(time.monotonic())
+            if action == "lost":
+                _log_gave_up()
+                self.lost.set()
+                return
             if self._stop.wait(wait):
                 return
-            if expire:
+            if action == "expire":
                 self.lost.set()
                 _log_expired(self.max_age, self._on_expired)
                 return
+            attempted = time.monotonic()
             try:
                 kept = bool(self._renew())
-            except Exception as error:  # noqa: BLE001 -- a failed renewal is a lost lease, never a crash of the worker
+            except Exception as error:  # noqa: BLE001 -- a failed renewal is retried, never a crash of the worker
                 _log_failed(error)
-                self.lost.set()
-                return
+                plan.failing = True
+                continue
+            plan.failing, plan.last_ok = False, attempted
             if not kept:
                 log.warning("heartbeat: the lease is no longer ours")
                 self.lost.set()
@@ -173,7 +226,8 @@ class AsyncHeartbeat:
     `asyncio.to_thread` every ``every`` seconds, so a slow store never blocks the loop.
 
     ``lost`` is an `asyncio.Event` (``await beat.lost.wait()`` or ``beat.lost.is_set()``);
-    ``max_age`` and ``on_expired`` are as for `Heartbeat`. `aclose` waits for a renewal
+    ``max_age``, ``on_expired`` and ``lease`` (failed renewals retried until it ran out)
+    are as for `Heartbeat`. `aclose` waits for a renewal
     under way at most `close_wait` seconds, then leaves it to its worker thread (it renews
     no more) and sets ``lost``. Use it as ``async with AsyncHeartbeat(...) as beat``.
     """
@@ -185,10 +239,12 @@ class AsyncHeartbeat:
         every: float,
         max_age: float | None = None,
         on_expired: Callable[[], None] | None = None,
+        lease: float | None = None,
     ) -> None:
-        _check(every, max_age)
+        _check(every, max_age, lease)
         self.every = float(every)
         self.max_age = None if max_age is None else float(max_age)
+        self.lease = 3 * self.every if lease is None else float(lease)
         self.close_wait = min(2 * self.every, MAX_CLOSE_WAIT)
         #: Set when a renewal failed or ``max_age`` passed: the lease may be someone else's.
         self.lost = asyncio.Event()
@@ -240,24 +296,30 @@ class AsyncHeartbeat:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        started = loop.time()
+        plan = _Schedule(self.every, self.max_age, self.lease, loop.time())
         while True:
-            wait, expire = next_step(loop.time() - started, self.every, self.max_age)
+            wait, action = plan.next(loop.time())
+            if action == "lost":
+                _log_gave_up()
+                self.lost.set()
+                return
             try:
                 await asyncio.wait_for(self._stop.wait(), wait)
                 return  # closed
             except TimeoutError:
                 pass
-            if expire:
+            if action == "expire":
                 self.lost.set()
                 _log_expired(self.max_age, self._on_expired)
                 return
+            attempted = loop.time()
             try:
                 kept = bool(await asyncio.to_thread(self._renew))
-            except Exception as error:  # noqa: BLE001 -- a failed renewal is a lost lease, never a crash of the worker
+            except Exception as error:  # noqa: BLE001 -- a failed renewal is retried, never a crash of the worker
                 _log_failed(error)
-                self.lost.set()
-                return
+                plan.failing = True
+                continue
+            plan.failing, plan.last_ok = False, attempted
             if not kept:
                 log.warning("heartbeat: the lease is no longer ours")
                 self.lost.set()

@@ -165,9 +165,10 @@ class MemoryCheckpointStore:
             known = self._checkpoints.get(checkpoint_id)
             if token is not None and (known is None or known.fence != token):
                 return False
-            fence, until = (0, None) if known is None else (known.fence, known.claimed_until)
-            self._checkpoints[checkpoint_id] = Checkpoint(
-                checkpoint_id, bytes(record), format_version, time.time(), fence, until
+            if known is None:
+                known = Checkpoint(checkpoint_id, b"", format_version, 0.0)
+            self._checkpoints[checkpoint_id] = replace(
+                known, record=bytes(record), format_version=format_version, updated_at=time.time()
             )
             return True
 
@@ -184,7 +185,9 @@ class MemoryCheckpointStore:
                 return None
             self._last_token += 1
             token = self._last_token
-            claimed = replace(known, fence=token, claimed_until=until)
+            # a lapsed claim (never released) was lost: its worker died or its drive raised
+            attempts = known.attempts + (known.claimed_until is not None)
+            claimed = replace(known, fence=token, claimed_until=until, attempts=attempts)
             self._checkpoints[checkpoint_id] = claimed
             return CheckpointClaim(claimed, token, until)
 

@@ -167,6 +167,10 @@ class MemoryRouteStore:
                 del self._queues[mm_thread]
             if held is not None and held.parked is None:
                 del self._claims[mm_thread]
+                if token is not None:  # the holder's run raised: an attempt, and to the back
+                    self._attempts[mm_thread] = self._attempts.get(mm_thread, 0) + 1
+                    if mm_thread in self._queues:
+                        self._queues[mm_thread] = self._queues.pop(mm_thread)
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -211,10 +215,12 @@ class MemoryRouteStore:
             fence = self._take(mm_thread, resuming=checkpoint_id, recover=True)
             return fence, self._take_queue(mm_thread, fence)
 
-    def stalled(self) -> list[str]:
-        """Threads with queued or taken messages and no live or parked claim."""
+    def stalled(self, limit: int | None = None) -> list[str]:
+        """Threads with queued or taken messages and no live or parked claim, at most
+        ``limit``; a thread whose run was just released last."""
         with self._lock:
-            return [t for t, queue in self._queues.items() if queue and self._live(t) is None]
+            found = [t for t, queue in self._queues.items() if queue and self._live(t) is None]
+            return found if limit is None else found[: max(0, limit)]
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread (see `RouteStore.claim`)."""

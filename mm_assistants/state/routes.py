@@ -142,7 +142,8 @@ class RouteStore(Protocol):
 
     def attempts(self, mm_thread: str) -> int:
         """How many workers the thread's current work has lost: each claim that takes over
-        a lapsed claim counts one; `finish` and `park` reset the count."""
+        a lapsed claim counts one, and so does each `release` by the claim's holder (its
+        run raised); `finish` and `park` reset the count."""
 
     def fail(self, mm_thread: str, token: int, reason: str) -> bool:
         """End the thread's current work as failed (after too many lost workers): its
@@ -165,7 +166,10 @@ class RouteStore(Protocol):
         """A run failed: put ``messages`` back at the head of the queue, drop the claim
         (with ``token``: only the claim ``token``). A ``token`` that is no longer the
         thread's claim gives back only the messages not queued already (a recovering
-        claim put the taken ones back at its take-over)."""
+        claim put the taken ones back at its take-over). The holder's own release of a
+        live claim counts an attempt, as a lost worker does (a run that raises every time
+        ends ``failed`` instead of looping), and sends the thread to the back of `stalled`
+        (so such threads cannot keep the others out of a sweep)."""
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live claim (a parked claim included), or
@@ -191,9 +195,11 @@ class RouteStore(Protocol):
         follow the resumed outputs). ``None`` when the thread is not parked as
         ``checkpoint_id`` (another worker resumed it already)."""
 
-    def stalled(self) -> list[str]:
+    def stalled(self, limit: int | None = None) -> list[str]:
         """Threads with queued messages and no live claim (after a failure or restart),
-        or whose lapsed claim still holds taken messages (its worker died mid-run)."""
+        or whose lapsed claim still holds taken messages (its worker died mid-run); at
+        most ``limit`` (all by default). A thread whose run was just released comes after
+        those waiting longer."""
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or

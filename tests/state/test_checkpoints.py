@@ -218,7 +218,9 @@ def apply(store: CheckpointStore, steps: list[tuple[str, str, int]]) -> list[obj
             said.append(store.delete(name, token=token if pick % 2 else None))
         for each in ("run_a", "run_b"):
             got = store.get(each)
-            said.append(None if got is None else (got.record, got.format_version, got.fence))
+            said.append(
+                None if got is None else (got.record, got.format_version, got.fence, got.attempts)
+            )
             if got is not None and got.claimed_until is not None:
                 assert got.fence == max(issued[each])  # only a run's latest claim is live
     return said
@@ -250,3 +252,68 @@ def test_lapsed_lists_checkpoints_whose_claim_ran_out_unreleased(backend: Backen
     assert store.lapsed(10) == ["cp_died"]
     assert store.claim("cp_died", until=time.time() + 60) is not None
     assert store.lapsed(10) == []
+
+
+# -- attempts: a run that keeps dying, or raising, ends (review 16, H3) --------------------
+
+
+def test_a_take_over_of_a_lapsed_claim_counts_an_attempt(backend: Backend) -> None:
+    store = backend.checkpoints()
+    store.put("cp", b"{}", format_version=1)
+    first = store.claim("cp", until=time.time() - 1)  # its worker dies: the claim lapses
+    assert first is not None
+    assert first.checkpoint.attempts == 0
+    second = store.claim("cp", until=time.time() + 60)
+    assert second is not None
+    assert second.checkpoint.attempts == 1
+    assert store.put("cp", b"{}", format_version=1, token=second.token)  # a write keeps it
+    assert store.release("cp", second.token)  # parked again: a released claim is no loss
+    third = store.claim("cp", until=time.time() + 60)
+    assert third is not None
+    assert third.checkpoint.attempts == 1
+    got = backend.checkpoints().get("cp")
+    assert got is not None
+    assert (got.attempts, got.lost_claims(time.time())) == (1, 1)  # its claim holds: no loss
+
+
+def test_a_claim_its_holder_lets_lapse_is_listed_and_counted(backend: Backend) -> None:
+    store = backend.checkpoints()
+    store.put("cp", b"{}", format_version=1)
+    claim = store.claim("cp", until=time.time() + 60)
+    assert claim is not None
+    assert store.lapsed(10) == []
+    assert store.renew("cp", claim.token, until=time.time())  # its drive raised
+    assert store.lapsed(10) == ["cp"]
+    got = store.get("cp")
+    assert got is not None
+    assert (got.attempts, got.lost_claims(time.time() + 1)) == (0, 1)
+    again = store.claim("cp", until=time.time() + 60)
+    assert again is not None
+    assert again.checkpoint.attempts == 1
+
+
+def test_a_version_1_sqlite_checkpoint_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "runs.db"
+    SQLiteCheckpointStore(path).close()
+    with sqlite3.connect(path) as db:  # back to version 1's layout, one row in it
+        db.execute("DROP TABLE mm_checkpoints")
+        db.execute(
+            "CREATE TABLE mm_checkpoints (checkpoint_id TEXT PRIMARY KEY, record BLOB NOT NULL,"
+            " format_version INTEGER NOT NULL, updated_at REAL NOT NULL,"
+            " fence INTEGER NOT NULL DEFAULT 0, claimed_until REAL)"
+        )
+        db.execute("INSERT INTO mm_checkpoints VALUES ('cp', x'7b7d', 1, 1.0, 3, 2.0)")
+        db.execute("UPDATE mm_schema_versions SET version = 1 WHERE store = 'checkpoints'")
+    db.close()
+    store = SQLiteCheckpointStore(path)
+    try:
+        got = store.get("cp")
+        assert got is not None
+        assert (got.fence, got.attempts) == (3, 0)
+        claim = store.claim("cp", until=time.time() + 60)  # took over the lapsed claim
+        assert claim is not None
+        assert claim.checkpoint.attempts == 1
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from mm_assistants.state.heartbeat import AsyncHeartbeat, Heartbeat, next_step
+from mm_assistants.state.heartbeat import AsyncHeartbeat, Heartbeat, next_step, retry_step
 
 BOUND = 5.0  # no wait in this file lasts longer
 
@@ -260,3 +260,74 @@ async def test_async_no_renewal_before_the_first_interval_and_repr() -> None:
     async with beat:
         assert "running" in repr(beat)
     assert calls == []
+
+
+# -- a renewal that raises is retried until the lease really ran out (review 16, H2) -------
+
+
+def test_retry_step_retries_until_the_lease_would_have_run_out() -> None:
+    assert retry_step(1.0, 3.0, 9.0) == (1.0, False)  # a third of the interval
+    assert retry_step(7.9, 3.0, 9.0) == (1.0, False)
+    assert retry_step(8.0, 3.0, 9.0) == (0.0, True)  # the retry would fall at the lease's end
+    assert retry_step(20.0, 3.0, 9.0) == (0.0, True)
+
+
+def test_one_failed_renewal_is_retried_and_the_lease_is_kept(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[float] = []
+    enough = threading.Event()
+
+    def renew() -> bool:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise ConnectionError("postgresql://app:hunter2@db/prod reset")
+        if len(calls) >= 4:
+            enough.set()
+        return True
+
+    with caplog.at_level(logging.WARNING), Heartbeat(renew, every=0.15) as beat:
+        assert enough.wait(BOUND)
+        assert not beat.lost.is_set()  # one blip: the claim is still ours
+    assert calls[1] - calls[0] < 0.12  # retried sooner than the next interval
+    assert "ConnectionError" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
+def test_renewals_that_keep_raising_lose_the_lease_only_after_it_ran_out() -> None:
+    calls: list[float] = []
+
+    def renew() -> bool:
+        calls.append(time.monotonic())
+        raise OSError("down")
+
+    started = time.monotonic()
+    with Heartbeat(renew, every=0.1, lease=0.6) as beat:
+        assert beat.lost.wait(BOUND)
+        waited = time.monotonic() - started
+    assert 0.45 <= waited < 0.6 + 0.5  # not at the first error (0.1 s): near the lease's end
+    assert len(calls) >= 4  # retried meanwhile
+
+
+async def test_async_one_failed_renewal_is_retried_and_the_lease_is_kept() -> None:
+    calls: list[int] = []
+
+    def renew() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("reset")
+        return True
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BOUND
+    async with AsyncHeartbeat(renew, every=0.05) as beat:
+        while len(calls) < 4 and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+        assert not beat.lost.is_set()
+    assert len(calls) >= 4
+
+
+@pytest.mark.parametrize("lease", [0, -1.0, True])
+def test_rejects_a_bad_lease(lease: object) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        Heartbeat(lambda: True, every=1.0, lease=lease)  # type: ignore[arg-type]

@@ -170,7 +170,7 @@ def test_one_file_records_each_stores_schema_version(tmp_path: Path) -> None:
         kind(path).close()
     with sqlite3.connect(path) as db:
         rows = dict(db.execute("SELECT store, version FROM mm_schema_versions").fetchall())
-    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 3}
+    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 3, "checkpoints": 2}
     database = Database(path)
     assert database.schema_version("pending") == 1
     assert database.schema_version("nothing") is None
@@ -259,7 +259,11 @@ def test_a_checkpoint_row_with_odd_fields_is_quarantined(
 ) -> None:
     store = SQLiteCheckpointStore(tmp_path / "runs.db")
     with sqlite3.connect(tmp_path / "runs.db") as db:
-        db.execute("INSERT INTO mm_checkpoints VALUES (?, ?, ?, ?, ?, ?)", ("run_odd", *values))
+        db.execute(
+            "INSERT INTO mm_checkpoints (checkpoint_id, record, format_version, updated_at,"
+            " fence, claimed_until) VALUES (?, ?, ?, ?, ?, ?)",
+            ("run_odd", *values),
+        )
     assert store.get("run_odd") is None
     assert [(row[0], problem in row[1]) for row in store.quarantined()] == [("run_odd", True)]
     store.close()

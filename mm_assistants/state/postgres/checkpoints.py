@@ -25,7 +25,7 @@ QUARANTINE = "mm_checkpoint_quarantine"
 # Times as unix seconds; ``holds`` is judged by the database's clock.
 _SELECT = (
     "SELECT checkpoint_id, record, format_version, extract(epoch FROM updated_at)::float8,"
-    " fence, extract(epoch FROM claimed_until)::float8, claimed_until > now()"
+    " fence, extract(epoch FROM claimed_until)::float8, claimed_until > now(), attempts"
     f" FROM {TABLE} WHERE checkpoint_id = %s"
 )
 
@@ -85,12 +85,14 @@ class PostgresCheckpointStore:
             if isinstance(known, str):
                 problem, known = known, None  # kept aside once this transaction ended
             elif known is not None and not row[6]:
-                fence = conn.execute(
+                # a lapsed claim (never released) was lost: its worker died or its drive raised
+                fence, attempts = conn.execute(
                     f"UPDATE {TABLE} SET fence = nextval('mm_fence'),"
-                    " claimed_until = now() + %s * interval '1 second'"
-                    " WHERE checkpoint_id = %s RETURNING fence",
+                    " claimed_until = now() + %s * interval '1 second',"
+                    " attempts = attempts + (claimed_until IS NOT NULL)::int"
+                    " WHERE checkpoint_id = %s RETURNING fence, attempts",
                     (seconds_until(until), checkpoint_id),
-                ).fetchone()[0]
+                ).fetchone()
                 claimed = Checkpoint(
                     known.checkpoint_id,
                     known.record,
@@ -98,6 +100,7 @@ class PostgresCheckpointStore:
                     known.updated_at,
                     int(fence),
                     until,
+                    int(attempts),
                 )
                 return CheckpointClaim(claimed, int(fence), until)
         if problem is not None:
@@ -187,7 +190,7 @@ class PostgresCheckpointStore:
 
 def _read(row: tuple[Any, ...]) -> Checkpoint | str:
     """The checkpoint a row holds, or a fixed description of why it cannot be read."""
-    checkpoint_id, record, version, updated_at, fence, until, _holds = row
+    checkpoint_id, record, version, updated_at, fence, until, _holds, attempts = row
     if not isinstance(version, int) or version < 1:
         return "the format version is not a positive integer"
     # claimed_until is shown on this host's clock: the database's lease end, moved by
@@ -199,4 +202,5 @@ def _read(row: tuple[Any, ...]) -> Checkpoint | str:
         float(updated_at),
         int(fence),
         None if until is None else float(until),
+        int(attempts),
     )

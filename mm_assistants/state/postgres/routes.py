@@ -257,6 +257,13 @@ class PostgresRouteStore:
             _enqueue(conn, mm_thread, messages, at_head=True)
             if row.parked is None:
                 _drop(conn, mm_thread)
+                if token is not None and row.held:
+                    # the holder's run raised: an attempt, and to the back of stalled()
+                    conn.execute(
+                        "UPDATE mm_route_threads SET attempts = attempts + 1, queued_at = now()"
+                        " WHERE mm_thread = %s",
+                        (mm_thread,),
+                    )
             _mark_queue(conn, mm_thread)
 
     def token(self, mm_thread: str) -> int | None:
@@ -313,14 +320,16 @@ class PostgresRouteStore:
             fence = self._take(conn, mm_thread, row, resuming=checkpoint_id, recover=True)
             return fence, _take_queue(conn, mm_thread, fence)
 
-    def stalled(self) -> list[str]:
+    def stalled(self, limit: int | None = None) -> list[str]:
         """Threads with queued or taken messages and no live or parked claim, oldest queue
-        first; a thread another process is claiming right now is skipped, not waited for."""
+        first (a released run's thread queues anew, behind the others), at most ``limit``;
+        a thread another process is claiming right now is skipped, not waited for."""
         with self.database.transaction() as conn:
             rows = conn.execute(
                 "SELECT mm_thread FROM mm_route_threads WHERE queued_at IS NOT NULL"
                 " AND parked IS NULL AND (claimed_until IS NULL OR claimed_until <= now())"
-                " ORDER BY queued_at FOR UPDATE SKIP LOCKED"
+                " ORDER BY queued_at, mm_thread LIMIT %s FOR UPDATE SKIP LOCKED",
+                (None if limit is None else max(0, limit),),
             ).fetchall()
         return [str(row[0]) for row in rows]
 

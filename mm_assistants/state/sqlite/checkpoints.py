@@ -23,9 +23,18 @@ from mm_assistants.state.sqlite.connection import Database
 
 TABLE = "mm_checkpoints"
 QUARANTINE = "mm_checkpoint_quarantine"
-#: 1: checkpoints with their latest claim, the fence counter, the quarantine.
-SCHEMA_VERSION = 1
-_COLUMNS = ("checkpoint_id", "record", "format_version", "updated_at", "fence", "claimed_until")
+#: 1: checkpoints with their latest claim, the fence counter, the quarantine;
+#: 2: ``attempts`` (take-overs of a lapsed claim).
+SCHEMA_VERSION = 2
+_COLUMNS = (
+    "checkpoint_id",
+    "record",
+    "format_version",
+    "updated_at",
+    "fence",
+    "claimed_until",
+    "attempts",
+)
 
 
 class SQLiteCheckpointStore:
@@ -90,11 +99,14 @@ class SQLiteCheckpointStore:
             else:
                 db.execute("UPDATE mm_checkpoint_fence SET last = last + 1 WHERE id = 0")
                 token = int(db.execute("SELECT last FROM mm_checkpoint_fence").fetchone()[0])
+                # a lapsed claim (never released) was lost: its worker died or its drive raised
+                attempts = known.attempts + (known.claimed_until is not None)
                 db.execute(
-                    f"UPDATE {TABLE} SET fence = ?, claimed_until = ? WHERE checkpoint_id = ?",
-                    (token, until, checkpoint_id),
+                    f"UPDATE {TABLE} SET fence = ?, claimed_until = ?, attempts = ?"
+                    " WHERE checkpoint_id = ?",
+                    (token, until, attempts, checkpoint_id),
                 )
-                claimed = replace(known, fence=token, claimed_until=until)
+                claimed = replace(known, fence=token, claimed_until=until, attempts=attempts)
         if isinstance(known, str):  # unreadable: kept aside once the claim's lock is gone
             self._quarantine(checkpoint_id, known)
         return None if claimed is None else CheckpointClaim(claimed, claimed.fence, until)
@@ -177,7 +189,7 @@ class SQLiteCheckpointStore:
 
 def _read(row: tuple[object, ...]) -> Checkpoint | str:
     """The checkpoint a row holds, or a fixed description of why it cannot be read."""
-    checkpoint_id, record, version, updated_at, fence, until = row
+    checkpoint_id, record, version, updated_at, fence, until, attempts = row
     if not isinstance(record, bytes):
         return "the record is not bytes"
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -186,7 +198,11 @@ def _read(row: tuple[object, ...]) -> Checkpoint | str:
         return "a field has the wrong type"
     if until is not None and not isinstance(until, (int, float)):
         return "a field has the wrong type"
-    return Checkpoint(str(checkpoint_id), record, version, float(updated_at), fence, until)
+    if isinstance(attempts, bool) or not isinstance(attempts, int):
+        return "a field has the wrong type"
+    return Checkpoint(
+        str(checkpoint_id), record, version, float(updated_at), fence, until, attempts
+    )
 
 
 def _upgrade(db: sqlite3.Connection, found: int) -> None:
@@ -200,6 +216,9 @@ def _upgrade(db: sqlite3.Connection, found: int) -> None:
         " (id INTEGER PRIMARY KEY CHECK (id = 0), last INTEGER NOT NULL)"
     )
     db.execute("INSERT OR IGNORE INTO mm_checkpoint_fence VALUES (0, 0)")
+    columns = {row[1] for row in db.execute(f"PRAGMA table_info({TABLE})")}
+    if "attempts" not in columns:  # version 1, upgraded in place
+        db.execute(f"ALTER TABLE {TABLE} ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {QUARANTINE} (checkpoint_id TEXT, record BLOB,"
         " format_version, updated_at, problem TEXT NOT NULL, quarantined_at REAL NOT NULL)"

@@ -197,10 +197,12 @@ class SQLiteRouteStore:
                 (mm_thread,),
             )
             _give_back(db, mm_thread, messages)
-            db.execute(
+            dropped = db.execute(
                 "DELETE FROM mm_route_claims WHERE mm_thread = ? AND parked IS NULL",
                 (mm_thread,),
-            )
+            ).rowcount
+            if token is not None and dropped:  # the holder's run raised: an attempt
+                _count_attempt(db, mm_thread)
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -248,15 +250,17 @@ class SQLiteRouteStore:
             fence = self._take(db, mm_thread, time.time(), resuming=checkpoint_id, recover=True)
             return fence, _take_queue(db, mm_thread, fence)
 
-    def stalled(self) -> list[str]:
-        """Threads with queued or taken messages and no live or parked claim."""
+    def stalled(self, limit: int | None = None) -> list[str]:
+        """Threads with queued or taken messages and no live or parked claim, at most
+        ``limit``, the longest waiting first (given-back messages are stored anew, so a
+        thread whose run was just released comes after those queued before it)."""
         with self._db.connection() as db:
             rows = db.execute(
                 "SELECT q.mm_thread FROM mm_route_queue q LEFT JOIN mm_route_claims c"
                 " ON c.mm_thread = q.mm_thread WHERE c.mm_thread IS NULL"
                 " OR (c.parked IS NULL AND c.claimed_at <= ?)"
-                " GROUP BY q.mm_thread ORDER BY MIN(q.id)",
-                (time.time() - self.lease,),
+                " GROUP BY q.mm_thread ORDER BY MIN(q.id) LIMIT ?",
+                (time.time() - self.lease, -1 if limit is None else max(0, limit)),
             ).fetchall()
         return [str(row[0]) for row in rows]
 
@@ -307,11 +311,7 @@ class SQLiteRouteStore:
         lapsed claim's holder (a router's take-over: that worker may still be running)."""
         held = _claim_row(db, mm_thread)
         if held is not None and held[2] is None and recover:  # callers checked: lapsed
-            db.execute(
-                "INSERT INTO mm_route_attempts VALUES (?, 1) ON CONFLICT(mm_thread)"
-                " DO UPDATE SET attempts = attempts + 1",
-                (mm_thread,),
-            )
+            _count_attempt(db, mm_thread)
             db.execute("UPDATE mm_route_queue SET taken = NULL WHERE mm_thread = ?", (mm_thread,))
         else:
             db.execute(
@@ -412,6 +412,14 @@ def _done(db: sqlite3.Connection, mm_thread: str) -> None:
     is the count of workers lost on it."""
     db.execute("DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL", (mm_thread,))
     db.execute("DELETE FROM mm_route_attempts WHERE mm_thread = ?", (mm_thread,))
+
+
+def _count_attempt(db: sqlite3.Connection, mm_thread: str) -> None:
+    db.execute(
+        "INSERT INTO mm_route_attempts VALUES (?, 1) ON CONFLICT(mm_thread)"
+        " DO UPDATE SET attempts = attempts + 1",
+        (mm_thread,),
+    )
 
 
 def _attempts(db: sqlite3.Connection, mm_thread: str) -> int:
