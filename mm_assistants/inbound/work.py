@@ -225,9 +225,12 @@ class FleetWork:
 
     def sweep(self, *, limit: int = 100) -> SweepPlan:
         """What to (re-)enqueue, read-mostly and idempotent: threads with admitted but
-        unclaimed work or a lapsed claim (`RouteStore.stalled`), parked runs whose held
-        emails are all decided, and checkpoints whose claim lapsed (a resumer, or a run
-        mid-dispatch, died). Run it on a timer and when a worker starts."""
+        unclaimed work or a lapsed claim (`RouteStore.stalled`, a thread whose run just
+        raised last), parked runs whose held emails are all decided or that were parked
+        longer than `parking.MAX_PARK_SECONDS` (their resume falls back to the
+        late-decision message and frees the thread), and checkpoints whose claim lapsed (a
+        resumer, or a run mid-dispatch, died or raised). Run it on a timer and when a
+        worker starts."""
         if limit < 1:
             return SweepPlan()
         threads = self.store.stalled(limit)
@@ -305,18 +308,29 @@ class FleetWork:
             self.store.fail(mm_thread, token, reason)
 
     def _decided(self) -> list[str]:
-        """Parked runs whose held emails the decision store shows all decided."""
-        held = []
+        """Parked runs whose held emails the decision store shows all decided, then those
+        parked longer than OpenAI keeps a response (`parking.MAX_PARK_SECONDS`): nobody
+        decided, and their resume falls back (the late-decision message) and frees the
+        thread, whose later mail would otherwise wait for good."""
+        held, expired = [], []
+        now = time.time()
         for record in self.pending.all():
             # resume_target: the checkpoint a record was marked with, or the one its
-            # response's step has (a park whose marking never happened)
+            # response's step has (a park whose marking never happened), if it exists
             checkpoint = parking.resume_target(record)
-            if checkpoint is not None:
-                held.append((checkpoint, record.email_id))
+            if checkpoint is None or not (
+                record.checkpoint_id or self.checkpoints.get(checkpoint) is not None
+            ):
+                continue
+            held.append((checkpoint, record.email_id))
+            # recorded before the park: listed a little early at worst (it parks again)
+            if now - record.recorded_at > parking.MAX_PARK_SECONDS:
+                expired.append(checkpoint)
         if not held:
             return []
         found = self.decisions.get_many({email for _, email in held})
-        return decided_checkpoints(held, {k: dict(v) for k, v in found.items()})
+        decided = decided_checkpoints(held, {k: dict(v) for k, v in found.items()})
+        return decided + [c for c in dict.fromkeys(expired) if c not in decided]
 
 
 def _routed(key: str, resumed: ResumeResult) -> RouteResult:

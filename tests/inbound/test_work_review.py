@@ -19,7 +19,7 @@ import pytest
 
 from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.dispatch import Dispatcher
-from mm_assistants.drivers import ResponsesDriver
+from mm_assistants.drivers import ResponsesDriver, parking
 from mm_assistants.inbound import FleetWork, InboundRouter
 from mm_assistants.inbound.work import SweepPlan
 from mm_assistants.multimail import MultiMailClient, RetryPolicy
@@ -68,6 +68,7 @@ def fleet(
     routes: SQLiteRouteStore | None = None,
     on_response: Callable[[httpx.Response], None] | None = None,
     approvals: ApprovalPolicy = PARKING,
+    allowed: list[str] | None = None,
 ) -> Fleet:
     """A worker's FleetWork on the SQLite stores in ``path``; ``on_response`` sees every
     MultiMail answer (to stop the task right after a send)."""
@@ -80,8 +81,9 @@ def fleet(
         retry=RetryPolicy(max_attempts=1), http_client=http,
     )  # fmt: skip
     dispatcher = Dispatcher(
-        multimail, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=pending
-    )
+        multimail, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=pending,
+        allowed_mailboxes=allowed,
+    )  # fmt: skip
     driver = ResponsesDriver(
         client, dispatcher, approvals=approvals, checkpoints=checkpoints,
         checkpoint_lease=LEASE / 2,
@@ -294,3 +296,56 @@ def test_a_dispatch_that_kills_its_worker_every_time_ends_failed(
     assert made.routes.parked("thr_p") is None
     assert work.sweep() == SweepPlan()
     assert sends(mm_sandbox) == 1  # and each attempt re-sent the same send, never a second
+
+
+# -- M2 / M3: parks nothing will ever resume as they are ---------------------------------
+
+
+def test_a_checkpoint_this_release_cannot_resume_is_ended_and_frees_its_thread(
+    mm_sandbox: Sandbox, tmp_path: Path, closing: list[Fleet]
+) -> None:
+    path = str(tmp_path / "m2.db")
+    before = fleet(mm_sandbox, path)
+    closing.append(before)
+    assert before.work.admit(email(1, thread="thr_m")).mm_thread == "thr_m"
+    parked = before.work.route_inbound("thr_m")
+    [checkpoint] = [o.checkpoint_id for o in parked.outcomes]
+    assert checkpoint is not None
+    # a deploy widens the mailbox scope: this release cannot resume the old checkpoint
+    after = fleet(mm_sandbox, path, allowed=[mm_sandbox.mailbox_id, "mb_other"])
+    closing.append(after)
+    ended = after.work.resume_run(checkpoint)
+    assert ended.action == "gone"
+    assert [o.status for o in ended.outcomes] == ["failed"]
+    [failed] = after.routes.failed()
+    assert failed.mm_thread == "thr_m"
+    assert "cannot resume its checkpoint" in failed.reason
+    assert after.routes.parked("thr_m") is None  # new mail on the thread runs again
+    assert after.checkpoints.get(checkpoint) is None
+    [record] = SQLitePendingStore(path).all()
+    assert record.checkpoint_id is None  # its decision takes the late-decision path
+    assert after.work.sweep() == SweepPlan()  # not listed, and failing, at every beat
+    assert after.work.admit(email(2, thread="thr_m")).mm_thread == "thr_m"
+    assert after.work.route_inbound("thr_m").action == "started"
+
+
+def test_a_park_nobody_decides_falls_back_through_the_sweep_and_frees_its_thread(
+    mm_sandbox: Sandbox, tmp_path: Path, closing: list[Fleet], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parking, "MAX_PARK_SECONDS", 0.5)  # OpenAI's 25 days, shortened
+    made = fleet(mm_sandbox, str(tmp_path / "m3.db"))
+    closing.append(made)
+    work = made.work
+    assert work.admit(email(1, thread="thr_u")).mm_thread == "thr_u"
+    parked = work.route_inbound("thr_u")
+    [checkpoint] = [o.checkpoint_id for o in parked.outcomes]
+    assert work.admit(email(2, thread="thr_u")).mm_thread == "thr_u"  # queued behind it
+    assert work.sweep() == SweepPlan()  # undecided, not yet too old
+    time.sleep(0.7)
+    plan = work.sweep()
+    assert plan.checkpoints == [checkpoint]
+    [resumed] = [work.resume_run(c) for c in plan.checkpoints]
+    assert resumed.action == "resumed"
+    assert [o.status for o in resumed.outcomes] == ["expired", "parked"]  # then the new mail
+    assert made.routes.parked("thr_u") != checkpoint  # the thread is free of it
+    assert made.checkpoints.get(checkpoint) is None
