@@ -195,7 +195,13 @@ def _recovery(sandbox: Sandbox, fleet: Any, recoveries: Any, config: Any) -> flo
     index = next((i for i in range(fleet.count) if fleet.child(i) in {t.pid for t in busy}), 0)
     kill = Kill("child", time.time(), fleet.kill_child(index))
     _wait_answered(sandbox, inbound, config.timeout)
+    # The killed run's reply may be approved and delivered before another worker takes
+    # the run over (after the lease): wait for that take-over too, bounded.
+    deadline = time.monotonic() + 30
     found = recoveries(fleet, [kill])
+    while not found and time.monotonic() < deadline:
+        time.sleep(0.2)
+        found = recoveries(fleet, [kill])
     return min(found) if found else None
 
 
