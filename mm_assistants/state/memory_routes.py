@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
     DEFAULT_SEEN_LIMIT,
+    RECOVERED,
     Admission,
     Claimed,
     ClaimedMessages,
@@ -113,7 +114,13 @@ class MemoryRouteStore:
             held = self._claims.get(mm_thread)
             if held is None or held.fence != token:
                 return False
-            kept = [entry.message for entry in self._queues.pop(mm_thread, [])]
+            # the claim's messages only: mail queued since waits, and runs (the thread is
+            # stalled once the claim is dropped)
+            queue = self._queues.pop(mm_thread, [])
+            kept = [entry.message for entry in queue if entry.taken is not None]
+            waiting = [entry for entry in queue if entry.taken is None]
+            if waiting:
+                self._queues[mm_thread] = waiting
             earlier = self._failed.pop(mm_thread, None)
             before = () if earlier is None else earlier.messages
             self._failed[mm_thread] = FailedThread(mm_thread, reason, time.time(), (*before, *kept))
@@ -229,7 +236,10 @@ class MemoryRouteStore:
             if self._live(mm_thread) is not None or (held and self._lapsed_resume(held)):
                 return None  # a lapsed resume is taken again by unpark, never beside it
             fence = self._take(mm_thread, recover=recover)
-            taken = self._take_queue(mm_thread, fence)
+            # a take-over runs the lost claim's messages alone: mail queued meanwhile
+            # waits for the next run, and is never set aside with them (`fail`)
+            recovered = any(e.taken == RECOVERED for e in self._queues.get(mm_thread, []))
+            taken = self._take_queue(mm_thread, fence, only_recovered=recovered)
             return ClaimedMessages(taken, fence, self._attempts.get(mm_thread, 0))
 
     def _live(self, mm_thread: str) -> _RouteClaim | None:
@@ -252,17 +262,20 @@ class MemoryRouteStore:
         if held is not None and held.parked is None and recover:  # callers checked: lapsed
             self._attempts[mm_thread] = self._attempts.get(mm_thread, 0) + 1
             for entry in queue:
-                entry.taken = None
+                if entry.taken is not None:
+                    entry.taken = RECOVERED
         elif queue:
             self._queues[mm_thread] = [entry for entry in queue if entry.taken is None]
         fence = self._next_fence()
         self._claims[mm_thread] = _RouteClaim(fence, time.time(), resuming=resuming)
         return fence
 
-    def _take_queue(self, mm_thread: str, fence: int) -> list[InboundMessage]:
+    def _take_queue(
+        self, mm_thread: str, fence: int, *, only_recovered: bool = False
+    ) -> list[InboundMessage]:
         taken = []
         for entry in self._queues.get(mm_thread, []):
-            if entry.taken is None:
+            if entry.taken == RECOVERED or (entry.taken is None and not only_recovered):
                 entry.taken = fence
                 taken.append(entry.message)
         return taken

@@ -25,8 +25,10 @@ mid-run loses nothing, because the claim that takes over its lapsed claim puts t
 the head of the queue and counts an *attempt* (`RouteStore.attempts`); a finish or a park
 resets the count. After too many lost workers the holder ends the thread's work as failed
 (`RouteStore.fail`): its messages are kept aside for an operator (`RouteStore.failed`),
-never looped. New mail for a failed thread is queued and runs as usual (a sender who
-writes again is answered); the messages kept aside stay listed until an operator acts.
+never looped. A take-over runs the lost claim's messages alone, so mail that arrived
+meanwhile is not set aside with them: it runs next, as does new mail for a failed thread
+(a sender who writes again is answered); the messages kept aside stay listed until an
+operator acts.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ Admission = Literal["duplicate", "queued"] | Claimed
 Enqueued = Literal["duplicate", "queued"]
 #: How long a claim lasts before it is taken for abandoned (runs wait up to ~10 minutes).
 DEFAULT_LEASE = 900.0
+#: The ``taken`` mark of a message a take-over recovered from a lost claim, for the
+#: duration of the claim's transaction (no claim's token is 0).
+RECOVERED = 0
 #: How many delivery keys the memory store remembers.
 DEFAULT_SEEN_LIMIT = 100_000
 
@@ -146,9 +151,10 @@ class RouteStore(Protocol):
         run raised); `finish` and `park` reset the count."""
 
     def fail(self, mm_thread: str, token: int, reason: str) -> bool:
-        """End the thread's current work as failed (after too many lost workers): its
-        queued and taken messages are kept aside (`failed`), the claim ``token`` is
-        dropped and the attempts reset. False, changing nothing, when ``token`` is not the
+        """End the thread's current work as failed (after too many lost workers): the
+        messages its claim took are kept aside (`failed`), the claim ``token`` is dropped
+        and the attempts reset; mail queued since, not taken, stays queued and runs next
+        (the thread is stalled). False, changing nothing, when ``token`` is not the
         thread's claim. ``reason`` is a short fixed text (no message content)."""
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
@@ -204,9 +210,11 @@ class RouteStore(Protocol):
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or
         ``None`` if it is claimed. With ``recover`` (a fleet task), taking over a lapsed
-        claim puts that claim's taken messages back first and counts an attempt
-        (`ClaimedMessages.attempts`); without it (the router's `drain`), they stay with
-        the lapsed claim's holder, which may still be running them."""
+        claim takes that claim's taken messages, alone (mail queued meanwhile waits for
+        the next run, so a poisoned batch never takes later mail with it into `fail`),
+        and counts an attempt (`ClaimedMessages.attempts`); without it (the router's
+        `drain`), they stay with the lapsed claim's holder, which may still be running
+        them."""
 
 
 def check_lease(lease: float) -> float:

@@ -63,9 +63,32 @@ def test_what_an_admission_claimed_and_what_queued_behind_it_come_back_in_order(
     store.enqueue("k3", "thr_1", message("em_3"))
     assert store.stalled() == ["thr_1"]
     recovered = store.claim("thr_1", recover=True)
-    assert emails(recovered) == ["em_2", "em_3"]
+    assert emails(recovered) == ["em_2"]  # the lost run's batch, alone
     assert recovered is not None
     assert recovered.attempts == 1
+    assert emails(store.finish("thr_1", token=recovered.token)) == ["em_3"]  # then the rest
+
+
+def test_a_failed_thread_sets_aside_only_the_lost_batch_and_later_mail_runs(
+    backend: Backend,
+) -> None:
+    # review 16 M7: mail that arrived while a poisoned message killed workers is not lost
+    store = backend.routes(lease=LEASE)
+    store.enqueue("k1", "thr_1", message("em_poison"))
+    first = store.claim("thr_1", recover=True)
+    assert emails(first) == ["em_poison"]
+    time.sleep(LAPSE)  # its worker died
+    store.enqueue("k2", "thr_1", message("em_later"))
+    again = store.claim("thr_1", recover=True)
+    assert again is not None
+    assert (emails(again), again.attempts) == (["em_poison"], 1)
+    assert store.fail("thr_1", again.token, "1 workers were lost on it")
+    [failed] = store.failed()
+    assert [m.email_id for m in failed.messages] == ["em_poison"]
+    assert store.stalled() == ["thr_1"]  # the later mail waits, for a run of its own
+    later = store.claim("thr_1", recover=True)
+    assert later is not None
+    assert (emails(later), later.attempts) == (["em_later"], 0)
 
 
 def test_a_lapsed_admission_claim_alone_makes_the_thread_stalled(backend: Backend) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
+    RECOVERED,
     Admission,
     Claimed,
     ClaimedMessages,
@@ -169,18 +170,23 @@ class PostgresRouteStore:
                 " failed_at = now()",
                 (mm_thread, reason),
             )
+            # the claim's messages only: mail queued since waits, and runs next
             conn.execute(
                 "INSERT INTO mm_route_failed_messages (mm_thread, email_id, body, received_at)"
                 " SELECT mm_thread, email_id, body, received_at FROM mm_route_queue"
-                " WHERE mm_thread = %s ORDER BY position, id",
+                " WHERE mm_thread = %s AND taken IS NOT NULL ORDER BY position, id",
                 (mm_thread,),
             )
-            conn.execute("DELETE FROM mm_route_queue WHERE mm_thread = %s", (mm_thread,))
+            conn.execute(
+                "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
+                (mm_thread,),
+            )
             conn.execute(
                 "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL,"
                 " resuming = NULL, attempts = 0, queued_at = NULL WHERE mm_thread = %s",
                 (mm_thread,),
             )
+            _mark_queue(conn, mm_thread)
             return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
@@ -340,7 +346,13 @@ class PostgresRouteStore:
             if row.live or row.lapsed_resume is not None:
                 return None  # a lapsed resume is taken again by unpark, never beside it
             fence = self._take(conn, mm_thread, row, recover=recover)
-            taken = _take_queue(conn, mm_thread, fence)
+            # a take-over runs the lost claim's messages alone: mail queued meanwhile
+            # waits for the next run, and is never set aside with them (`fail`)
+            recovered = conn.execute(
+                "SELECT 1 FROM mm_route_queue WHERE mm_thread = %s AND taken = %s LIMIT 1",
+                (mm_thread, RECOVERED),
+            ).fetchone()
+            taken = _take_queue(conn, mm_thread, fence, only_recovered=recovered is not None)
             attempts = conn.execute(
                 "SELECT attempts FROM mm_route_threads WHERE mm_thread = %s", (mm_thread,)
             ).fetchone()[0]
@@ -382,7 +394,8 @@ class PostgresRouteStore:
                 (mm_thread,),
             )
             conn.execute(
-                "UPDATE mm_route_queue SET taken = NULL WHERE mm_thread = %s", (mm_thread,)
+                "UPDATE mm_route_queue SET taken = %s WHERE mm_thread = %s AND taken IS NOT NULL",
+                (RECOVERED, mm_thread),
             )
         else:
             conn.execute(
@@ -484,12 +497,16 @@ def _enqueue(
     )
 
 
-def _take_queue(conn: Any, mm_thread: str, fence: int) -> list[InboundMessage]:
-    """The waiting messages, marked taken by the claim ``fence`` (kept until its run ends)."""
+def _take_queue(
+    conn: Any, mm_thread: str, fence: int, *, only_recovered: bool = False
+) -> list[InboundMessage]:
+    """The waiting and recovered messages (``only_recovered``: those alone), marked taken
+    by the claim ``fence`` (kept until its run ends)."""
+    which = "taken = %s" if only_recovered else "(taken IS NULL OR taken = %s)"
     rows = conn.execute(
-        "UPDATE mm_route_queue SET taken = %s WHERE mm_thread = %s AND taken IS NULL"
+        f"UPDATE mm_route_queue SET taken = %s WHERE mm_thread = %s AND {which}"
         " RETURNING position, id, email_id, body, received_at",
-        (fence, mm_thread),
+        (fence, mm_thread, RECOVERED),
     ).fetchall()
     _mark_queue(conn, mm_thread)
     rows.sort(key=lambda row: (row[0], row[1]))

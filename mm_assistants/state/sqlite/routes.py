@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
+    RECOVERED,
     Admission,
     Claimed,
     ClaimedMessages,
@@ -127,13 +128,18 @@ class SQLiteRouteStore:
                 " DO UPDATE SET reason = excluded.reason, failed_at = excluded.failed_at",
                 (mm_thread, reason, time.time()),
             )
+            # the claim's messages only: mail queued since waits, and runs next
             db.execute(
                 "INSERT INTO mm_route_failed_messages (mm_thread, email_id, text, received_at)"
                 " SELECT mm_thread, email_id, text, received_at FROM mm_route_queue"
-                " WHERE mm_thread = ? ORDER BY position, id",
+                " WHERE mm_thread = ? AND taken IS NOT NULL ORDER BY position, id",
                 (mm_thread,),
             )
-            for table in ("mm_route_queue", "mm_route_claims", "mm_route_attempts"):
+            db.execute(
+                "DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL",
+                (mm_thread,),
+            )
+            for table in ("mm_route_claims", "mm_route_attempts"):
                 db.execute(f"DELETE FROM {table} WHERE mm_thread = ?", (mm_thread,))
             return True
 
@@ -273,7 +279,13 @@ class SQLiteRouteStore:
             if self._lapsed_resume(db, mm_thread) is not None:
                 return None  # a lapsed resume is taken again by unpark, never beside it
             fence = self._take(db, mm_thread, now, recover=recover)
-            taken = _take_queue(db, mm_thread, fence)
+            # a take-over runs the lost claim's messages alone: mail queued meanwhile
+            # waits for the next run, and is never set aside with them (`fail`)
+            recovered = db.execute(
+                "SELECT 1 FROM mm_route_queue WHERE mm_thread = ? AND taken = ? LIMIT 1",
+                (mm_thread, RECOVERED),
+            ).fetchone()
+            taken = _take_queue(db, mm_thread, fence, only_recovered=recovered is not None)
             return ClaimedMessages(taken, fence, _attempts(db, mm_thread))
 
     def close(self) -> None:
@@ -312,7 +324,10 @@ class SQLiteRouteStore:
         held = _claim_row(db, mm_thread)
         if held is not None and held[2] is None and recover:  # callers checked: lapsed
             _count_attempt(db, mm_thread)
-            db.execute("UPDATE mm_route_queue SET taken = NULL WHERE mm_thread = ?", (mm_thread,))
+            db.execute(
+                "UPDATE mm_route_queue SET taken = ? WHERE mm_thread = ? AND taken IS NOT NULL",
+                (RECOVERED, mm_thread),
+            )
         else:
             db.execute(
                 "DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL",
@@ -393,16 +408,20 @@ def _give_back(db: sqlite3.Connection, mm_thread: str, messages: list[InboundMes
         _insert(db, mm_thread, first - offset, message)
 
 
-def _take_queue(db: sqlite3.Connection, mm_thread: str, fence: int) -> list[InboundMessage]:
-    """The waiting messages, marked taken by the claim ``fence`` (kept until its run ends)."""
+def _take_queue(
+    db: sqlite3.Connection, mm_thread: str, fence: int, *, only_recovered: bool = False
+) -> list[InboundMessage]:
+    """The waiting and recovered messages (``only_recovered``: those alone), marked taken
+    by the claim ``fence`` (kept until its run ends)."""
+    which = "taken = ?" if only_recovered else "(taken IS NULL OR taken = ?)"
     rows = db.execute(
         "SELECT email_id, text, received_at FROM mm_route_queue"
-        " WHERE mm_thread = ? AND taken IS NULL ORDER BY position, id",
-        (mm_thread,),
+        f" WHERE mm_thread = ? AND {which} ORDER BY position, id",
+        (mm_thread, RECOVERED),
     ).fetchall()
     db.execute(
-        "UPDATE mm_route_queue SET taken = ? WHERE mm_thread = ? AND taken IS NULL",
-        (fence, mm_thread),
+        f"UPDATE mm_route_queue SET taken = ? WHERE mm_thread = ? AND {which}",
+        (fence, mm_thread, RECOVERED),
     )
     return [InboundMessage(str(r[0]), str(r[1]), float(r[2])) for r in rows]
 
