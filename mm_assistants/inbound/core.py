@@ -360,6 +360,12 @@ class RouterCore:
                 return str(checkpoint_id)
         return None
 
+    def _lapsed_runs(self) -> list[str]:
+        """Checkpoints of this driver's runs whose claim lapsed (a worker died, or a drive
+        raised, with the run in hand), for `drain` to re-attach to."""
+        parks = getattr(self.driver, "parking", None)
+        return [] if parks is None else [str(c) for c in parks.store.lapsed(LAPSED_SCAN)]
+
     def _run_failed(self, mm_thread: str, messages: list[InboundMessage], token: int) -> None:
         """A run raised. When it left a checkpoint with calls in flight (a send may have
         gone out before a time limit or an OpenAI error stopped it), the thread parks on

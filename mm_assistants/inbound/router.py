@@ -129,7 +129,9 @@ class InboundRouter(RouterCore):
 
     def drain(self) -> int:
         """Start every thread whose messages wait with no live run (after a failure or a
-        restart); returns how many threads it started."""
+        restart), then re-attach to the runs whose checkpoint claim lapsed (a run that
+        raised or died with calls in flight: its thread waits parked on it, `resume`);
+        returns how many threads it started or resumed."""
         started = 0
         for mm_thread in self.store.stalled():
             claimed = self._claim_stalled(mm_thread)
@@ -141,6 +143,8 @@ class InboundRouter(RouterCore):
                 self._submit(mm_thread, messages, token)
             else:
                 self._drive(mm_thread, messages, token)
+        for checkpoint in self._lapsed_runs():
+            started += self.resume(checkpoint).action in ("resumed", "parked", "gone")
         return started
 
     def resume(self, key: str) -> ResumeResult:

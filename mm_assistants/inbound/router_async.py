@@ -69,7 +69,8 @@ class AsyncInboundRouter(RouterCore):
         )
 
     async def drain(self) -> int:
-        """Start every thread whose messages wait with no live run; how many started."""
+        """Start every thread whose messages wait with no live run, then re-attach to the
+        runs whose checkpoint claim lapsed (`InboundRouter.drain`); how many started."""
         started = 0
         for mm_thread in await self._off(self.store.stalled):
             claimed = await self._off(self._claim_stalled, mm_thread)
@@ -81,6 +82,9 @@ class AsyncInboundRouter(RouterCore):
                 self._spawn(mm_thread, messages, token)
             else:
                 await self._drive(mm_thread, messages, token)
+        for checkpoint in await self._off(self._lapsed_runs):
+            resumed = await self.resume(checkpoint)
+            started += resumed.action in ("resumed", "parked", "gone")
         return started
 
     async def resume(self, key: str) -> ResumeResult:

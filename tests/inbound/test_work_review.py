@@ -349,3 +349,18 @@ def test_a_park_nobody_decides_falls_back_through_the_sweep_and_frees_its_thread
     assert [o.status for o in resumed.outcomes] == ["expired", "parked"]  # then the new mail
     assert made.routes.parked("thr_u") != checkpoint  # the thread is free of it
     assert made.checkpoints.get(checkpoint) is None
+
+
+def test_a_plain_routers_drain_re_attaches_a_run_stopped_after_its_send(
+    mm_sandbox: Sandbox, tmp_path: Path, closing: list[Fleet]
+) -> None:
+    # without a fleet sweep, drain is what picks up after a failure: it resumes the run
+    made = fleet(mm_sandbox, str(tmp_path / "d.db"), on_response=stop_after_the_first_send())
+    closing.append(made)
+    router = made.work.router
+    with pytest.raises(SoftTimeLimitExceeded):
+        router.route(email(1, thread="thr_d"))
+    assert made.routes.parked("thr_d") is not None
+    assert router.drain() == 1
+    assert made.checkpoints.lapsed() == []
+    assert sends(mm_sandbox) == 1
