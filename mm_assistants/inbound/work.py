@@ -26,6 +26,14 @@ aside for an operator: `RouteStore.failed`), never looped. Runs that wait for a 
 (a Responses driver with ``checkpoints=`` and ``ApprovalPolicy(park_after=...)``) and hold
 no worker; Assistants runs keep waiting in their worker.
 
+Work that raised backs off instead of being retried at once: a thread whose run raised, and
+a parked run whose resume (or re-attach) raised, is not due again for
+`mm_assistants.state.backoff.retry_delay` of its attempts (5 s, 10 s, 20 s, ... at most
+300 s). The moment lives in the stores (``next_attempt_at``), which `FleetWork.sweep` reads,
+so no task needs a countdown or an ETA; a doorbell that rings early (new mail on the
+thread, a decision, a redelivered task) gets ``busy`` and the sweep rings again once it is
+due. New mail waits out a thread's backoff too: the run that raises would take it along.
+
 Everything here is blocking: Celery's prefork pool, RQ and Dramatiq workers are threads or
 processes, so a sync API is enough (an asyncio queue such as arq calls it with
 ``asyncio.to_thread``).
@@ -44,6 +52,7 @@ from mm_assistants.inbound.fleet import ResumeResult
 from mm_assistants.inbound.router import InboundRouter
 from mm_assistants.inbound.routing import RouteResult
 from mm_assistants.state import CheckpointStore, DecisionStore, InboundMessage, PendingStore
+from mm_assistants.state.backoff import retry_delay
 from mm_assistants.webhooks.events import WebhookEvent
 
 logger = logging.getLogger("mm_assistants.inbound.work")
@@ -54,6 +63,8 @@ DEFAULT_MAX_ATTEMPTS = 3
 END_LEASE = 60.0
 #: The prefix of the MultiMail-thread-like key of an explicit run request.
 REQUEST_PREFIX = "request:"
+#: The ``reason`` of a ``busy`` answer for work whose last attempt raised and is not due.
+BACKING_OFF = "backing off: its last attempt raised"
 
 
 @dataclass(frozen=True)
@@ -176,8 +187,9 @@ class FleetWork:
         when a live claim holds it, or it is parked waiting for a decision), drives the
         queue to the end (finished, parked, or the claim lost), and ends the work
         ``failed`` once ``max_attempts`` workers were lost on it. A resume whose worker
-        died is resumed (`resume_run`), never run beside. Idempotent: with nothing queued
-        it does nothing (``ignored``)."""
+        died is resumed (`resume_run`), never run beside. A thread whose run raised is
+        ``busy`` (`BACKING_OFF`) until its backoff ran out, new mail or not; the sweep
+        lists it then. Idempotent: with nothing queued it does nothing (``ignored``)."""
         parked = self.store.parked(key)
         if parked is not None:
             if self.store.token(key) is not None:
@@ -189,6 +201,8 @@ class FleetWork:
             # (same call ids, so a send is not made twice). Driving the mail again would
             # start a second run beside it.
             return _routed(key, self._resume(dead))
+        if self.store.backing_off(key) > 0:
+            return RouteResult("busy", mm_thread_id=key, reason=BACKING_OFF)
         claimed = self.store.claim(key, recover=True)
         if claimed is None:
             return RouteResult("busy", mm_thread_id=key, reason="another worker holds it")
@@ -202,7 +216,15 @@ class FleetWork:
         if not claimed:
             self.store.finish(key, token=token)
             return RouteResult("ignored", mm_thread_id=key, reason="nothing queued")
-        outcomes = self.router.drive(key, list(claimed), token)
+        try:
+            outcomes = self.router.drive(key, list(claimed), token)
+        except Exception:
+            # with a tool call in flight the run lapsed its checkpoint (re-attached, never
+            # run again from the mail): that re-attach backs off as a resume does
+            dead = self._dead_run(key)
+            if dead is not None:
+                self._back_off(dead)
+            raise
         return RouteResult("started", claimed[0].email_id, key, outcomes=tuple(outcomes))
 
     def start_run(self, key: str) -> RouteResult:
@@ -220,7 +242,8 @@ class FleetWork:
         whose checkpoint this release cannot resume (other tools or mailbox scope), is
         ended instead: ``gone`` with a ``failed`` outcome, its held sends handed to the
         late-decision path, its thread's work ``failed`` (listed by `RouteStore.failed`
-        with the reason)."""
+        with the reason). A run whose last resume raised is ``busy`` (`BACKING_OFF`) until
+        its backoff (`CheckpointStore.defer`) ran out; the sweep lists it then."""
         return self._resume(checkpoint_id)
 
     def sweep(self, *, limit: int = 100) -> SweepPlan:
@@ -229,8 +252,9 @@ class FleetWork:
         raised last), parked runs whose held emails are all decided or that were parked
         longer than `parking.MAX_PARK_SECONDS` (their resume falls back to the
         late-decision message and frees the thread), and checkpoints whose claim lapsed (a
-        resumer, or a run mid-dispatch, died or raised). Run it on a timer and when a
-        worker starts."""
+        resumer, or a run mid-dispatch, died or raised). Work whose last attempt raised is
+        left out until its backoff ran out (``next_attempt_at`` in the stores). Run it on a
+        timer and when a worker starts."""
         if limit < 1:
             return SweepPlan()
         threads = self.store.stalled(limit)
@@ -248,9 +272,12 @@ class FleetWork:
         """`InboundRouter.resume`, unless the run is poisoned or unresumable (see
         `resume_run`): a run that kills its worker is never handed to a new one forever."""
         found = self.checkpoints.get(checkpoint_id)
-        lost = 0 if found is None else found.lost_claims(time.time())
+        now = time.time()
+        lost = 0 if found is None else found.lost_claims(now)
         if lost >= self.max_attempts:
             return self._end_run(checkpoint_id, f"{lost} claims on its run were lost")
+        if found is not None and not found.due(now):
+            return ResumeResult("busy", checkpoint_id=checkpoint_id, reason=BACKING_OFF)
         try:
             return self.router.resume(checkpoint_id)
         except parking.CheckpointError:
@@ -259,6 +286,19 @@ class FleetWork:
             return self._end_run(
                 checkpoint_id, "this release cannot resume its checkpoint (tools or scope)"
             )
+        except Exception:
+            self._back_off(checkpoint_id)
+            raise
+
+    def _back_off(self, checkpoint_id: str) -> None:
+        """The resume (or re-attach) of ``checkpoint_id`` raised: it is not due again for
+        `retry_delay` of the claims lost on it (this one included)."""
+        found = self.checkpoints.get(checkpoint_id)
+        if found is None:
+            return  # finished or ended meanwhile: nothing to come back to
+        now = time.time()
+        wait = retry_delay(max(1, found.lost_claims(now)))
+        self.checkpoints.defer(checkpoint_id, until=now + wait)
 
     def _end_run(self, checkpoint_id: str, why: str) -> ResumeResult:
         """End the run ``checkpoint_id`` for good: its held sends go to the late-decision
@@ -330,7 +370,14 @@ class FleetWork:
             return []
         found = self.decisions.get_many({email for _, email in held})
         decided = decided_checkpoints(held, {k: dict(v) for k, v in found.items()})
-        return decided + [c for c in dict.fromkeys(expired) if c not in decided]
+        listed = decided + [c for c in dict.fromkeys(expired) if c not in decided]
+        return [c for c in listed if self._due(c, now)]
+
+    def _due(self, checkpoint_id: str, now: float) -> bool:
+        """Whether ``checkpoint_id`` may be resumed at ``now``: its last resume did not
+        raise, or its backoff ran out (a checkpoint gone is for its resume to report)."""
+        found = self.checkpoints.get(checkpoint_id)
+        return found is None or found.due(now)
 
 
 def _routed(key: str, resumed: ResumeResult) -> RouteResult:

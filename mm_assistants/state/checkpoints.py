@@ -30,7 +30,9 @@ class Checkpoint:
     """One stored checkpoint. ``fence`` is the token of its latest claim (0: never
     claimed); ``claimed_until`` is when that claim lapses (``None``: not claimed);
     ``attempts`` how many claims took it over from a lapsed claim (a worker died, or a
-    drive raised, with the run in hand): a run that keeps dying ends instead of looping."""
+    drive raised, with the run in hand): a run that keeps dying ends instead of looping;
+    ``next_attempt_at``: when a run whose resume raised is due again (`CheckpointStore.defer`;
+    ``None``: now)."""
 
     checkpoint_id: str
     record: bytes
@@ -39,6 +41,12 @@ class Checkpoint:
     fence: int = 0
     claimed_until: float | None = None
     attempts: int = 0
+    next_attempt_at: float | None = None
+
+    def due(self, now: float) -> bool:
+        """Whether a resume may be tried at ``now`` (unix seconds): no backoff is set, or it
+        ran out."""
+        return self.next_attempt_at is None or self.next_attempt_at <= now
 
     def lost_claims(self, now: float) -> int:
         """Claims lost on it by ``now`` (unix seconds): the counted take-overs, plus its
@@ -83,7 +91,9 @@ class CheckpointStore(Protocol):
         callers at most one gets it. ``None`` when there is no checkpoint or a claim that
         has not lapsed holds it. Each claim's token is larger than every earlier one's. A
         claim that takes over a lapsed claim (not a released one) counts an attempt
-        (`Checkpoint.attempts`)."""
+        (`Checkpoint.attempts`). The claim clears `Checkpoint.next_attempt_at` (it is
+        the attempt that was due); it does not wait for it: callers that back off check
+        `Checkpoint.due` first."""
 
     def renew(self, checkpoint_id: str, token: int, *, until: float) -> bool:
         """Extend the claim ``token`` until ``until`` (a resumer's heartbeat); False,
@@ -100,10 +110,16 @@ class CheckpointStore(Protocol):
         """Forget the checkpoint (its run finished). With ``token``, only while that is the
         latest claim. True when a checkpoint was deleted."""
 
+    def defer(self, checkpoint_id: str, *, until: float) -> bool:
+        """Set the checkpoint's next attempt to ``until`` (unix seconds; a resume raised:
+        now + `mm_assistants.state.backoff.retry_delay`), so `lapsed` skips it until then.
+        False when there is no such checkpoint. The next `claim` clears it."""
+
     def lapsed(self, limit: int = 100) -> list[str]:
         """Checkpoints whose latest claim lapsed without a release or a delete (the worker
         resuming it, or a run that was dispatching a step, died), longest lapsed first, at
-        most ``limit``: each is for a `claim` by another worker."""
+        most ``limit``: each is for a `claim` by another worker. One whose next attempt
+        (`defer`) is still ahead is not listed until it is due."""
 
 
 def check_checkpoint(checkpoint_id: str, record: bytes, format_version: int) -> None:

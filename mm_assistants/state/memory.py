@@ -187,7 +187,9 @@ class MemoryCheckpointStore:
             token = self._last_token
             # a lapsed claim (never released) was lost: its worker died or its drive raised
             attempts = known.attempts + (known.claimed_until is not None)
-            claimed = replace(known, fence=token, claimed_until=until, attempts=attempts)
+            claimed = replace(
+                known, fence=token, claimed_until=until, attempts=attempts, next_attempt_at=None
+            )
             self._checkpoints[checkpoint_id] = claimed
             return CheckpointClaim(claimed, token, until)
 
@@ -218,14 +220,24 @@ class MemoryCheckpointStore:
             del self._checkpoints[checkpoint_id]
             return True
 
+    def defer(self, checkpoint_id: str, *, until: float) -> bool:
+        """Set the checkpoint's next attempt (see `CheckpointStore.defer`)."""
+        with self._lock:
+            known = self._checkpoints.get(checkpoint_id)
+            if known is None:
+                return False
+            self._checkpoints[checkpoint_id] = replace(known, next_attempt_at=until)
+            return True
+
     def lapsed(self, limit: int = 100) -> list[str]:
-        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`)."""
+        """Checkpoints whose claim lapsed unreleased and that are due (see
+        `CheckpointStore.lapsed`)."""
         now = time.time()
         with self._lock:
             gone = [
                 c
                 for c in self._checkpoints.values()
-                if c.claimed_until is not None and c.claimed_until <= now
+                if c.claimed_until is not None and c.claimed_until <= now and c.due(now)
             ]
         gone.sort(key=lambda c: c.claimed_until or 0.0)
         return [c.checkpoint_id for c in gone[:limit]]

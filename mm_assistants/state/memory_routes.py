@@ -8,6 +8,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
+from mm_assistants.state.backoff import retry_delay
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
     DEFAULT_SEEN_LIMIT,
@@ -51,6 +52,7 @@ class MemoryRouteStore:
         self._claims: dict[str, _RouteClaim] = {}
         self._queues: dict[str, list[_Entry]] = {}
         self._attempts: dict[str, int] = {}
+        self._next_attempt: dict[str, float] = {}  # a thread whose run raised: due then
         self._failed: dict[str, FailedThread] = {}
         self._last_fence = 0  # one counter for all threads: a token is never reused
 
@@ -126,6 +128,7 @@ class MemoryRouteStore:
             self._failed[mm_thread] = FailedThread(mm_thread, reason, time.time(), (*before, *kept))
             del self._claims[mm_thread]
             self._attempts.pop(mm_thread, None)
+            self._next_attempt.pop(mm_thread, None)
             return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
@@ -175,9 +178,16 @@ class MemoryRouteStore:
             if held is not None and held.parked is None:
                 del self._claims[mm_thread]
                 if token is not None:  # the holder's run raised: an attempt, and to the back
-                    self._attempts[mm_thread] = self._attempts.get(mm_thread, 0) + 1
+                    attempts = self._attempts.get(mm_thread, 0) + 1
+                    self._attempts[mm_thread] = attempts
+                    self._next_attempt[mm_thread] = time.time() + retry_delay(attempts)
                     if mm_thread in self._queues:
                         self._queues[mm_thread] = self._queues.pop(mm_thread)
+
+    def backing_off(self, mm_thread: str) -> float:
+        """Seconds until the thread is due again after its run raised (0.0: due)."""
+        with self._lock:
+            return max(0.0, self._next_attempt.get(mm_thread, 0.0) - time.time())
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -224,9 +234,14 @@ class MemoryRouteStore:
 
     def stalled(self, limit: int | None = None) -> list[str]:
         """Threads with queued or taken messages and no live or parked claim, at most
-        ``limit``; a thread whose run was just released last."""
+        ``limit``; a thread whose run was just released last, once its backoff ran out."""
         with self._lock:
-            found = [t for t, queue in self._queues.items() if queue and self._live(t) is None]
+            now = time.time()
+            found = [
+                t
+                for t, queue in self._queues.items()
+                if queue and self._live(t) is None and self._next_attempt.get(t, 0.0) <= now
+            ]
             return found if limit is None else found[: max(0, limit)]
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
@@ -288,6 +303,7 @@ class MemoryRouteStore:
         else:
             self._queues.pop(mm_thread, None)
         self._attempts.pop(mm_thread, None)
+        self._next_attempt.pop(mm_thread, None)
 
     def _next_fence(self) -> int:
         self._last_fence += 1

@@ -28,7 +28,10 @@ resets the count. After too many lost workers the holder ends the thread's work 
 never looped. A take-over runs the lost claim's messages alone, so mail that arrived
 meanwhile is not set aside with them: it runs next, as does new mail for a failed thread
 (a sender who writes again is answered); the messages kept aside stay listed until an
-operator acts.
+operator acts. A thread whose run raised is not due again before its backoff ran out
+(`RouteStore.backing_off`, `mm_assistants.state.backoff.retry_delay`): `stalled` skips it
+until then, and new mail on it waits too (a run that raises on the thread would take the
+new mail with it).
 """
 
 from __future__ import annotations
@@ -174,8 +177,14 @@ class RouteStore(Protocol):
         thread's claim gives back only the messages not queued already (a recovering
         claim put the taken ones back at its take-over). The holder's own release of a
         live claim counts an attempt, as a lost worker does (a run that raises every time
-        ends ``failed`` instead of looping), and sends the thread to the back of `stalled`
-        (so such threads cannot keep the others out of a sweep)."""
+        ends ``failed`` instead of looping), sends the thread to the back of `stalled` (so
+        such threads cannot keep the others out of a sweep), and sets its next attempt
+        ``retry_delay(attempts)`` seconds away (`backing_off`)."""
+
+    def backing_off(self, mm_thread: str) -> float:
+        """Seconds until the thread is due again after its run raised (`release` by its
+        holder; `mm_assistants.state.backoff.retry_delay` of its attempts), on the store's
+        clock; 0.0 when it is due. A finish, a park or a `fail` clears it."""
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live claim (a parked claim included), or
@@ -205,7 +214,8 @@ class RouteStore(Protocol):
         """Threads with queued messages and no live claim (after a failure or restart),
         or whose lapsed claim still holds taken messages (its worker died mid-run); at
         most ``limit`` (all by default). A thread whose run was just released comes after
-        those waiting longer."""
+        those waiting longer, and is not listed before its backoff ran out
+        (`backing_off`)."""
 
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread: its queued messages with the new claim's token, or

@@ -292,6 +292,38 @@ def test_a_claim_its_holder_lets_lapse_is_listed_and_counted(backend: Backend) -
     assert again.checkpoint.attempts == 1
 
 
+# -- backoff: a resume that raised is not due again at once (issue 16, item 3) --------------
+
+
+def test_a_deferred_checkpoint_is_not_listed_until_due_and_its_claim_clears_it(
+    backend: Backend,
+) -> None:
+    store = backend.checkpoints()
+    store.put("cp", b"{}", format_version=1)
+    store.put("cp_other", b"{}", format_version=1)
+    for name in ("cp", "cp_other"):
+        claim = store.claim(name, until=time.time() + 60)
+        assert claim is not None
+        assert store.renew(name, claim.token, until=time.time())  # its resume raised
+    assert store.lapsed(10) == ["cp", "cp_other"]
+    assert store.defer("cp", until=time.time() + 0.3)
+    assert store.defer("cp_missing", until=time.time() + 0.3) is False
+    assert store.lapsed(10) == ["cp_other"]
+    got = store.get("cp")
+    assert got is not None
+    assert got.next_attempt_at is not None
+    assert 0 < got.next_attempt_at - time.time() <= 0.3
+    assert not got.due(time.time())
+    time.sleep(0.45)
+    assert store.lapsed(10) == ["cp", "cp_other"]
+    again = store.claim("cp", until=time.time() + 60)  # the attempt that was due
+    assert again is not None
+    assert again.checkpoint.next_attempt_at is None
+    fresh = backend.checkpoints().get("cp")
+    assert fresh is not None
+    assert (fresh.next_attempt_at, fresh.attempts) == (None, 1)
+
+
 def test_a_version_1_sqlite_checkpoint_file_is_upgraded_in_place(tmp_path: Path) -> None:
     import sqlite3
 
@@ -311,7 +343,7 @@ def test_a_version_1_sqlite_checkpoint_file_is_upgraded_in_place(tmp_path: Path)
     try:
         got = store.get("cp")
         assert got is not None
-        assert (got.fence, got.attempts) == (3, 0)
+        assert (got.fence, got.attempts, got.next_attempt_at) == (3, 0, None)
         claim = store.claim("cp", until=time.time() + 60)  # took over the lapsed claim
         assert claim is not None
         assert claim.checkpoint.attempts == 1

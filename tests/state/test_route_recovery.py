@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
 
-from mm_assistants.state import InboundMessage, SQLiteRouteStore
+from mm_assistants.state import InboundMessage, SQLiteRouteStore, backoff
 from mm_assistants.state.postgres import PostgresRouteStore
 from mm_assistants.state.postgres.schema import STEPS, VERSION_TABLE
 from tests.state.conftest import Backend
@@ -284,4 +285,89 @@ def test_a_version_1_postgres_database_is_upgraded_in_place(pg_dsn: str) -> None
     finally:
         store.close()
     with psycopg.connect(pg_dsn) as conn:
-        assert conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone() == (2,)
+        assert conn.execute(f"SELECT version FROM {VERSION_TABLE}").fetchone() == (max(STEPS),)
+
+
+# -- backoff: a thread whose run raised is not due again at once (issue 16, item 3) --------
+
+BASE = 0.3  # the backoff base under test: attempt 1 waits 0.3 s, attempt 2 waits 0.6 s
+
+
+def test_a_released_thread_is_not_stalled_until_its_backoff_ran_out(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backoff, "BACKOFF_BASE", BASE)
+    store = backend.routes(lease=30.0)
+    store.enqueue("k1", "thr_1", message("em_1"))
+    store.enqueue("k2", "thr_2", message("em_2"))
+    mine = store.claim("thr_1", recover=True)
+    assert mine is not None
+    assert store.backing_off("thr_1") == 0.0
+    store.release("thr_1", list(mine), token=mine.token)  # its run raised
+    assert 0 < store.backing_off("thr_1") <= BASE
+    assert store.stalled() == ["thr_2"]
+    store.enqueue("k3", "thr_1", message("em_3"))  # new mail waits out the backoff too
+    assert store.stalled() == ["thr_2"]
+    time.sleep(BASE + 0.15)
+    assert store.backing_off("thr_1") == 0.0
+    assert store.stalled() == ["thr_2", "thr_1"]
+    again = store.claim("thr_1", recover=True)
+    assert again is not None
+    assert emails(again) == ["em_1", "em_3"]
+    store.release("thr_1", list(again), token=again.token)  # raised again: twice the wait
+    assert BASE < store.backing_off("thr_1") <= 2 * BASE
+    time.sleep(BASE + 0.15)
+    assert store.stalled() == ["thr_2"]
+    # the backoff is the holder's: a release without a token (a router giving back
+    # messages it never ran) and a stale token's release set none
+    other = backend.routes(lease=30.0)
+    taken = other.claim("thr_2")
+    assert taken is not None
+    other.release("thr_2", list(taken))
+    assert other.backing_off("thr_2") == 0.0
+    assert "thr_2" in other.stalled()
+
+
+def test_a_finish_a_park_or_a_failure_clears_the_backoff(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(backoff, "BACKOFF_BASE", 60.0)
+    store = backend.routes(lease=30.0)
+    for thread in ("thr_f", "thr_p", "thr_x"):
+        store.enqueue(f"k_{thread}", thread, message(f"em_{thread}"))
+        first = store.claim(thread, recover=True)
+        assert first is not None
+        store.release(thread, list(first), token=first.token)
+        assert store.backing_off(thread) > 50
+    # claim does not wait for the backoff (its callers do): an operator, or `fail`, may
+    done = store.claim("thr_f", recover=True)
+    assert done is not None
+    assert store.finish("thr_f", token=done.token) == []
+    park = store.claim("thr_p", recover=True)
+    assert park is not None
+    assert store.park("thr_p", park.token, "ckpt_p")
+    ended = store.claim("thr_x", recover=True)
+    assert ended is not None
+    assert store.fail("thr_x", ended.token, "2 workers were lost on it")
+    for thread in ("thr_f", "thr_p", "thr_x"):
+        assert store.backing_off(thread) == 0.0
+    store.enqueue("k_new", "thr_x", message("em_new"))  # a failed thread's new mail runs now
+    assert "thr_x" in store.stalled()
+
+
+def test_the_backoff_of_a_postgres_thread_is_on_the_database_clock(pg_dsn: str) -> None:
+    store = PostgresRouteStore(pg_dsn, lease=30.0)
+    try:
+        store.enqueue("k1", "thr_1", message("em_1"))
+        mine = store.claim("thr_1", recover=True)
+        assert mine is not None
+        store.release("thr_1", list(mine), token=mine.token)
+        with psycopg.connect(pg_dsn) as conn:
+            row = conn.execute(
+                "SELECT extract(epoch FROM next_attempt_at - now()) FROM mm_route_threads"
+                " WHERE mm_thread = 'thr_1'"
+            ).fetchone()
+        assert row is not None
+        assert 4.0 < float(row[0]) <= 5.0  # attempt 1: the default 5 s
+    finally:
+        store.close()

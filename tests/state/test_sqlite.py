@@ -170,7 +170,7 @@ def test_one_file_records_each_stores_schema_version(tmp_path: Path) -> None:
         kind(path).close()
     with sqlite3.connect(path) as db:
         rows = dict(db.execute("SELECT store, version FROM mm_schema_versions").fetchall())
-    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 3, "checkpoints": 2}
+    assert rows == {**dict.fromkeys(SCHEMA.values(), 1), "routes": 3, "checkpoints": 3}
     database = Database(path)
     assert database.schema_version("pending") == 1
     assert database.schema_version("nothing") is None

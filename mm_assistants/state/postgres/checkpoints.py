@@ -25,7 +25,8 @@ QUARANTINE = "mm_checkpoint_quarantine"
 # Times as unix seconds; ``holds`` is judged by the database's clock.
 _SELECT = (
     "SELECT checkpoint_id, record, format_version, extract(epoch FROM updated_at)::float8,"
-    " fence, extract(epoch FROM claimed_until)::float8, claimed_until > now(), attempts"
+    " fence, extract(epoch FROM claimed_until)::float8, claimed_until > now(), attempts,"
+    " extract(epoch FROM next_attempt_at)::float8"
     f" FROM {TABLE} WHERE checkpoint_id = %s"
 )
 
@@ -89,7 +90,8 @@ class PostgresCheckpointStore:
                 fence, attempts = conn.execute(
                     f"UPDATE {TABLE} SET fence = nextval('mm_fence'),"
                     " claimed_until = now() + %s * interval '1 second',"
-                    " attempts = attempts + (claimed_until IS NOT NULL)::int"
+                    " attempts = attempts + (claimed_until IS NOT NULL)::int,"
+                    " next_attempt_at = NULL"
                     " WHERE checkpoint_id = %s RETURNING fence, attempts",
                     (seconds_until(until), checkpoint_id),
                 ).fetchone()
@@ -142,12 +144,24 @@ class PostgresCheckpointStore:
                 )
             return bool(cursor.rowcount == 1)
 
+    def defer(self, checkpoint_id: str, *, until: float) -> bool:
+        """Set the checkpoint's next attempt (see `CheckpointStore.defer`): ``until`` minus
+        this host's time, counted on the database's clock."""
+        with self.database.connection() as conn:
+            changed = conn.execute(
+                f"UPDATE {TABLE} SET next_attempt_at = now() + %s * interval '1 second'"
+                " WHERE checkpoint_id = %s",
+                (seconds_until(until), checkpoint_id),
+            ).rowcount
+        return bool(changed == 1)
+
     def lapsed(self, limit: int = 100) -> list[str]:
-        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`), by the
-        database's clock."""
+        """Checkpoints whose claim lapsed unreleased and that are due (see
+        `CheckpointStore.lapsed`), by the database's clock."""
         with self.database.connection() as conn:
             rows = conn.execute(
                 f"SELECT checkpoint_id FROM {TABLE} WHERE claimed_until <= now()"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
                 " ORDER BY claimed_until LIMIT %s",
                 (limit,),
             ).fetchall()
@@ -190,7 +204,7 @@ class PostgresCheckpointStore:
 
 def _read(row: tuple[Any, ...]) -> Checkpoint | str:
     """The checkpoint a row holds, or a fixed description of why it cannot be read."""
-    checkpoint_id, record, version, updated_at, fence, until, _holds, attempts = row
+    checkpoint_id, record, version, updated_at, fence, until, _holds, attempts, due = row
     if not isinstance(version, int) or version < 1:
         return "the format version is not a positive integer"
     # claimed_until is shown on this host's clock: the database's lease end, moved by
@@ -203,4 +217,5 @@ def _read(row: tuple[Any, ...]) -> Checkpoint | str:
         int(fence),
         None if until is None else float(until),
         int(attempts),
+        None if due is None else float(due),
     )

@@ -25,7 +25,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from mm_assistants.state.backoff import retry_delay
 from mm_assistants.state.postgres.connection import PostgresDatabase, database
+from mm_assistants.state.postgres.route_queue import (
+    HELD,
+    LAPSED_RESUME,
+    Row,
+    done,
+    drop,
+    enqueue,
+    lock,
+    mark_queue,
+    take_queue,
+    waiting,
+)
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
     RECOVERED,
@@ -42,9 +55,6 @@ from mm_assistants.state.routes import (
 DEFAULT_SEEN_RETENTION = 30 * 24 * 3600.0
 _PRUNE_EVERY = 256  # seen-key writes between two deletions of expired keys
 _SECONDS = "%s * interval '1 second'"
-_HELD = "(claimed_until IS NOT NULL OR parked IS NOT NULL)"  # a claim exists (maybe lapsed)
-# the checkpoint a claim taken by unpark resumes, once that claim lapsed (its resumer died)
-_LAPSED_RESUME = "CASE WHEN parked IS NULL AND claimed_until <= now() THEN resuming END"
 
 
 class PostgresRouteStore:
@@ -93,7 +103,7 @@ class PostgresRouteStore:
             if token is not None:
                 held = conn.execute(
                     "SELECT 1 FROM mm_route_threads"
-                    f" WHERE mm_thread = %s AND fence = %s AND {_HELD} FOR UPDATE",
+                    f" WHERE mm_thread = %s AND fence = %s AND {HELD} FOR UPDATE",
                     (mm_thread, token),
                 ).fetchone()
                 if held is None:
@@ -124,15 +134,15 @@ class PostgresRouteStore:
         """Seen-check, then queue or claim, atomically (see `RouteStore.admit`); a claimed
         message is stored as taken by the new claim until its run ends."""
         with self.database.transaction() as conn:
-            row = None if not self._remember(conn, key) else _lock(conn, mm_thread)
+            row = None if not self._remember(conn, key) else lock(conn, mm_thread)
             if row is None:
                 outcome: Admission = "duplicate"
             elif row.live:
-                _enqueue(conn, mm_thread, [message], at_head=False)
+                enqueue(conn, mm_thread, [message], at_head=False)
                 outcome = "queued"
             else:
                 fence = self._take(conn, mm_thread, row)
-                _enqueue(conn, mm_thread, [message], at_head=False, taken=fence)
+                enqueue(conn, mm_thread, [message], at_head=False, taken=fence)
                 outcome = Claimed(fence)
         self._prune()
         return outcome
@@ -144,8 +154,8 @@ class PostgresRouteStore:
             if not self._remember(conn, key):
                 outcome: Enqueued = "duplicate"
             else:
-                _lock(conn, mm_thread)  # positions are read and written under the row lock
-                _enqueue(conn, mm_thread, [message], at_head=False)
+                lock(conn, mm_thread)  # positions are read and written under the row lock
+                enqueue(conn, mm_thread, [message], at_head=False)
                 outcome = "queued"
         self._prune()
         return outcome
@@ -161,7 +171,7 @@ class PostgresRouteStore:
     def fail(self, mm_thread: str, token: int, reason: str) -> bool:
         """End the thread's work as failed, its messages kept aside (see `RouteStore.fail`)."""
         with self.database.transaction() as conn:
-            row = _lock(conn, mm_thread)
+            row = lock(conn, mm_thread)
             if not (row.held and row.fence == token):
                 return False
             conn.execute(
@@ -183,10 +193,11 @@ class PostgresRouteStore:
             )
             conn.execute(
                 "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL,"
-                " resuming = NULL, attempts = 0, queued_at = NULL WHERE mm_thread = %s",
+                " resuming = NULL, attempts = 0, queued_at = NULL, next_attempt_at = NULL"
+                " WHERE mm_thread = %s",
                 (mm_thread,),
             )
-            _mark_queue(conn, mm_thread)
+            mark_queue(conn, mm_thread)
             return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
@@ -216,17 +227,17 @@ class PostgresRouteStore:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
         a parked claim stays, with its queue."""
         with self.database.transaction() as conn:
-            row = _lock(conn, mm_thread)
+            row = lock(conn, mm_thread)
             if row.parked is not None:
                 return []
             if token is not None and not (row.held and row.fence == token):
                 return []
-            _done(conn, mm_thread)
+            done(conn, mm_thread)
             if not row.held:
-                if not _waiting(conn, mm_thread):
+                if not waiting(conn, mm_thread):
                     return []
-                return _take_queue(conn, mm_thread, self._take(conn, mm_thread, row))
-            queued = _take_queue(conn, mm_thread, row.fence)
+                return take_queue(conn, mm_thread, self._take(conn, mm_thread, row))
+            queued = take_queue(conn, mm_thread, row.fence)
             if queued:  # the same worker runs again: same token, new lease
                 conn.execute(
                     f"UPDATE mm_route_threads SET claimed_until = now() + {_SECONDS},"
@@ -234,7 +245,7 @@ class PostgresRouteStore:
                     (self.lease, mm_thread),
                 )
             else:
-                _drop(conn, mm_thread)
+                drop(conn, mm_thread)
             return queued
 
     def release(
@@ -243,7 +254,7 @@ class PostgresRouteStore:
         """Put ``messages`` back first and drop the claim (see `RouteStore.release`); a
         parked claim or another's claim stays."""
         with self.database.transaction() as conn:
-            row = _lock(conn, mm_thread)
+            row = lock(conn, mm_thread)
             if token is not None and not (row.held and row.fence == token):
                 # taken over: a recovering claim gave the taken messages back already
                 known = {
@@ -253,24 +264,41 @@ class PostgresRouteStore:
                     ).fetchall()
                 }
                 back = [m for m in messages if m.email_id not in known]
-                _enqueue(conn, mm_thread, back, at_head=True)
+                enqueue(conn, mm_thread, back, at_head=True)
                 return
             # exactly ``messages`` go back, first; taken ones not among them were used up
             conn.execute(
                 "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
                 (mm_thread,),
             )
-            _enqueue(conn, mm_thread, messages, at_head=True)
+            enqueue(conn, mm_thread, messages, at_head=True)
             if row.parked is None:
-                _drop(conn, mm_thread)
+                drop(conn, mm_thread)
                 if token is not None and row.held:
-                    # the holder's run raised: an attempt, and to the back of stalled()
-                    conn.execute(
+                    # the holder's run raised: an attempt, to the back of stalled(), and
+                    # not due again before its backoff (the database's clock)
+                    attempts = conn.execute(
                         "UPDATE mm_route_threads SET attempts = attempts + 1, queued_at = now()"
-                        " WHERE mm_thread = %s",
+                        " WHERE mm_thread = %s RETURNING attempts",
                         (mm_thread,),
+                    ).fetchone()[0]
+                    conn.execute(
+                        f"UPDATE mm_route_threads SET next_attempt_at = now() + {_SECONDS}"
+                        " WHERE mm_thread = %s",
+                        (retry_delay(int(attempts)), mm_thread),
                     )
-            _mark_queue(conn, mm_thread)
+            mark_queue(conn, mm_thread)
+
+    def backing_off(self, mm_thread: str) -> float:
+        """Seconds until the thread is due again after its run raised (0.0: due), by the
+        database's clock."""
+        with self.database.connection() as conn:
+            row = conn.execute(
+                "SELECT GREATEST(0, extract(epoch FROM next_attempt_at - now()))::float8"
+                " FROM mm_route_threads WHERE mm_thread = %s AND next_attempt_at > now()",
+                (mm_thread,),
+            ).fetchone()
+        return 0.0 if row is None else float(row[0])
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -288,7 +316,7 @@ class PostgresRouteStore:
             renewed = conn.execute(
                 "UPDATE mm_route_threads SET claimed_until = CASE WHEN parked IS NULL"
                 f" THEN now() + {_SECONDS} ELSE claimed_until END"
-                f" WHERE mm_thread = %s AND fence = %s AND {_HELD}",
+                f" WHERE mm_thread = %s AND fence = %s AND {HELD}",
                 (self.lease, mm_thread, token),
             ).rowcount
         return bool(renewed == 1)
@@ -299,11 +327,11 @@ class PostgresRouteStore:
         with self.database.transaction() as conn:
             parked = conn.execute(
                 "UPDATE mm_route_threads SET parked = %s, resuming = NULL"
-                f" WHERE mm_thread = %s AND fence = %s AND {_HELD}",
+                f" WHERE mm_thread = %s AND fence = %s AND {HELD}",
                 (checkpoint_id, mm_thread, token),
             ).rowcount
             if parked == 1:
-                _done(conn, mm_thread)
+                done(conn, mm_thread)
         return bool(parked == 1)
 
     def parked(self, mm_thread: str) -> str | None:
@@ -311,7 +339,7 @@ class PostgresRouteStore:
         lapsed: its resumer died), or ``None``."""
         with self.database.connection() as conn:
             row = conn.execute(
-                f"SELECT COALESCE(parked, {_LAPSED_RESUME}) FROM mm_route_threads"
+                f"SELECT COALESCE(parked, {LAPSED_RESUME}) FROM mm_route_threads"
                 " WHERE mm_thread = %s",
                 (mm_thread,),
             ).fetchone()
@@ -320,20 +348,22 @@ class PostgresRouteStore:
     def unpark(self, mm_thread: str, checkpoint_id: str) -> tuple[int, list[InboundMessage]] | None:
         """A fresh live claim and the queued messages, once (see `RouteStore.unpark`)."""
         with self.database.transaction() as conn:
-            row = _lock(conn, mm_thread)
+            row = lock(conn, mm_thread)
             if checkpoint_id not in (row.parked, row.lapsed_resume):
                 return None
             fence = self._take(conn, mm_thread, row, resuming=checkpoint_id, recover=True)
-            return fence, _take_queue(conn, mm_thread, fence)
+            return fence, take_queue(conn, mm_thread, fence)
 
     def stalled(self, limit: int | None = None) -> list[str]:
         """Threads with queued or taken messages and no live or parked claim, oldest queue
-        first (a released run's thread queues anew, behind the others), at most ``limit``;
-        a thread another process is claiming right now is skipped, not waited for."""
+        first (a released run's thread queues anew, behind the others, and is skipped until
+        its backoff ran out), at most ``limit``; a thread another process is claiming right
+        now is skipped, not waited for."""
         with self.database.transaction() as conn:
             rows = conn.execute(
                 "SELECT mm_thread FROM mm_route_threads WHERE queued_at IS NOT NULL"
                 " AND parked IS NULL AND (claimed_until IS NULL OR claimed_until <= now())"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= now())"
                 " ORDER BY queued_at, mm_thread LIMIT %s FOR UPDATE SKIP LOCKED",
                 (None if limit is None else max(0, limit),),
             ).fetchall()
@@ -342,7 +372,7 @@ class PostgresRouteStore:
     def claim(self, mm_thread: str, *, recover: bool = False) -> ClaimedMessages | None:
         """Claim a stalled thread (see `RouteStore.claim`)."""
         with self.database.transaction() as conn:
-            row = _lock(conn, mm_thread)
+            row = lock(conn, mm_thread)
             if row.live or row.lapsed_resume is not None:
                 return None  # a lapsed resume is taken again by unpark, never beside it
             fence = self._take(conn, mm_thread, row, recover=recover)
@@ -352,7 +382,7 @@ class PostgresRouteStore:
                 "SELECT 1 FROM mm_route_queue WHERE mm_thread = %s AND taken = %s LIMIT 1",
                 (mm_thread, RECOVERED),
             ).fetchone()
-            taken = _take_queue(conn, mm_thread, fence, only_recovered=recovered is not None)
+            taken = take_queue(conn, mm_thread, fence, only_recovered=recovered is not None)
             attempts = conn.execute(
                 "SELECT attempts FROM mm_route_threads WHERE mm_thread = %s", (mm_thread,)
             ).fetchone()[0]
@@ -379,7 +409,7 @@ class PostgresRouteStore:
         self,
         conn: Any,
         mm_thread: str,
-        row: _Row,
+        row: Row,
         *,
         resuming: str | None = None,
         recover: bool = False,
@@ -418,125 +448,3 @@ class PostgresRouteStore:
                 f"DELETE FROM mm_route_seen WHERE seen_at <= now() - {_SECONDS}",
                 (self.seen_retention,),
             )
-
-
-class _Row:
-    """The locked thread row, as the calls above need it."""
-
-    def __init__(
-        self, fence: int, held: bool, live: bool, parked: str | None, lapsed_resume: str | None
-    ) -> None:
-        self.fence, self.held, self.live, self.parked = fence, held, live, parked
-        self.lapsed_resume = lapsed_resume  # the checkpoint of a resume whose claim lapsed
-
-
-def _lock(conn: Any, mm_thread: str) -> _Row:
-    """Lock the row of ``mm_thread`` (created when missing), waiting for another claimer."""
-    conn.execute(
-        "INSERT INTO mm_route_threads (mm_thread) VALUES (%s) ON CONFLICT DO NOTHING",
-        (mm_thread,),
-    )
-    fence, held, live, parked, lapsed = conn.execute(
-        f"SELECT fence, {_HELD}, parked IS NOT NULL OR claimed_until > now(), parked,"
-        f" {_LAPSED_RESUME} FROM mm_route_threads WHERE mm_thread = %s FOR UPDATE",
-        (mm_thread,),
-    ).fetchone()
-    return _Row(
-        int(fence),
-        bool(held),
-        bool(live),
-        None if parked is None else str(parked),
-        None if lapsed is None else str(lapsed),
-    )
-
-
-def _drop(conn: Any, mm_thread: str) -> None:
-    conn.execute(
-        "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL, resuming = NULL"
-        " WHERE mm_thread = %s",
-        (mm_thread,),
-    )
-
-
-def _enqueue(
-    conn: Any,
-    mm_thread: str,
-    messages: list[InboundMessage],
-    *,
-    at_head: bool,
-    taken: int | None = None,
-) -> None:
-    """Add ``messages`` after the queue, or before it (given back after a failure);
-    ``taken``: the token of the claim that runs them already."""
-    if not messages:
-        return
-    if at_head:
-        edge = conn.execute(
-            "SELECT COALESCE(MIN(position), 0) FROM mm_route_queue WHERE mm_thread = %s",
-            (mm_thread,),
-        ).fetchone()[0]
-        positions = [int(edge) - len(messages) + n for n in range(len(messages))]
-    else:
-        edge = conn.execute(
-            "SELECT COALESCE(MAX(position), 0) FROM mm_route_queue WHERE mm_thread = %s",
-            (mm_thread,),
-        ).fetchone()[0]
-        positions = [int(edge) + 1 + n for n in range(len(messages))]
-    with conn.cursor() as cursor:
-        cursor.executemany(
-            "INSERT INTO mm_route_queue (mm_thread, position, email_id, body, received_at,"
-            " taken) VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (mm_thread, position, m.email_id, m.text, m.received_at, taken)
-                for position, m in zip(positions, messages, strict=True)
-            ],
-        )
-    conn.execute(
-        "UPDATE mm_route_threads SET queued_at = COALESCE(queued_at, now()) WHERE mm_thread = %s",
-        (mm_thread,),
-    )
-
-
-def _take_queue(
-    conn: Any, mm_thread: str, fence: int, *, only_recovered: bool = False
-) -> list[InboundMessage]:
-    """The waiting and recovered messages (``only_recovered``: those alone), marked taken
-    by the claim ``fence`` (kept until its run ends)."""
-    which = "taken = %s" if only_recovered else "(taken IS NULL OR taken = %s)"
-    rows = conn.execute(
-        f"UPDATE mm_route_queue SET taken = %s WHERE mm_thread = %s AND {which}"
-        " RETURNING position, id, email_id, body, received_at",
-        (fence, mm_thread, RECOVERED),
-    ).fetchall()
-    _mark_queue(conn, mm_thread)
-    rows.sort(key=lambda row: (row[0], row[1]))
-    return [InboundMessage(str(r[2]), str(r[3]), float(r[4])) for r in rows]
-
-
-def _done(conn: Any, mm_thread: str) -> None:
-    """The claim's run is over (finished or parked): its taken messages are gone, and so
-    is the count of workers lost on it."""
-    conn.execute(
-        "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL", (mm_thread,)
-    )
-    conn.execute("UPDATE mm_route_threads SET attempts = 0 WHERE mm_thread = %s", (mm_thread,))
-    _mark_queue(conn, mm_thread)
-
-
-def _waiting(conn: Any, mm_thread: str) -> bool:
-    row = conn.execute(
-        "SELECT 1 FROM mm_route_queue WHERE mm_thread = %s AND taken IS NULL LIMIT 1",
-        (mm_thread,),
-    ).fetchone()
-    return row is not None
-
-
-def _mark_queue(conn: Any, mm_thread: str) -> None:
-    """``queued_at`` is set while the thread has rows in the queue, waiting or taken (a
-    lapsed claim's taken rows make the thread stalled), and cleared once it has none."""
-    conn.execute(
-        "UPDATE mm_route_threads SET queued_at = CASE WHEN EXISTS (SELECT 1 FROM"
-        " mm_route_queue q WHERE q.mm_thread = %s) THEN COALESCE(queued_at, now()) END"
-        " WHERE mm_thread = %s",
-        (mm_thread, mm_thread),
-    )

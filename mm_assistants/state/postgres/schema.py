@@ -94,6 +94,11 @@ STEPS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX IF NOT EXISTS mm_route_failed_messages_thread"
         " ON mm_route_failed_messages (mm_thread, id)",
     ),
+    3: (
+        # a thread whose run raised is due again then (retry_delay of its attempts): the
+        # sweep (stalled) skips it until that moment, on the database's clock
+        "ALTER TABLE mm_route_threads ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz",
+    ),
 }
 #: The version this release creates.
 CURRENT_VERSION = max(STEPS)

@@ -24,8 +24,9 @@ from mm_assistants.state.sqlite.connection import Database
 TABLE = "mm_checkpoints"
 QUARANTINE = "mm_checkpoint_quarantine"
 #: 1: checkpoints with their latest claim, the fence counter, the quarantine;
-#: 2: ``attempts`` (take-overs of a lapsed claim).
-SCHEMA_VERSION = 2
+#: 2: ``attempts`` (take-overs of a lapsed claim); 3: ``next_attempt_at`` (a resume that
+#: raised backs off). Older files are upgraded in place.
+SCHEMA_VERSION = 3
 _COLUMNS = (
     "checkpoint_id",
     "record",
@@ -34,6 +35,7 @@ _COLUMNS = (
     "fence",
     "claimed_until",
     "attempts",
+    "next_attempt_at",
 )
 
 
@@ -102,11 +104,13 @@ class SQLiteCheckpointStore:
                 # a lapsed claim (never released) was lost: its worker died or its drive raised
                 attempts = known.attempts + (known.claimed_until is not None)
                 db.execute(
-                    f"UPDATE {TABLE} SET fence = ?, claimed_until = ?, attempts = ?"
-                    " WHERE checkpoint_id = ?",
+                    f"UPDATE {TABLE} SET fence = ?, claimed_until = ?, attempts = ?,"
+                    " next_attempt_at = NULL WHERE checkpoint_id = ?",
                     (token, until, attempts, checkpoint_id),
                 )
-                claimed = replace(known, fence=token, claimed_until=until, attempts=attempts)
+                claimed = replace(
+                    known, fence=token, claimed_until=until, attempts=attempts, next_attempt_at=None
+                )
         if isinstance(known, str):  # unreadable: kept aside once the claim's lock is gone
             self._quarantine(checkpoint_id, known)
         return None if claimed is None else CheckpointClaim(claimed, claimed.fence, until)
@@ -145,13 +149,25 @@ class SQLiteCheckpointStore:
                 )
         return cursor.rowcount == 1
 
+    def defer(self, checkpoint_id: str, *, until: float) -> bool:
+        """Set the checkpoint's next attempt (see `CheckpointStore.defer`)."""
+        with self._db.connection() as db:
+            changed = db.execute(
+                f"UPDATE {TABLE} SET next_attempt_at = ? WHERE checkpoint_id = ?",
+                (until, checkpoint_id),
+            ).rowcount
+        return changed == 1
+
     def lapsed(self, limit: int = 100) -> list[str]:
-        """Checkpoints whose claim lapsed unreleased (see `CheckpointStore.lapsed`)."""
+        """Checkpoints whose claim lapsed unreleased and that are due (see
+        `CheckpointStore.lapsed`)."""
+        now = time.time()
         with self._db.connection() as db:
             rows = db.execute(
                 f"SELECT checkpoint_id FROM {TABLE} WHERE claimed_until IS NOT NULL"
-                " AND claimed_until <= ? ORDER BY claimed_until LIMIT ?",
-                (time.time(), limit),
+                " AND claimed_until <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                " ORDER BY claimed_until LIMIT ?",
+                (now, now, limit),
             ).fetchall()
         return [str(row[0]) for row in rows]
 
@@ -189,7 +205,7 @@ class SQLiteCheckpointStore:
 
 def _read(row: tuple[object, ...]) -> Checkpoint | str:
     """The checkpoint a row holds, or a fixed description of why it cannot be read."""
-    checkpoint_id, record, version, updated_at, fence, until, attempts = row
+    checkpoint_id, record, version, updated_at, fence, until, attempts, due = row
     if not isinstance(record, bytes):
         return "the record is not bytes"
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
@@ -200,8 +216,17 @@ def _read(row: tuple[object, ...]) -> Checkpoint | str:
         return "a field has the wrong type"
     if isinstance(attempts, bool) or not isinstance(attempts, int):
         return "a field has the wrong type"
+    if due is not None and not isinstance(due, (int, float)):
+        return "a field has the wrong type"
     return Checkpoint(
-        str(checkpoint_id), record, version, float(updated_at), fence, until, attempts
+        str(checkpoint_id),
+        record,
+        version,
+        float(updated_at),
+        fence,
+        until,
+        attempts,
+        None if due is None else float(due),
     )
 
 
@@ -219,6 +244,8 @@ def _upgrade(db: sqlite3.Connection, found: int) -> None:
     columns = {row[1] for row in db.execute(f"PRAGMA table_info({TABLE})")}
     if "attempts" not in columns:  # version 1, upgraded in place
         db.execute(f"ALTER TABLE {TABLE} ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    if "next_attempt_at" not in columns:  # versions 1 and 2, upgraded in place
+        db.execute(f"ALTER TABLE {TABLE} ADD COLUMN next_attempt_at REAL")
     db.execute(
         f"CREATE TABLE IF NOT EXISTS {QUARANTINE} (checkpoint_id TEXT, record BLOB,"
         " format_version, updated_at, problem TEXT NOT NULL, quarantined_at REAL NOT NULL)"

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from mm_assistants.state.backoff import retry_delay
 from mm_assistants.state.routes import (
     DEFAULT_LEASE,
     RECOVERED,
@@ -30,6 +31,8 @@ from mm_assistants.state.sqlite.connection import Database
 #: checkpoint (a version-1 file is upgraded in place; its claims get token 0). 3: messages a
 #: claim took stay queued, marked ``taken``, until its run ends; the checkpoint a claim
 #: resumes; attempts per thread; failed threads and the messages kept aside for them.
+#: (``mm_route_backoff``, when a thread whose run raised is due again, is created in any
+#: version-3 file that lacks it: a new table, nothing to convert.)
 SCHEMA_VERSION = 3
 
 
@@ -139,7 +142,7 @@ class SQLiteRouteStore:
                 "DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL",
                 (mm_thread,),
             )
-            for table in ("mm_route_claims", "mm_route_attempts"):
+            for table in ("mm_route_claims", "mm_route_attempts", "mm_route_backoff"):
                 db.execute(f"DELETE FROM {table} WHERE mm_thread = ?", (mm_thread,))
             return True
 
@@ -209,6 +212,20 @@ class SQLiteRouteStore:
             ).rowcount
             if token is not None and dropped:  # the holder's run raised: an attempt
                 _count_attempt(db, mm_thread)
+                due = time.time() + retry_delay(_attempts(db, mm_thread))
+                db.execute(
+                    "INSERT INTO mm_route_backoff VALUES (?, ?) ON CONFLICT(mm_thread)"
+                    " DO UPDATE SET next_attempt_at = excluded.next_attempt_at",
+                    (mm_thread, due),
+                )
+
+    def backing_off(self, mm_thread: str) -> float:
+        """Seconds until the thread is due again after its run raised (0.0: due)."""
+        with self._db.connection() as db:
+            row = db.execute(
+                "SELECT next_attempt_at FROM mm_route_backoff WHERE mm_thread = ?", (mm_thread,)
+            ).fetchone()
+        return 0.0 if row is None else max(0.0, float(row[0]) - time.time())
 
     def token(self, mm_thread: str) -> int | None:
         """The fencing token of the thread's live or parked claim, or ``None``."""
@@ -259,14 +276,17 @@ class SQLiteRouteStore:
     def stalled(self, limit: int | None = None) -> list[str]:
         """Threads with queued or taken messages and no live or parked claim, at most
         ``limit``, the longest waiting first (given-back messages are stored anew, so a
-        thread whose run was just released comes after those queued before it)."""
+        thread whose run was just released comes after those queued before it, once its
+        backoff ran out)."""
+        now = time.time()
         with self._db.connection() as db:
             rows = db.execute(
                 "SELECT q.mm_thread FROM mm_route_queue q LEFT JOIN mm_route_claims c"
-                " ON c.mm_thread = q.mm_thread WHERE c.mm_thread IS NULL"
-                " OR (c.parked IS NULL AND c.claimed_at <= ?)"
+                " ON c.mm_thread = q.mm_thread WHERE (c.mm_thread IS NULL"
+                " OR (c.parked IS NULL AND c.claimed_at <= ?)) AND NOT EXISTS (SELECT 1 FROM"
+                " mm_route_backoff b WHERE b.mm_thread = q.mm_thread AND b.next_attempt_at > ?)"
                 " GROUP BY q.mm_thread ORDER BY MIN(q.id) LIMIT ?",
-                (time.time() - self.lease, -1 if limit is None else max(0, limit)),
+                (now - self.lease, now, -1 if limit is None else max(0, limit)),
             ).fetchall()
         return [str(row[0]) for row in rows]
 
@@ -361,6 +381,9 @@ def _upgrade(db: sqlite3.Connection, found: int) -> None:
         "CREATE INDEX IF NOT EXISTS mm_route_queue_thread ON mm_route_queue (mm_thread, position)",
         "CREATE TABLE IF NOT EXISTS mm_route_attempts ("
         " mm_thread TEXT PRIMARY KEY, attempts INTEGER NOT NULL)",
+        # when a thread whose run raised is due again (retry_delay of its attempts)
+        "CREATE TABLE IF NOT EXISTS mm_route_backoff ("
+        " mm_thread TEXT PRIMARY KEY, next_attempt_at REAL NOT NULL)",
         "CREATE TABLE IF NOT EXISTS mm_route_failed ("
         " mm_thread TEXT PRIMARY KEY, reason TEXT NOT NULL, failed_at REAL NOT NULL)",
         "CREATE TABLE IF NOT EXISTS mm_route_failed_messages ("
@@ -431,6 +454,7 @@ def _done(db: sqlite3.Connection, mm_thread: str) -> None:
     is the count of workers lost on it."""
     db.execute("DELETE FROM mm_route_queue WHERE mm_thread = ? AND taken IS NOT NULL", (mm_thread,))
     db.execute("DELETE FROM mm_route_attempts WHERE mm_thread = ?", (mm_thread,))
+    db.execute("DELETE FROM mm_route_backoff WHERE mm_thread = ?", (mm_thread,))
 
 
 def _count_attempt(db: sqlite3.Connection, mm_thread: str) -> None:
