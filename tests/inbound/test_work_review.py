@@ -33,6 +33,7 @@ from mm_assistants.state import (
     SQLiteCheckpointStore,
     SQLitePendingStore,
     SQLiteRouteStore,
+    backoff,
 )
 from tests.inbound.fleet_fakes import email
 from tests.inbound.test_work_reattach import (  # noqa: F401 -- mm_sandbox_options is a fixture
@@ -93,6 +94,13 @@ def fleet(
         router, pending=pending, checkpoints=checkpoints, decisions=MemoryDecisionStore()
     )
     return Fleet(work, routes, checkpoints, [client, multimail, http, routes, checkpoints, pending])
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    # these tests count attempts and re-attaches, one right after another; the wait between
+    # them (state.backoff) is tests/inbound/test_work_backoff.py's subject
+    monkeypatch.setattr(backoff, "BACKOFF_BASE", 0.0)
 
 
 @pytest.fixture
