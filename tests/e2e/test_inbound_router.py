@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
 from mm_assistants.inbound import AsyncInboundRouter, InboundRouter, SQLiteRouteStore
 from mm_assistants.sandbox import Sandbox
+from mm_assistants.state import backoff
 from tests.e2e.conftest import FAST_APPROVALS, requests_to, thread_texts, wait_until_held
 from tests.e2e.inbound import options, received
 
@@ -201,14 +203,21 @@ def test_mail_arriving_during_a_run_is_queued_and_answered_after_it(
 
 
 def test_a_failed_start_keeps_the_message_and_drain_runs_it_later(
-    sandbox: Sandbox, dispatcher: Dispatcher, assistant: str, tmp_path: Path
+    sandbox: Sandbox,
+    dispatcher: Dispatcher,
+    assistant: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(backoff, "BACKOFF_BASE", 0.2)  # the first retry waits 0.2 s
     store = SQLiteRouteStore(tmp_path / "routes.db", lease=60)
     email = email_from(sandbox, "Are you there?")
     with openai.OpenAI(api_key="sk-x", base_url="http://127.0.0.1:9/v1", max_retries=0) as down:
         broken = make_router(down, dispatcher, assistant, store=store)
         with pytest.raises(openai.APIConnectionError):
             broken.route(received(email))
+    assert store.stalled() == []  # not before its backoff ran out
+    time.sleep(0.3)
     assert store.stalled() == [email["thread_id"]]
     with openai.OpenAI(api_key="sk-sandbox", base_url=sandbox.openai_url, max_retries=0) as up:
         router = make_router(up, dispatcher, assistant, store=SQLiteRouteStore(store.path))
