@@ -14,6 +14,7 @@ from mm_assistants.drivers import AssistantsRunDriver, AsyncAssistantsRunDriver
 from mm_assistants.inbound import AsyncInboundRouter, InboundRouter, MemoryRouteStore
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.sandbox import Sandbox
+from mm_assistants.state import backoff
 from tests.drivers.atomic_support import (
     M1,
     M2,
@@ -30,6 +31,13 @@ from tests.drivers.atomic_support import (
     user_texts,
 )
 from tests.e2e.inbound import received
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the routers below drain a crashed start at once; the wait a raised run gets before it
+    # is due again (state.backoff) is tests/inbound/test_work_backoff.py's subject
+    monkeypatch.setattr(backoff, "BACKOFF_BASE", 0.0)
 
 
 @pytest.fixture
