@@ -13,8 +13,13 @@ import pytest
 
 from mm_assistants.drivers import RunOutcome
 from mm_assistants.inbound import InboundRouter
-from mm_assistants.inbound.work import BACKING_OFF, FleetWork
-from mm_assistants.state import Checkpoint, MemoryDecisionStore, MemoryPendingStore
+from mm_assistants.inbound.work import BACKING_OFF, FleetWork, SweepPlan
+from mm_assistants.state import (
+    Checkpoint,
+    MemoryDecisionStore,
+    MemoryPendingStore,
+    PendingRecord,
+)
 from mm_assistants.state import backoff as backoff_module
 from mm_assistants.state.backoff import BACKOFF_BASE, BACKOFF_CAP, retry_delay
 from tests.inbound.fleet_fakes import Dispatcher, Driver, email, make_store, mentions, outcome
@@ -193,3 +198,48 @@ def test_a_resume_that_raises_is_not_swept_before_its_backoff_then_is(tmp_path: 
     assert work.resume_run("ckpt_1").action == "resumed"
     assert len(driver.resumes) == 2
     assert work.store.parked("thr_1") is None  # the thread is free again
+
+
+@pytest.mark.usefixtures("short_backoff")
+def test_a_decided_park_whose_resume_raised_is_not_listed_before_its_backoff(
+    tmp_path: Path,
+) -> None:
+    driver = Driver()
+    work = fleet(make_store("memory", tmp_path, lease=30.0), driver)
+    parked(driver, work)
+    held = PendingRecord("em_held", "mbx_1", "call_1", "send_email", checkpoint_id="ckpt_1")
+    work.pending.add(held)
+    work.decisions.record("em_held", {"status": "approved"})
+    assert work.sweep().checkpoints == ["ckpt_1"]  # decided: listed for its resume
+    driver.resume_script.append(crash)  # raises with no claim held: only the decision lists it
+    with pytest.raises(RuntimeError):
+        work.resume_run("ckpt_1")
+    assert work.sweep().checkpoints == []
+    time.sleep(PAST_IT)
+    assert work.sweep().checkpoints == ["ckpt_1"]
+
+
+@pytest.mark.usefixtures("short_backoff")
+def test_a_run_that_raised_mid_dispatch_is_re_attached_after_its_backoff(tmp_path: Path) -> None:
+    driver = Driver()
+    work = fleet(make_store("memory", tmp_path, lease=30.0), driver)
+
+    def dies_mid_dispatch() -> RunOutcome:
+        driver.parking.add("ckpt_1", {"mm_thread": "thr_1"})  # a tool call was in flight
+        return lapses_then_raises(driver)
+
+    driver.run_script.append(dies_mid_dispatch)
+    work.admit(email(1))
+    with pytest.raises(RuntimeError):
+        work.route_inbound("thr_1")
+    assert work.sweep() == SweepPlan()  # neither the mail nor the run, before the backoff
+    early = work.resume_run("ckpt_1")  # re-attaching is backing off too
+    assert (early.action, early.reason) == ("busy", BACKING_OFF)
+    assert work.route_inbound("thr_1").action == "busy"  # the thread waits on its run
+    assert driver.resumes == []
+    time.sleep(PAST_IT)
+    assert work.sweep().checkpoints == ["ckpt_1"]
+    driver.resume_script.append(lambda: outcome("completed", "resp_done"))
+    assert work.resume_run("ckpt_1").action == "resumed"
+    assert [checkpoint for checkpoint, _ in driver.resumes] == ["ckpt_1"]
+    assert len(driver.runs) == 1  # re-attached, never run again from the mail
