@@ -35,7 +35,9 @@ at most 30 s, ``park_after`` at most 22.5 s (the example uses 30 s and 15 s).
 
 Nothing here needs a countdown or an ETA: Redis emulates them by holding messages
 unacknowledged, and one longer than the visibility timeout is delivered twice. Backoff and
-due resumes live in PostgreSQL (``next_attempt_at``), where the sweep reads them.
+due resumes live in PostgreSQL (``next_attempt_at``), where the sweep reads them: a run or
+a resume that raised waits 5 s, then 10 s, 20 s, ... at most 300 s
+(`mm_assistants.state.backoff`), new mail on its thread included.
 """
 
 from __future__ import annotations
