@@ -1,12 +1,13 @@
-"""The rows behind `PostgresRouteStore`: a thread's locked row, and its queue of messages
-(waiting, or taken by the claim that runs them). Each helper runs inside the caller's
-transaction, on a thread row the caller locked (`lock`)."""
+"""The rows behind `PostgresRouteStore`: a thread's locked row, its queue of messages
+(waiting, or taken by the claim that runs them), and the failed threads with the messages
+kept aside for them. Each helper runs inside the caller's transaction, on a thread row the
+caller locked (`lock`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from mm_assistants.state.routes import RECOVERED, InboundMessage
+from mm_assistants.state.routes import RECOVERED, FailedThread, InboundMessage
 
 HELD = "(claimed_until IS NOT NULL OR parked IS NOT NULL)"  # a claim exists (maybe lapsed)
 # the checkpoint a claim taken by unpark resumes, once that claim lapsed (its resumer died)
@@ -138,3 +139,56 @@ def mark_queue(conn: Any, mm_thread: str) -> None:
         " WHERE mm_thread = %s",
         (mm_thread, mm_thread),
     )
+
+
+def set_aside(conn: Any, mm_thread: str, reason: str) -> None:
+    """End the locked thread's work as failed (`RouteStore.fail`, its holder checked): the
+    messages its claim took are kept aside with ``reason``, the claim, attempts and any
+    backoff are dropped; mail queued since stays queued."""
+    conn.execute(
+        "INSERT INTO mm_route_failed (mm_thread, reason) VALUES (%s, %s)"
+        " ON CONFLICT (mm_thread) DO UPDATE SET reason = excluded.reason,"
+        " failed_at = now()",
+        (mm_thread, reason),
+    )
+    # the claim's messages only: mail queued since waits, and runs next
+    conn.execute(
+        "INSERT INTO mm_route_failed_messages (mm_thread, email_id, body, received_at)"
+        " SELECT mm_thread, email_id, body, received_at FROM mm_route_queue"
+        " WHERE mm_thread = %s AND taken IS NOT NULL ORDER BY position, id",
+        (mm_thread,),
+    )
+    conn.execute(
+        "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
+        (mm_thread,),
+    )
+    conn.execute(
+        "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL,"
+        " resuming = NULL, attempts = 0, queued_at = NULL, next_attempt_at = NULL"
+        " WHERE mm_thread = %s",
+        (mm_thread,),
+    )
+    mark_queue(conn, mm_thread)
+
+
+def failed_threads(conn: Any, limit: int) -> list[FailedThread]:
+    """Threads whose work failed, oldest first, with the messages kept aside."""
+    heads = conn.execute(
+        "SELECT mm_thread, reason, extract(epoch FROM failed_at) FROM mm_route_failed"
+        " ORDER BY failed_at, mm_thread LIMIT %s",
+        (limit,),
+    ).fetchall()
+    rows = conn.execute(
+        "SELECT mm_thread, email_id, body, received_at FROM mm_route_failed_messages"
+        " WHERE mm_thread = ANY(%s) ORDER BY id",
+        ([str(head[0]) for head in heads],),
+    ).fetchall()
+    kept: dict[str, list[InboundMessage]] = {}
+    for mm_thread, email_id, body, received_at in rows:
+        kept.setdefault(str(mm_thread), []).append(
+            InboundMessage(str(email_id), str(body), float(received_at))
+        )
+    return [
+        FailedThread(str(t), str(reason), float(at), tuple(kept.get(str(t), ())))
+        for t, reason, at in heads
+    ]

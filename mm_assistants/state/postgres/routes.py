@@ -34,8 +34,10 @@ from mm_assistants.state.postgres.route_queue import (
     done,
     drop,
     enqueue,
+    failed_threads,
     lock,
     mark_queue,
+    set_aside,
     take_queue,
     waiting,
 )
@@ -174,54 +176,14 @@ class PostgresRouteStore:
             row = lock(conn, mm_thread)
             if not (row.held and row.fence == token):
                 return False
-            conn.execute(
-                "INSERT INTO mm_route_failed (mm_thread, reason) VALUES (%s, %s)"
-                " ON CONFLICT (mm_thread) DO UPDATE SET reason = excluded.reason,"
-                " failed_at = now()",
-                (mm_thread, reason),
-            )
-            # the claim's messages only: mail queued since waits, and runs next
-            conn.execute(
-                "INSERT INTO mm_route_failed_messages (mm_thread, email_id, body, received_at)"
-                " SELECT mm_thread, email_id, body, received_at FROM mm_route_queue"
-                " WHERE mm_thread = %s AND taken IS NOT NULL ORDER BY position, id",
-                (mm_thread,),
-            )
-            conn.execute(
-                "DELETE FROM mm_route_queue WHERE mm_thread = %s AND taken IS NOT NULL",
-                (mm_thread,),
-            )
-            conn.execute(
-                "UPDATE mm_route_threads SET claimed_until = NULL, parked = NULL,"
-                " resuming = NULL, attempts = 0, queued_at = NULL, next_attempt_at = NULL"
-                " WHERE mm_thread = %s",
-                (mm_thread,),
-            )
+            set_aside(conn, mm_thread, reason)
             mark_queue(conn, mm_thread)
             return True
 
     def failed(self, *, limit: int = 100) -> list[FailedThread]:
         """Threads whose work failed, oldest first."""
         with self.database.connection() as conn:
-            heads = conn.execute(
-                "SELECT mm_thread, reason, extract(epoch FROM failed_at) FROM mm_route_failed"
-                " ORDER BY failed_at, mm_thread LIMIT %s",
-                (limit,),
-            ).fetchall()
-            rows = conn.execute(
-                "SELECT mm_thread, email_id, body, received_at FROM mm_route_failed_messages"
-                " WHERE mm_thread = ANY(%s) ORDER BY id",
-                ([str(head[0]) for head in heads],),
-            ).fetchall()
-        kept: dict[str, list[InboundMessage]] = {}
-        for mm_thread, email_id, body, received_at in rows:
-            kept.setdefault(str(mm_thread), []).append(
-                InboundMessage(str(email_id), str(body), float(received_at))
-            )
-        return [
-            FailedThread(str(t), str(reason), float(at), tuple(kept.get(str(t), ())))
-            for t, reason, at in heads
-        ]
+            return failed_threads(conn, limit)
 
     def finish(self, mm_thread: str, *, token: int | None = None) -> list[InboundMessage]:
         """Take the queue, or drop the claim when it is empty (see `RouteStore.finish`);
