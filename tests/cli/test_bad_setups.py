@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 import pytest
 
 from mm_assistants.sandbox import Sandbox
+from tests.cli.signals import interruptible
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +219,7 @@ def test_ctrl_c_during_a_run_is_one_line_and_130(sandbox: Sandbox, assistant_id:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=interruptible,
     )
     try:
         deadline = time.monotonic() + 30

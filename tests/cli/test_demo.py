@@ -17,6 +17,7 @@ import pytest
 from mm_assistants.cli.demo import run_demo
 from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.main import main
+from tests.cli.signals import interruptible
 
 QUICK = {"decide_after": 0.1, "model_latency": 0.0}
 
@@ -121,6 +122,7 @@ def demo_process() -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
 
 
