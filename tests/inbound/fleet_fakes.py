@@ -8,7 +8,7 @@ import asyncio
 import inspect
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,22 @@ from mm_assistants.webhooks import MessageEvent, parse_event
 
 PASSING = {"spam_verdict": "clean", "dkim": "pass", "spf": "pass", "dmarc": "pass"}
 BACKENDS = ("memory", "sqlite")
+
+
+def stores_of(request: Any, tmp_path: Path, lease: float) -> Iterator[Any]:
+    """The body of a ``store`` fixture parametrized over `BACKENDS` and ``"postgres"``: the
+    route store of ``request.param`` with ``lease``, closed after the test."""
+    if request.param != "postgres":
+        yield make_store(request.param, tmp_path, lease)
+        return
+    dsn = request.getfixturevalue("pg_dsn")  # skips where PostgreSQL cannot be had
+    from mm_assistants.state.postgres import PostgresRouteStore  # the postgres extra
+
+    routes = PostgresRouteStore(dsn, lease=lease)
+    try:
+        yield routes
+    finally:
+        routes.close()
 
 
 def make_store(kind: str, tmp_path: Path, lease: float) -> Any:

@@ -26,6 +26,7 @@ from tests.inbound.fleet_fakes import (
     make_store,
     mentions,
     outcome,
+    stores_of,
     waits,
 )
 
@@ -34,17 +35,7 @@ LEASE = 0.3
 
 @pytest.fixture(params=[*BACKENDS, "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    if request.param != "postgres":
-        yield make_store(request.param, tmp_path, LEASE)
-        return
-    dsn = request.getfixturevalue("pg_dsn")  # skips where PostgreSQL cannot be had
-    from mm_assistants.state.postgres import PostgresRouteStore  # the postgres extra
-
-    routes = PostgresRouteStore(dsn, lease=LEASE)
-    try:
-        yield routes
-    finally:
-        routes.close()
+    yield from stores_of(request, tmp_path, LEASE)
 
 
 def worker(store: Any, driver: Driver | None = None) -> InboundRouter:
