@@ -91,6 +91,7 @@ MODULES: tuple[Module, ...] = (
             "mm_assistants/state/checkpoints.py",
             "mm_assistants/state/pending.py",
             "mm_assistants/state/routes.py",
+            "mm_assistants/state/backoff.py",
         ),
         ("tests/state",),
     ),
