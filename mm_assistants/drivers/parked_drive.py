@@ -78,6 +78,14 @@ class Drive:
         self.outcome.steps += 1
         return park.park(lease, checkpoint, self.outcome)
 
+    def submitted(self, response: Any, decided: Mapping[str, ToolResult]) -> bool:
+        """Count the resume's submit (one request, one step, the ``decided`` outputs) and
+        record it (`record_submit`); False (``outcome`` ``busy``) when the claim was lost."""
+        self.outcome.openai_requests += 1
+        self.outcome.tool_results.extend(decided.values())
+        self.outcome.steps += 1
+        return self.record_submit(response)
+
     def record_submit(self, response: Any) -> bool:
         """Record in the held step's checkpoint that its outputs went to OpenAI and
         ``response`` answered; False (``outcome`` ``busy``) when the claim was lost."""

@@ -173,10 +173,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
                 raise
             drive.step = None
             return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
-        drive.outcome.openai_requests += 1
-        drive.outcome.tool_results.extend(decided.values())
-        drive.outcome.steps += 1
-        if not drive.record_submit(response):
+        if not drive.submitted(response, decided):
             return drive.outcome
         park.delivered(checkpoint, decided)
         return self._drive(drive, dict(checkpoint.request), response)
@@ -338,10 +335,7 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
                 raise
             drive.step = None
             return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
-        drive.outcome.openai_requests += 1
-        drive.outcome.tool_results.extend(decided.values())
-        drive.outcome.steps += 1
-        if not drive.record_submit(response):
+        if not drive.submitted(response, decided):
             return drive.outcome
         park.delivered(checkpoint, decided)
         return await self._drive(drive, dict(checkpoint.request), response)
