@@ -1,35 +1,89 @@
-"""Named tool sets, and the rule that one assistant never both composes and approves."""
+"""Named tool sets per schema version, and the rule that one assistant never both composes
+and approves.
+
+=============  ====================================================================
+profile        tools (``v1``; ``v2`` adds what is marked)
+=============  ====================================================================
+``agent``      the inbox assistant's tools; v2 adds ``report_spam``
+``reviewer``   the approval queue and what a decision needs; v2 adds ``list_spam``
+``signup``     v2 only: ``request_challenge``, ``create_account``,
+               ``activate_account``, ``resend_confirmation``
+``admin``      every tool of the schema set
+=============  ====================================================================
+
+``not_spam`` is in no named profile but ``admin``: restoring quarantined mail into a model's
+view is exactly what a hostile email would ask a prompt-injected model to do, so a human or
+an explicit ``tools=[...]`` list decides. Billing and account creation never go to
+``agent`` or ``reviewer``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 #: Tools that put a message on its way out.
 COMPOSE_TOOLS = frozenset({"send_email", "reply_email", "schedule_email", "edit_scheduled_email"})
 #: Tools that decide on held messages.
 APPROVE_TOOLS = frozenset({"decide_email"})
 
-PROFILES: Mapping[str, tuple[str, ...]] = {
-    "agent": (
-        "list_mailboxes",
-        "check_inbox",
-        "read_email",
-        "get_thread",
-        "send_email",
-        "reply_email",
-        "schedule_email",
-        "edit_scheduled_email",
-        "cancel_message",
-        "tag_email",
-        "add_contact",
-        "search_contacts",
-        "wait_for_email",
-        "download_attachment",
-    ),
-    "reviewer": ("list_pending", "decide_email", "read_email", "get_thread", "check_inbox"),
-    # "admin" is every tool of the schema set; see resolve_tools.
-}
-PROFILE_NAMES = ("agent", "reviewer", "admin")
+_AGENT_V1 = (
+    "list_mailboxes",
+    "check_inbox",
+    "read_email",
+    "get_thread",
+    "send_email",
+    "reply_email",
+    "schedule_email",
+    "edit_scheduled_email",
+    "cancel_message",
+    "tag_email",
+    "add_contact",
+    "search_contacts",
+    "wait_for_email",
+    "download_attachment",
+)
+_REVIEWER_V1 = ("list_pending", "decide_email", "read_email", "get_thread", "check_inbox")
+
+#: Named profiles of each schema version ("admin", every tool of the set, is not listed:
+#: see `resolve_tools`). A version's profiles never change once released: an assistant
+#: built on a profile must not gain tools silently.
+PROFILES_BY_VERSION: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "v1": MappingProxyType({"agent": _AGENT_V1, "reviewer": _REVIEWER_V1}),
+        "v2": MappingProxyType(
+            {
+                # Reporting spam moves mail out of the model's view; the worst a hostile
+                # email can get from it is a message a human restores.
+                "agent": (*_AGENT_V1, "report_spam"),
+                # The quarantine listing (framed untrusted) for a human-facing reviewer.
+                "reviewer": (*_REVIEWER_V1, "list_spam"),
+                "signup": (
+                    "request_challenge",
+                    "create_account",
+                    "activate_account",
+                    "resend_confirmation",
+                ),
+            }
+        ),
+    }
+)
+#: The ``v1`` profiles, as this name always held them.
+PROFILES: Mapping[str, tuple[str, ...]] = PROFILES_BY_VERSION["v1"]
+#: Every profile name of any version ("signup" exists from ``v2`` on).
+PROFILE_NAMES = ("agent", "reviewer", "signup", "admin")
+
+
+def profiles_of(version: str) -> Mapping[str, tuple[str, ...]]:
+    """The named profiles of schema ``version`` (``admin`` aside), or a `ValueError`."""
+    try:
+        return PROFILES_BY_VERSION[version]
+    except KeyError:
+        known = ", ".join(PROFILES_BY_VERSION)
+        raise ValueError(
+            f"no named profiles are defined for schema version {version!r} (known: {known}); "
+            "pass tools=[...] or profile='admin'"
+        ) from None
 
 
 def resolve_tools(
@@ -38,12 +92,18 @@ def resolve_tools(
     profile: str | None = "agent",
     tools: Iterable[str] | None = None,
     allow_self_approval: bool = False,
+    version: str = "v1",
 ) -> tuple[str, ...]:
-    """The tool names a profile or an explicit list stands for, checked.
+    """The tool names a profile of schema ``version`` or an explicit list stands for, checked.
 
     ``tools``, when given, is used as is (each name must exist); otherwise ``profile``.
     A set that can both compose and approve is refused unless ``allow_self_approval``:
     MultiMail's oversight only means something when the approver is someone else.
+
+    >>> resolve_tools(["request_challenge"], profile="signup", version="v1")
+    Traceback (most recent call last):
+    ...
+    ValueError: the profile 'signup' exists from schema version v2 on; load_registry("v2")
     """
     known = tuple(available)
     if tools is not None:
@@ -55,8 +115,15 @@ def resolve_tools(
             )
     elif profile == "admin":
         chosen = known
-    elif profile is not None and profile in PROFILES:
-        chosen = PROFILES[profile]
+    elif profile is not None and profile in PROFILE_NAMES:
+        named = profiles_of(version)
+        if profile not in named:
+            since = next(v for v, table in PROFILES_BY_VERSION.items() if profile in table)
+            raise ValueError(
+                f"the profile {profile!r} exists from schema version {since} on; "
+                f'load_registry("{since}")'
+            )
+        chosen = named[profile]
     else:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILE_NAMES)}")
     if not allow_self_approval and COMPOSE_TOOLS & set(chosen) and APPROVE_TOOLS & set(chosen):

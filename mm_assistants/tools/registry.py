@@ -138,7 +138,11 @@ class ToolRegistry(Mapping[str, ToolSpec]):
     ) -> tuple[str, ...]:
         """The tool names of a profile (``agent``, ``reviewer``, ``admin``) or a custom list."""
         return resolve_tools(
-            self, profile=profile, tools=tools, allow_self_approval=allow_self_approval
+            self,
+            profile=profile,
+            tools=tools,
+            allow_self_approval=allow_self_approval,
+            version=self.version,
         )
 
     def tools(
