@@ -100,6 +100,8 @@ def _assemble(
         else:
             raise ToolArgumentError(f"{name} does not take the argument {key!r}", field=key)
     has_body = method in ("POST", "PUT", "PATCH")
+    if has_body:
+        body.update(endpoint.constants)  # after the arguments: a model cannot override one
     json = body if has_body else None
     retry_safe = endpoint.idempotent or bool(has_body and body.get("idempotency_key"))
     return RequestSpec(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Scope = Literal["read", "send", "oversight", "admin", "none"]
 Effect = Literal["read", "write", "destructive"]
@@ -61,6 +61,9 @@ class Endpoint:
     gated: bool = False
     #: The dispatcher carries the tool out itself, in more than one request.
     client_side: bool = False
+    #: Body fields the library always sends with this value. The model never sees them,
+    #: and binding sets them after the model's arguments, so an argument cannot override one.
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def mailbox_scoped(self) -> bool:

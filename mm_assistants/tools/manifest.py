@@ -17,6 +17,16 @@ if TYPE_CHECKING:
 
 MANIFEST_NAME = "manifest.json"
 MULTIMAIL_API_VERSION = "2.0.0"
+#: What each schema set follows beyond the API version. v1 records nothing more, and its
+#: released manifest must keep its bytes, so only later sets carry a ``source``.
+SOURCES: dict[str, dict[str, str]] = {
+    "v2": {
+        "repository": "multimail-dev/mcp-server",
+        "version": "0.7.0",
+        "commit": "4964220",
+        "note": "0.7.0 plus the spam-review tools",
+    },
+}
 
 
 def sha256_of(data: bytes) -> str:
@@ -39,12 +49,15 @@ def _is_tool_file(name: str) -> bool:
 def build_manifest(version: str, root: Traversable) -> dict[str, Any]:
     """The manifest that matches the files in ``root`` as they are now."""
     files = tool_files(root)
-    return {
+    manifest: dict[str, Any] = {
         "schema_version": version,
         "multimail_api_version": MULTIMAIL_API_VERSION,
-        "tools": [entry.name.removesuffix(".json") for entry in files],
-        "sha256": {entry.name: sha256_of(entry.read_bytes()) for entry in files},
     }
+    if version in SOURCES:
+        manifest["source"] = dict(SOURCES[version])
+    manifest["tools"] = [entry.name.removesuffix(".json") for entry in files]
+    manifest["sha256"] = {entry.name: sha256_of(entry.read_bytes()) for entry in files}
+    return manifest
 
 
 def write_manifest(version: str, root: Path) -> Path:

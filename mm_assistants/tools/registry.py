@@ -21,13 +21,14 @@ from jsonschema import Draft202012Validator, FormatChecker
 from mm_assistants.tools.binding import bind_request
 from mm_assistants.tools.compiled_check import quick_checker
 from mm_assistants.tools.endpoints import ENDPOINTS_V1, Effect, Endpoint, Scope
+from mm_assistants.tools.endpoints_v2 import ENDPOINTS_V2
 from mm_assistants.tools.formats import MAX_TOOLS, ToolFormat, export_definition
 from mm_assistants.tools.profiles import resolve_tools
 from mm_assistants.tools.request import RequestSpec
-from mm_assistants.tools.schemas import load_definitions, manifest_of
+from mm_assistants.tools.schemas import DEFAULT_SCHEMA_VERSION, load_definitions, manifest_of
 from mm_assistants.tools.strict import accepting_form, admits_null
 
-_ENDPOINT_TABLES: Mapping[str, Mapping[str, Endpoint]] = {"v1": ENDPOINTS_V1}
+_ENDPOINT_TABLES: Mapping[str, Mapping[str, Endpoint]] = {"v1": ENDPOINTS_V1, "v2": ENDPOINTS_V2}
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,12 +45,33 @@ class ToolSpec:
         return str(self._definition["description"])
 
     @property
+    def title(self) -> str | None:
+        """MCP's human-readable title (v2 on); ``None`` in v1, which bundles no titles.
+
+        Never exported to OpenAI, whose tool shapes reject unknown keys.
+        """
+        title = self._definition.get("title")
+        return None if title is None else str(title)
+
+    @property
+    def annotations(self) -> Mapping[str, bool] | None:
+        """MCP's hints (``readOnlyHint``, ``destructiveHint``, ``idempotentHint``), read-only.
+
+        As MultiMail's MCP server states them, from v2 on (a missing hint means false); a
+        test holds them equal to `effect` and `idempotent`. ``None`` in v1: it bundles no
+        annotations, and deriving some would pass our flags off as MultiMail's.
+        """
+        hints = self._definition.get("annotations")
+        return None if hints is None else MappingProxyType(dict(hints))
+
+    @property
     def parameters(self) -> dict[str, Any]:
         """A copy of the bundled (strict) parameter schema."""
         return copy.deepcopy(dict(self._definition["parameters"]))
 
     def definition(self) -> dict[str, Any]:
-        """A copy of the bundled function definition: ``name``, ``description``, ``parameters``."""
+        """A copy of the bundled function definition: ``name``, ``description``, ``parameters``
+        (and, from v2 on, ``title`` and ``annotations``)."""
         return copy.deepcopy(dict(self._definition))
 
     @property
@@ -195,8 +217,12 @@ def _pinned_mailbox(spec: ToolSpec) -> frozenset[str]:
 
 
 @cache
-def load_registry(version: str = "v1") -> ToolRegistry:
-    """The registry of bundled schema set ``version`` (cached; read-only)."""
+def load_registry(version: str = DEFAULT_SCHEMA_VERSION) -> ToolRegistry:
+    """The registry of bundled schema set ``version`` (cached; read-only).
+
+    Without a version it is ``"v1"``, never the latest: an assistant built on it must not
+    gain tools because the library was upgraded. Ask for ``load_registry("v2")`` by name.
+    """
     definitions = load_definitions(version)
     endpoints = _ENDPOINT_TABLES[version]
     missing = sorted(set(definitions) ^ set(endpoints))

@@ -26,7 +26,17 @@ from mm_assistants.tools.strict import strict_problems
 if TYPE_CHECKING:
     from importlib.abc import Traversable
 
-SCHEMA_VERSIONS = ("v1",)
+#: Every bundled schema set, oldest first.
+SCHEMA_VERSIONS = ("v1", "v2")
+#: What ``load_registry()`` gives without a version. It stays "v1" so that an assistant set
+#: up earlier never gets new tools silently; v2 is always asked for by name.
+DEFAULT_SCHEMA_VERSION = "v1"
+#: The newest bundled set: MultiMail's 46-tool MCP server (0.7.0 and the spam tools).
+LATEST_SCHEMA_VERSION = "v2"
+#: From this version on, every tool file carries MCP's ``title`` and ``annotations``.
+_ANNOTATED_FROM = "v2"
+MAX_TITLE_CHARS = 80
+ANNOTATION_HINTS = frozenset({"readOnlyHint", "destructiveHint", "idempotentHint"})
 _SOURCE_ROOT = Path(__file__).resolve().parents[2] / "schemas"
 
 
@@ -64,8 +74,9 @@ def schema_dir(version: str) -> Traversable:
 
 
 @cache
-def load_definitions(version: str = "v1") -> Mapping[str, Mapping[str, Any]]:
-    """Tool name -> function definition (``name``, ``description``, ``parameters``).
+def load_definitions(version: str = DEFAULT_SCHEMA_VERSION) -> Mapping[str, Mapping[str, Any]]:
+    """Tool name -> function definition (``name``, ``description``, ``parameters``; from v2
+    on also ``title`` and ``annotations``).
 
     Cached: the files are read and verified once per process. Callers must not mutate the
     returned definitions; the registry hands out copies.
@@ -86,7 +97,7 @@ def load_definitions(version: str = "v1") -> Mapping[str, Mapping[str, Any]]:
     return MappingProxyType(definitions)
 
 
-def manifest_of(version: str = "v1") -> Mapping[str, Any]:
+def manifest_of(version: str = DEFAULT_SCHEMA_VERSION) -> Mapping[str, Any]:
     """The parsed manifest of schema set ``version``."""
     return read_manifest(schema_dir(version))
 
@@ -101,7 +112,8 @@ def check_schema_folder(version: str, root: Traversable) -> list[Problem]:
 
     Checks the manifest (present, version, tool list, hashes), each file's JSON, that its
     ``name`` matches the file name, that ``parameters`` is valid JSON Schema (Draft
-    2020-12) and that it follows the strict-mode rules.
+    2020-12) and that it follows the strict-mode rules. From v2 on, each file also needs
+    a ``title`` and MCP ``annotations``.
     """
     problems: list[Problem] = []
     files = tool_files(root)
@@ -116,17 +128,20 @@ def check_schema_folder(version: str, root: Traversable) -> list[Problem]:
         problems.append(Problem(MANIFEST_NAME, "manifest", "tool list does not match the files"))
     for name in hash_mismatches(manifest, files):
         problems.append(Problem(name, "sha256", "file differs from its manifest hash"))
+    annotated = SCHEMA_VERSIONS.index(version) >= SCHEMA_VERSIONS.index(_ANNOTATED_FROM)
     for entry in files:
-        problems.extend(_check_file(entry))
+        problems.extend(_check_file(entry, annotated=annotated))
     return problems
 
 
-def _check_file(entry: Traversable) -> list[Problem]:
+def _check_file(entry: Traversable, *, annotated: bool) -> list[Problem]:
     try:
         definition = _read_json(entry)
     except SchemaError as exc:
         return [Problem(entry.name, "json", str(exc))]
     problems: list[Problem] = []
+    if annotated:
+        problems.extend(Problem(entry.name, rule, text) for rule, text in _mcp_problems(definition))
     stem = entry.name.removesuffix(".json")
     if definition.get("name") != stem:
         problems.append(Problem(entry.name, "name", f"name must equal the file name {stem!r}"))
@@ -140,6 +155,22 @@ def _check_file(entry: Traversable) -> list[Problem]:
     except MetaschemaError as exc:
         problems.append(Problem(entry.name, "metaschema", exc.message))
     problems.extend(Problem(entry.name, "strict", line) for line in strict_problems(parameters))
+    return problems
+
+
+def _mcp_problems(definition: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    title = definition.get("title")
+    if not isinstance(title, str) or not title.strip() or len(title) > MAX_TITLE_CHARS:
+        problems.append(("title", f"a tool needs a title of 1 to {MAX_TITLE_CHARS} characters"))
+    hints = definition.get("annotations")
+    if not isinstance(hints, dict):
+        return [*problems, ("annotations", "annotations must be an object")]
+    unknown = sorted(set(hints) - ANNOTATION_HINTS)
+    if unknown:
+        problems.append(("annotations", f"unknown annotations: {', '.join(unknown)}"))
+    if not all(isinstance(value, bool) for value in hints.values()):
+        problems.append(("annotations", "annotation values must be true or false"))
     return problems
 
 
