@@ -1,7 +1,9 @@
-"""``mm-assistants schemas``: list, show, export and check the bundled tool schemas.
+"""``mm-assistants schemas``: list, show, export, check and compare the bundled tool schemas.
 
 ``--schema-version`` picks the bundled set (``v1``); the old ``schemas --version v1`` still
 works and prints a note, since ``mm-assistants --version`` is the program's own version.
+``schemas diff OLD NEW`` says what changes for a model between two bundled sets
+(`mm_assistants.tools.diff`), in sentences or, with ``--json``, as JSON.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mm_assistants.cli.errors import REFUSED, CliError, configuration
+from mm_assistants.cli.errors import CONFIGURATION, REFUSED, CliError, configuration
 from mm_assistants.tools import FORMATS, PROFILE_NAMES, SCHEMA_VERSIONS, load_registry
+from mm_assistants.tools.diff import diff_registries
 from mm_assistants.tools.schemas import check_schema_folder, read_manifest, schema_dir
 
 
@@ -21,8 +24,8 @@ def register(subparsers: Any) -> None:
     """Add the ``schemas`` command and its sub-commands."""
     parser = subparsers.add_parser(
         "schemas",
-        help="list, show, export and check tool schemas",
-        description="List, show, export and check the bundled tool schemas.",
+        help="list, show, export, check and compare tool schemas",
+        description="List, show, export, check and compare the bundled tool schemas.",
     )
     parser.add_argument(
         "--schema-version",
@@ -67,6 +70,21 @@ def register(subparsers: Any) -> None:
     check = commands.add_parser("check", help="validate every schema file and the manifest")
     check.add_argument("--dir", type=Path, default=None, help="check this folder instead")
     check.set_defaults(handler=_check)
+
+    known = ", ".join(SCHEMA_VERSIONS)
+    diff = commands.add_parser(
+        "diff",
+        help="what changes for a model between two schema sets",
+        description="Compare two bundled schema sets: tools added, removed and changed "
+        "(parameters, allowed values, limits, endpoint, title, annotations). "
+        f"Bundled sets: {known}.",
+        epilog="Example: mm-assistants schemas diff v1 v2 --json",
+    )
+    # not argparse choices: an unknown version is one line naming the bundled ones, not usage
+    diff.add_argument("old", metavar="OLD", help=f"the schema set you have ({known})")
+    diff.add_argument("new", metavar="NEW", help=f"the schema set to compare it with ({known})")
+    diff.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    diff.set_defaults(handler=_diff)
 
 
 def _schema_version(args: argparse.Namespace) -> str:
@@ -136,4 +154,22 @@ def _check(args: argparse.Namespace) -> int:
         f"ok: {len(manifest['tools'])} tools in schema set {manifest['schema_version']} "
         f"(MultiMail API {manifest['multimail_api_version']})"
     )
+    return 0
+
+
+def _diff(args: argparse.Namespace) -> int:
+    """Print the comparison of two bundled sets; exit 2 naming the bundled ones if unknown."""
+    for version in (args.old, args.new):
+        if version not in SCHEMA_VERSIONS:
+            raise CliError(
+                f"unknown schema version {version!r}: the bundled ones are "
+                f"{', '.join(SCHEMA_VERSIONS)} (e.g. 'mm-assistants schemas diff "
+                f"{SCHEMA_VERSIONS[0]} {SCHEMA_VERSIONS[-1]}')",
+                CONFIGURATION,
+            )
+    result = diff_registries(load_registry(args.old), load_registry(args.new))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(result.describe())
     return 0

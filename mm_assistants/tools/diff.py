@@ -177,7 +177,7 @@ class ParameterChange:
         if self.old.enum is not None and self.new.enum is None:
             lines.append(f"{where} is no longer limited to a list of values")
         for key, old, new in self.limits:
-            lines.append(f"{where} {key} {_limit_change(old, new)}")
+            lines.append(f"{where} {key} {_limit_change(key, old, new)}")
         return lines
 
 
@@ -463,7 +463,10 @@ def _listed(values: Iterable[Any]) -> str:
     return ", ".join(_word(value) for value in values)
 
 
-def _limit_change(old: Any, new: Any) -> str:
+def _limit_change(key: str, old: Any, new: Any) -> str:
+    if key.endswith("pattern"):
+        # a regular expression reads badly in a sentence; the JSON form carries it whole
+        return "set" if old is None else "removed" if new is None else "changed"
     if old is None:
         return f"set to {_word(new)} (was unset)"
     if new is None:

@@ -155,3 +155,58 @@ def test_an_unknown_tool_is_one_line(capsys: pytest.CaptureFixture[str]) -> None
     assert (
         err == "mm-assistants schemas: unknown tool 'send_mail'; try 'mm-assistants schemas list'\n"
     )
+
+
+def test_diff_says_in_words_what_v2_adds(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "schemas", "diff", "v1", "v2")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].startswith("schemas v1 -> v2: 8 tools added, 0 removed, ")
+    assert (
+        "added tool report_spam (Report spam message): POST /v1/emails/{email_id}/report-spam, "
+        "scope send" in lines
+    )
+    assert "update_mailbox: new optional parameter ai_disclosure (boolean)" in lines
+    assert "resend_confirmation: new required parameter oversight_email (string)" in lines
+
+
+def test_diff_json_is_the_same_comparison(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemas", "diff", "v1", "v2", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["old_version"], data["new_version"]) == ("v1", "v2")
+    assert len(data["added"]) == 8
+    assert data["removed"] == []
+    (resend,) = (tool for tool in data["changed"] if tool["name"] == "resend_confirmation")
+    assert resend["endpoint"] == {"idempotent": {"old": True, "new": False}}
+    assert resend["parameters"][0]["name"] == "oversight_email"
+    assert resend["parameters"][0]["required"] is True
+
+
+def test_diff_of_a_set_with_itself_is_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "schemas", "diff", "v2", "v2")
+    assert (code, out) == (0, "schemas v2 -> v2: 0 tools added, 0 removed, 0 changed\n")
+
+
+@pytest.mark.parametrize("argv", [("v1", "v9"), ("2", "v1")], ids=["new", "old"])
+def test_diff_of_an_unknown_version_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: tuple[str, str]
+) -> None:
+    code, out, err = run(capsys, "schemas", "diff", *argv)
+    assert (code, out) == (2, "")
+    unknown = argv[1] if argv[0] == "v1" else argv[0]
+    assert err == (
+        f"mm-assistants schemas: unknown schema version {unknown!r}: the bundled ones are "
+        "v1, v2 (e.g. 'mm-assistants schemas diff v1 v2')\n"
+    )
+
+
+def test_diff_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["schemas", "--help"])
+    assert "diff" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["schemas", "diff", "--help"])
+    out = capsys.readouterr().out
+    assert "--json" in out
+    assert "Bundled sets: v1, v2." in " ".join(out.split())
