@@ -16,12 +16,15 @@ from mm_assistants.sandbox.counters import RequestCounters
 from mm_assistants.sandbox.multimail_api import (
     control,
     routes_account,
+    routes_billing,
+    routes_challenge,
     routes_contacts,
     routes_inbox,
     routes_mail,
     routes_mailboxes,
     routes_oversight,
     routes_signup,
+    routes_spam,
     routes_webhooks,
 )
 from mm_assistants.sandbox.multimail_api.errors import ApiError
@@ -75,6 +78,9 @@ def create_multimail_app(
         *routes_mailboxes.routes(ctx),
         *routes_account.routes(ctx),
         *routes_signup.routes(ctx),
+        *routes_challenge.routes(ctx),
+        *routes_spam.routes(ctx),
+        *routes_billing.routes(ctx),
         *routes_contacts.routes(ctx),
         *routes_webhooks.routes(ctx),
         *control.routes(ctx, sandbox),

@@ -15,6 +15,9 @@
 - ``GET /sandbox/sent``: what left the sandbox: deliveries and ``monitored`` operator copies.
 - ``POST /sandbox/signup {name, oversight_email}``: an unconfirmed tenant and the code
   that ``POST /v1/confirm`` takes (answers ``{tenant_id, mailbox_id, code}``).
+- ``GET|POST /sandbox/billing/checkout/{session_id}``: complete a checkout as the paying
+  operator (the ``checkout_url`` of ``POST /v1/billing/checkout``); ``GET
+  /sandbox/billing/portal/{id}``: the billing a ``portal_url`` shows (see `routes_billing`).
 - ``GET /sandbox/seed``: the seeded tenants, mailboxes and keys (it is a local sandbox).
 - ``GET /sandbox/counters``: ``{"total", "routes"}``; ``DELETE`` answers the same and resets.
 """
@@ -32,6 +35,11 @@ from mm_assistants.sandbox.docstore import Doc, public
 from mm_assistants.sandbox.multimail_api import codes, drafts
 from mm_assistants.sandbox.multimail_api.errors import ApiError, bad_request, not_found
 from mm_assistants.sandbox.multimail_api.ledger import OPERATOR
+from mm_assistants.sandbox.multimail_api.routes_billing import (
+    billing_of,
+    billing_view,
+    complete_checkout,
+)
 from mm_assistants.sandbox.multimail_api.routes_contacts import suppress
 from mm_assistants.sandbox.multimail_api.routes_oversight import held_emails, read_decision
 from mm_assistants.sandbox.multimail_api.routes_signup import create_signup
@@ -130,7 +138,8 @@ class MultiMailControl:
 
     def codes(self, purpose: str | None = None) -> list[dict[str, Any]]:
         """Open operator codes of every tenant (``purpose``: ``upgrade``,
-        ``create_mailbox``, ``create_webhook``, ``create_api_key``, ``revoke_api_key``)."""
+        ``create_mailbox``, ``create_webhook``, ``create_api_key``, ``revoke_api_key``,
+        ``cancel_subscription``, ``confirm_account``)."""
         return [
             codes.view(code)
             for tenant in self._ctx.store.children("tenants")
@@ -155,8 +164,22 @@ class MultiMailControl:
         except ApiError as exc:
             raise ValueError(exc.message) from exc
 
+    def complete_checkout(self, session_id: str) -> dict[str, Any]:
+        """Pay checkout session ``session_id`` as its operator would (what opening its
+        ``checkout_url`` does): the tenant's plan changes. Raises ``ValueError`` for an
+        unknown session."""
+        try:
+            return complete_checkout(self._ctx, session_id)
+        except ApiError as exc:
+            raise ValueError(exc.message) from exc
+
+    def billing(self, tenant_id: str | None = None) -> dict[str, Any]:
+        """A tenant's billing (default: the seed's): ``{plan, customer, subscription}``."""
+        return billing_view(billing_of(self._ctx, tenant_id or self._seed.tenant_id))
+
     def sent(self) -> list[dict[str, Any]]:
-        """What left the sandbox, oldest first: ``delivery`` and ``operator_copy`` entries."""
+        """What left the sandbox, oldest first: ``delivery`` and ``operator_copy`` entries,
+        each with the ``headers`` and ``body`` it left with (identity claim, AI disclosure)."""
         self.settle()
         return [public(entry) for entry in self._ctx.store.children("wire")]
 

@@ -2,7 +2,9 @@
 
 The cursor is the id of the last email of the previous page, so pages never skip or
 repeat emails that share a ``received_at``; ``since_id`` keeps only emails stored after
-the given one (what ``wait_for_email`` polls with).
+the given one (what ``wait_for_email`` polls with). Quarantined spam is left out unless
+the ``status`` filter asks for ``spam_quarantined``: quarantine takes an email out of the
+inbox (``GET /v1/emails`` lists it, ``read_email`` still opens it).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ STATUSES = (
     "spam_flagged",
     "spam_quarantined",
 )
+QUARANTINED = "spam_quarantined"
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
@@ -78,6 +81,8 @@ def _filters(query: Mapping[str, str]) -> list[Callable[[Doc], bool]]:
         if status not in STATUSES:
             raise bad_request(f"Invalid status '{status}'")
         checks.append(lambda e: e["status"] == status)
+    else:
+        checks.append(lambda e: e["status"] != QUARANTINED)
     direction = query.get("direction")
     if direction:
         if direction not in ("inbound", "outbound"):

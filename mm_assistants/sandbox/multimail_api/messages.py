@@ -2,14 +2,22 @@
 
 Private ``_`` fields drive the lifecycle (see `lifecycle`): ``_mode`` (the mailbox's mode at
 send time), ``_scan_at``, ``_send_at``, ``_created``; ``_digest`` and ``_reply_to`` serve
-reply de-duplication and ``_tenant`` finds the owner.
+reply de-duplication and ``_tenant`` finds the owner; ``_ai_disclosure`` is the mailbox's
+``ai_disclosure`` at send time (see `wire_message`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from mm_assistants.sandbox.docstore import Doc
 from mm_assistants.sandbox.multimail_api.drafts import Draft
 from mm_assistants.sandbox.multimail_api.formats import iso, new_id
+from mm_assistants.sandbox.multimail_api.signing import AI_HEADER, IDENTITY_HEADER, identity_claim
+
+#: The line MultiMail adds to the signature block of mail from an AI-disclosing mailbox.
+AI_DISCLOSURE_LINE = "This email was sent by an AI agent."
 
 
 def base_email(
@@ -79,9 +87,29 @@ def outbound_email(
         send_at=None if draft.send_at is None else iso(draft.send_at),
         gate_timing=gate_timing if draft.send_at is not None else None,
         _mode=mailbox["oversight_mode"],
+        _ai_disclosure=bool(mailbox.get("ai_disclosure", True)),
         _scan_at=now + scan_delay,
         _send_at=draft.send_at,
         _digest=digest,
         _reply_to=None if original is None else original["id"],
     )
     return email
+
+
+def wire_message(email: Mapping[str, Any], operator: str, secret: str) -> tuple[Doc, str]:
+    """The headers and body an outbound email leaves with. The stored email keeps the body
+    as written; what is added on the way out is the signed identity claim, and with
+    ``ai_disclosure`` the ``X-AI-Generated: true`` header and `AI_DISCLOSURE_LINE`."""
+    disclose = bool(email.get("_ai_disclosure", True))
+    claims = {
+        "ai_generated": disclose,
+        "email_id": email["id"],
+        "from": email["from"],
+        "operator": operator,
+    }
+    headers: Doc = {IDENTITY_HEADER: identity_claim(claims, secret)}
+    body = email["markdown"]
+    if disclose:
+        headers[AI_HEADER] = "true"
+        body = f"{body}\n\n{AI_DISCLOSURE_LINE}"
+    return headers, body

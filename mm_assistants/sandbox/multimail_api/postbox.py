@@ -22,7 +22,7 @@ from mm_assistants.sandbox.multimail_api.errors import conflict, forbidden, too_
 from mm_assistants.sandbox.multimail_api.events import EventSink, event_data, matching
 from mm_assistants.sandbox.multimail_api.formats import month_start, new_id
 from mm_assistants.sandbox.multimail_api.ledger import audit, count, totals, usage_days
-from mm_assistants.sandbox.multimail_api.messages import base_email, outbound_email
+from mm_assistants.sandbox.multimail_api.messages import base_email, outbound_email, wire_message
 from mm_assistants.sandbox.multimail_api.settings import MultiMailSandboxSettings
 from mm_assistants.sandbox.multimail_api.store import Store
 
@@ -300,13 +300,14 @@ class Postbox:
 
     def _record_wire(self, email: Doc) -> None:
         """Note what left the sandbox (for ``GET /sandbox/sent``): the delivery, and the
-        operator's copy in ``monitored`` mode."""
+        operator's copy in ``monitored`` mode, each with the headers and body it left with."""
         copies: list[tuple[str, list[str]]] = [
             ("delivery", [*email["to"], *email["cc"], *email["bcc"]])
         ]
+        tenant = self.store.get("tenants", email["_tenant"]) or {}
         if email.get("_operator_copy"):
-            tenant = self.store.get("tenants", email["_tenant"]) or {}
             copies.append(("operator_copy", [tenant.get("oversight_email", "")]))
+        headers, body = wire_message(email, str(tenant.get("name", "")), self.store.secret())
         for kind, recipients in copies:
             entry = {
                 "id": new_id("out_"),
@@ -316,6 +317,8 @@ class Postbox:
                 "from": email["from"],
                 "recipients": recipients,
                 "subject": email["subject"],
+                "headers": headers,
+                "body": body,
                 "at": email["delivered_at"],
             }
             self.store.put("wire", entry)

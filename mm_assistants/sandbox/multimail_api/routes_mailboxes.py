@@ -57,8 +57,9 @@ def routes(ctx: Context) -> list[Route]:
 
 
 def view(mailbox: Doc) -> Doc:
-    """A mailbox as the API shows it."""
-    return public(mailbox)
+    """A mailbox as the API shows it (``ai_disclosure`` true for mailboxes stored before
+    it existed, MultiMail's default)."""
+    return {"ai_disclosure": True, **public(mailbox)}
 
 
 async def list_mailboxes(ctx: Context, request: Request, caller: Caller) -> Response:
@@ -68,8 +69,9 @@ async def list_mailboxes(ctx: Context, request: Request, caller: Caller) -> Resp
 
 
 async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
-    """``POST /v1/mailboxes {address_local, display_name?, approval_code?}``: 202 with a
-    code for the operator, then 201 ``{id, address}``; always ``gated_send``."""
+    """``POST /v1/mailboxes {address_local, display_name?, ai_disclosure?, approval_code?}``:
+    202 with a code for the operator, then 201 ``{id, address, oversight_mode,
+    ai_disclosure}``; always ``gated_send``."""
     body = await json_body(request)
     local = body.get("address_local")
     if not isinstance(local, str) or not local.strip():
@@ -82,6 +84,7 @@ async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Resp
     display_name = body.get("display_name")
     if display_name is not None and not isinstance(display_name, str):
         raise bad_request("display_name must be a string")
+    disclose = _flag("ai_disclosure", body.get("ai_disclosure", True), "")
     tenant = ctx.store.get("tenants", caller.tenant_id) or {}
     address = mailbox_address(tenant, local)
     mailboxes = ctx.store.children("mailboxes", caller.tenant_id)
@@ -95,10 +98,12 @@ async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Resp
     if gate is not None:
         return gate
     mailbox = new_mailbox(caller.tenant_id, address, display_name, ctx.now())
+    mailbox["ai_disclosure"] = disclose
     with ctx.store.transaction():
         ctx.store.put("mailboxes", mailbox, parent=caller.tenant_id)
         record(ctx, caller, "mailbox.created", "mailbox", mailbox["id"])
-    return ok({"id": mailbox["id"], "address": address, "oversight_mode": "gated_send"}, 201)
+    answer = {"id": mailbox["id"], "address": address, "oversight_mode": "gated_send"}
+    return ok({**answer, "ai_disclosure": disclose}, 201)
 
 
 def _settings_changes(body: dict[str, Any], current_mode: str) -> dict[str, Any]:
@@ -130,6 +135,13 @@ def _flag(name: str, value: Any, current_mode: str) -> bool:
     return value
 
 
+def _flag_or_bit(name: str, value: Any, current_mode: str) -> bool:
+    # MultiMail's own client sends configure's switches as 1/0
+    if not isinstance(value, bool) and value in (0, 1):
+        return bool(value)
+    return _flag(name, value, current_mode)
+
+
 def _flag_as_int(name: str, value: Any, current_mode: str) -> int:
     return int(_flag(name, value, current_mode))  # stored as the API's 0/1
 
@@ -155,7 +167,8 @@ _SETTING_CHECKS: tuple[tuple[str, Callable[[str, Any, str], Any]], ...] = (
     *((name, _text) for name in _TEXT_FIELDS),
     *((name, _address) for name in _ADDRESS_FIELDS),
     ("forward_inbound", _flag_as_int),
-    ("scheduling_enabled", _flag),
+    ("scheduling_enabled", _flag_or_bit),
+    ("ai_disclosure", _flag_or_bit),
     ("default_gate_timing", _gate_timing),
     ("oversight_mode", _mode),
 )

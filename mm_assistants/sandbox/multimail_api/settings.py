@@ -5,8 +5,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-#: Operations that, like MultiMail 0.5.3, may ask for an operator's approval code first.
-APPROVAL_FLOWS = ("create_mailbox", "create_webhook", "create_api_key", "revoke_api_key")
+#: Operations that, like MultiMail, may ask for an operator's approval code first (0.5.3's
+#: four, and cancelling a paid subscription).
+APPROVAL_FLOWS = (
+    "create_mailbox",
+    "create_webhook",
+    "create_api_key",
+    "revoke_api_key",
+    "cancel_subscription",
+)
 
 
 @dataclass(frozen=True)
@@ -26,7 +33,12 @@ class MultiMailSandboxSettings:
     - ``download_url_ttl``: the ``expires_in_seconds`` of an attachment's ``download_url``.
     - ``require_approval``: which of `APPROVAL_FLOWS` answer 202 and mail the operator a
       code until the call is repeated with ``approval_code`` (default: mailbox creation, as
-      the tool contract requires; add the others to mimic 0.5.3 fully).
+      the tool contract requires, and ``cancel_subscription`` as MultiMail's billing does;
+      add the others to mimic 0.5.3 fully).
+    - ``pow_maxnumber``: the ceiling of the signup proof of work's secret number
+      (``POST /v1/account/challenge``); small by default so a test solves it in
+      milliseconds (MultiMail's own is larger, and depends on the oversight email's domain).
+    - ``challenge_ttl``: how long a signup challenge may be redeemed (MultiMail: 5 minutes).
     - ``settle_interval``: when the app runs its own lifespan, how often a background task
       settles due emails so events fire without requests; ``None`` turns it off.
 
@@ -42,17 +54,30 @@ class MultiMailSandboxSettings:
     upgrade_requests_per_hour: int = 3
     monthly_email_quota: int = 100_000
     download_url_ttl: int = 3600
-    require_approval: tuple[str, ...] = ("create_mailbox",)
+    require_approval: tuple[str, ...] = ("create_mailbox", "cancel_subscription")
+    pow_maxnumber: int = 50_000
+    challenge_ttl: float = 300.0
     settle_interval: float | None = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("scan_delay", "idempotency_window", "reply_dedupe_window", "code_ttl"):
+        for name in (
+            "scan_delay",
+            "idempotency_window",
+            "reply_dedupe_window",
+            "code_ttl",
+            "challenge_ttl",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"MultiMailSandboxSettings.{name} must be a number of seconds")
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"MultiMailSandboxSettings.{name} must be finite and >= 0")
-        for name in ("upgrade_requests_per_hour", "monthly_email_quota", "download_url_ttl"):
+        for name in (
+            "upgrade_requests_per_hour",
+            "monthly_email_quota",
+            "download_url_ttl",
+            "pow_maxnumber",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"MultiMailSandboxSettings.{name} must be an int >= 1")

@@ -5,10 +5,15 @@ signature follows MultiMail's description: ``X-MultiMail-Signature: sha256=<hex>
 HMAC-SHA256 of the raw body keyed with the subscription's ``whsec_…`` secret. A receiver
 recomputes it over the bytes it received (never a re-serialised JSON) and compares in
 constant time, as `verify` does.
+
+Outbound mail carries ``X-MultiMail-Identity``, a claim about who sent it: MultiMail signs
+sorted canonical JSON (``ai_generated`` first) with its published key; the sandbox signs
+the same JSON with its own secret (`identity_claim`: ``<base64url JSON>.<hex HMAC>``).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -20,6 +25,8 @@ SIGNATURE_HEADER = "X-MultiMail-Signature"
 EVENT_HEADER = "X-MultiMail-Event"
 DELIVERY_HEADER = "X-MultiMail-Delivery"
 TIMESTAMP_HEADER = "X-MultiMail-Timestamp"
+IDENTITY_HEADER = "X-MultiMail-Identity"
+AI_HEADER = "X-AI-Generated"
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -55,3 +62,26 @@ def delivery_headers(
         DELIVERY_HEADER: delivery_id,
         TIMESTAMP_HEADER: str(int(timestamp)),
     }
+
+
+def identity_claim(claims: dict[str, Any], secret: str) -> str:
+    """The ``X-MultiMail-Identity`` value for ``claims``: base64url of the sorted, compact
+    JSON, a dot, and its hex HMAC-SHA256 under ``secret``."""
+    canonical = json.dumps(claims, sort_keys=True, separators=(",", ":")).encode()
+    payload = base64.urlsafe_b64encode(canonical).decode().rstrip("=")
+    return payload + "." + hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
+
+
+def read_identity(value: str, secret: str) -> dict[str, Any] | None:
+    """The claims of an ``X-MultiMail-Identity`` value, or ``None`` unless ``secret``
+    signed it (constant-time compare)."""
+    payload, _, signature = value.partition(".")
+    try:
+        canonical = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        claims = json.loads(canonical)
+    except ValueError:
+        return None
+    expected = hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
+    if not isinstance(claims, dict) or not hmac.compare_digest(expected, signature):
+        return None
+    return claims

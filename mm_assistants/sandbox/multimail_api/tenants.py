@@ -41,7 +41,8 @@ def mailbox_address(tenant: Doc, local: str) -> str:
 
 
 def new_mailbox(tenant_id: str, address: str, display_name: str | None, now: float) -> Doc:
-    """A mailbox; new mailboxes always start ``gated_send`` (an upgrade needs the operator)."""
+    """A mailbox; new mailboxes always start ``gated_send`` (an upgrade needs the operator)
+    and disclose that an AI writes their mail (``ai_disclosure``)."""
     return {
         "id": new_id("mbx_"),
         "tenant_id": tenant_id,
@@ -56,6 +57,8 @@ def new_mailbox(tenant_id: str, address: str, display_name: str | None, now: flo
         "signature_block": None,
         "default_gate_timing": "gate_first",
         "scheduling_enabled": True,
+        # MultiMail's default: mail from an AI-operated mailbox says so (X-AI-Generated)
+        "ai_disclosure": True,
         "created_at": epoch_ms(now),
         "is_active": 1,
     }
