@@ -27,6 +27,14 @@ from mm_assistants.approvals import (
 from mm_assistants.approvals.watch import PENDING_STATUSES, outcome_from_email
 from mm_assistants.dispatch.audit import AuditRecord, AuditSink, argument_digest, log_sink
 from mm_assistants.dispatch.calls import PendingApproval, ToolCall, ToolResult
+from mm_assistants.dispatch.handoff import (
+    SecretCallback,
+    carries_secrets,
+    hand_over,
+    mark_withheld,
+    unavailable_refusal,
+    withhold,
+)
 from mm_assistants.dispatch.multistep_tools import WaitPlan
 from mm_assistants.dispatch.plans import ApprovalPlan as ApprovalPlan  # lived here before
 from mm_assistants.dispatch.plans import PreparedCall as PreparedCall  # lived here before
@@ -38,13 +46,17 @@ from mm_assistants.dispatch.policy import (
     schema_refusal,
     tool_refusal,
 )
+from mm_assistants.dispatch.pow import MAX_NUMBER_CAP, attach_solution
 from mm_assistants.dispatch.scope import (
+    EMAIL_LOOKUP_TOOLS,
     NOT_GIVEN,
     AnyMailbox,
     NotGiven,
     default_mailbox,
     describe,
-    held_refusal,
+    found_in,
+    lookup_mailboxes,
+    lookup_refusal,
     needs_lookup,
     pinned_mailbox,
     resolve_scope,
@@ -53,7 +65,12 @@ from mm_assistants.dispatch.scope import (
 )
 from mm_assistants.dispatch.shaping import bound_output, shape_output
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
-from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
+from mm_assistants.multimail.errors import (
+    MultiMailError,
+    NotFoundError,
+    RateLimitError,
+    TransportError,
+)
 from mm_assistants.state import current_owner
 from mm_assistants.tools import (
     RequestSpec,
@@ -131,6 +148,8 @@ class DispatcherCore(Generic[ClientT]):
         approval_hub: ApprovalHub | None = None,
         approval_store: PendingStore | None = None,
         clock: Callable[[], float] = time.time,
+        on_secret: SecretCallback | None = None,
+        pow_max_number: int = MAX_NUMBER_CAP,
     ) -> None:
         owner = type(self).__name__
         if self.client_flavour is not None:
@@ -150,6 +169,14 @@ class DispatcherCore(Generic[ClientT]):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         _validate.number(owner, "wait_poll_interval", wait_poll_interval, above=True)
+        if on_secret is not None and not callable(on_secret):
+            raise TypeError(
+                f"on_secret must be a callable taking a SecretHandoff, not {on_secret!r}"
+            )
+        if isinstance(pow_max_number, bool) or not isinstance(pow_max_number, int):
+            raise TypeError("pow_max_number must be an int")
+        if pow_max_number < 0:
+            raise ValueError("pow_max_number must be at least 0")
         default = default_mailbox(mailbox_id, os.environ)  # checked: a misconfiguration
         allowed = resolve_scope(
             default, allowed_mailboxes, from_environment=mailbox_id is NOT_GIVEN
@@ -170,6 +197,8 @@ class DispatcherCore(Generic[ClientT]):
         self.approval_store = approval_store
         self._audit = audit
         self._clock = clock
+        self.on_secret = on_secret
+        self.pow_max_number = pow_max_number
 
     def __repr__(self) -> str:
         return (
@@ -197,6 +226,8 @@ class DispatcherCore(Generic[ClientT]):
         if refusal is not None:
             return self.refuse(call, refusal, started)
         spec = self.registry[call.name]
+        if self.on_secret is None and carries_secrets(spec.name):  # never lose a shown-once key
+            return self.refuse(call, unavailable_refusal(spec.name), started)
         arguments = parse_arguments(call.arguments)
         if isinstance(arguments, Refusal):
             return self.refuse(call, arguments, started)
@@ -223,18 +254,38 @@ class DispatcherCore(Generic[ClientT]):
             return str(given)
         return self.mailbox_id if spec.endpoint.mailbox_scoped else None
 
-    def lookup_request(self, prepared: PreparedCall) -> RequestSpec | None:
-        """The held-email listing a decision is checked against first (``decide_email``
-        names no mailbox), or ``None`` when the scope needs no lookup."""
-        if not needs_lookup(prepared.spec.name, self.allowed_mailboxes):
-            return None
-        return self.registry.bind("list_pending", {})
+    def scope_lookups(self, prepared: PreparedCall) -> tuple[RequestSpec, ...]:
+        """The requests that tell whether a call naming only an email stays in the scope,
+        tried in order until one `found_in_scope`: the held-email listing for
+        ``decide_email``, the email in each scope mailbox for ``report_spam``/``not_spam``;
+        empty when the scope needs no lookup."""
+        name, scope = prepared.spec.name, self.allowed_mailboxes
+        if needs_lookup(name, scope):
+            return (self.registry.bind("list_pending", {}),)
+        email_id = str(prepared.arguments.get("email_id"))
+        mailboxes = lookup_mailboxes(name, self.mailbox_id, scope)
+        return tuple(self.read_request(email_id, mailbox) for mailbox in mailboxes)
 
-    def outside_scope(self, prepared: PreparedCall, pending: Any) -> ToolResult | None:
-        """The refusal of a decision on an email not held in the scope, else ``None``."""
+    def lookup_missed(self, prepared: PreparedCall, error: MultiMailError) -> bool:
+        """True when a lookup's error only means "not in this mailbox" (look on)."""
+        return isinstance(error, NotFoundError) and prepared.spec.name in EMAIL_LOOKUP_TOOLS
+
+    def found_in_scope(self, prepared: PreparedCall, answer: Any) -> bool:
+        """True when a lookup's ``answer`` (``None``: not found) shows the call's email in
+        the scope."""
         email_id = prepared.arguments.get("email_id")
-        refusal = held_refusal(email_id, pending, self.allowed_mailboxes)
-        return None if refusal is None else self.refuse(prepared.call, refusal, prepared.started)
+        return found_in(prepared.spec.name, email_id, answer, self.allowed_mailboxes)
+
+    def outside_scope(self, prepared: PreparedCall) -> ToolResult:
+        """The refusal of a call whose email no lookup found in the scope."""
+        email_id = prepared.arguments.get("email_id")
+        refusal = lookup_refusal(prepared.spec.name, email_id, self.allowed_mailboxes)
+        return self.refuse(prepared.call, refusal, prepared.started)
+
+    def with_solution(self, data: Any) -> Any:
+        """A ``request_challenge`` answer with its ``pow_solution`` (see `attach_solution`);
+        seconds of CPU at worst, so `AsyncDispatcher` runs it in a thread."""
+        return attach_solution(data, max_number=self.pow_max_number)
 
     # -- client-side tools --------------------------------------------------------------
 
@@ -364,9 +415,21 @@ class DispatcherCore(Generic[ClientT]):
         return result
 
     def succeed(self, prepared: PreparedCall, status: int, data: Any) -> ToolResult:
-        """The `ToolResult` for a successful answer ``data``."""
+        """The `ToolResult` for a successful answer ``data`` (a `Refusal` instead when the
+        answer was unusable, e.g. an unsolvable challenge)."""
+        if isinstance(data, Refusal):
+            return self._refuse_answer(prepared, status, data)
+        data, withheld = withhold(prepared.spec.name, data)
+        if withheld:
+            refusal = (
+                unavailable_refusal(prepared.spec.name)
+                if self.on_secret is None  # only a dispatcher changed after construction
+                else hand_over(self.on_secret, prepared.spec.name, prepared.call.id, withheld)
+            )
+            if refusal is not None:
+                return self._refuse_answer(prepared, status, refusal)
         data = within_scope(prepared.spec.name, data, self.allowed_mailboxes)
-        shaped = shape_output(prepared.spec.name, data)
+        shaped = mark_withheld(shape_output(prepared.spec.name, data), withheld)
         output, truncated = bound_output(shaped, self.max_output_chars, _hint(prepared.spec.name))
         result = ToolResult(
             call_id=prepared.call.id,
@@ -382,6 +445,16 @@ class DispatcherCore(Generic[ClientT]):
         )
         self._record(prepared.call, result)
         return result
+
+    def _refuse_answer(self, prepared: PreparedCall, status: int, refusal: Refusal) -> ToolResult:
+        return self.refuse(
+            prepared.call,
+            refusal,
+            prepared.started,
+            mailbox_id=prepared.mailbox_id,
+            http_status=status,
+            idempotency_key=prepared.request.idempotency_key,
+        )
 
     def fail(self, prepared: PreparedCall, error: MultiMailError) -> ToolResult:
         """The `ToolResult` for an API or network error."""
@@ -441,7 +514,7 @@ class DispatcherCore(Generic[ClientT]):
 
 def _hint(tool: str) -> str:
     """How the model gets what a cut output left out."""
-    if tool in ("check_inbox", "get_thread", "list_pending", "wait_for_email"):
+    if tool in ("check_inbox", "get_thread", "list_pending", "list_spam", "wait_for_email"):
         return "use read_email for one message, or ask for fewer items with limit/cursor"
     if tool == "read_email":
         return "the body is too long to show whole; fetch attachments with download_attachment"

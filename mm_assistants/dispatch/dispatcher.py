@@ -56,6 +56,12 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
       later (`resolve_pending`).
     - ``clock``: unix seconds, what "now" is for approval deadlines and ``wait_for_email``
       (default ``time.time``; tests pass a fake).
+    - ``on_secret``: a callable given one `SecretHandoff` per secret in an answer (the API
+      key of ``activate_account``/``create_api_key``, the billing links of
+      ``get_billing_portal``/``upgrade_plan``); the model reads a marker instead. Without
+      it those tools are refused before any request (see `mm_assistants.dispatch.handoff`).
+    - ``pow_max_number``: the largest ``maxnumber`` of a signup challenge the dispatcher
+      solves for ``request_challenge`` (default 2,000,000; see `mm_assistants.dispatch.pow`).
     """
 
     client_flavour = "sync"
@@ -77,14 +83,9 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         prepared = self.prepare(call)
         if isinstance(prepared, ToolResult):
             return prepared
-        lookup = self.lookup_request(prepared)
-        if lookup is not None:  # a decision: is its email held in this scope?
-            try:
-                refused = self.outside_scope(prepared, self.client.send(lookup).data)
-            except MultiMailError as error:
-                return self.fail(prepared, error)
-            if refused is not None:
-                return refused
+        refused = self._check_scope(prepared)
+        if refused is not None:
+            return refused
         try:
             status, data = self._perform(prepared)
         except MultiMailError as error:
@@ -171,6 +172,21 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
             return None  # the wait looks again later
         return data if isinstance(data, dict) else None
 
+    def _check_scope(self, prepared: PreparedCall) -> ToolResult | None:
+        """Look up where a call naming only an email (a decision, a spam report) points,
+        and refuse it outside the scope; ``None`` lets it through."""
+        lookups = self.scope_lookups(prepared)
+        for lookup in lookups:
+            try:
+                answer = self.client.send(lookup).data
+            except MultiMailError as error:
+                if not self.lookup_missed(prepared, error):
+                    return self.fail(prepared, error)
+                answer = None
+            if self.found_in_scope(prepared, answer):
+                return None
+        return self.outside_scope(prepared) if lookups else None
+
     def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
@@ -182,6 +198,8 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
                 self._sleep,
             )
         response = self.client.send(prepared.request)
+        if name == "request_challenge":
+            return response.status, self.with_solution(response.data)
         if name != "download_attachment":
             return response.status, response.data
         url, expires = multistep_tools.download_link(response.data, prepared.request)
@@ -223,14 +241,9 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         prepared = self.prepare(call)
         if isinstance(prepared, ToolResult):
             return prepared
-        lookup = self.lookup_request(prepared)
-        if lookup is not None:  # a decision: is its email held in this scope?
-            try:
-                refused = self.outside_scope(prepared, (await self.client.send(lookup)).data)
-            except MultiMailError as error:
-                return self.fail(prepared, error)
-            if refused is not None:
-                return refused
+        refused = await self._check_scope(prepared)
+        if refused is not None:
+            return refused
         try:
             status, data = await self._perform(prepared)
         except MultiMailError as error:
@@ -299,6 +312,20 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
             return None  # the wait looks again later
         return data if isinstance(data, dict) else None
 
+    async def _check_scope(self, prepared: PreparedCall) -> ToolResult | None:
+        """See `Dispatcher._check_scope`."""
+        lookups = self.scope_lookups(prepared)
+        for lookup in lookups:
+            try:
+                answer = (await self.client.send(lookup)).data
+            except MultiMailError as error:
+                if not self.lookup_missed(prepared, error):
+                    return self.fail(prepared, error)
+                answer = None
+            if self.found_in_scope(prepared, answer):
+                return None
+        return self.outside_scope(prepared) if lookups else None
+
     async def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
         if name == "wait_for_email":
@@ -310,6 +337,8 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
                 self._sleep,
             )
         response = await self.client.send(prepared.request)
+        if name == "request_challenge":  # seconds of hashing: off the event loop
+            return response.status, await asyncio.to_thread(self.with_solution, response.data)
         if name != "download_attachment":
             return response.status, response.data
         url, expires = multistep_tools.download_link(response.data, prepared.request)

@@ -25,13 +25,18 @@ the API key's own reach is the limit (``mm-assistants run`` warns when it starts
 
 What the scope means for tools that do not name a mailbox in their path:
 
-- ``list_mailboxes`` and ``list_pending`` answer with the scope's mailboxes only;
+- ``list_mailboxes``, ``list_pending`` and ``list_spam`` answer with the scope's mailboxes
+  only; a ``list_spam`` item that does not say its mailbox is withheld too, and the
+  answer's ``withheld_count`` says how many were;
 - ``create_mailbox`` is refused under a limited scope: the new mailbox would lie outside
   it, and minting addresses is for an assistant allowed `ANY_MAILBOX`;
 - ``create_webhook`` must name a mailbox of a limited scope (one for every mailbox would
   reach past it);
 - ``decide_email`` names only an email, so under a limited scope the dispatcher first
   lists the held emails and refuses a decision on one not held in the scope's mailboxes;
+- ``report_spam`` and ``not_spam`` name only an email too: under a limited scope the
+  dispatcher first looks the email up in the scope's mailboxes (the default first, then
+  the others in order, at most `MAX_EMAIL_LOOKUPS`) and refuses it when none has it;
 - account tools (contacts, suppression, usage, account, API keys, webhooks, audit log)
   are governed by the profile, not by the scope.
 """
@@ -85,7 +90,14 @@ _ACCOUNT_WIDE = {
 _LISTINGS = {
     "list_pending": ("emails", "mailbox_id"),
     "list_mailboxes": ("mailboxes", "id"),
+    "list_spam": ("emails", "mailbox_id"),
 }
+#: Listings whose items may lack the mailbox field: those are withheld and counted.
+_COUNTED = frozenset({"list_spam"})
+#: Tools that name an email but not its mailbox, checked by looking the email up.
+EMAIL_LOOKUP_TOOLS = frozenset({"report_spam", "not_spam"})
+#: The most mailboxes one such check looks in (each look is one request).
+MAX_EMAIL_LOOKUPS = 10
 
 
 def default_mailbox(given: str | NotGiven | None, environ: Mapping[str, str]) -> str | None:
@@ -164,13 +176,54 @@ def within_scope(tool: str, data: Any, scope: frozenset[str] | None) -> Any:
     if not isinstance(data.get(key), list):
         return data
     kept = [item for item in data[key] if isinstance(item, dict) and item.get(field) in scope]
-    return {**data, key: kept}
+    if tool not in _COUNTED:
+        return {**data, key: kept}
+    # Items of other mailboxes go unmentioned (not this assistant's to learn of); an item
+    # that does not say its mailbox might be this one's, so its absence is told.
+    unplaced = sum(1 for item in data[key] if not isinstance(item, dict) or not item.get(field))
+    return {**data, key: kept, "withheld_count": unplaced} if unplaced else {**data, key: kept}
 
 
 def needs_lookup(tool: str, scope: frozenset[str] | None) -> bool:
     """True when the call's mailbox is only known after a lookup (``list_pending``): a
     decision names an email, not its mailbox."""
     return tool == "decide_email" and scope is not None
+
+
+def lookup_mailboxes(
+    tool: str, default: str | None, scope: frozenset[str] | None
+) -> tuple[str, ...]:
+    """The mailboxes to look an email up in before ``tool`` (``report_spam``, ``not_spam``)
+    acts on it, in order: the default first, then the rest sorted, at most
+    `MAX_EMAIL_LOOKUPS`; empty when no check is needed (another tool, or any mailbox)."""
+    if tool not in EMAIL_LOOKUP_TOOLS or scope is None:
+        return ()
+    first = (default,) if default in scope else ()
+    rest = tuple(sorted(scope - set(first)))
+    return (*first, *rest)[:MAX_EMAIL_LOOKUPS]
+
+
+def found_in(tool: str, email_id: Any, answer: Any, scope: frozenset[str] | None) -> bool:
+    """True when a lookup's ``answer`` (``None``: not found there) shows ``email_id`` in
+    the scope: held in a scope mailbox (``decide_email``, ``answer`` a ``list_pending``
+    listing) or read from a scope mailbox's path (``report_spam``, ``not_spam``)."""
+    if tool == "decide_email":
+        return held_refusal(email_id, answer, scope) is None
+    return isinstance(answer, dict) and answer.get("id", email_id) == email_id
+
+
+def lookup_refusal(tool: str, email_id: Any, scope: frozenset[str] | None) -> Refusal:
+    """Refuse ``tool`` on an email no lookup found in ``scope``'s mailboxes."""
+    allowed = scope if scope is not None else frozenset()
+    if tool == "decide_email":
+        return held_refusal(email_id, None, allowed) or Refusal("mailbox_not_allowed", "")
+    searched = "" if len(allowed) <= MAX_EMAIL_LOOKUPS else f" (the first {MAX_EMAIL_LOOKUPS})"
+    # Whether it exists elsewhere is not this assistant's to learn: one answer for both.
+    return Refusal(
+        "mailbox_not_allowed",
+        f"no email with this id is in this assistant's mailboxes{searched}",
+        [{"allowed_mailboxes": sorted(allowed)}],
+    )
 
 
 def held_refusal(email_id: Any, pending: Any, scope: frozenset[str] | None) -> Refusal | None:
@@ -207,13 +260,18 @@ def describe(scope: frozenset[str] | None) -> str:
 
 __all__ = [
     "ANY_MAILBOX",
+    "EMAIL_LOOKUP_TOOLS",
     "MAILBOX_ID_ENV",
+    "MAX_EMAIL_LOOKUPS",
     "NOT_GIVEN",
     "AnyMailbox",
     "NotGiven",
     "default_mailbox",
     "describe",
+    "found_in",
     "held_refusal",
+    "lookup_mailboxes",
+    "lookup_refusal",
     "needs_lookup",
     "pinned_mailbox",
     "resolve_scope",
