@@ -16,11 +16,13 @@ import pytest
 
 from mm_assistants import (
     AssistantsSunsetWarning,
+    ToolRegistry,
     _sunset,
     create_assistant,
     load_registry,
     update_assistant_tools,
 )
+from mm_assistants.openai_setup import multimail_names, pick_registry, with_schema_version
 
 
 def assistant(tools: list[Any]) -> dict[str, Any]:
@@ -84,3 +86,140 @@ def test_update_replaces_only_the_multimail_tools() -> None:
     assert names[:2] == ["code_interpreter", "lookup_order"]
     assert "send_email" not in names
     assert "decide_email" in names
+
+
+def names_of(tools: list[dict[str, Any]]) -> list[str]:
+    return [t.get("function", {}).get("name", t["type"]) for t in tools]
+
+
+def function(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name, "parameters": {"type": "object"}}}
+
+
+def updating(current: dict[str, Any]) -> FakeOpenAI:
+    return FakeOpenAI(
+        {
+            ("GET", "/assistants/asst_1"): current,
+            ("POST", "/assistants/asst_1"): assistant([]),
+        }
+    )
+
+
+def test_create_on_v2_sends_v2_tools_and_records_the_version() -> None:
+    fake = FakeOpenAI({("POST", "/assistants"): assistant([])})
+    with pytest.warns(AssistantsSunsetWarning):
+        create_assistant(fake.client(), model="m", version="v2", metadata={"team": "ops"})
+    create_assistant(fake.client(), model="m")
+    v2, default = (body for _, _, body in fake.requests)
+    assert v2["tools"] == load_registry("v2").tools("assistants")
+    assert "report_spam" in names_of(v2["tools"])
+    assert v2["metadata"] == {"team": "ops", "mm_schema_version": "v2"}
+    assert default["tools"] == load_registry("v1").tools("assistants")
+    assert default["metadata"] == {"mm_schema_version": "v1"}
+
+
+def test_update_to_v2_swaps_every_multimail_tool_and_keeps_the_rest() -> None:
+    current = assistant(
+        [
+            {"type": "code_interpreter"},
+            function("lookup_order"),
+            function("send_email"),  # a v1 MultiMail tool
+            function("list_spam"),  # a v2 name, not in the agent profile
+            {"type": "file_search"},
+        ]
+    )
+    current["metadata"] = {"team": "ops", "mm_schema_version": "v1"}
+    fake = updating(current)
+    with pytest.warns(AssistantsSunsetWarning):
+        update_assistant_tools(fake.client(), "asst_1", version="v2")
+    body = fake.requests[-1][2]
+    expected = load_registry("v2").tools("assistants")
+    assert body["tools"][:3] == [
+        {"type": "code_interpreter"},
+        function("lookup_order"),
+        {"type": "file_search"},
+    ]
+    assert body["tools"][3:] == expected
+    assert "list_spam" not in names_of(body["tools"])
+    assert body["metadata"] == {"team": "ops", "mm_schema_version": "v2"}
+
+
+def test_a_user_function_named_like_a_multimail_tool_is_replaced() -> None:
+    mine = {
+        "type": "function",
+        "function": {"name": "report_spam", "parameters": {"type": "object", "properties": {}}},
+    }
+    fake = updating(assistant([mine]))
+    with pytest.warns(AssistantsSunsetWarning):
+        update_assistant_tools(fake.client(), "asst_1", version="v2", tools=["read_email"])
+    assert fake.requests[-1][2]["tools"] == load_registry("v2").tools(
+        "assistants", tools=["read_email"]
+    )
+
+
+def test_the_names_removed_are_those_of_every_bundled_set_and_the_registry() -> None:
+    everything = set(load_registry("v1")) | set(load_registry("v2"))
+    assert multimail_names() == everything
+    custom = ToolRegistry([], version="mine")
+    assert multimail_names(custom) == everything
+    registry = load_registry("v1")
+    assert multimail_names(registry) == everything
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        pytest.param(None, {"team": "ops", "mm_schema_version": "v2"}, id="kept"),
+        pytest.param(
+            {"owner": "ana"},
+            {"team": "ops", "owner": "ana", "mm_schema_version": "v2"},
+            id="merged",
+        ),
+        pytest.param(
+            {"mm_schema_version": "pinned", "team": "sales"},
+            {"team": "sales", "mm_schema_version": "pinned"},
+            id="the-caller-sets-it",
+        ),
+    ],
+)
+def test_update_merges_metadata(given: dict[str, str] | None, expected: dict[str, str]) -> None:
+    current = assistant([])
+    current["metadata"] = {"team": "ops", "mm_schema_version": "v1"}
+    fake = updating(current)
+    extra: dict[str, Any] = {} if given is None else {"metadata": given}
+    with pytest.warns(AssistantsSunsetWarning):
+        update_assistant_tools(fake.client(), "asst_1", version="v2", **extra)
+    assert fake.requests[-1][2]["metadata"] == expected
+
+
+def test_metadata_full_of_other_keys_is_refused_before_any_change() -> None:
+    current = assistant([function("send_email")])
+    current["metadata"] = {f"k{i}": "v" for i in range(16)}
+    fake = updating(current)
+    with (
+        pytest.warns(AssistantsSunsetWarning),
+        pytest.raises(ValueError, match=r"would hold 17 keys .* at most 16: remove some"),
+    ):
+        update_assistant_tools(fake.client(), "asst_1", version="v2")
+    assert [(method, path) for method, path, _ in fake.requests] == [("GET", "/assistants/asst_1")]
+    # with the version among the caller's 16, nothing is added and the update goes through
+    own = {**{f"k{i}": "v" for i in range(15)}, "mm_schema_version": "v2"}
+    assert with_schema_version(None, own, "v2") == own  # 16 keys: nothing added
+    with pytest.raises(ValueError, match="at most 16"):
+        create_assistant(fake.client(), model="m", metadata={f"k{i}": "v" for i in range(16)})
+
+
+def test_version_and_registry_must_agree() -> None:
+    fake = FakeOpenAI({})
+    with pytest.raises(ValueError, match=r"version='v2' and registry= \(schema set 'v1'\)"):
+        create_assistant(fake.client(), model="m", version="v2", registry=load_registry("v1"))
+    with pytest.raises(ValueError, match="disagree"):
+        update_assistant_tools(fake.client(), "asst_1", version="v1", registry=load_registry("v2"))
+    with pytest.raises(ValueError, match="unknown schema version 'v9'"):
+        create_assistant(fake.client(), model="m", version="v9")
+    assert fake.requests == []
+    v2 = load_registry("v2")
+    assert pick_registry("v2", v2) is v2
+    assert pick_registry(None, v2) is v2
+    assert pick_registry(None, None).version == "v1"
+    assert pick_registry("v2", None) is v2
