@@ -28,6 +28,7 @@ UNTRUSTED_TOOLS = frozenset(
         "get_thread",
         "check_inbox",
         "list_pending",
+        "list_spam",
         "download_attachment",
         "wait_for_email",
     }

@@ -1,0 +1,136 @@
+"""The signup challenge's proof of work: solved like MultiMail checks it, refused when a
+hostile or broken answer would make it slow or meaningless."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import pytest
+
+from mm_assistants.dispatch.policy import Refusal
+from mm_assistants.dispatch.pow import (
+    MAX_NUMBER_CAP,
+    attach_solution,
+    challenge_problem,
+    solve_challenge,
+)
+
+SERVER_SECRET = b"sandbox-hmac-secret"
+
+
+def challenge(
+    number: int, *, salt: str = "9f1c?expires=4102444800&", **changes: Any
+) -> dict[str, Any]:
+    """A challenge as an ALTCHA server builds it, whose answer is ``number``."""
+    digest = hashlib.sha256((salt + str(number)).encode()).hexdigest()
+    signature = hmac.new(SERVER_SECRET, digest.encode(), hashlib.sha256).hexdigest()
+    built = {
+        "algorithm": "SHA-256",
+        "challenge": digest,
+        "maxnumber": 50_000,
+        "salt": salt,
+        "signature": signature,
+    }
+    return built | changes
+
+
+def server_accepts(solution: dict[str, Any]) -> bool:
+    """What the server checks: the number hashes to the challenge, and the signature is its own."""
+    digest = hashlib.sha256((solution["salt"] + str(solution["number"])).encode()).hexdigest()
+    expected = hmac.new(SERVER_SECRET, solution["challenge"].encode(), hashlib.sha256).hexdigest()
+    return digest == solution["challenge"] and hmac.compare_digest(expected, solution["signature"])
+
+
+def test_finds_the_number_and_echoes_every_other_field() -> None:
+    given = challenge(31_337)
+    solution = solve_challenge(given)
+    assert solution == {
+        "algorithm": "SHA-256",
+        "challenge": given["challenge"],
+        "number": 31_337,
+        "salt": given["salt"],
+        "signature": given["signature"],
+    }
+    assert server_accepts(solution)
+
+
+@pytest.mark.parametrize("number", [0, 50_000], ids=["lowest", "maxnumber itself"])
+def test_the_range_includes_both_ends(number: int) -> None:
+    solution = solve_challenge(challenge(number))
+    assert solution is not None
+    assert solution["number"] == number
+
+
+def test_a_number_outside_the_range_is_not_found() -> None:
+    assert solve_challenge(challenge(50_001)) is None
+    refused = attach_solution(challenge(50_001))
+    assert isinstance(refused, Refusal)
+    assert refused.type == "challenge_unsolvable"
+    assert "no number" in refused.message
+
+
+def test_an_uppercase_digest_is_solved_and_echoed_as_given() -> None:
+    given = challenge(7)
+    given["challenge"] = given["challenge"].upper()
+    solution = solve_challenge(given)
+    assert solution is not None
+    assert solution["challenge"] == given["challenge"]
+
+
+def test_the_worst_case_at_the_cap_is_bounded() -> None:
+    started = time.monotonic()
+    solution = solve_challenge(challenge(MAX_NUMBER_CAP, maxnumber=MAX_NUMBER_CAP))
+    assert solution is not None
+    assert solution["number"] == MAX_NUMBER_CAP
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param({"maxnumber": MAX_NUMBER_CAP + 1}, "above this client's cap", id="over-cap"),
+        pytest.param({"maxnumber": 10**12}, "above this client's cap", id="huge"),
+        pytest.param({"algorithm": "SHA-1"}, "only SHA-256", id="sha1"),
+        pytest.param({"algorithm": None}, "only SHA-256", id="no-algorithm"),
+        pytest.param({"challenge": "abc"}, "hex digest", id="short-digest"),
+        pytest.param({"challenge": 12}, "hex digest", id="number-digest"),
+        pytest.param({"salt": ""}, "salt", id="empty-salt"),
+        pytest.param({"salt": "x" * 5000}, "salt", id="huge-salt"),
+        pytest.param({"signature": None}, "signature", id="no-signature"),
+        pytest.param({"maxnumber": -1}, "non-negative", id="negative"),
+        pytest.param({"maxnumber": "100"}, "non-negative", id="string-maxnumber"),
+        pytest.param({"maxnumber": True}, "non-negative", id="bool-maxnumber"),
+        pytest.param({"maxnumber": 1.5}, "non-negative", id="float-maxnumber"),
+    ],
+)
+def test_refuses_without_hashing(changes: dict[str, Any], problem: str) -> None:
+    given = challenge(3, **changes)
+    started = time.monotonic()
+    assert problem in (challenge_problem(given) or "")
+    assert solve_challenge(given) is None
+    refused = attach_solution(given)
+    assert isinstance(refused, Refusal)
+    assert problem in refused.message
+    assert time.monotonic() - started < 1  # refused, not searched
+
+
+@pytest.mark.parametrize("answer", [None, [], "challenge", 42], ids=repr)
+def test_an_answer_that_is_not_an_object_is_refused(answer: Any) -> None:
+    assert challenge_problem(answer) == "the challenge is not a JSON object"
+    assert isinstance(attach_solution(answer), Refusal)
+
+
+def test_a_lower_cap_is_honoured() -> None:
+    assert "cap of 10" in (challenge_problem(challenge(3, maxnumber=11), max_number=10) or "")
+    assert solve_challenge(challenge(3, maxnumber=10), max_number=10) is not None
+
+
+def test_attach_solution_keeps_the_answer_and_adds_pow_solution() -> None:
+    given = challenge(99)
+    answered = attach_solution(given)
+    assert isinstance(answered, dict)
+    assert {key: answered[key] for key in given} == given
+    assert answered["pow_solution"]["number"] == 99
