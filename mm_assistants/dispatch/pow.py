@@ -30,6 +30,11 @@ from mm_assistants.dispatch.policy import Refusal
 #: The largest search space solved (a few seconds of hashing at worst); MultiMail's own
 #: challenges stay far below it.
 MAX_NUMBER_CAP: Final = 2_000_000
+#: What the model reads beside the solution (the library's words, in plain view).
+SOLVED_NOTE: Final = (
+    "The client library solved this challenge: pass pow_solution to create_account "
+    "unchanged, within 5 minutes. Do not solve or change it yourself."
+)
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_TEXT = 1_000  # salts and signatures are short; a huge one is not a challenge
 
@@ -92,7 +97,7 @@ def attach_solution(data: Any, *, max_number: int = MAX_NUMBER_CAP) -> dict[str,
             f"the signup challenge was not solved: {why}. Call request_challenge again; if "
             "this repeats, tell the operator.",
         )
-    return {**data, "pow_solution": solution}
+    return {**data, "pow_solution": solution, "note": SOLVED_NOTE}
 
 
 __all__ = ["MAX_NUMBER_CAP", "attach_solution", "challenge_problem", "solve_challenge"]
