@@ -57,8 +57,9 @@ async def list_spam(ctx: Context, request: Request, caller: Caller) -> Response:
         for email in ctx.store.children("emails", mailbox["id"])
         if email["status"] in wanted
     ]
-    # newest first; sorted() is stable, so emails of one moment keep their stored order
-    spam = sorted(spam, key=lambda email: email["_created"], reverse=True)
+    # newest first; the sort is stable, so emails of one moment stay newest-stored first
+    spam.reverse()
+    spam.sort(key=lambda email: email["_created"], reverse=True)
     page, cursor = inbox.page_after(spam, query.get("cursor"), inbox.limit(query))
     return ok(
         {"emails": [{**summary(e), "mailbox_id": e["mailbox_id"]} for e in page], "cursor": cursor}
