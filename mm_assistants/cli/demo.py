@@ -37,6 +37,7 @@ from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutco
 from mm_assistants.drivers.assistants_core import Mode
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
+from mm_assistants.tools import load_registry
 
 
 def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutcome:
@@ -62,7 +63,11 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
             ) as reviewer_client,
         ):
             dispatcher = NarratedDispatcher(
-                agent_client, console, mailbox_id=sandbox.mailbox_id, audit=None
+                agent_client,
+                console,
+                registry=load_registry(options.schema_version),
+                mailbox_id=sandbox.mailbox_id,
+                audit=None,
             )
             policy = ApprovalPolicy(max_wait=options.max_wait, first_delay=0.25, max_interval=1.0)
             decider = decider_for(options, console, ask)
@@ -133,11 +138,15 @@ def _one_run(
         # the transcript says which API this is; the sandbox serves it on purpose
         warnings.simplefilter("ignore", AssistantsSunsetWarning)
         assistant = create_assistant(
-            client, model=MODEL, name="Inbox assistant", mailbox_id=sandbox.mailbox_id
+            client,
+            model=MODEL,
+            name="Inbox assistant",
+            mailbox_id=sandbox.mailbox_id,
+            version=options.schema_version,
         )
     console.line(
-        f"  (Assistants API, {options.mode} mode; assistant {assistant.id} "
-        f"with {len(assistant.tools)} tools from the bundled 'agent' schemas)"
+        f"  (Assistants API, {options.mode} mode; assistant {assistant.id} with "
+        f"{len(assistant.tools)} tools from the bundled {options.schema_version} 'agent' schemas)"
     )
     mode: Mode = "stream" if options.mode == "stream" else "poll"
     with warnings.catch_warnings():

@@ -12,6 +12,7 @@ from typing import Any
 
 from mm_assistants.cli.demo import run_demo
 from mm_assistants.cli.demo_story import DemoOptions
+from mm_assistants.tools import DEFAULT_SCHEMA_VERSION, SCHEMA_VERSIONS
 
 #: The exit code of an interrupted demo (the shell's 128 + SIGINT).
 INTERRUPTED = 130
@@ -35,6 +36,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the RunOutcome as JSON")
     parser.add_argument(
+        "--schema-version",
+        choices=SCHEMA_VERSIONS,
+        default=DEFAULT_SCHEMA_VERSION,
+        help=f"the bundled schema set the assistant gets (default: {DEFAULT_SCHEMA_VERSION})",
+    )
+    parser.add_argument(
         "--webhooks",
         action="store_true",
         help="the sandbox delivers signed webhooks to the demo: the inbound email starts the "
@@ -55,6 +62,7 @@ def _handle(args: argparse.Namespace) -> int:
         max_wait=args.max_wait,
         as_json=args.json,
         webhooks=args.webhooks,
+        schema_version=args.schema_version,
     )
     if options.webhooks and (options.api != "assistants" or options.mode != "poll"):
         print("mm-assistants demo: --webhooks runs the Assistants poll driver", file=sys.stderr)

@@ -15,6 +15,7 @@ from mm_assistants.cli.demo_reviewer import Decider, after_delay, at_terminal
 from mm_assistants.dispatch import Dispatcher, ToolCall, ToolResult
 from mm_assistants.drivers import RunOutcome
 from mm_assistants.multimail import MultiMailClient
+from mm_assistants.tools import DEFAULT_SCHEMA_VERSION
 
 USER_REQUEST = "Please answer the newest email in my inbox."
 SENDER = "ana.silva@customer.example"
@@ -41,6 +42,8 @@ class DemoOptions:
     as_json: bool = False
     webhooks: bool = False
     model_latency: float = 0.3  # seconds the scripted model "thinks" per turn
+    # the story's tools (check_inbox, read_email, reply_email) are in every bundled set
+    schema_version: str = DEFAULT_SCHEMA_VERSION
 
 
 class NarratedDispatcher(Dispatcher):

@@ -34,6 +34,7 @@ from mm_assistants.drivers import AssistantsRunDriver, RunOutcome
 from mm_assistants.inbound import InboundRouter
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
+from mm_assistants.tools import load_registry
 from mm_assistants.webhooks import EVENT_TYPES, HandledEvent, WebhookReceiver
 
 #: The wait's own status checks, so far apart that only the webhook can explain a fast wake.
@@ -95,7 +96,12 @@ def run_webhook_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> 
             console.line(f"  webhooks   {url} (signed with the subscription's secret)")
             hub = ApprovalHub()
             dispatcher = NarratedDispatcher(
-                agent, console, mailbox_id=sandbox.mailbox_id, audit=None, approval_hub=hub
+                agent,
+                console,
+                registry=load_registry(options.schema_version),
+                mailbox_id=sandbox.mailbox_id,
+                audit=None,
+                approval_hub=hub,
             )
             policy = ApprovalPolicy(
                 max_wait=options.max_wait, first_delay=SLOW_CHECKS, max_interval=SLOW_CHECKS
@@ -103,7 +109,11 @@ def run_webhook_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", AssistantsSunsetWarning)
                 assistant = create_assistant(
-                    client, model=MODEL, name="Inbox assistant", mailbox_id=sandbox.mailbox_id
+                    client,
+                    model=MODEL,
+                    name="Inbox assistant",
+                    mailbox_id=sandbox.mailbox_id,
+                    version=options.schema_version,
                 )
                 driver = AssistantsRunDriver(client, dispatcher, approvals=policy)
             outcomes: list[RunOutcome] = []

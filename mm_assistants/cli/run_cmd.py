@@ -4,6 +4,9 @@ Both read ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the 
 ``run`` reads ``MULTIMAIL_API_KEY``/``MULTIMAIL_API_URL`` (``--api-key``/``--base-url``
 override them) and ``MULTIMAIL_MAILBOX_ID`` for the default mailbox.
 
+``--schema-version`` (default v1) picks the bundled schema set: ``assistant create`` gives
+the assistant its tools, ``run`` answers their calls; use the same one for both.
+
 ``run`` limits the model to the mailbox it is given (``--mailbox-id`` or
 ``MULTIMAIL_MAILBOX_ID``); ``--any-mailbox`` widens that to every mailbox the key reaches.
 With no mailbox at all the model may use any mailbox, and ``run`` says so on stderr. Before the
@@ -22,7 +25,13 @@ from typing import Any
 from mm_assistants.cli.errors import CliError, configuration, warnings_as_notes
 from mm_assistants.cli.preflight import check_multimail, multimail_options, open_client
 from mm_assistants.review.untrusted import printable
-from mm_assistants.tools import PROFILE_NAMES
+from mm_assistants.tools import (
+    DEFAULT_SCHEMA_VERSION,
+    PROFILE_NAMES,
+    SCHEMA_VERSIONS,
+    ToolRegistry,
+    load_registry,
+)
 
 MAILBOX_VARIABLE = "MULTIMAIL_MAILBOX_ID"
 
@@ -58,6 +67,7 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--profile", choices=PROFILE_NAMES, default="agent", help="which tools the model may call"
     )
+    _schema_version_option(run, "the schema set the assistant's tools come from")
     run.add_argument(
         "--max-wait", type=float, default=540.0, help="longest wait for an approval, seconds"
     )
@@ -78,6 +88,7 @@ def register(subparsers: Any) -> None:
     create.add_argument(
         "--profile", choices=PROFILE_NAMES, default="agent", help="which tools it gets"
     )
+    _schema_version_option(create, "the bundled schema set its tools come from")
     create.add_argument("--name", default="MultiMail assistant", help="its name")
     create.add_argument(
         "--mailbox-id",
@@ -92,6 +103,29 @@ def register(subparsers: Any) -> None:
     )
     create.add_argument("--instructions", default=None, help="its instructions")
     create.set_defaults(handler=_create)
+
+
+def _schema_version_option(parser: argparse.ArgumentParser, what: str) -> None:
+    # the default stays v1 for every command: v2's new tools are only ever asked for
+    parser.add_argument(
+        "--schema-version",
+        choices=SCHEMA_VERSIONS,
+        default=DEFAULT_SCHEMA_VERSION,
+        help=f"{what} (default: {DEFAULT_SCHEMA_VERSION})",
+    )
+
+
+def _registry(args: argparse.Namespace) -> ToolRegistry:
+    """The schema set asked for, once its ``--profile`` is known to exist in it."""
+    registry = load_registry(args.schema_version)
+    try:
+        registry.resolve(profile=args.profile, allow_self_approval=True)
+    except ValueError:  # e.g. the signup profile, which exists from v2 on
+        raise CliError(
+            f"--profile {args.profile} is not in schema set {args.schema_version}: pass the "
+            f"--schema-version that has it ({', '.join(SCHEMA_VERSIONS)})"
+        ) from None
+    return registry
 
 
 def _openai() -> Any:
@@ -115,6 +149,7 @@ def _mailbox(args: argparse.Namespace) -> str | None:
 def _create(args: argparse.Namespace) -> int:
     from mm_assistants.openai_setup import create_assistant
 
+    registry = _registry(args)
     client = _openai()
     try:
         with warnings_as_notes():
@@ -126,6 +161,7 @@ def _create(args: argparse.Namespace) -> int:
                 mailbox_id=_mailbox(args),
                 instructions=args.instructions,
                 allow_self_approval=args.allow_self_approval,
+                registry=registry,
             )
     except ValueError as exc:  # a tool set the registry refuses, e.g. admin without the flag
         raise configuration(exc, ("allow_self_approval", "mailbox_id")) from None
@@ -136,6 +172,7 @@ def _create(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from mm_assistants import ANY_MAILBOX, ApprovalPolicy, AssistantsRunDriver, Dispatcher
 
+    registry = _registry(args)
     mailbox_id = _mailbox(args)
     openai_client = _openai()
     with open_client(args) as client:
@@ -150,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
         try:
             dispatcher = Dispatcher(
                 client,
+                registry=registry,
                 profile=args.profile,
                 mailbox_id=mailbox_id,
                 allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,

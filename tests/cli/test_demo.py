@@ -17,6 +17,7 @@ import pytest
 from mm_assistants.cli.demo import run_demo
 from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.main import main
+from mm_assistants.tools import load_registry
 from tests.cli.signals import interruptible
 
 QUICK = {"decide_after": 0.1, "model_latency": 0.0}
@@ -157,3 +158,33 @@ def test_json_mode_prints_only_the_outcome_on_stdout(capsys: pytest.CaptureFixtu
     assert outcome["status"] == "completed"
     assert outcome["approvals"][0]["decision"] == "approved"
     assert "user ▸" in captured.err
+
+
+@pytest.mark.parametrize("api", ["assistants", "responses"])
+def test_the_story_runs_on_schema_v2(api: str) -> None:
+    out = io.StringIO()
+    options = DemoOptions(api=api, schema_version="v2", **QUICK)  # type: ignore[arg-type]
+    outcome = run_demo(options, out)
+    assert outcome.status == "completed"
+    assert [result.name for result in outcome.tool_results] == [
+        "check_inbox",
+        "read_email",
+        "reply_email",
+    ]
+    assert [approval.decision for approval in outcome.approvals] == ["approved"]
+    if api == "assistants":
+        # v2's agent profile: v1's plus report_spam
+        assert "tools from the bundled v2 'agent' schemas" in out.getvalue()
+        assert f"with {len(load_registry('v2').resolve(profile='agent'))} tools" in out.getvalue()
+
+
+def test_the_demo_command_takes_a_schema_version(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["demo", "--json", "--decide-after", "0.1", "--schema-version", "v2"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert json.loads(captured.out)["status"] == "completed"
+    assert "from the bundled v2 'agent' schemas" in captured.err
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--schema-version", "v9"])
+    assert exited.value.code == 2
+    assert "--schema-version: invalid choice: 'v9'" in capsys.readouterr().err

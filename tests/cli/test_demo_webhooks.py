@@ -35,3 +35,15 @@ def test_webhooks_start_the_run_and_wake_the_wait(decision: str, reason: str | N
 def test_webhooks_need_the_assistants_poll_driver(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--webhooks", "--api", "responses"]) == 2
     assert "--webhooks runs the Assistants poll driver" in capsys.readouterr().err
+
+
+def test_webhooks_drive_the_story_on_schema_v2() -> None:
+    out = io.StringIO()
+    options = DemoOptions(decide_after=0.1, model_latency=0.0, webhooks=True, schema_version="v2")
+    outcome = run_webhook_demo(options, out)
+    assert outcome.status == "completed"
+    assert [result.name for result in outcome.tool_results] == [
+        "check_inbox",
+        "read_email",
+        "reply_email",
+    ]

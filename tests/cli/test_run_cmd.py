@@ -120,3 +120,63 @@ def test_run_help_documents_the_mailbox_and_its_fallback(
     assert "--any-mailbox let the model use every mailbox the API key reaches" in shown
     assert "--api-key" in shown
     assert "--base-url" in shown
+
+
+@pytest.mark.parametrize(
+    ("argv", "version", "has_report_spam"),
+    [
+        pytest.param([], "v1", False, id="default-v1"),
+        pytest.param(["--schema-version", "v2"], "v2", True, id="v2"),
+    ],
+)
+def test_run_answers_the_tools_of_the_schema_version(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], version: str, has_report_spam: bool
+) -> None:
+    import mm_assistants
+    from mm_assistants.cli import run_cmd
+
+    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
+    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
+    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
+    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
+    monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
+    CapturingDriver.dispatchers = []
+    code = main(["run", "--assistant", "asst_1", "--message", "hi", "--any-mailbox", *argv])
+    assert code == 0
+    dispatcher = CapturingDriver.dispatchers[0]
+    assert dispatcher.registry.version == version
+    assert ("report_spam" in dispatcher.enabled_tools) is has_report_spam
+
+
+def test_a_v2_only_profile_on_v1_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mm_assistants.cli import run_cmd
+
+    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
+    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
+    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
+    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)
+    code = main(["run", "--assistant", "asst_1", "--message", "hi", "--profile", "signup"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "mm-assistants run: --profile signup is not in schema set v1: pass the "
+        "--schema-version that has it (v1, v2)\n"
+    )
+    argv = ["assistant", "create", "--model", "m", "--profile", "signup"]
+    assert main(argv) == 2
+    assert "--profile signup is not in schema set v1" in capsys.readouterr().err
+
+
+def test_create_then_run_on_schema_v2(pointed: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["assistant", "create", "--model", "m", "--schema-version", "v2"]
+    assert main(argv) == 0
+    assistant_id = capsys.readouterr().out.strip()
+    pointed.multimail.inject_inbound(sender="ana@example.com", subject="Hi", markdown="Call?")
+    with Reviewer(pointed, "approve"):
+        run = ["run", "--assistant", assistant_id, "--message", "Answer my inbox", "--json"]
+        code = main([*run, "--schema-version", "v2"])
+    outcome = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert outcome["status"] == "completed"
+    assert [a["decision"] for a in outcome["approvals"]] == ["approved"]
