@@ -563,3 +563,30 @@ def test_v1_to_v2_names_the_new_tools_and_the_changed_parameters() -> None:
     assert any(line.startswith("added tool report_spam (") for line in text)
     assert text[-1].startswith("38 tools gained a title and 38 gained MCP annotations")
     assert json.loads(json.dumps(result.to_json())) == result.to_json()
+
+
+@pytest.mark.parametrize(
+    ("schema", "expected"),
+    [
+        pytest.param({"type": "array"}, "array", id="array-without-items"),
+        pytest.param(
+            {"type": "array", "items": {"type": ["string", "integer"]}},
+            "array of integer or string",
+            id="array-of-a-union",
+        ),
+        pytest.param(
+            {"type": ["string", "array"], "items": {"type": "integer"}},
+            "array of integer or string",
+            id="array-or-string",
+        ),
+    ],
+)
+def test_array_types_name_their_items(schema: dict[str, Any], expected: str) -> None:
+    assert parameters_of(params({"p": {**schema, "description": "x"}}))["p"].type == expected
+
+
+def test_the_first_branch_that_lists_values_gives_the_enum() -> None:
+    first = {"type": "array", "items": {"type": "string", "enum": ["a"]}}
+    second = {"type": "array", "items": {"type": "string", "enum": ["b"]}}
+    schema = params({"p": {"anyOf": [first, second], "description": "x"}})
+    assert parameters_of(schema)["p"].enum == ("a",)
