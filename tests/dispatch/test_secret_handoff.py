@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -20,9 +21,22 @@ RAW_KEY = "mm_live_Zq81ShownOnceKey0000000000"
 PORTAL = "https://billing.stripe.test/p/session/bps_SIGNED_9f8e7d"
 CHECKOUT = "https://checkout.stripe.test/c/pay/cs_SIGNED_1a2b3c"
 
-#: tool, schema version, arguments, route, answer, secret field, secret value
+
+@dataclass(frozen=True)
+class Case:
+    """A tool whose answer carries a secret, and the mock that answers it."""
+
+    tool: str
+    version: str
+    arguments: dict[str, Any]
+    route: tuple[str, str]
+    answer: dict[str, Any]
+    field: str
+    secret: str
+
+
 CASES = [
-    pytest.param(
+    Case(
         "activate_account",
         "v1",
         {"code": "ABC123"},
@@ -30,9 +44,8 @@ CASES = [
         {"status": "active", "api_key": RAW_KEY, "mailbox_id": "mbx_9"},
         "api_key",
         RAW_KEY,
-        id="activate_account",
     ),
-    pytest.param(
+    Case(
         "create_api_key",
         "v1",
         {"name": "ci", "scopes": ["read"], "approval_code": "424242"},
@@ -40,9 +53,8 @@ CASES = [
         {"id": "key_1", "api_key": RAW_KEY, "prefix": "mm_live_Zq81", "name": "ci"},
         "api_key",
         RAW_KEY,
-        id="create_api_key",
     ),
-    pytest.param(
+    Case(
         "get_billing_portal",
         "v2",
         {},
@@ -50,9 +62,8 @@ CASES = [
         {"portal_url": PORTAL},
         "portal_url",
         PORTAL,
-        id="get_billing_portal",
     ),
-    pytest.param(
+    Case(
         "upgrade_plan",
         "v2",
         {"plan": "pro", "interval": None},
@@ -60,9 +71,11 @@ CASES = [
         {"checkout_url": CHECKOUT, "session_id": "cs_1"},
         "checkout_url",
         CHECKOUT,
-        id="upgrade_plan",
     ),
 ]
+
+
+IDS = [case.tool for case in CASES]
 
 
 def _mock(api: respx.MockRouter, route: tuple[str, str], answer: Any) -> respx.Route:
@@ -71,28 +84,18 @@ def _mock(api: respx.MockRouter, route: tuple[str, str], answer: Any) -> respx.R
     )
 
 
-@pytest.mark.parametrize(
-    ("tool", "version", "arguments", "route", "answer", "field", "secret"), CASES
-)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_the_secret_goes_to_the_callback_and_the_model_reads_a_marker(
-    harness: Harness,
-    api: respx.MockRouter,
-    caplog: pytest.LogCaptureFixture,
-    tool: str,
-    version: str,
-    arguments: dict[str, Any],
-    route: tuple[str, str],
-    answer: dict[str, Any],
-    field: str,
-    secret: str,
+    harness: Harness, api: respx.MockRouter, caplog: pytest.LogCaptureFixture, case: Case
 ) -> None:
+    tool, field, secret = case.tool, case.field, case.secret
     caplog.set_level(logging.DEBUG)
     handed: list[SecretHandoff] = []
     records: list[AuditRecord] = []
-    _mock(api, route, answer)
+    _mock(api, case.route, case.answer)
     result = harness.run(
-        call(tool, arguments, call_id="call_s"),
-        registry=load_registry(version),
+        call(tool, case.arguments, call_id="call_s"),
+        registry=load_registry(case.version),
         tools=[tool],
         on_secret=handed.append,
         audit=records.append,
@@ -107,22 +110,14 @@ def test_the_secret_goes_to_the_callback_and_the_model_reads_a_marker(
     assert all(secret not in record.getMessage() for record in caplog.records)
 
 
-@pytest.mark.parametrize(
-    ("tool", "version", "arguments", "route", "answer", "field", "secret"), CASES
-)
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_with_no_callback_the_tool_is_refused_before_any_request(
-    harness: Harness,
-    api: respx.MockRouter,
-    tool: str,
-    version: str,
-    arguments: dict[str, Any],
-    route: tuple[str, str],
-    answer: dict[str, Any],
-    field: str,
-    secret: str,
+    harness: Harness, api: respx.MockRouter, case: Case
 ) -> None:
-    sent = _mock(api, route, answer)
-    result = harness.run(call(tool, arguments), registry=load_registry(version), tools=[tool])
+    sent = _mock(api, case.route, case.answer)
+    result = harness.run(
+        call(case.tool, case.arguments), registry=load_registry(case.version), tools=[case.tool]
+    )
     assert not result.ok
     assert result.error_type == "secret_handoff_unavailable"
     assert "on_secret" in json.loads(result.output)["error"]["message"]
