@@ -210,3 +210,21 @@ def test_diff_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "--json" in out
     assert "Bundled sets: v1, v2." in " ".join(out.split())
+
+
+def test_the_readme_excerpt_of_the_diff_is_what_the_command_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.readme import README, code_blocks
+
+    (excerpt,) = [
+        block.text
+        for block in code_blocks()
+        if block.section == "Upgrading from v1 to v2" and block.language == "text"
+    ]
+    _, out, _ = run(capsys, "schemas", "diff", "v1", "v2")
+    printed = out.splitlines()
+    shown = [line for line in excerpt.splitlines() if line != "..."]
+    assert all(line in printed for line in shown), set(shown) - set(printed)
+    assert [line for line in printed if line in shown] == shown  # in the command's order
+    assert f"{len(printed)} lines in all" in README.read_text(encoding="utf-8")
