@@ -21,6 +21,8 @@ from mm_assistants.tools import load_registry
 from tests.cli.signals import interruptible
 
 QUICK = {"decide_after": 0.1, "model_latency": 0.0}
+#: The story's tool calls, in every schema set.
+STORY = ["check_inbox", "read_email", "reply_email"]
 
 
 @pytest.mark.parametrize(
@@ -35,11 +37,7 @@ def test_the_story_ends_with_the_reply_approved_and_sent(api: str, mode: str) ->
     out = io.StringIO()
     outcome = run_demo(DemoOptions(api=api, mode=mode, **QUICK), out)  # type: ignore[arg-type]
     assert outcome.status == "completed"
-    assert [result.name for result in outcome.tool_results] == [
-        "check_inbox",
-        "read_email",
-        "reply_email",
-    ]
+    assert [result.name for result in outcome.tool_results] == STORY
     assert [approval.decision for approval in outcome.approvals] == ["approved"]
     transcript = out.getvalue()
     assert "is held for a human's approval" in transcript
@@ -166,11 +164,7 @@ def test_the_story_runs_on_schema_v2(api: str) -> None:
     options = DemoOptions(api=api, schema_version="v2", **QUICK)  # type: ignore[arg-type]
     outcome = run_demo(options, out)
     assert outcome.status == "completed"
-    assert [result.name for result in outcome.tool_results] == [
-        "check_inbox",
-        "read_email",
-        "reply_email",
-    ]
+    assert [result.name for result in outcome.tool_results] == STORY
     assert [approval.decision for approval in outcome.approvals] == ["approved"]
     if api == "assistants":
         # v2's agent profile: v1's plus report_spam

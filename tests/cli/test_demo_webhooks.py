@@ -10,6 +10,7 @@ import pytest
 from mm_assistants.cli.demo_story import DemoOptions
 from mm_assistants.cli.demo_webhooks import SLOW_CHECKS, run_webhook_demo
 from mm_assistants.cli.main import main
+from tests.cli.test_demo import STORY
 
 
 @pytest.mark.parametrize(("decision", "reason"), [("approve", None), ("reject", "Not yet.")])
@@ -42,8 +43,4 @@ def test_webhooks_drive_the_story_on_schema_v2() -> None:
     options = DemoOptions(decide_after=0.1, model_latency=0.0, webhooks=True, schema_version="v2")
     outcome = run_webhook_demo(options, out)
     assert outcome.status == "completed"
-    assert [result.name for result in outcome.tool_results] == [
-        "check_inbox",
-        "read_email",
-        "reply_email",
-    ]
+    assert [result.name for result in outcome.tool_results] == STORY

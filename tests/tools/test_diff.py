@@ -7,6 +7,7 @@ comparison is checked at the end.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -427,44 +428,20 @@ def test_a_parameter_change_reports_what_kind_it_is() -> None:
 
 
 @pytest.mark.parametrize(
-    ("new", "sentence", "data"),
+    ("key", "value", "words"),
     [
-        pytest.param(
-            Endpoint("POST", "/v1/things", "read", "read", idempotent=True),
-            "t: method changed from GET to POST",
-            {"method": {"old": "GET", "new": "POST"}},
-            id="method",
-        ),
-        pytest.param(
-            Endpoint("GET", "/v1/others", "read", "read", idempotent=True),
-            "t: path changed from /v1/things to /v1/others",
-            {"path": {"old": "/v1/things", "new": "/v1/others"}},
-            id="path",
-        ),
-        pytest.param(
-            Endpoint("GET", "/v1/things", "admin", "read", idempotent=True),
-            "t: scope changed from read to admin",
-            {"scope": {"old": "read", "new": "admin"}},
-            id="scope",
-        ),
-        pytest.param(
-            Endpoint("GET", "/v1/things", "read", "write", idempotent=True),
-            "t: effect changed from read to write",
-            {"effect": {"old": "read", "new": "write"}},
-            id="effect",
-        ),
-        pytest.param(
-            Endpoint("GET", "/v1/things", "read", "read", idempotent=False),
-            "t: idempotent changed from true to false",
-            {"idempotent": {"old": True, "new": False}},
-            id="idempotent",
-        ),
+        pytest.param("method", "POST", "GET to POST", id="method"),
+        pytest.param("path", "/v1/others", "/v1/things to /v1/others", id="path"),
+        pytest.param("scope", "admin", "read to admin", id="scope"),
+        pytest.param("effect", "write", "read to write", id="effect"),
+        pytest.param("idempotent", False, "true to false", id="idempotent"),
     ],
 )
-def test_endpoint_changes(new: Endpoint, sentence: str, data: dict[str, Any]) -> None:
-    result = diff([tool("t")], [tool("t", endpoint=new)])
-    assert lines(result) == [sentence]
-    assert result.to_json()["changed"] == [{"name": "t", "endpoint": data}]
+def test_endpoint_changes(key: str, value: Any, words: str) -> None:
+    result = diff([tool("t")], [tool("t", endpoint=replace(READ, **{key: value}))])
+    assert lines(result) == [f"t: {key} changed from {words}"]
+    endpoint = {key: {"old": getattr(READ, key), "new": value}}
+    assert result.to_json()["changed"] == [{"name": "t", "endpoint": endpoint}]
 
 
 def test_a_change_the_request_does_not_show_is_not_reported() -> None:
