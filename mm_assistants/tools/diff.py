@@ -432,16 +432,7 @@ def _summary(tool: ToolFacts) -> ToolSummary:
 
 
 def _facts_of(registry: ToolRegistry) -> dict[str, ToolFacts]:
-    return {name: _spec_facts(registry, name) for name in registry}
-
-
-def _spec_facts(registry: ToolRegistry, name: str) -> ToolFacts:
-    spec = registry[name]
-    definition = spec.definition()
-    # a registry that carries titles and annotations on the spec rather than the definition
-    definition.setdefault("title", getattr(spec, "title", None))
-    definition.setdefault("annotations", getattr(spec, "annotations", None))
-    return tool_facts(definition, spec.endpoint)
+    return {name: tool_facts(spec.definition(), spec.endpoint) for name, spec in registry.items()}
 
 
 def _gained_annotations(tool: ToolChange) -> bool:
