@@ -69,7 +69,11 @@ MODULES: tuple[Module, ...] = (
     Module("tools/formats", ("mm_assistants/tools/formats.py",), ("tests/tools",)),
     Module("tools/strict", ("mm_assistants/tools/strict.py",), ("tests/tools",)),
     Module("tools/ids", ("mm_assistants/tools/ids.py",), ("tests/tools",)),
-    Module("tools/diff", ("mm_assistants/tools/diff.py",), ("tests/tools",)),
+    Module(
+        "tools/diff",
+        ("mm_assistants/tools/diff.py", "mm_assistants/tools/diff_params.py"),
+        ("tests/tools",),
+    ),
     Module(
         "approvals/watch",
         ("mm_assistants/approvals/watch.py",),
