@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mm_assistants.dispatch.calls import ToolCall, ToolResult
+
 AUDIT_LOGGER = logging.getLogger("mm_assistants.audit")
 
 
@@ -60,3 +62,19 @@ def argument_digest(arguments: str) -> str:
     """A short sha256 of the raw argument text: equal calls match, contents stay private."""
     data = arguments.encode("utf-8", "surrogatepass") if isinstance(arguments, str) else b""
     return hashlib.sha256(data).hexdigest()[:16]
+
+
+def audit_record(call: ToolCall, result: ToolResult) -> AuditRecord:
+    """The record of ``call`` ending in ``result``; its text fields are cut to a bound, for
+    a model chooses a call's name and id."""
+    return AuditRecord(
+        tool=str(call.name)[:64],
+        call_id=str(call.id)[:128],
+        outcome="ok" if result.ok else str(result.error_type),
+        duration_ms=round(result.duration * 1000, 3),
+        mailbox_id=result.mailbox_id,
+        http_status=result.http_status,
+        idempotency_key=result.idempotency_key,
+        argument_digest=argument_digest(call.arguments),
+        context=call.context.ids(),
+    )

@@ -21,6 +21,8 @@ first send instead of sending twice.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Sequence
@@ -34,6 +36,16 @@ LINK_CHECK_INTERVAL = 0.1
 
 #: One call's state when the batch looks: its result, its error, or ``None`` (not done).
 Outcome = ToolResult | BaseException | None
+
+
+def outcome_of(
+    future: concurrent.futures.Future[ToolResult] | asyncio.Future[ToolResult],
+) -> Outcome:
+    """The `Outcome` of one call's future (a thread's or a task's): ``None`` until it is
+    done, and for a call that was cancelled before it finished."""
+    if not future.done() or future.cancelled():
+        return None
+    return future.exception() or future.result()
 
 
 def batch_failure(calls: Sequence[ToolCall], outcomes: Sequence[Outcome]) -> BaseException | None:

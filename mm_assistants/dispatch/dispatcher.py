@@ -15,12 +15,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from mm_assistants.approvals import ApprovalPolicy, waiter
 from mm_assistants.dispatch import multistep_tools
-from mm_assistants.dispatch.batch import Outcome, batch_failure, stoppable
+from mm_assistants.dispatch.batch import Outcome, batch_failure, outcome_of, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
 from mm_assistants.dispatch.core import DispatcherCore
 from mm_assistants.dispatch.plans import PreparedCall
@@ -135,7 +135,7 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         try:
             futures = [pool.submit(self.dispatch, call, approvals=approvals) for call in linked]
             wait(futures, return_when=FIRST_EXCEPTION)
-            failure = batch_failure(calls, [_outcome(future) for future in futures])
+            failure = batch_failure(calls, [outcome_of(future) for future in futures])
             if failure is not None:
                 raise failure
             results = [future.result() for future in futures]
@@ -175,17 +175,15 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
     def _check_scope(self, prepared: PreparedCall) -> ToolResult | None:
         """Look up where a call naming only an email (a decision, a spam report) points,
         and refuse it outside the scope; ``None`` lets it through."""
-        lookups = self.scope_lookups(prepared)
-        for lookup in lookups:
+        lookup = self.scope_lookup(prepared)  # every decision is the lookup's
+        while (request := lookup.next_request()) is not None:
             try:
-                answer = self.client.send(lookup).data
+                answer = self.client.send(request).data
             except MultiMailError as error:
-                if not self.lookup_missed(prepared, error):
-                    return self.fail(prepared, error)
-                answer = None
-            if self.found_in_scope(prepared, answer):
-                return None
-        return self.outside_scope(prepared) if lookups else None
+                lookup.failed(error)
+            else:
+                lookup.answered(answer)
+        return self.scope_verdict(prepared, lookup)
 
     def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name
@@ -209,18 +207,6 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         return multistep_tools.attachment_answer(
             str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
         )
-
-
-def _outcome(future: Future[ToolResult]) -> Outcome:
-    if not future.done() or future.cancelled():
-        return None
-    return future.exception() or future.result()
-
-
-def _task_outcome(task: asyncio.Future[ToolResult]) -> Outcome:
-    if not task.done() or task.cancelled():
-        return None
-    return task.exception() or task.result()
 
 
 class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
@@ -292,7 +278,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         try:
             if tasks:
                 await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            failure = batch_failure(calls, [_task_outcome(task) for task in tasks])
+            failure = batch_failure(calls, [outcome_of(task) for task in tasks])
             if failure is not None:
                 raise failure
             return [task.result() for task in tasks]
@@ -314,17 +300,15 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
 
     async def _check_scope(self, prepared: PreparedCall) -> ToolResult | None:
         """See `Dispatcher._check_scope`."""
-        lookups = self.scope_lookups(prepared)
-        for lookup in lookups:
+        lookup = self.scope_lookup(prepared)
+        while (request := lookup.next_request()) is not None:
             try:
-                answer = (await self.client.send(lookup)).data
+                answer = (await self.client.send(request)).data
             except MultiMailError as error:
-                if not self.lookup_missed(prepared, error):
-                    return self.fail(prepared, error)
-                answer = None
-            if self.found_in_scope(prepared, answer):
-                return None
-        return self.outside_scope(prepared) if lookups else None
+                lookup.failed(error)
+            else:
+                lookup.answered(answer)
+        return self.scope_verdict(prepared, lookup)
 
     async def _perform(self, prepared: PreparedCall) -> tuple[int, Any]:
         name = prepared.spec.name

@@ -61,6 +61,13 @@ class SecretHandoff:
 SecretCallback = Callable[[SecretHandoff], None]
 
 
+def check_callback(on_secret: Any) -> None:
+    """Refuse an ``on_secret`` that cannot be called: a `TypeError` at construction, not a
+    secret lost on the first answer that carries one."""
+    if on_secret is not None and not callable(on_secret):
+        raise TypeError(f"on_secret must be a callable taking a SecretHandoff, not {on_secret!r}")
+
+
 def carries_secrets(tool: str) -> bool:
     """True when ``tool``'s answer may hold a secret the model must not read."""
     return tool in SECRET_FIELDS
@@ -138,14 +145,31 @@ def hand_over(
     return None
 
 
+def pass_on(
+    callback: SecretCallback | None, tool: str, call_id: str, data: Any
+) -> tuple[Any, dict[str, str]] | Refusal:
+    """``data`` with its secrets withheld (see `withhold`) and each handed to ``callback``,
+    with the withheld fields; or the refusal when one could not be handed over (no
+    callback: only a dispatcher changed after construction gets this far without one)."""
+    data, withheld = withhold(tool, data)
+    if not withheld:
+        return data, withheld
+    if callback is None:
+        return unavailable_refusal(tool)
+    refusal = hand_over(callback, tool, call_id, withheld)
+    return (data, withheld) if refusal is None else refusal
+
+
 __all__ = [
     "SECRET_FIELDS",
     "WITHHELD",
     "SecretCallback",
     "SecretHandoff",
     "carries_secrets",
+    "check_callback",
     "hand_over",
     "mark_withheld",
+    "pass_on",
     "unavailable_refusal",
     "withhold",
 ]

@@ -1,4 +1,5 @@
-"""What the model may do, decided before any request (pure).
+"""What the model may do, decided before any request, and how a failed request reads to it
+(`error_refusal`) (pure).
 
 Each check returns a `Refusal` (an error the model can act on) or passes. Arguments are
 parsed defensively: whatever a model sends, the result is a refusal, never an exception.
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
+
+from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
 
 MAX_ARGUMENT_CHARS = 1_000_000
 MAX_DETAILS = 10
@@ -141,6 +144,24 @@ def derive_idempotency_key(call_id: str, tool: str, scope_ids: Iterable[str | No
     """
     material = "\x1f".join([*(part or "" for part in scope_ids), tool, call_id])
     return "mma_" + hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def error_refusal(error: MultiMailError) -> Refusal:
+    """What the model reads of an API or network error: ``api_error`` (MultiMail said no),
+    ``network_error`` (nothing was carried out) or ``outcome_unknown`` (a write may have
+    been), with the status, the wait MultiMail asks for and its details."""
+    details: dict[str, Any] = {}
+    if error.status is not None:
+        details["status"] = error.status
+    if isinstance(error, RateLimitError) and error.retry_after is not None:
+        details["retry_after_seconds"] = error.retry_after
+    if error.details:
+        details.update({k: v for k, v in error.details.items() if k != "error"})
+    if isinstance(error, TransportError):
+        kind = "outcome_unknown" if error.outcome_unknown else "network_error"
+    else:
+        kind = "api_error"
+    return Refusal(kind, error.error or str(error), [details] if details else [])
 
 
 def refusal_output(refusal: Refusal) -> str:

@@ -39,6 +39,15 @@ _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
 _MAX_TEXT = 1_000  # salts and signatures are short; a huge one is not a challenge
 
 
+def check_max_number(value: Any) -> None:
+    """Refuse a ``pow_max_number`` that is not a whole number of at least 0 (the caller's
+    misconfiguration: a `TypeError`/`ValueError` at construction)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("pow_max_number must be an int")
+    if value < 0:
+        raise ValueError("pow_max_number must be at least 0")
+
+
 def challenge_problem(challenge: Any, *, max_number: int = MAX_NUMBER_CAP) -> str | None:
     """Why ``challenge`` (a ``request_challenge`` answer) will not be solved, or ``None``."""
     if not isinstance(challenge, Mapping):

@@ -36,7 +36,8 @@ What the scope means for tools that do not name a mailbox in their path:
   lists the held emails and refuses a decision on one not held in the scope's mailboxes;
 - ``report_spam`` and ``not_spam`` name only an email too: under a limited scope the
   dispatcher first looks the email up in the scope's mailboxes (the default first, then
-  the others in order, at most `MAX_EMAIL_LOOKUPS`) and refuses it when none has it;
+  the others in order, at most ten) and refuses it when none has it (the lookups are
+  `mm_assistants.dispatch.lookups`);
 - account tools (contacts, suppression, usage, account, API keys, webhooks, audit log)
   are governed by the profile, not by the scope.
 """
@@ -94,10 +95,6 @@ _LISTINGS = {
 }
 #: Listings whose items may lack the mailbox field: those are withheld and counted.
 _COUNTED = frozenset({"list_spam"})
-#: Tools that name an email but not its mailbox, checked by looking the email up.
-EMAIL_LOOKUP_TOOLS = frozenset({"report_spam", "not_spam"})
-#: The most mailboxes one such check looks in (each look is one request).
-MAX_EMAIL_LOOKUPS = 10
 
 
 def default_mailbox(given: str | NotGiven | None, environ: Mapping[str, str]) -> str | None:
@@ -190,42 +187,6 @@ def needs_lookup(tool: str, scope: frozenset[str] | None) -> bool:
     return tool == "decide_email" and scope is not None
 
 
-def lookup_mailboxes(
-    tool: str, default: str | None, scope: frozenset[str] | None
-) -> tuple[str, ...]:
-    """The mailboxes to look an email up in before ``tool`` (``report_spam``, ``not_spam``)
-    acts on it, in order: the default first, then the rest sorted, at most
-    `MAX_EMAIL_LOOKUPS`; empty when no check is needed (another tool, or any mailbox)."""
-    if tool not in EMAIL_LOOKUP_TOOLS or scope is None:
-        return ()
-    first = (default,) if default in scope else ()
-    rest = tuple(sorted(scope - set(first)))
-    return (*first, *rest)[:MAX_EMAIL_LOOKUPS]
-
-
-def found_in(tool: str, email_id: Any, answer: Any, scope: frozenset[str] | None) -> bool:
-    """True when a lookup's ``answer`` (``None``: not found there) shows ``email_id`` in
-    the scope: held in a scope mailbox (``decide_email``, ``answer`` a ``list_pending``
-    listing) or read from a scope mailbox's path (``report_spam``, ``not_spam``)."""
-    if tool == "decide_email":
-        return held_refusal(email_id, answer, scope) is None
-    return isinstance(answer, dict) and answer.get("id", email_id) == email_id
-
-
-def lookup_refusal(tool: str, email_id: Any, scope: frozenset[str] | None) -> Refusal:
-    """Refuse ``tool`` on an email no lookup found in ``scope``'s mailboxes."""
-    allowed = scope if scope is not None else frozenset()
-    if tool == "decide_email":
-        return held_refusal(email_id, None, allowed) or Refusal("mailbox_not_allowed", "")
-    searched = "" if len(allowed) <= MAX_EMAIL_LOOKUPS else f" (the first {MAX_EMAIL_LOOKUPS})"
-    # Whether it exists elsewhere is not this assistant's to learn: one answer for both.
-    return Refusal(
-        "mailbox_not_allowed",
-        f"no email with this id is in this assistant's mailboxes{searched}",
-        [{"allowed_mailboxes": sorted(allowed)}],
-    )
-
-
 def held_refusal(email_id: Any, pending: Any, scope: frozenset[str] | None) -> Refusal | None:
     """Refuse a decision on ``email_id`` unless ``pending`` (a ``list_pending`` answer)
     holds it in one of the scope's mailboxes."""
@@ -260,18 +221,13 @@ def describe(scope: frozenset[str] | None) -> str:
 
 __all__ = [
     "ANY_MAILBOX",
-    "EMAIL_LOOKUP_TOOLS",
     "MAILBOX_ID_ENV",
-    "MAX_EMAIL_LOOKUPS",
     "NOT_GIVEN",
     "AnyMailbox",
     "NotGiven",
     "default_mailbox",
     "describe",
-    "found_in",
     "held_refusal",
-    "lookup_mailboxes",
-    "lookup_refusal",
     "needs_lookup",
     "pinned_mailbox",
     "resolve_scope",

@@ -132,3 +132,12 @@ def _longest_string(value: Any) -> tuple[Any, Any, str]:
             elif isinstance(item, (dict, list)):
                 stack.append(item)
     return best
+
+
+def cut_hint(tool: str) -> str:
+    """How the model gets what a cut output of ``tool`` left out."""
+    if tool in ("check_inbox", "get_thread", "list_pending", "list_spam", "wait_for_email"):
+        return "use read_email for one message, or ask for fewer items with limit/cursor"
+    if tool == "read_email":
+        return "the body is too long to show whole; fetch attachments with download_attachment"
+    return "ask for less at a time (use limit/cursor where the tool has them)"

@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from mm_assistants.dispatch import ANY_MAILBOX
-from mm_assistants.dispatch.scope import MAX_EMAIL_LOOKUPS, lookup_mailboxes
+from mm_assistants.dispatch.lookups import MAX_EMAIL_LOOKUPS, lookup_mailboxes
 from mm_assistants.dispatch.shaping import NOTICE
 from mm_assistants.tools import load_registry
 from tests.dispatch.conftest import Harness, call

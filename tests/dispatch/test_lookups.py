@@ -1,0 +1,102 @@
+"""`ScopeLookup`, the pure state machine both dispatchers drive before a call that names
+only an email: which requests it asks for, when it stops, and what it decides."""
+
+from __future__ import annotations
+
+from mm_assistants.dispatch.lookups import MAX_EMAIL_LOOKUPS, ScopeLookup
+from mm_assistants.dispatch.policy import Refusal
+from mm_assistants.multimail.errors import APIStatusError, NotFoundError
+from mm_assistants.tools import load_registry
+
+V2 = load_registry("v2")
+SCOPE = frozenset({"mbx_a", "mbx_b", "mbx_c"})
+
+
+def lookup(tool: str, scope: frozenset[str] | None = SCOPE) -> ScopeLookup:
+    return ScopeLookup.for_call(tool, "em_1", "mbx_b", scope, V2)
+
+
+def paths(machine: ScopeLookup) -> list[str]:
+    """Every request the machine asks for when each lookup misses (404)."""
+    seen = []
+    while (request := machine.next_request()) is not None:
+        seen.append(request.path)
+        machine.failed(NotFoundError("not here", status=404))
+    return seen
+
+
+def test_an_unlimited_scope_or_a_tool_naming_its_mailbox_needs_no_lookup() -> None:
+    for machine in (
+        lookup("report_spam", None),
+        lookup("read_email"),
+        lookup("decide_email", None),
+    ):
+        assert machine.next_request() is None
+        assert machine.verdict is None
+
+
+def test_a_spam_report_looks_in_the_default_first_then_the_rest_in_order() -> None:
+    machine = lookup("report_spam")
+    assert paths(machine) == [
+        "/v1/mailboxes/mbx_b/emails/em_1",
+        "/v1/mailboxes/mbx_a/emails/em_1",
+        "/v1/mailboxes/mbx_c/emails/em_1",
+    ]
+    assert isinstance(machine.verdict, Refusal)
+    assert machine.verdict.type == "mailbox_not_allowed"
+
+
+def test_finding_the_email_ends_the_lookup_and_lets_the_call_through() -> None:
+    machine = lookup("not_spam")
+    machine.failed(NotFoundError("not here", status=404))
+    machine.answered({"id": "em_1", "status": "spam_quarantined"})
+    assert machine.next_request() is None  # mbx_c is never asked
+    assert machine.verdict is None
+
+
+def test_an_answer_about_another_email_is_not_a_find() -> None:
+    machine = lookup("report_spam")
+    machine.answered({"id": "em_other"})
+    assert machine.next_request() is not None
+    assert isinstance(machine.verdict, Refusal)
+
+
+def test_an_error_other_than_not_found_ends_the_lookup_as_the_verdict() -> None:
+    machine = lookup("report_spam")
+    error = APIStatusError("missing scope read", status=403)
+    machine.failed(error)
+    assert machine.next_request() is None
+    assert machine.verdict is error
+
+
+def test_a_decision_looks_once_at_the_held_listing_and_a_404_there_is_reported() -> None:
+    machine = lookup("decide_email")
+    request = machine.next_request()
+    assert request is not None
+    assert request.tool == "list_pending"
+    error = NotFoundError("gone", status=404)
+    machine.failed(error)
+    assert machine.verdict is error
+
+
+def test_a_decision_on_a_held_email_of_the_scope_goes_ahead() -> None:
+    machine = lookup("decide_email")
+    machine.answered({"emails": [{"id": "em_1", "mailbox_id": "mbx_c"}]})
+    assert machine.next_request() is None
+    assert machine.verdict is None
+
+
+def test_a_decision_on_an_email_held_elsewhere_is_refused() -> None:
+    machine = lookup("decide_email")
+    machine.answered({"emails": [{"id": "em_1", "mailbox_id": "mbx_other"}]})
+    assert machine.next_request() is None
+    assert isinstance(machine.verdict, Refusal)
+    assert "held for approval" in machine.verdict.message
+
+
+def test_a_wide_scope_is_looked_in_at_most_the_bound_and_says_so() -> None:
+    wide = frozenset(f"mbx_{n:02}" for n in range(MAX_EMAIL_LOOKUPS + 5))
+    machine = ScopeLookup.for_call("report_spam", "em_1", None, wide, V2)
+    assert len(paths(machine)) == MAX_EMAIL_LOOKUPS
+    assert isinstance(machine.verdict, Refusal)
+    assert f"the first {MAX_EMAIL_LOOKUPS}" in machine.verdict.message
