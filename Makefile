@@ -158,6 +158,7 @@ format:
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
 
-## make schemas-manifest: record the hashes after an intended change to schemas/v1.
+## make schemas-manifest: record the hashes after an intended change to a schema set
+## (every version in SCHEMA_VERSIONS; a set whose files did not change keeps its bytes).
 schemas-manifest: $(STAMP)
-	$(BIN)/python -c "from pathlib import Path; from mm_assistants.tools.manifest import write_manifest; print(write_manifest('v1', Path('schemas/v1')))"
+	$(BIN)/python -c "from pathlib import Path; from mm_assistants.tools.manifest import write_manifest; from mm_assistants.tools.schemas import SCHEMA_VERSIONS; [print(write_manifest(v, Path('schemas', v))) for v in SCHEMA_VERSIONS]"

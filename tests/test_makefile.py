@@ -11,6 +11,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -125,3 +126,33 @@ def test_with_a_mirror_it_installs_chromium_and_its_driver(tmp_path: Path) -> No
     assert "note:" not in result.stdout
     assert calls == ["update -qq", "install -y -qq chromium chromium-driver"]
     assert (tmp_path / "chromedriver").is_file()
+
+
+def test_schemas_manifest_writes_every_version_and_keeps_v1s_bytes(tmp_path: Path) -> None:
+    """`make schemas-manifest` rewrites the manifest of every set in SCHEMA_VERSIONS; run on
+    a copy of schemas/, v1's comes out byte-identical and a missing v2 one comes back."""
+    from mm_assistants.tools.schemas import SCHEMA_VERSIONS
+
+    shown = subprocess.run(
+        [
+            *(str(MAKE), "-n", "--no-print-directory", "-C", str(ROOT), "schemas-manifest"),
+            f"BIN={Path(sys.executable).parent}",  # this interpreter, run from the copy
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={"PATH": os.environ["PATH"]},
+    ).stdout
+    recipe = [line for line in shown.splitlines() if "write_manifest" in line]
+    assert len(recipe) == 1, shown
+    shutil.copytree(ROOT / "schemas", tmp_path / "schemas")
+    (tmp_path / "schemas" / "v2" / "manifest.json").unlink()
+    done = subprocess.run(
+        recipe[0], shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.splitlines()) == len(SCHEMA_VERSIONS) >= 2
+    for version in SCHEMA_VERSIONS:
+        written = tmp_path / "schemas" / version / "manifest.json"
+        assert written.read_bytes() == (ROOT / "schemas" / version / "manifest.json").read_bytes()
