@@ -163,6 +163,15 @@ def multimail_names(registry: ToolRegistry | None = None) -> frozenset[str]:
     return frozenset(names | set(registry or ()))
 
 
+def multimail_tools_of(assistant: Any) -> frozenset[str]:
+    """The names of an assistant's function tools that are tools of a bundled schema set:
+    those `update_assistant_tools` replaces (``mm-assistants assistant update`` counts them).
+    """
+    names = multimail_names()
+    found = (_function_name(tool) for tool in getattr(assistant, "tools", None) or ())
+    return frozenset(name for name in found if name in names)
+
+
 def _function_name(tool: Any) -> str | None:
     # only function tools carry a name; code_interpreter and file_search never clash
     if getattr(tool, "type", None) != "function":

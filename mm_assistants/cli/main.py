@@ -25,7 +25,8 @@ PROG = "mm-assistants"
 SUBCOMMAND_MODULES = (
     ("mm_assistants.cli.schemas_cmd", ("schemas",)),
     ("mm_assistants.cli.sandbox_cmd", ("sandbox",)),
-    ("mm_assistants.cli.run_cmd", ("run", "assistant")),
+    ("mm_assistants.cli.run_cmd", ("run",)),
+    ("mm_assistants.cli.assistant_cmd", ("assistant",)),
     ("mm_assistants.cli.approvals_cmd", ("approvals",)),
     ("mm_assistants.cli.demo_cmd", ("demo",)),
     ("mm_assistants.cli.state_cmd", ("state",)),

@@ -1,11 +1,13 @@
-"""``mm-assistants run`` and ``mm-assistants assistant create``: real endpoints.
+"""``mm-assistants run``: drive one run of an existing assistant against real endpoints.
 
-Both read ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the SDKs do;
-``run`` reads ``MULTIMAIL_API_KEY``/``MULTIMAIL_API_URL`` (``--api-key``/``--base-url``
-override them) and ``MULTIMAIL_MAILBOX_ID`` for the default mailbox.
+It reads ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the SDKs do, and
+``MULTIMAIL_API_KEY``/``MULTIMAIL_API_URL`` (``--api-key``/``--base-url`` override them) and
+``MULTIMAIL_MAILBOX_ID`` for the default mailbox. The helpers ``assistant create`` and
+``assistant update`` share with it (`mm_assistants.cli.assistant_cmd`) live here too.
 
-``--schema-version`` (default v1) picks the bundled schema set: ``assistant create`` gives
-the assistant its tools, ``run`` answers their calls; use the same one for both.
+``run`` answers the assistant's calls with the schema set the assistant records
+(``metadata["mm_schema_version"]``, written by ``assistant create``/``update``), else v1;
+``--schema-version`` overrides it, with a warning when the two disagree.
 
 ``run`` limits the model to the mailbox it is given (``--mailbox-id`` or
 ``MULTIMAIL_MAILBOX_ID``); ``--any-mailbox`` widens that to every mailbox the key reaches.
@@ -24,6 +26,7 @@ from typing import Any
 
 from mm_assistants.cli.errors import CliError, configuration, warnings_as_notes
 from mm_assistants.cli.preflight import check_multimail, multimail_options, open_client
+from mm_assistants.cli.schema_choice import choose_version, recorded_version
 from mm_assistants.review.untrusted import printable
 from mm_assistants.tools import (
     DEFAULT_SCHEMA_VERSION,
@@ -37,7 +40,7 @@ MAILBOX_VARIABLE = "MULTIMAIL_MAILBOX_ID"
 
 
 def register(subparsers: Any) -> None:
-    """Add ``run`` and ``assistant create``."""
+    """Add ``run``."""
     run = subparsers.add_parser(
         "run",
         parents=[multimail_options()],
@@ -67,68 +70,48 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--profile", choices=PROFILE_NAMES, default="agent", help="which tools the model may call"
     )
-    _schema_version_option(run, "the schema set the assistant's tools come from")
+    schema_version_option(
+        run,
+        "the schema set the assistant's tools come from (default: the one the assistant "
+        f"records, else {DEFAULT_SCHEMA_VERSION})",
+        default=None,
+    )
     run.add_argument(
         "--max-wait", type=float, default=540.0, help="longest wait for an approval, seconds"
     )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
     run.set_defaults(handler=_run)
 
-    assistant = subparsers.add_parser("assistant", help="manage assistants")
-    commands = assistant.add_subparsers(
-        dest="assistant_command", metavar="SUBCOMMAND", required=True
-    )
-    create = commands.add_parser(
-        "create",
-        help="create an assistant from the bundled schemas",
-        description="Create an assistant with the bundled email tools; prints its id. "
-        "OpenAI comes from $OPENAI_API_KEY and $OPENAI_BASE_URL.",
-    )
-    create.add_argument("--model", required=True, help="the model the assistant uses")
-    create.add_argument(
-        "--profile", choices=PROFILE_NAMES, default="agent", help="which tools it gets"
-    )
-    _schema_version_option(create, "the bundled schema set its tools come from")
-    create.add_argument("--name", default="MultiMail assistant", help="its name")
-    create.add_argument(
-        "--mailbox-id",
-        default=None,
-        help=f"hide mailbox_id from the tools: the dispatcher fills it (default: "
-        f"${MAILBOX_VARIABLE})",
-    )
-    create.add_argument(
-        "--allow-self-approval",
-        action="store_true",
-        help="allow one tool set to both compose and approve (needed for --profile admin)",
-    )
-    create.add_argument("--instructions", default=None, help="its instructions")
-    create.set_defaults(handler=_create)
 
-
-def _schema_version_option(parser: argparse.ArgumentParser, what: str) -> None:
-    # the default stays v1 for every command: v2's new tools are only ever asked for
+def schema_version_option(
+    parser: argparse.ArgumentParser,
+    what: str,
+    *,
+    default: str | None = DEFAULT_SCHEMA_VERSION,
+    required: bool = False,
+) -> None:
+    """Add ``--schema-version`` (one of the bundled sets). Its default is never a newer set:
+    v2's tools are only ever asked for by name."""
     parser.add_argument(
-        "--schema-version",
-        choices=SCHEMA_VERSIONS,
-        default=DEFAULT_SCHEMA_VERSION,
-        help=f"{what} (default: {DEFAULT_SCHEMA_VERSION})",
+        "--schema-version", choices=SCHEMA_VERSIONS, default=default, required=required, help=what
     )
 
 
-def _registry(args: argparse.Namespace) -> ToolRegistry:
-    """The schema set asked for, once its ``--profile`` is known to exist in it."""
-    registry = load_registry(args.schema_version)
+def registry_for(version: str, profile: str) -> ToolRegistry:
+    """The schema set ``version``, once ``profile`` is known to exist in it."""
+    registry = load_registry(version)
     try:
-        registry.resolve(profile=args.profile, allow_self_approval=True)
+        registry.resolve(profile=profile, allow_self_approval=True)
     except ValueError:  # e.g. the signup profile, which exists from v2 on
         raise CliError(
-            f"--profile {args.profile} is not in schema set {args.schema_version}: pass the "
+            f"--profile {profile} is not in schema set {version}: pass the "
             f"--schema-version that has it ({', '.join(SCHEMA_VERSIONS)})"
         ) from None
     return registry
 
 
-def _openai() -> Any:
+def openai_client() -> Any:
+    """The OpenAI client the environment configures; one line (exit 2) without a key."""
     import openai
 
     try:
@@ -140,41 +123,19 @@ def _openai() -> Any:
         ) from None
 
 
-def _mailbox(args: argparse.Namespace) -> str | None:
+def mailbox_of(args: argparse.Namespace) -> str | None:
+    """``--mailbox-id``, else ``$MULTIMAIL_MAILBOX_ID``; None when neither is set."""
     # read as the library reads it: blank or white space means "not set"
     given = args.mailbox_id or os.environ.get(MAILBOX_VARIABLE) or ""
     return given.strip() or None
 
 
-def _create(args: argparse.Namespace) -> int:
-    from mm_assistants.openai_setup import create_assistant
-
-    registry = _registry(args)
-    client = _openai()
-    try:
-        with warnings_as_notes():
-            assistant = create_assistant(
-                client,
-                model=args.model,
-                name=args.name,
-                profile=args.profile,
-                mailbox_id=_mailbox(args),
-                instructions=args.instructions,
-                allow_self_approval=args.allow_self_approval,
-                registry=registry,
-            )
-    except ValueError as exc:  # a tool set the registry refuses, e.g. admin without the flag
-        raise configuration(exc, ("allow_self_approval", "mailbox_id")) from None
-    print(assistant.id)
-    return 0
-
-
 def _run(args: argparse.Namespace) -> int:
     from mm_assistants import ANY_MAILBOX, ApprovalPolicy, AssistantsRunDriver, Dispatcher
 
-    registry = _registry(args)
-    mailbox_id = _mailbox(args)
-    openai_client = _openai()
+    openai = openai_client()
+    registry = registry_for(_schema_version(openai, args), args.profile)
+    mailbox_id = mailbox_of(args)
     with open_client(args) as client:
         check_multimail(client)
         if not mailbox_id and not args.any_mailbox:
@@ -197,7 +158,7 @@ def _run(args: argparse.Namespace) -> int:
         # the Assistants sunset warning becomes one "note:" line, not a Python warning
         with warnings_as_notes():
             driver = AssistantsRunDriver(
-                openai_client,
+                openai,
                 dispatcher,
                 mode=args.mode,
                 approvals=ApprovalPolicy(max_wait=args.max_wait),
@@ -217,3 +178,15 @@ def _run(args: argparse.Namespace) -> int:
         if outcome.text:
             print(printable(outcome.text, multiline=True))
     return 0 if outcome.status == "completed" else 1
+
+
+def _schema_version(openai: Any, args: argparse.Namespace) -> str:
+    # one retrieve: the set the assistant records decides unless the flag says otherwise
+    from mm_assistants._sunset import call_assistants
+
+    with warnings_as_notes():
+        assistant = call_assistants(openai.beta.assistants.retrieve, args.assistant)
+    choice = choose_version(args.assistant, args.schema_version, recorded_version(assistant))
+    if choice.warning is not None:
+        print(printable(choice.warning), file=sys.stderr)
+    return choice.version

@@ -9,6 +9,8 @@ import pytest
 
 from mm_assistants.cli.main import main
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
+from mm_assistants.tools import ToolRegistry
+from tests.cli.fake_openai import recording
 from tests.e2e.conftest import Reviewer
 
 # the command shows users the library's one sunset warning; which test sees it depends on order
@@ -18,13 +20,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::mm_assistants._sunset.Assistant
 @pytest.fixture
 def mm_sandbox_options() -> dict[str, Any]:
     return {"multimail_settings": MultiMailSandboxSettings(scan_delay=0.0)}
-
-
-@pytest.fixture
-def pointed(mm_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
-    for name, value in mm_sandbox.environment().items():
-        monkeypatch.setenv(name, value)
-    return mm_sandbox
 
 
 def create(capsys: pytest.CaptureFixture[str]) -> str:
@@ -72,6 +67,22 @@ class CapturingDriver:
         return RunOutcome(status="completed")
 
 
+def run_offline(monkeypatch: pytest.MonkeyPatch, recorded: str | None) -> Any:
+    """Point ``run`` at a MultiMail that is not served and an OpenAI whose assistant records
+    ``recorded``; the driver only keeps the dispatcher. Returns the OpenAI stand-in."""
+    import mm_assistants
+    from mm_assistants.cli import run_cmd
+
+    openai = recording(recorded)
+    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
+    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
+    monkeypatch.setattr(run_cmd, "openai_client", lambda: openai)
+    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
+    monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
+    CapturingDriver.dispatchers = []
+    return openai
+
+
 @pytest.mark.parametrize(
     ("argv", "env_mailbox", "scope", "warned"),
     [
@@ -90,19 +101,11 @@ def test_run_scopes_the_model_to_its_mailbox(
     scope: frozenset[str] | None,
     warned: bool,
 ) -> None:
-    import mm_assistants
-    from mm_assistants.cli import run_cmd
-
-    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
-    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
+    run_offline(monkeypatch, None)
     if env_mailbox is None:
         monkeypatch.delenv("MULTIMAIL_MAILBOX_ID", raising=False)
     else:
         monkeypatch.setenv("MULTIMAIL_MAILBOX_ID", env_mailbox)
-    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
-    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
-    monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
-    CapturingDriver.dispatchers = []
     code = main(["run", "--assistant", "asst_1", "--message", "hi", *argv])
     assert code == 0
     assert CapturingDriver.dispatchers[0].allowed_mailboxes == scope
@@ -123,40 +126,60 @@ def test_run_help_documents_the_mailbox_and_its_fallback(
 
 
 @pytest.mark.parametrize(
-    ("argv", "version", "has_report_spam"),
+    ("argv", "recorded", "version", "warned"),
     [
-        pytest.param([], "v1", False, id="default-v1"),
-        pytest.param(["--schema-version", "v2"], "v2", True, id="v2"),
+        pytest.param([], None, "v1", False, id="nothing-recorded-v1"),
+        pytest.param([], "v1", "v1", False, id="recorded-v1"),
+        pytest.param([], "v2", "v2", False, id="recorded-v2"),
+        pytest.param(["--schema-version", "v2"], None, "v2", False, id="flag-v2"),
+        pytest.param(["--schema-version", "v2"], "v2", "v2", False, id="flag-agrees"),
+        pytest.param(["--schema-version", "v1"], "v2", "v1", True, id="flag-disagrees"),
+        pytest.param(["--schema-version", "v2"], "v9", "v2", True, id="flag-over-unknown"),
     ],
 )
-def test_run_answers_the_tools_of_the_schema_version(
-    monkeypatch: pytest.MonkeyPatch, argv: list[str], version: str, has_report_spam: bool
+def test_run_answers_with_the_recorded_schema_version_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    recorded: str | None,
+    version: str,
+    warned: bool,
 ) -> None:
-    import mm_assistants
-    from mm_assistants.cli import run_cmd
-
-    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
-    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
-    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
-    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
-    monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
-    CapturingDriver.dispatchers = []
+    openai = run_offline(monkeypatch, recorded)
     code = main(["run", "--assistant", "asst_1", "--message", "hi", "--any-mailbox", *argv])
     assert code == 0
     dispatcher = CapturingDriver.dispatchers[0]
     assert dispatcher.registry.version == version
-    assert ("report_spam" in dispatcher.enabled_tools) is has_report_spam
+    assert ("report_spam" in dispatcher.enabled_tools) is (version == "v2")
+    assert openai.retrieved == ["asst_1"]  # read once
+    # the sunset note shows once per process, in whichever test comes first: not counted
+    err = "".join(line for line in capsys.readouterr().err.splitlines(True) if "note:" not in line)
+    warning = (
+        f"warning: assistant asst_1 records schema set {recorded} (metadata mm_schema_version); "
+        f"answering its calls with --schema-version {version} as given: a tool call that set "
+        "lacks is refused to the model\n"
+    )
+    assert err == (warning if warned else "")
+
+
+def test_an_unknown_recorded_version_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_offline(monkeypatch, "v9")
+    code = main(["run", "--assistant", "asst_1", "--message", "hi", "--any-mailbox"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "mm-assistants run: assistant asst_1 records schema set v9 (metadata "
+        "mm_schema_version), which this mm-assistants does not bundle (v1, v2): upgrade "
+        "mm-assistants, or pass --schema-version to answer its calls with a bundled set\n"
+    )
+    assert CapturingDriver.dispatchers == []  # nothing ran
 
 
 def test_a_v2_only_profile_on_v1_is_one_line_and_exit_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mm_assistants.cli import run_cmd
-
-    monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
-    monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
-    monkeypatch.setattr(run_cmd, "_openai", lambda: object())
-    monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)
+    run_offline(monkeypatch, None)
     code = main(["run", "--assistant", "asst_1", "--message", "hi", "--profile", "signup"])
     assert code == 2
     assert capsys.readouterr().err == (
@@ -168,15 +191,27 @@ def test_a_v2_only_profile_on_v1_is_one_line_and_exit_2(
     assert "--profile signup is not in schema set v1" in capsys.readouterr().err
 
 
-def test_create_then_run_on_schema_v2(pointed: Sandbox, capsys: pytest.CaptureFixture[str]) -> None:
+def test_create_on_schema_v2_then_run_without_the_flag(
+    pointed: Sandbox, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mm_assistants.cli import run_cmd
+
     argv = ["assistant", "create", "--model", "m", "--schema-version", "v2"]
     assert main(argv) == 0
     assistant_id = capsys.readouterr().out.strip()
+    versions: list[str] = []
+    real = run_cmd.registry_for
+
+    def spied(version: str, profile: str) -> ToolRegistry:
+        versions.append(version)
+        return real(version, profile)
+
+    monkeypatch.setattr(run_cmd, "registry_for", spied)
     pointed.multimail.inject_inbound(sender="ana@example.com", subject="Hi", markdown="Call?")
     with Reviewer(pointed, "approve"):
-        run = ["run", "--assistant", assistant_id, "--message", "Answer my inbox", "--json"]
-        code = main([*run, "--schema-version", "v2"])
+        code = main(["run", "--assistant", assistant_id, "--message", "Answer my inbox", "--json"])
     outcome = json.loads(capsys.readouterr().out)
     assert code == 0
+    assert versions == ["v2"]  # the version create recorded on the assistant
     assert outcome["status"] == "completed"
     assert [a["decision"] for a in outcome["approvals"]] == ["approved"]

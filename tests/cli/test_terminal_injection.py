@@ -20,6 +20,7 @@ from mm_assistants.cli.demo_reviewer import at_terminal
 from mm_assistants.cli.main import main
 from mm_assistants.dispatch import ToolCall, ToolResult
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
+from tests.cli.fake_openai import recording
 from tests.review.conftest import hold
 from tests.review.hostile import HOSTILE, raw_in
 
@@ -116,7 +117,7 @@ def test_run_prints_the_models_words_and_tool_names_without_steering(
             return outcome
 
     monkeypatch.setattr("mm_assistants.AssistantsRunDriver", Driver)
-    monkeypatch.setattr(run_cmd, "_openai", lambda: None)
+    monkeypatch.setattr(run_cmd, "openai_client", recording)
     monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # BASE is not served
     monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_send")
     monkeypatch.setenv("MULTIMAIL_API_URL", BASE)
