@@ -22,6 +22,7 @@ from mm_assistants.multimail.errors import (
     error_from_response,
 )
 from mm_assistants.multimail.log_redaction import install_log_redaction
+from mm_assistants.multimail.outcome_advice import unknown_outcome_advice
 from mm_assistants.multimail.retries import RetryPolicy, next_delay
 from mm_assistants.multimail.types import (
     REDACTED,
@@ -210,19 +211,8 @@ class ClientCore:
             f"{call.method} {call.path} {what} after {attempts} attempt{plural} "
             f"({type(exc).__name__}{': ' + detail if detail else ''})"
         )
-        if unknown and call.retry_safe:
-            message += (
-                ". An attempt may have reached MultiMail, so its outcome is unknown: the email "
-                "may already be stored and on its way. Its idempotency key made the retries "
-                "safe, but a new send would not be: check the mailbox (outbound) before "
-                "sending again, never re-send blindly."
-            )
-        elif unknown:
-            message += (
-                ". It may have reached MultiMail, so its outcome is unknown: the email may or "
-                "may not have been sent. It was not retried because it carries no "
-                "idempotency key; check the mailbox before sending again, never re-send blindly."
-            )
+        if unknown:  # what it may have done depends on the tool: a send, or another write
+            message += unknown_outcome_advice(call.tool, call.path, retry_safe=call.retry_safe)
         elif never_sent:
             message += "; nothing reached MultiMail."
         return TransportError(

@@ -31,7 +31,14 @@ FULL = os.environ.get("MM_RELIABILITY", "").strip().lower() == "full"
 EXPLICIT_ENDS = frozenset({"completed", "failed", "incomplete", "cancelled", "expired"})
 #: Refusals the dispatcher gives before any request leaves.
 REFUSALS = frozenset(
-    {"unknown_tool", "invalid_arguments", "tool_not_allowed", "mailbox_not_allowed"}
+    {
+        "unknown_tool",
+        "invalid_arguments",
+        "tool_not_allowed",
+        "mailbox_not_allowed",
+        # a secret-bearing tool with no on_secret: refused before anything is parsed or sent
+        "secret_handoff_unavailable",
+    }
 )
 
 SEND_ROUTE = "POST /v1/mailboxes/{mailbox_id}/send"
