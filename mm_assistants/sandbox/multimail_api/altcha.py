@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +27,10 @@ from urllib.parse import parse_qs
 
 ALGORITHM = "SHA-256"
 FIELDS = ("algorithm", "challenge", "number", "salt", "signature")
+#: What this server signs and hashes: 64 lower-case hex digits (a SHA-256 digest).
+_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+#: The longest salt accepted (this server's are ASCII: hex, ``?expires=``, digits, ``&``).
+MAX_SALT = 512
 
 
 def _sha256(text: str) -> str:
@@ -79,6 +84,14 @@ def problem(solution: Mapping[str, Any], secret: str, *, maxnumber: int, now: fl
         return f"pow_solution.number must be an integer from 0 to {maxnumber}"
     if solution["algorithm"] != ALGORITHM:
         return f"Unsupported proof-of-work algorithm (expected {ALGORITHM})"
+    # checked before any hashing: a non-ASCII or lone-surrogate value cannot be encoded or
+    # compared in constant time, and must be a 400, not a crash
+    digests = ("challenge", "signature")
+    if not all(_DIGEST.match(solution[name]) for name in digests):
+        return "pow_solution's challenge and signature must be 64 lower-case hex digits"
+    salt = solution["salt"]
+    if not (salt.isascii() and salt.isprintable() and len(salt) <= MAX_SALT):
+        return f"pow_solution.salt must be printable ASCII of at most {MAX_SALT} characters"
     if not hmac.compare_digest(sign(solution["challenge"], secret), solution["signature"]):
         return "Invalid proof-of-work signature: echo the challenge's fields back unchanged"
     if not hmac.compare_digest(_sha256(solution["salt"] + str(number)), solution["challenge"]):

@@ -8,8 +8,11 @@ a ``POST /v1/account`` signup starts on the free ``starter`` plan. So:
 
 - ``checkout {plan: builder|pro|scale, interval?: monthly|annual}`` answers
   ``{checkout_url, session_id}``; the URL is this server's
-  ``/sandbox/billing/checkout/{session_id}``, and opening it (GET or POST, no key: it is
-  the operator paying) completes the checkout: the plan changes, a subscription starts.
+  ``/sandbox/billing/checkout/{token}``, and opening it (GET or POST, no key: it is the
+  operator paying) completes the checkout: the plan changes, a subscription starts. The
+  token is random and apart from ``session_id``: a client withholds the URL as a secret
+  (anyone holding it pays) but shows the session id, so the id must not rebuild the URL.
+  Tests complete a checkout by its id with `MultiMailControl.complete_checkout`.
 - ``portal`` answers ``{portal_url}`` (``/sandbox/billing/portal/{id}``, which shows the
   tenant's billing as JSON), or 400 ``No Stripe customer on file`` before any checkout.
 - ``cancel`` needs a subscription (400 ``No active subscription``) and, like MultiMail,
@@ -21,6 +24,7 @@ a ``POST /v1/account`` signup starts on the free ``starter`` plan. So:
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from starlette.requests import Request
@@ -46,6 +50,8 @@ PLANS = ("builder", "pro", "scale")
 INTERVALS = {"monthly": 30 * 86_400.0, "annual": 365 * 86_400.0}
 FREE_PLAN = "starter"
 CANCEL = "cancel_subscription"
+#: The prefix of a checkout's pay-link token (never a session id's ``cs_``).
+_LINK = "pay_"
 
 
 def routes(ctx: Context) -> list[Route]:
@@ -55,7 +61,7 @@ def routes(ctx: Context) -> list[Route]:
         api_route(ctx, "POST", "/v1/billing/portal", portal, "admin"),
         api_route(ctx, "POST", "/v1/billing/cancel", cancel, "admin"),
         *(
-            open_route(ctx, method, "/sandbox/billing/checkout/{session_id}", pay, counted=False)
+            open_route(ctx, method, "/sandbox/billing/checkout/{token}", pay, counted=False)
             for method in ("GET", "POST")
         ),
         open_route(ctx, "GET", "/sandbox/billing/portal/{session_id}", show_portal, counted=False),
@@ -98,10 +104,14 @@ async def checkout(ctx: Context, request: Request, caller: Caller) -> Response:
         "status": "open",
         "tenant_id": caller.tenant_id,
     }
+    # the pay link is an index doc under the empty parent: token -> session
+    link: Doc = {"id": _LINK + secrets.token_urlsafe(24), "kind": "link"}
+    link["session_id"] = session["id"]
     with ctx.store.transaction():
         ctx.store.put("billing", session, parent=caller.tenant_id)
+        ctx.store.put("billing", link)
         record(ctx, caller, "billing.checkout_started", "billing", session["id"], {"plan": plan})
-    url = _sandbox_url(request, f"/sandbox/billing/checkout/{session['id']}")
+    url = _sandbox_url(request, f"/sandbox/billing/checkout/{link['id']}")
     return ok({"checkout_url": url, "session_id": session["id"]})
 
 
@@ -189,8 +199,12 @@ def billing_view(billing: Doc) -> dict[str, Any]:
 
 
 async def pay(ctx: Context, request: Request) -> Response:
-    """``/sandbox/billing/checkout/{session_id}``: the operator completes the payment."""
-    return ok(complete_checkout(ctx, path(request, "session_id")))
+    """``/sandbox/billing/checkout/{token}``: the operator completes the payment (404 for
+    anything but a pay link's token, a session id included)."""
+    link = ctx.store.get("billing", path(request, "token"))
+    if link is None or link["kind"] != "link":
+        raise not_found("Checkout session")
+    return ok(complete_checkout(ctx, link["session_id"]))
 
 
 async def show_portal(ctx: Context, request: Request) -> Response:

@@ -4,11 +4,15 @@ Neither needs a key. The challenge is ALTCHA-style (see `altcha`), signed with t
 sandbox's own secret, and expires after ``settings.challenge_ttl``; its ``maxnumber`` is
 ``settings.pow_maxnumber`` (small, so tests solve it fast; MultiMail's is larger).
 ``POST /v1/account`` checks the solution for real (algorithm, signature, hash, expiry,
-single use), then the agreements and fields, and answers ``{"status":
-"confirmation_sent"}`` whether or not the oversight email already had an account (no
-enumeration); a new account is an unconfirmed ``starter`` tenant whose operator gets a
-``confirm_account`` code (`routes_signup.create_signup`). A challenge is used up only when
-the signup goes through, so a 409 for a taken slug can be retried with the same one.
+single use), then the agreements and fields, then the slug (409 when taken), and answers
+``{"status": "confirmation_sent"}``; a new account is an unconfirmed ``starter`` tenant
+whose operator gets a ``confirm_account`` code (`routes_signup.create_signup`).
+
+No enumeration of accounts: every check runs, in the same order, whether or not the
+oversight email already has an account, so the answer (status and body) is the same for
+both; only then does a known email create nothing and mail no code. A solution is used up
+by every attempt that passed the proof-of-work check, whatever is wrong after it: one solve
+buys one question, never a series of probes (a 409 or 400 means solving a new challenge).
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from starlette.routing import Route
 from mm_assistants.sandbox.multimail_api import altcha
 from mm_assistants.sandbox.multimail_api.drafts import is_address
 from mm_assistants.sandbox.multimail_api.errors import bad_request
-from mm_assistants.sandbox.multimail_api.routes_signup import create_signup
+from mm_assistants.sandbox.multimail_api.routes_signup import create_signup, slug_taken
 from mm_assistants.sandbox.multimail_api.routing import Context, json_body, ok, open_route
 
 #: The initial modes a signup may choose; looser ones need the upgrade flow later.
@@ -72,11 +76,19 @@ async def create_account(ctx: Context, request: Request) -> Response:
     )
     if problem is not None:
         raise bad_request(problem)
-    if ctx.store.get("pow_used", solution["challenge"]) is not None:
-        raise bad_request("Proof-of-work challenge already used; request a new one")
+    # one transaction from the reuse check to marking it used: nothing can spend it twice
+    with ctx.store.transaction():
+        if ctx.store.get("pow_used", solution["challenge"]) is not None:
+            raise bad_request("Proof-of-work challenge already used; request a new one")
+        ctx.store.put("pow_used", {"id": solution["challenge"], "at": ctx.now()})
     fields = signup_fields(body)
     with ctx.store.transaction():
-        known = {t["oversight_email"].lower() for t in ctx.store.children("tenants")}
+        tenants = ctx.store.children("tenants")
+        taken = {t["slug"] for t in tenants}
+        # the slug is checked for a known oversight email too, or its 200 would tell them apart
+        if fields["slug"] is not None and fields["slug"] in taken:
+            raise slug_taken(fields["slug"], taken)
+        known = {t["oversight_email"].lower() for t in tenants}
         if fields["oversight_email"].lower() not in known:
             create_signup(
                 ctx,
@@ -87,7 +99,6 @@ async def create_account(ctx: Context, request: Request) -> Response:
                 plan="starter",
                 profile={k: v for k, v in fields.items() if k in _OPTIONAL_TEXT},
             )
-        ctx.store.put("pow_used", {"id": solution["challenge"], "at": ctx.now()})
     return ok(CONFIRMATION_SENT)
 
 

@@ -59,9 +59,7 @@ def create_signup(
         raise bad_request("A signup needs a name and an oversight_email address")
     taken = {t["slug"] for t in ctx.store.children("tenants")}
     if slug is not None and slug in taken:
-        raise ApiError(
-            409, f"Slug '{slug}' is already taken", extra={"suggestions": free_slugs(slug, taken)}
-        )
+        raise slug_taken(slug, taken)
     if slug is None:
         slug = free_slugs(re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "tenant", taken)[0]
     tenant = new_tenant(name.strip(), slug, oversight_email, ctx.now(), ctx.settings)
@@ -73,6 +71,13 @@ def create_signup(
         ctx.store.put("mailboxes", mailbox, parent=tenant["id"])
         code = codes.issue(ctx, tenant["id"], CONFIRM)
     return {"tenant_id": tenant["id"], "mailbox_id": mailbox["id"], "code": code["id"]}
+
+
+def slug_taken(slug: str, taken: Collection[str]) -> ApiError:
+    """The 409 for a ``slug`` already in ``taken``, with free ``suggestions``."""
+    return ApiError(
+        409, f"Slug '{slug}' is already taken", extra={"suggestions": free_slugs(slug, taken)}
+    )
 
 
 def free_slugs(slug: str, taken: Collection[str], count: int = 3) -> list[str]:

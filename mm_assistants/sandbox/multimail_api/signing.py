@@ -17,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 from mm_assistants.sandbox.multimail_api.formats import iso
@@ -27,6 +28,7 @@ DELIVERY_HEADER = "X-MultiMail-Delivery"
 TIMESTAMP_HEADER = "X-MultiMail-Timestamp"
 IDENTITY_HEADER = "X-MultiMail-Identity"
 AI_HEADER = "X-AI-Generated"
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -74,14 +76,19 @@ def identity_claim(claims: dict[str, Any], secret: str) -> str:
 
 def read_identity(value: str, secret: str) -> dict[str, Any] | None:
     """The claims of an ``X-MultiMail-Identity`` value, or ``None`` unless ``secret``
-    signed it (constant-time compare)."""
+    signed it (constant-time compare); ``None`` too for anything malformed (a header
+    is whatever the sender wrote)."""
     payload, _, signature = value.partition(".")
+    # compare_digest refuses non-ASCII text (TypeError): a signature is 64 hex digits
+    if not _HEX_DIGEST.match(signature):
+        return None
     try:
         canonical = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        expected = hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, signature):
+            return None
+        # only what this sandbox signed is parsed, so no hostile JSON reaches json.loads
         claims = json.loads(canonical)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    expected = hmac.new(secret.encode(), canonical, hashlib.sha256).hexdigest()
-    if not isinstance(claims, dict) or not hmac.compare_digest(expected, signature):
-        return None
-    return claims
+    return claims if isinstance(claims, dict) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -113,6 +114,9 @@ def test_an_expired_challenge_is_400(sandbox: Sandbox) -> None:
     )
 
 
+USED = "Proof-of-work challenge already used; request a new one"
+
+
 def test_a_challenge_is_used_once(sandbox: Sandbox) -> None:
     public = sandbox.client()
     solution = _solve(_challenge(public))
@@ -122,13 +126,61 @@ def test_a_challenge_is_used_once(sandbox: Sandbox) -> None:
     assert "already used" in reused.json()["error"]
 
 
-def test_a_taken_slug_is_409_with_suggestions_and_keeps_the_challenge(sandbox: Sandbox) -> None:
+def test_a_taken_slug_is_409_with_suggestions_and_uses_up_the_challenge(sandbox: Sandbox) -> None:
     public = sandbox.client()
     solution = _solve(_challenge(public))
     taken = public.post("/v1/account", json=_signup(solution, slug="sandbox"))
     assert taken.status_code == 409
     assert taken.json()["suggestions"] == ["sandbox-2", "sandbox-3", "sandbox-4"]
-    assert public.post("/v1/account", json=_signup(solution, slug="sandbox-2")).status_code == 200
+    retried = public.post("/v1/account", json=_signup(solution, slug="sandbox-2"))
+    assert (retried.status_code, retried.json()["error"]) == (400, USED)
+    fresh = _signup(_solve(_challenge(public)), slug="sandbox-2")
+    assert public.post("/v1/account", json=fresh).status_code == 200
+
+
+VICTIM = "victim@corp.example"
+
+
+def test_one_solution_cannot_probe_oversight_emails(sandbox: Sandbox) -> None:
+    """A taken slug used to be a 409 for a new email and a 200 for a known one, and the 409
+    kept the challenge: one solve could probe address after address."""
+    sandbox.control.signup("Victim Co", VICTIM)
+    public = sandbox.client()
+    solution = _solve(_challenge(public))
+    probe = public.post("/v1/account", json=_signup(solution, slug="sandbox"))
+    assert probe.status_code == 409
+    again = public.post(
+        "/v1/account", json=_signup(solution, oversight_email=VICTIM, slug="sandbox")
+    )
+    assert (again.status_code, again.json()["error"]) == (400, USED)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({"slug": "sandbox"}, id="taken-slug"),
+        pytest.param({"slug": "fresh-slug"}, id="free-slug"),
+        pytest.param({}, id="no-slug"),
+        pytest.param({"accepted_tos": False}, id="bad-field"),
+        pytest.param({"slug": "Bad Slug"}, id="bad-slug"),
+    ],
+)
+def test_known_and_unknown_oversight_emails_get_the_same_answer(
+    start_sandbox: Start, tmp_path: Path, overrides: dict[str, Any]
+) -> None:
+    answers = []
+    for email in (VICTIM, "nobody@corp.example"):
+        # a sandbox each: the first signup would take the second's slug
+        sandbox = start_sandbox(db_path=str(tmp_path / f"{email}.db"))
+        sandbox.control.signup("Victim Co", VICTIM)
+        public = sandbox.client()
+        solution = _solve(_challenge(public))
+        body = _signup(solution, oversight_email=email, **overrides)
+        answer = public.post("/v1/account", json=body)
+        reused = public.post("/v1/account", json=body)
+        assert (reused.status_code, reused.json()["error"]) == (400, USED)
+        answers.append((answer.status_code, answer.json()))
+    assert answers[0] == answers[1]
 
 
 @pytest.mark.parametrize(
