@@ -23,6 +23,7 @@ from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.multimail import AsyncMultiMailClient, MultiMailClient, RetryPolicy
 from mm_assistants.openai_setup import create_assistant
 from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
+from mm_assistants.tools import SCHEMA_VERSIONS, ToolRegistry, load_registry
 from tests.quiet import quiet_assistants
 
 POLL_AFTER_MS = 20
@@ -115,37 +116,65 @@ def store() -> MemoryPendingStore:
 FAST_RETRY = RetryPolicy(max_attempts=3, initial_delay=0.01, max_delay=0.05, jitter=0)
 
 
+@pytest.fixture(params=SCHEMA_VERSIONS)
+def schema_version(request: pytest.FixtureRequest) -> str:
+    """Each bundled schema set in turn: every test that dispatches or makes an assistant
+    through the fixtures below runs once per set (the ids end in ``[v1]`` / ``[v2]``)."""
+    version: str = request.param
+    return version
+
+
 @pytest.fixture
-def dispatcher(sandbox: Sandbox, store: MemoryPendingStore) -> Iterator[Dispatcher]:
+def registry(schema_version: str) -> ToolRegistry:
+    """The bundled tools of `schema_version`."""
+    return load_registry(schema_version)
+
+
+@pytest.fixture
+def dispatcher(
+    sandbox: Sandbox, store: MemoryPendingStore, registry: ToolRegistry
+) -> Iterator[Dispatcher]:
     with MultiMailClient(
         api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
     ) as client:
-        yield Dispatcher(client, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=store)
+        yield Dispatcher(
+            client,
+            registry=registry,
+            mailbox_id=sandbox.mailbox_id,
+            audit=None,
+            approval_store=store,
+        )
 
 
 @pytest.fixture
 async def async_dispatcher(
-    sandbox: Sandbox, store: MemoryPendingStore
+    sandbox: Sandbox, store: MemoryPendingStore, registry: ToolRegistry
 ) -> AsyncIterator[AsyncDispatcher]:
     async with AsyncMultiMailClient(
         api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
     ) as client:
         yield AsyncDispatcher(
-            client, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=store
+            client,
+            registry=registry,
+            mailbox_id=sandbox.mailbox_id,
+            audit=None,
+            approval_store=store,
         )
 
 
 @pytest.fixture
-def assistant_for(sandbox: Sandbox) -> Any:
-    """``assistant_for("send")``: the id of an assistant with the bundled ``agent`` tools
-    that follows that script (made with a short-lived sync client, before any drive)."""
+def assistant_for(sandbox: Sandbox, schema_version: str) -> Any:
+    """``assistant_for("send")``: the id of an assistant with the bundled ``agent`` tools of
+    `schema_version` that follows that script (made with a short-lived sync client, before
+    any drive). Options (``profile``, ``tools``, ``mailbox_id``) go to `create_assistant`."""
 
-    def make(script: str) -> str:
+    def make(script: str, **options: Any) -> str:
+        options.setdefault("mailbox_id", sandbox.mailbox_id)
         with openai.OpenAI(
             api_key="sk-sandbox", base_url=sandbox.openai_url, max_retries=0
         ) as client:
             assistant = create_assistant(
-                client, model=f"scripted:{script}", mailbox_id=sandbox.mailbox_id
+                client, model=f"scripted:{script}", version=schema_version, **options
             )
         return str(assistant.id)
 

@@ -161,6 +161,7 @@ def test_mail_of_a_mailbox_outside_the_dispatchers_scope_is_ignored(
 ) -> None:
     scoped = Dispatcher(
         dispatcher.client,
+        registry=dispatcher.registry,
         mailbox_id=sandbox.mailbox_id,
         allowed_mailboxes=[sandbox.mailbox_id],
         audit=None,

@@ -34,6 +34,7 @@ from mm_assistants.state import (
     SQLiteCheckpointStore,
     SQLitePendingStore,
 )
+from mm_assistants.tools import ToolRegistry
 from tests.e2e.conftest import FAST_RETRY, deliveries, outbound, requests_to, wait_until_held
 
 CREATE = "POST /responses"
@@ -67,6 +68,7 @@ class Worker:
             approval_store=pending,
             tools=options.pop("tools", None),
             approval_hub=options.pop("approval_hub", None),
+            registry=options.pop("registry", None),
         )
         options.setdefault("approvals", PARK)
         self.driver = ResponsesDriver(
@@ -84,12 +86,17 @@ def checkpoints() -> MemoryCheckpointStore:
 
 @pytest.fixture
 def worker(
-    sandbox: Sandbox, checkpoints: MemoryCheckpointStore, store: MemoryPendingStore
+    sandbox: Sandbox,
+    checkpoints: MemoryCheckpointStore,
+    store: MemoryPendingStore,
+    registry: ToolRegistry,
 ) -> Iterator[Any]:
-    """``worker(**options)``: a new `Worker`, closed when the test ends."""
+    """``worker(**options)``: a new `Worker` on the tools of `schema_version`, closed when
+    the test ends."""
     made: list[Worker] = []
 
     def make(**options: Any) -> Worker:
+        options.setdefault("registry", registry)
         made.append(Worker(sandbox, checkpoints, store, **options))
         return made[-1]
 
@@ -454,7 +461,10 @@ def test_a_checkpoint_holds_the_full_request_and_no_secret(
 
 
 async def test_an_async_parked_run_is_resumed_by_another_driver(
-    sandbox: Sandbox, checkpoints: MemoryCheckpointStore, store: MemoryPendingStore
+    sandbox: Sandbox,
+    checkpoints: MemoryCheckpointStore,
+    store: MemoryPendingStore,
+    registry: ToolRegistry,
 ) -> None:
     async def driver(stack: Any) -> AsyncResponsesDriver:
         ai = openai.AsyncOpenAI(api_key="sk-sandbox", base_url=sandbox.openai_url, max_retries=0)
@@ -464,7 +474,11 @@ async def test_an_async_parked_run_is_resumed_by_another_driver(
         stack.push_async_callback(ai.close)
         stack.push_async_callback(client.aclose)
         dispatcher = AsyncDispatcher(
-            client, mailbox_id=sandbox.mailbox_id, audit=None, approval_store=store
+            client,
+            registry=registry,
+            mailbox_id=sandbox.mailbox_id,
+            audit=None,
+            approval_store=store,
         )
         return AsyncResponsesDriver(ai, dispatcher, approvals=PARK, checkpoints=checkpoints)
 

@@ -19,6 +19,7 @@ from mm_assistants.inbound import InboundRouter
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.sandbox import Sandbox
 from mm_assistants.sandbox.serving import LoopbackServer
+from mm_assistants.tools import ToolRegistry
 from mm_assistants.webhooks import HandledEvent, WebhookReceiver
 from mm_assistants.webhooks.fastapi import webhook_router
 from tests.e2e.conftest import FAST_RETRY, Reviewer, requests_to, thread_texts
@@ -54,7 +55,7 @@ class Backend:
 
 @pytest.fixture
 def backend(
-    sandbox: Sandbox, openai_client: openai.OpenAI, assistant_for: Any
+    sandbox: Sandbox, openai_client: openai.OpenAI, assistant_for: Any, registry: ToolRegistry
 ) -> Iterator[Backend]:
     port, secret = subscribe_receiver(sandbox)
     hub, store = ApprovalHub(), MemoryPendingStore()
@@ -62,7 +63,12 @@ def backend(
         api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
     )
     dispatcher = Dispatcher(
-        client, mailbox_id=sandbox.mailbox_id, audit=None, approval_hub=hub, approval_store=store
+        client,
+        registry=registry,
+        mailbox_id=sandbox.mailbox_id,
+        audit=None,
+        approval_hub=hub,
+        approval_store=store,
     )
     driver = AssistantsRunDriver(openai_client, dispatcher, approvals=SLOW_POLL)
     outcomes: list[RunOutcome] = []
