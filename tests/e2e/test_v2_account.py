@@ -89,7 +89,9 @@ def test_a_signup_assistant_creates_and_activates_an_account(
     assert shown["api_key"] == dict(WITHHELD)
     assert key not in activated.text
     sent = session.openai.sent_text()
-    assert code in sent  # the recording works: the operator's message went to OpenAI
+    # the recording works: the operator's message and the tool outputs went to OpenAI
+    assert code in sent
+    assert solution["signature"] in sent
     assert key not in sent  # no request to OpenAI ever carried the key
     with mailbox_api(sandbox, key) as owner:  # and the operator's key works
         me = owner.get("/v1/account")
