@@ -101,15 +101,16 @@ def _update(args: argparse.Namespace) -> int:
 
     registry = registry_for(args.schema_version, args.profile)
     client = run_cmd.openai_client()
+    # one block: the sunset note shows only when the update went through; a failure is its
+    # one error line alone
     with warnings_as_notes():
         # read first: the line compares before with after, and an unknown set stops here
         current = call_assistants(client.beta.assistants.retrieve, args.assistant_id)
-    old_version = recorded_version(current)
-    refusal = unknown_recorded(args.assistant_id, old_version)
-    if refusal is not None:
-        raise refusal
-    try:
-        with warnings_as_notes():
+        old_version = recorded_version(current)
+        refusal = unknown_recorded(args.assistant_id, old_version)
+        if refusal is not None:
+            raise refusal
+        try:
             updated = update_assistant_tools(
                 client,
                 args.assistant_id,
@@ -118,8 +119,8 @@ def _update(args: argparse.Namespace) -> int:
                 allow_self_approval=args.allow_self_approval,
                 registry=registry,
             )
-    except ValueError as exc:  # admin without the flag, or metadata with no room left
-        raise configuration(exc, FLAGS) from None
+        except ValueError as exc:  # admin without the flag, or metadata with no room left
+            raise configuration(exc, FLAGS) from None
     line = update_summary(
         args.assistant_id,
         multimail_tools_of(current),

@@ -134,29 +134,31 @@ def _run(args: argparse.Namespace) -> int:
     from mm_assistants import ANY_MAILBOX, ApprovalPolicy, AssistantsRunDriver, Dispatcher
 
     openai = openai_client()
-    registry = registry_for(_schema_version(openai, args), args.profile)
     mailbox_id = mailbox_of(args)
     with open_client(args) as client:
         check_multimail(client)
-        if not mailbox_id and not args.any_mailbox:
-            # An unscoped run is allowed (a key for one mailbox needs no more), never silent.
-            print(
-                f"warning: no --mailbox-id (or {MAILBOX_VARIABLE}): the model may use every "
-                "mailbox the API key reaches; pass --any-mailbox to mean it",
-                file=sys.stderr,
-            )
-        try:
-            dispatcher = Dispatcher(
-                client,
-                registry=registry,
-                profile=args.profile,
-                mailbox_id=mailbox_id,
-                allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
-            )
-        except ValueError as exc:  # e.g. a mailbox id that cannot be one
-            raise configuration(exc, ("mailbox_id",)) from None
-        # the Assistants sunset warning becomes one "note:" line, not a Python warning
+        # the Assistants sunset warning becomes one "note:" line, not a Python warning, and
+        # only once the run is through: a failure here is its one error line alone
         with warnings_as_notes():
+            registry = registry_for(_schema_version(openai, args), args.profile)
+            try:
+                dispatcher = Dispatcher(
+                    client,
+                    registry=registry,
+                    profile=args.profile,
+                    mailbox_id=mailbox_id,
+                    allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
+                )
+            except ValueError as exc:  # e.g. a mailbox id that cannot be one
+                raise configuration(exc, ("mailbox_id",)) from None
+            if not mailbox_id and not args.any_mailbox:
+                # An unscoped run is allowed (a key for one mailbox needs no more), never silent;
+                # said once the setup is known good, so an error line stays alone
+                print(
+                    f"warning: no --mailbox-id (or {MAILBOX_VARIABLE}): the model may use every "
+                    "mailbox the API key reaches; pass --any-mailbox to mean it",
+                    file=sys.stderr,
+                )
             driver = AssistantsRunDriver(
                 openai,
                 dispatcher,
@@ -184,8 +186,7 @@ def _schema_version(openai: Any, args: argparse.Namespace) -> str:
     # one retrieve: the set the assistant records decides unless the flag says otherwise
     from mm_assistants._sunset import call_assistants
 
-    with warnings_as_notes():
-        assistant = call_assistants(openai.beta.assistants.retrieve, args.assistant)
+    assistant = call_assistants(openai.beta.assistants.retrieve, args.assistant)
     choice = choose_version(args.assistant, args.schema_version, recorded_version(assistant))
     if choice.warning is not None:
         print(printable(choice.warning), file=sys.stderr)

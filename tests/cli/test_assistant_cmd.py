@@ -185,3 +185,19 @@ def test_update_is_in_the_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["assistant", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert "update give an existing assistant the MultiMail tools of a schema set" in shown
+
+
+def test_the_readme_line_is_what_the_command_prints(
+    pointed: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.readme import code_blocks
+
+    (shown,) = [
+        block.text
+        for block in code_blocks()
+        if block.language == "text" and block.text.startswith("updated asst_")
+    ]
+    assistant_id = create(capsys)
+    assert main(["assistant", "update", assistant_id, "--schema-version", "v2"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.replace(assistant_id, "asst_...") == shown

@@ -177,6 +177,22 @@ def test_assistant_create_names_the_flag_a_profile_needs(sandbox: Sandbox) -> No
     assert again.returncode == 0, again.stderr
 
 
+@pytest.mark.parametrize(
+    ("argv", "code", "says"),
+    [
+        pytest.param(["asst_missing"], 1, "No assistant found", id="unknown-assistant"),
+        # read, then refused: the sunset note must not come before the error line
+        pytest.param(["{id}", "--profile", "admin"], 2, "--allow-self-approval", id="admin"),
+    ],
+)
+def test_assistant_update_failures_are_one_line(
+    sandbox: Sandbox, assistant_id: str, argv: list[str], code: int, says: str
+) -> None:
+    argv = [arg.replace("{id}", assistant_id) for arg in argv]
+    finished = command(sandbox, {}, "assistant", "update", *argv, "--schema-version", "v2")
+    assert says in one_line(finished, code, "assistant")
+
+
 def test_approvals_pointing_at_the_openai_half_is_not_no_such_email(sandbox: Sandbox) -> None:
     finished = command(
         sandbox,

@@ -220,7 +220,9 @@ def test_the_readme_excerpt_of_the_diff_is_what_the_command_prints(
     (excerpt,) = [
         block.text
         for block in code_blocks()
-        if block.section == "Upgrading from v1 to v2" and block.language == "text"
+        if block.section == "Upgrading from v1 to v2"
+        and block.language == "text"
+        and block.text.startswith("schemas v1 -> v2")
     ]
     _, out, _ = run(capsys, "schemas", "diff", "v1", "v2")
     printed = out.splitlines()
