@@ -15,6 +15,7 @@ challenge), `shaping` (outputs) and `gated_sends` (held sends and the approval w
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any, ClassVar, Generic, Literal, TypeVar
@@ -28,7 +29,6 @@ from mm_assistants.dispatch.handoff import (
     SecretCallback,
     carries_secrets,
     check_callback,
-    mark_withheld,
     pass_on,
     unavailable_refusal,
 )
@@ -58,6 +58,7 @@ from mm_assistants.dispatch.scope import (
     within_scope,
 )
 from mm_assistants.dispatch.shaping import bound_output, cut_hint, shape_output
+from mm_assistants.dispatch.withholding import mark_withheld, withhold_error
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import MultiMailError
 from mm_assistants.tools import (
@@ -75,6 +76,9 @@ MIN_OUTPUT_CHARS = 2_000
 DEFAULT_MAX_CONCURRENCY = 8
 ErrorMode = Literal["report", "raise"]
 ClientT = TypeVar("ClientT", MultiMailClient, AsyncMultiMailClient)
+#: An answer after its secrets were handed over: the rest and the withheld fields, or the
+#: refusal to report instead.
+Passed = tuple[Any, dict[str, str]] | Refusal
 
 
 class ToolCallError(Exception):
@@ -154,7 +158,7 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         _validate.number(owner, "wait_poll_interval", wait_poll_interval, above=True)
-        check_callback(on_secret)
+        check_callback(on_secret, awaits=self.client_flavour == "async")
         check_max_number(pow_max_number)
         default = default_mailbox(mailbox_id, os.environ)  # checked: a misconfiguration
         allowed = resolve_scope(
@@ -178,6 +182,9 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
         self._clock = clock
         self.on_secret = on_secret
         self.pow_max_number = pow_max_number
+        # One proof-of-work solve at a time: each is up to a second of hashing that holds
+        # the GIL, and several at once would starve every other call of this process.
+        self._solve_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -251,8 +258,10 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
 
     def with_solution(self, data: Any) -> Any:
         """A ``request_challenge`` answer with its ``pow_solution`` (see `attach_solution`);
-        seconds of CPU at worst, so `AsyncDispatcher` runs it in a thread."""
-        return attach_solution(data, max_number=self.pow_max_number)
+        about a second of CPU at worst, so `AsyncDispatcher` runs it in a thread. One solve
+        runs at a time per dispatcher; the others wait their turn."""
+        with self._solve_lock:
+            return attach_solution(data, max_number=self.pow_max_number)
 
     # -- client-side tools --------------------------------------------------------------
 
@@ -298,12 +307,18 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
             raise ToolCallError(result)
         return result
 
-    def succeed(self, prepared: PreparedCall, status: int, data: Any) -> ToolResult:
-        """The `ToolResult` for a successful answer ``data`` (a `Refusal` instead when the
-        answer was unusable, e.g. an unsolvable challenge)."""
+    def pass_secrets(self, prepared: PreparedCall, data: Any) -> Passed:
+        """``data`` with its secrets withheld and handed to ``on_secret`` (see
+        `mm_assistants.dispatch.handoff`), and the withheld fields; or the refusal to
+        report instead (also when ``data`` already is one, e.g. an unsolvable challenge).
+        `AsyncDispatcher` does the same with ``handoff.pass_on_async``."""
         if isinstance(data, Refusal):
-            return self._refuse_answer(prepared, status, data)
-        passed = pass_on(self.on_secret, prepared.spec.name, prepared.call.id, data)
+            return data
+        return pass_on(self.on_secret, prepared.spec.name, prepared.call.id, data)
+
+    def succeed(self, prepared: PreparedCall, status: int, passed: Passed) -> ToolResult:
+        """The `ToolResult` for a successful answer, as `pass_secrets` left it (a `Refusal`
+        instead when the answer was unusable or its secret did not reach the operator)."""
         if isinstance(passed, Refusal):  # a secret the operator did not get: not shown either
             return self._refuse_answer(prepared, status, passed)
         data, withheld = passed
@@ -339,9 +354,11 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
 
     def fail(self, prepared: PreparedCall, error: MultiMailError) -> ToolResult:
         """The `ToolResult` for an API or network error."""
+        # An error answer of a secret-bearing tool may carry the secret too (a field of its
+        # body, or quoted in its message): it is withheld there as well.
         return self.refuse(
             prepared.call,
-            error_refusal(error),
+            withhold_error(prepared.spec.name, error_refusal(error)),
             prepared.started,
             mailbox_id=prepared.mailbox_id,
             http_status=error.status,

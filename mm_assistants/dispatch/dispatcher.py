@@ -22,8 +22,10 @@ from mm_assistants.approvals import ApprovalPolicy, waiter
 from mm_assistants.dispatch import multistep_tools
 from mm_assistants.dispatch.batch import Outcome, batch_failure, outcome_of, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
-from mm_assistants.dispatch.core import DispatcherCore
+from mm_assistants.dispatch.core import DispatcherCore, Passed
+from mm_assistants.dispatch.handoff import pass_on_async
 from mm_assistants.dispatch.plans import PreparedCall
+from mm_assistants.dispatch.policy import Refusal
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
 from mm_assistants.multimail.errors import MultiMailError
 
@@ -57,11 +59,14 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
     - ``clock``: unix seconds, what "now" is for approval deadlines and ``wait_for_email``
       (default ``time.time``; tests pass a fake).
     - ``on_secret``: a callable given one `SecretHandoff` per secret in an answer (the API
-      key of ``activate_account``/``create_api_key``, the billing links of
-      ``get_billing_portal``/``upgrade_plan``); the model reads a marker instead. Without
-      it those tools are refused before any request (see `mm_assistants.dispatch.handoff`).
+      key of ``activate_account``/``create_api_key``, the signing secret of
+      ``create_webhook``, the billing links of ``get_billing_portal``/``upgrade_plan``);
+      the model reads a marker instead. Without it those tools are refused before any
+      request (see `mm_assistants.dispatch.handoff`). `Dispatcher` refuses an ``async
+      def`` (it could not await it); `AsyncDispatcher` awaits one, at most 10 seconds.
     - ``pow_max_number``: the largest ``maxnumber`` of a signup challenge the dispatcher
       solves for ``request_challenge`` (default 2,000,000; see `mm_assistants.dispatch.pow`).
+      One solve runs at a time per dispatcher, so N challenges in one step take N solves.
     """
 
     client_flavour = "sync"
@@ -94,7 +99,7 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         email = None if replayed is None else self.fetch_email(*replayed)
         if replayed is not None:
             data = self.with_real_status(data, email)
-        result = self.succeed(prepared, status, data)
+        result = self.succeed(prepared, status, self.pass_secrets(prepared, data))
         decided = self.replay_decided(result, call, replayed, email)
         if decided is not None:  # decided before the retry's answer came back
             return decided
@@ -214,6 +219,8 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
 
     client_flavour = "async"
     client_advice = "pass an AsyncMultiMailClient, or use Dispatcher in blocking code"
+    _solve_loop: asyncio.AbstractEventLoop | None = None
+    _solve_async_lock: asyncio.Lock | None = None
 
     @staticmethod
     async def _sleep(seconds: float) -> None:
@@ -238,7 +245,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         email = None if replayed is None else await self.fetch_email(*replayed)
         if replayed is not None:
             data = self.with_real_status(data, email)
-        result = self.succeed(prepared, status, data)
+        result = self.succeed(prepared, status, await self._pass_secrets(prepared, data))
         decided = self.replay_decided(result, call, replayed, email)
         if decided is not None:  # decided before the retry's answer came back
             return decided
@@ -298,6 +305,35 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
             return None  # the wait looks again later
         return data if isinstance(data, dict) else None
 
+    async def _pass_secrets(self, prepared: PreparedCall, data: Any) -> Passed:
+        """`DispatcherCore.pass_secrets`, awaiting an ``on_secret`` that returns an
+        awaitable (at most ``handoff.HANDOFF_TIMEOUT`` seconds)."""
+        if isinstance(data, Refusal):
+            return data
+        return await pass_on_async(self.on_secret, prepared.spec.name, prepared.call.id, data)
+
+    async def _solve(self, data: Any) -> Any:
+        """`DispatcherCore.with_solution` in a thread, one at a time: the others wait here,
+        not in a worker thread of their own. A cancelled call still lets its thread finish
+        (it cannot be stopped) before the next solve starts."""
+        async with self._solve_turn():
+            solving = asyncio.ensure_future(asyncio.to_thread(self.with_solution, data))
+            try:
+                return await asyncio.shield(solving)
+            except asyncio.CancelledError:
+                await asyncio.wait({solving})  # bounded: a solve is capped (pow_max_number)
+                raise
+
+    def _solve_turn(self) -> asyncio.Lock:
+        # An asyncio.Lock belongs to one event loop; a dispatcher used under a new loop
+        # (a second asyncio.run) gets a new one. The thread lock still holds across loops.
+        loop = asyncio.get_running_loop()
+        lock = self._solve_async_lock
+        if lock is None or self._solve_loop is not loop:
+            lock = asyncio.Lock()
+            self._solve_loop, self._solve_async_lock = loop, lock
+        return lock
+
     async def _check_scope(self, prepared: PreparedCall) -> ToolResult | None:
         """See `Dispatcher._check_scope`."""
         lookup = self.scope_lookup(prepared)
@@ -321,8 +357,8 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
                 self._sleep,
             )
         response = await self.client.send(prepared.request)
-        if name == "request_challenge":  # seconds of hashing: off the event loop
-            return response.status, await asyncio.to_thread(self.with_solution, response.data)
+        if name == "request_challenge":  # up to a second of hashing: off the event loop
+            return response.status, await self._solve(response.data)
         if name != "download_attachment":
             return response.status, response.data
         url, expires = multistep_tools.download_link(response.data, prepared.request)

@@ -1,50 +1,55 @@
-"""Secrets in MultiMail's answers go to the operator, never to a model (pure, plus the call
-of the operator's callback).
+"""Secrets in MultiMail's answers go to the operator, never to a model (the call of the
+operator's callback; what counts as a secret is `mm_assistants.dispatch.withholding`).
 
 Some answers carry a credential: ``activate_account`` and ``create_api_key`` a raw API key
-(shown once), ``get_billing_portal`` and ``upgrade_plan`` a signed billing link that acts
-for the account. A model that reads one can repeat it into an email, and a prompt-injected
-model will. So the dispatcher takes each such field out of the answer, hands its value to
+(shown once), ``create_webhook`` the signing secret of its deliveries (shown once),
+``get_billing_portal`` and ``upgrade_plan`` a signed billing link that acts for the
+account. A model that reads one can repeat it into an email, and a prompt-injected model
+will. So the dispatcher takes each such field out of the answer, hands its value to
 ``Dispatcher(on_secret=...)`` as a `SecretHandoff`, and the model reads a marker instead::
 
     {"api_key": {"withheld": "handed to the operator by the client library; ..."}}
 
 With no ``on_secret`` configured these tools are refused before any request: the key of
-``activate_account`` is shown once, and dropping it would lose it.
+``activate_account`` is shown once, and dropping it would lose it. For the same reason a
+callback is never called and forgotten: `Dispatcher` refuses a coroutine function at
+construction, `AsyncDispatcher` awaits what the callback returns (at most
+`HANDOFF_TIMEOUT` seconds), and a handoff that did not finish is ``secret_handoff_failed``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from mm_assistants.dispatch.policy import Refusal
+from mm_assistants.dispatch.withholding import (
+    SECRET_FIELDS,
+    WITHHELD,
+    carries_secrets,
+    mark_withheld,
+    withhold,
+)
 
 LOGGER = logging.getLogger("mm_assistants.dispatch")
 
-#: Tool -> the top-level answer fields that hold a secret (the first is MultiMail's name;
-#: the rest are spellings an API version might use, withheld just the same).
-SECRET_FIELDS: Final[Mapping[str, tuple[str, ...]]] = {
-    "activate_account": ("api_key",),
-    "create_api_key": ("api_key", "key"),
-    "get_billing_portal": ("portal_url", "url"),
-    "upgrade_plan": ("checkout_url", "url"),
-}
-#: What the model reads in a secret's place.
-WITHHELD: Final[Mapping[str, str]] = {
-    "withheld": "handed to the operator by the client library; never shown to a model"
-}
-_SCRUBBED = "[withheld]"
+#: The longest `AsyncDispatcher` waits for an ``on_secret`` that returns an awaitable (a
+#: vault write); past it the call is ``secret_handoff_failed`` and the model is told so.
+HANDOFF_TIMEOUT: Final = 10.0
 
 
 @dataclasses.dataclass(frozen=True)
 class SecretHandoff:
     """One secret taken out of a tool's answer, for the operator.
 
-    ``value`` is the secret itself; ``repr`` and ``str`` never show it, so logging a
-    handoff is safe (logging ``handoff.value`` is not).
+    ``value`` is the secret itself (a string; a secret that was not one is given as its
+    JSON text); ``repr`` and ``str`` never show it, so logging a handoff is safe (logging
+    ``handoff.value`` is not). ``field`` is the answer's field, or its path when nested
+    (``data.api_key``).
     """
 
     tool: str
@@ -58,118 +63,158 @@ class SecretHandoff:
 
 #: ``Dispatcher(on_secret=...)``: called once per withheld field, in the dispatching thread
 #: (the event loop's, for `AsyncDispatcher`), so keep it short: store or forward the value.
-SecretCallback = Callable[[SecretHandoff], None]
+#: `AsyncDispatcher` also takes an ``async def`` and awaits it; `Dispatcher` refuses one.
+SecretCallback = Callable[[SecretHandoff], Awaitable[None] | None]
 
 
-def check_callback(on_secret: Any) -> None:
-    """Refuse an ``on_secret`` that cannot be called: a `TypeError` at construction, not a
+def is_async_callable(value: Any) -> bool:
+    """True for an ``async def`` function, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(value) or inspect.iscoroutinefunction(
+        getattr(value, "__call__", None)  # noqa: B004 -- the method itself is what is asked about
+    )
+
+
+def check_callback(on_secret: Any, *, awaits: bool = False) -> None:
+    """Refuse an ``on_secret`` that cannot be called, or that a blocking dispatcher
+    (``awaits=False``) would call without awaiting: a `TypeError` at construction, not a
     secret lost on the first answer that carries one."""
-    if on_secret is not None and not callable(on_secret):
+    if on_secret is None:
+        return
+    if not callable(on_secret):
         raise TypeError(f"on_secret must be a callable taking a SecretHandoff, not {on_secret!r}")
-
-
-def carries_secrets(tool: str) -> bool:
-    """True when ``tool``'s answer may hold a secret the model must not read."""
-    return tool in SECRET_FIELDS
+    if not awaits and is_async_callable(on_secret):
+        raise TypeError(
+            "on_secret is an async function, and Dispatcher calls it without awaiting, so "
+            "the secret would be lost: pass a plain function (def, not async def) that "
+            "stores the value, or use AsyncDispatcher, which awaits on_secret"
+        )
 
 
 def unavailable_refusal(tool: str) -> Refusal:
     """The refusal of a secret-bearing tool when the dispatcher has nowhere to put the secret."""
     return Refusal(
         "secret_handoff_unavailable",
-        f"{tool} answers with a secret (an API key or a signed link) that must go to the "
-        "operator, and this assistant has no way to hand it over; nothing was done. Ask "
-        "the operator to do this themselves or to configure on_secret.",
+        f"{tool} answers with a secret (an API key, a signing secret or a signed link) that "
+        "must go to the operator, and this assistant has no way to hand it over; nothing "
+        "was done. Ask the operator to do this themselves or to configure on_secret.",
     )
 
 
-def withhold(tool: str, data: Any) -> tuple[Any, dict[str, str]]:
-    """``data`` without its secret fields (and without their values anywhere else in it),
-    and the withheld values by field."""
-    names = SECRET_FIELDS.get(tool, ())
-    if not names or not isinstance(data, Mapping):
-        return data, {}
-    found = {
-        name: value if isinstance(value, str) else str(value)
-        for name in names
-        if (value := data.get(name)) is not None
-    }
-    rest = {key: value for key, value in data.items() if key not in found}
-    # An answer that also echoes the secret elsewhere (a hint, a message) loses it there.
-    return _scrub(rest, tuple(value for value in found.values() if value)), found
+def failed_refusal(tool: str, field: str, error: BaseException | None) -> Refusal:
+    """The refusal of a call whose secret did not reach the operator (``error``: what the
+    callback raised, or ``None`` when it returned an awaitable nobody may await), logged
+    by the exception's type only: its message might quote the secret."""
+    why = "returned an awaitable" if error is None else type(error).__name__
+    LOGGER.error("on_secret failed for %s of %s: %s", field, tool, why)
+    return Refusal(
+        "secret_handoff_failed",
+        f"{tool} succeeded at MultiMail, but its {field} could not be handed to the "
+        "operator and is not shown here. Tell the operator; do not retry on your own.",
+        [{"field": field}],
+    )
 
 
-def _scrub(value: Any, secrets: tuple[str, ...]) -> Any:
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        for secret in secrets:
-            value = value.replace(secret, _SCRUBBED)
-        return value
-    if isinstance(value, Mapping):
-        return {key: _scrub(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub(item, secrets) for item in value]
-    return value
-
-
-def mark_withheld(shaped: Any, withheld: Mapping[str, str]) -> Any:
-    """The shaped output with a marker, in plain view, where each withheld field was."""
-    if not withheld or not isinstance(shaped, dict):
-        return shaped
-    return {**shaped, **{name: dict(WITHHELD) for name in withheld}}
+def handoffs_of(tool: str, call_id: str, withheld: Mapping[str, str]) -> list[SecretHandoff]:
+    """One `SecretHandoff` per withheld field, in the answer's order."""
+    return [SecretHandoff(tool, call_id, name, value) for name, value in withheld.items()]
 
 
 def hand_over(
     callback: SecretCallback, tool: str, call_id: str, withheld: Mapping[str, str]
 ) -> Refusal | None:
-    """Give each withheld value to ``callback``; a callback that raises is logged (its
-    exception's type only: the message might quote the secret) and becomes a refusal."""
-    for name, value in withheld.items():
+    """Give each withheld value to ``callback``; one that raises, or returns an awaitable
+    (an async callback slipped past construction: it would never run), is a refusal."""
+    for handoff in handoffs_of(tool, call_id, withheld):
         try:
-            callback(SecretHandoff(tool=tool, call_id=call_id, field=name, value=value))
+            returned = callback(handoff)
         except Exception as error:  # noqa: BLE001 -- any failure of user code is reported, never raised into the run
-            LOGGER.error(
-                "on_secret failed for %s of %s (call %s): %s",
-                name,
-                tool,
-                call_id,
-                type(error).__name__,
-            )
-            return Refusal(
-                "secret_handoff_failed",
-                f"{tool} succeeded at MultiMail, but its {name} could not be handed to the "
-                "operator and is not shown here. Tell the operator; do not retry on your own.",
-                [{"field": name}],
-            )
+            return failed_refusal(tool, handoff.field, error)
+        if inspect.isawaitable(returned):
+            _discard(returned)
+            return failed_refusal(tool, handoff.field, None)
     return None
+
+
+async def hand_over_async(
+    callback: SecretCallback,
+    tool: str,
+    call_id: str,
+    withheld: Mapping[str, str],
+    *,
+    timeout: float | None = None,
+) -> Refusal | None:
+    """`hand_over` for `AsyncDispatcher`: an awaitable ``callback`` returns is awaited, at
+    most ``timeout`` seconds (default `HANDOFF_TIMEOUT`) each."""
+    limit = HANDOFF_TIMEOUT if timeout is None else timeout
+    for handoff in handoffs_of(tool, call_id, withheld):
+        try:
+            returned = callback(handoff)
+            if inspect.isawaitable(returned):
+                await asyncio.wait_for(returned, limit)
+        except Exception as error:  # noqa: BLE001 -- any failure of user code (a timeout too) is reported, never raised into the run
+            return failed_refusal(tool, handoff.field, error)
+    return None
+
+
+def _discard(awaitable: Awaitable[Any]) -> None:
+    # Closing a coroutine nobody will await keeps Python from warning about it later.
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
+def withheld_or_refusal(
+    callback: SecretCallback | None, tool: str, data: Any
+) -> tuple[Any, dict[str, str]] | Refusal:
+    """``data`` with its secrets withheld (see `withhold`) and the withheld values, or the
+    refusal when there is nowhere to hand them (no callback: only a dispatcher changed
+    after construction gets this far without one)."""
+    data, withheld = withhold(tool, data)
+    if withheld and callback is None:
+        return unavailable_refusal(tool)
+    return data, withheld
 
 
 def pass_on(
     callback: SecretCallback | None, tool: str, call_id: str, data: Any
 ) -> tuple[Any, dict[str, str]] | Refusal:
-    """``data`` with its secrets withheld (see `withhold`) and each handed to ``callback``,
-    with the withheld fields; or the refusal when one could not be handed over (no
-    callback: only a dispatcher changed after construction gets this far without one)."""
-    data, withheld = withhold(tool, data)
-    if not withheld:
-        return data, withheld
-    if callback is None:
-        return unavailable_refusal(tool)
-    refusal = hand_over(callback, tool, call_id, withheld)
-    return (data, withheld) if refusal is None else refusal
+    """``data`` with its secrets withheld and each handed to ``callback``, with the
+    withheld fields; or the refusal when one could not be handed over."""
+    passed = withheld_or_refusal(callback, tool, data)
+    if isinstance(passed, Refusal) or not passed[1] or callback is None:
+        return passed
+    refusal = hand_over(callback, tool, call_id, passed[1])
+    return passed if refusal is None else refusal
+
+
+async def pass_on_async(
+    callback: SecretCallback | None, tool: str, call_id: str, data: Any
+) -> tuple[Any, dict[str, str]] | Refusal:
+    """`pass_on` for `AsyncDispatcher` (see `hand_over_async`)."""
+    passed = withheld_or_refusal(callback, tool, data)
+    if isinstance(passed, Refusal) or not passed[1] or callback is None:
+        return passed
+    refusal = await hand_over_async(callback, tool, call_id, passed[1])
+    return passed if refusal is None else refusal
 
 
 __all__ = [
+    "HANDOFF_TIMEOUT",
     "SECRET_FIELDS",
     "WITHHELD",
     "SecretCallback",
     "SecretHandoff",
     "carries_secrets",
     "check_callback",
+    "failed_refusal",
     "hand_over",
+    "hand_over_async",
+    "handoffs_of",
+    "is_async_callable",
     "mark_withheld",
     "pass_on",
+    "pass_on_async",
     "unavailable_refusal",
+    "withheld_or_refusal",
     "withhold",
 ]

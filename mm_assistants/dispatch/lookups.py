@@ -7,7 +7,15 @@ Under a limited scope (see `mm_assistants.dispatch.scope`):
   of the scope's mailboxes;
 - ``report_spam`` and ``not_spam``: the email must be readable from one of the scope's
   mailboxes, tried the default first, then the others in order, at most
-  `MAX_EMAIL_LOOKUPS`; a 404 means "not in this one" and the next is tried.
+  `MAX_EMAIL_LOOKUPS`; a 404 means "not in this one" and the next is tried. An answer
+  counts only when it names the asked email (``id``) and, when it names a mailbox, the
+  one looked in: the scope never rests on the server refusing a foreign path alone.
+
+The email lookup is ``read_email``'s request, and MultiMail marks an email read when it
+is read (v2's ``read_email`` is a write for that reason): looking an email up before a
+spam report marks it read before the report is made, even when the report then fails.
+Only emails of the scope's mailboxes can be touched that way (a foreign one answers 404
+or is not counted), and MultiMail has no lookup that leaves the status alone.
 
 Any other failure of a lookup is the call's failure (reported as it would be for the
 call itself), and an email found nowhere is refused with one answer whether it exists
@@ -58,13 +66,23 @@ def lookup_mailboxes(
     return (*first, *rest)[:MAX_EMAIL_LOOKUPS]
 
 
-def found_in(tool: str, email_id: Any, answer: Any, scope: frozenset[str] | None) -> bool:
+def found_in(
+    tool: str,
+    email_id: Any,
+    answer: Any,
+    scope: frozenset[str] | None,
+    mailbox: str | None = None,
+) -> bool:
     """True when a lookup's ``answer`` (``None``: not found there) shows ``email_id`` in
     the scope: held in a scope mailbox (``decide_email``, ``answer`` a ``list_pending``
-    listing) or read from a scope mailbox's path (``report_spam``, ``not_spam``)."""
+    listing) or read from the path of ``mailbox``, a scope mailbox (``report_spam``,
+    ``not_spam``: the answer's ``id`` is ``email_id`` and its ``mailbox_id``, if any, is
+    ``mailbox``)."""
     if tool == "decide_email":
         return held_refusal(email_id, answer, scope) is None
-    return isinstance(answer, dict) and answer.get("id", email_id) == email_id
+    if not isinstance(answer, dict) or answer.get("id") != email_id:
+        return False
+    return answer.get("mailbox_id", mailbox) == mailbox
 
 
 def lookup_refusal(tool: str, email_id: Any, scope: frozenset[str] | None) -> Refusal:
@@ -95,11 +113,13 @@ class ScopeLookup:
         email_id: Any,
         scope: frozenset[str] | None,
         requests: tuple[RequestSpec, ...],
+        mailboxes: tuple[str | None, ...] = (),
     ) -> None:
         self.tool = tool
         self.email_id = email_id
         self.scope = scope
-        self._left = deque(requests)
+        # Each request with the mailbox it looks in (None: a listing of every mailbox).
+        self._left = deque(zip(requests, mailboxes or (None,) * len(requests), strict=True))
         # Outside the scope until a lookup finds the email; no lookup at all: let it pass.
         self.verdict: Verdict = lookup_refusal(tool, email_id, scope) if requests else None
         self._settled = not requests
@@ -117,22 +137,22 @@ class ScopeLookup:
         is unlimited or the tool names its mailbox): the held-email listing for
         ``decide_email``, the email in each scope mailbox for ``report_spam``/``not_spam``."""
         if needs_lookup(tool, scope):
-            requests: tuple[RequestSpec, ...] = (registry.bind("list_pending", {}),)
-        else:
-            requests = tuple(
-                registry.bind("read_email", {"email_id": str(email_id)}, mailbox_id=mailbox)
-                for mailbox in lookup_mailboxes(tool, default, scope)
-            )
-        return cls(tool, email_id, scope, requests)
+            return cls(tool, email_id, scope, (registry.bind("list_pending", {}),))
+        mailboxes = lookup_mailboxes(tool, default, scope)
+        requests = tuple(
+            registry.bind("read_email", {"email_id": str(email_id)}, mailbox_id=mailbox)
+            for mailbox in mailboxes
+        )
+        return cls(tool, email_id, scope, requests, mailboxes)
 
     def next_request(self) -> RequestSpec | None:
         """The next lookup to send, or ``None`` when `verdict` is final."""
-        return None if self._settled or not self._left else self._left[0]
+        return None if self._settled or not self._left else self._left[0][0]
 
     def answered(self, answer: Any) -> None:
         """Take the answer (the decoded body) of the request `next_request` gave."""
-        self._left.popleft()
-        if found_in(self.tool, self.email_id, answer, self.scope):
+        _, mailbox = self._left.popleft()
+        if found_in(self.tool, self.email_id, answer, self.scope, mailbox):
             self.verdict, self._settled = None, True
 
     def failed(self, error: MultiMailError) -> None:

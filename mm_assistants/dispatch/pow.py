@@ -36,7 +36,9 @@ SOLVED_NOTE: Final = (
     "unchanged, within 5 minutes. Do not solve or change it yourself."
 )
 _HEX_DIGEST = re.compile(r"[0-9a-fA-F]{64}")
-_MAX_TEXT = 1_000  # salts and signatures are short; a huge one is not a challenge
+#: The longest salt and signature solved: what ``create_account``'s schema (v2) accepts in
+#: ``pow_solution``, so a solution is never computed that the next call must refuse.
+MAX_FIELD_CHARS: Final = 512
 
 
 def check_max_number(value: Any) -> None:
@@ -60,7 +62,7 @@ def challenge_problem(challenge: Any, *, max_number: int = MAX_NUMBER_CAP) -> st
         return "the challenge is not a SHA-256 hex digest"
     for name in ("salt", "signature"):
         value = challenge.get(name)
-        if not isinstance(value, str) or not value or len(value) > _MAX_TEXT:
+        if not isinstance(value, str) or not value or len(value) > MAX_FIELD_CHARS:
             return f"the challenge's {name} is missing or malformed"
     ceiling = challenge.get("maxnumber")
     if isinstance(ceiling, bool) or not isinstance(ceiling, int) or ceiling < 0:
@@ -109,4 +111,10 @@ def attach_solution(data: Any, *, max_number: int = MAX_NUMBER_CAP) -> dict[str,
     return {**data, "pow_solution": solution, "note": SOLVED_NOTE}
 
 
-__all__ = ["MAX_NUMBER_CAP", "attach_solution", "challenge_problem", "solve_challenge"]
+__all__ = [
+    "MAX_FIELD_CHARS",
+    "MAX_NUMBER_CAP",
+    "attach_solution",
+    "challenge_problem",
+    "solve_challenge",
+]

@@ -362,6 +362,7 @@ def test_a_webhook_for_all_mailboxes_is_refused_to_a_scoped_assistant(
         profile="admin",
         allow_self_approval=True,
         allowed_mailboxes=["mbx_1"],
+        on_secret=lambda handoff: None,  # its answer carries a signing secret
     )
     assert result.error_type == "mailbox_not_allowed"
 

@@ -3,6 +3,8 @@ only an email: which requests it asks for, when it stops, and what it decides.""
 
 from __future__ import annotations
 
+import pytest
+
 from mm_assistants.dispatch.lookups import MAX_EMAIL_LOOKUPS, ScopeLookup
 from mm_assistants.dispatch.policy import Refusal
 from mm_assistants.multimail.errors import APIStatusError, NotFoundError
@@ -59,6 +61,32 @@ def test_an_answer_about_another_email_is_not_a_find() -> None:
     machine.answered({"id": "em_other"})
     assert machine.next_request() is not None
     assert isinstance(machine.verdict, Refusal)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({}, id="empty"),
+        pytest.param({"status": "unread"}, id="no-id"),
+        pytest.param({"id": "em_1", "mailbox_id": "mbx_other"}, id="another-mailbox"),
+        pytest.param({"id": "em_1", "mailbox_id": "mbx_a"}, id="a-scope-mailbox-not-asked"),
+        pytest.param([{"id": "em_1"}], id="a-list"),
+    ],
+)
+def test_an_answer_that_does_not_show_the_email_in_the_mailbox_asked_is_not_a_find(
+    answer: object,
+) -> None:
+    machine = lookup("not_spam")  # asks mbx_b first
+    machine.answered(answer)
+    assert machine.next_request() is not None  # looks on in mbx_a
+    assert isinstance(machine.verdict, Refusal)
+
+
+def test_an_answer_naming_the_mailbox_asked_is_a_find() -> None:
+    machine = lookup("report_spam")
+    machine.answered({"id": "em_1", "mailbox_id": "mbx_b", "status": "unread"})
+    assert machine.next_request() is None
+    assert machine.verdict is None
 
 
 def test_an_error_other_than_not_found_ends_the_lookup_as_the_verdict() -> None:

@@ -12,11 +12,13 @@ import pytest
 
 from mm_assistants.dispatch.policy import Refusal
 from mm_assistants.dispatch.pow import (
+    MAX_FIELD_CHARS,
     MAX_NUMBER_CAP,
     attach_solution,
     challenge_problem,
     solve_challenge,
 )
+from mm_assistants.tools import load_registry
 
 SERVER_SECRET = b"sandbox-hmac-secret"
 
@@ -134,3 +136,21 @@ def test_attach_solution_keeps_the_answer_and_adds_pow_solution() -> None:
     assert isinstance(answered, dict)
     assert {key: answered[key] for key in given} == given
     assert answered["pow_solution"]["number"] == 99
+
+
+def test_the_field_limit_is_what_create_account_accepts() -> None:
+    solution = load_registry("v2")["create_account"].parameters["properties"]["pow_solution"]
+    for name in ("salt", "signature"):
+        assert solution["properties"][name]["maxLength"] == MAX_FIELD_CHARS
+
+
+@pytest.mark.parametrize("name", ["salt", "signature"])
+def test_a_field_create_account_would_refuse_is_refused_before_solving(name: str) -> None:
+    at_limit = challenge(7, **{name: "s" * MAX_FIELD_CHARS})
+    if name == "salt":  # the digest must be of the long salt for the solve to succeed
+        at_limit = challenge(7, salt="s" * MAX_FIELD_CHARS)
+    assert challenge_problem(at_limit) is None
+    assert (solve_challenge(at_limit) or {}).get("number") == 7
+    over = dict(at_limit, **{name: "s" * (MAX_FIELD_CHARS + 1)})
+    assert f"{name} is missing or malformed" in (challenge_problem(over) or "")
+    assert solve_challenge(over) is None

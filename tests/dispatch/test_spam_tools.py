@@ -102,6 +102,25 @@ def test_an_email_outside_the_scope_is_refused_without_acting(
     assert action.call_count == 0
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pytest.param({"id": "em_1", "mailbox_id": "mbx_OTHER"}, id="another-mailbox"),
+        pytest.param({"status": "spam_quarantined"}, id="no-id"),
+        pytest.param({}, id="empty"),
+    ],
+)
+def test_a_lookup_answer_that_does_not_show_the_email_here_is_not_trusted(
+    harness: Harness, api: respx.MockRouter, answer: dict[str, str]
+) -> None:
+    # A server (or a proxy) that answers 200 for a foreign path: the scope still holds.
+    api.get("/v1/mailboxes/mbx_1/emails/em_1").mock(return_value=httpx.Response(200, json=answer))
+    action = api.post("/v1/emails/em_1/not-spam").mock(return_value=httpx.Response(200, json={}))
+    result = harness.run(call("not_spam", {"email_id": "em_1"}), registry=V2, tools=["not_spam"])
+    assert result.error_type == "mailbox_not_allowed"
+    assert action.call_count == 0
+
+
 def test_the_lookup_tries_the_default_first_then_the_others_in_order(
     harness: Harness, api: respx.MockRouter
 ) -> None:
