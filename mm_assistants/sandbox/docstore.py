@@ -121,6 +121,15 @@ class DocStore:
             ).fetchall()
         return [_load(row[0]) for row in rows]
 
+    def first(self, kind: str, limit: int, parent: str = "") -> list[Doc]:
+        """The ``limit`` oldest documents under ``parent``: bounded work over a long list."""
+        with self.lock:
+            rows = self._db.execute(
+                f"SELECT body FROM {self._table(kind)} WHERE parent = ? ORDER BY seq LIMIT ?",
+                (parent, max(0, limit)),
+            ).fetchall()
+        return [_load(row[0]) for row in rows]
+
     def delete(self, kind: str, object_id: str, *, cascade: bool = True) -> bool:
         """Remove one document and (with ``cascade``) whatever hangs under it in any kind;
         whether it existed."""

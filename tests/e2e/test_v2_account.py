@@ -119,10 +119,14 @@ def test_billing_links_go_to_the_operator(sandbox: Sandbox, session: Session) ->
     [checkout] = handed
     assert (checkout.tool, checkout.field) == ("upgrade_plan", "checkout_url")
     assert session.outputs(upgraded)[0]["checkout_url"] == dict(WITHHELD)
-    # the operator opens the link: the link was real, and now there is a customer. (The
-    # served sandbox guards every /sandbox/ path with its control token, these links too.)
+    # the operator opens the link, as a bearer link (no sandbox control token), and pays
+    # with its form: the link was real, and now there is a customer
     assert checkout.value.startswith(sandbox.base_url)
-    paid = httpx.post(checkout.value, headers=sandbox.control_headers, json={}, timeout=5)
+    page = httpx.get(checkout.value, headers={"Accept": "text/html"}, timeout=5)
+    assert page.status_code == 200, page.text
+    assert sandbox.multimail.billing()["plan"] != "builder"  # opening it pays nothing
+    form = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/html"}
+    paid = httpx.post(checkout.value, headers=form, content=b"", timeout=5)
     assert paid.status_code == 200, paid.text
     assert sandbox.multimail.billing()["plan"] == "builder"
 
@@ -136,8 +140,9 @@ def test_billing_links_go_to_the_operator(sandbox: Sandbox, session: Session) ->
     opened = session.run(billing, portal, "Open the billing portal.")
     assert [(h.tool, h.field) for h in handed[1:]] == [("get_billing_portal", "portal_url")]
     assert session.outputs(opened)[0]["portal_url"] == dict(WITHHELD)
-    shown = httpx.get(handed[1].value, headers=sandbox.control_headers, timeout=5)
+    shown = httpx.get(handed[1].value, timeout=5)
     assert shown.status_code == 200, shown.text
+    assert shown.json()["plan"] == "builder"
     for handoff in handed:
         assert handoff.value not in session.openai.sent_text()
 

@@ -161,3 +161,159 @@ def test_control_refusal_is_a_pure_decision(headers: dict[str, str], status: int
 
     refusal = control_refusal("GET", headers, "t" * 43, allowed_hosts(None))
     assert (refusal.status if refusal else None) == status
+
+
+# --- bearer links: the billing pages a person opens need no control token ----------------
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}
+FORM = {**BROWSER, "Content-Type": "application/x-www-form-urlencoded"}
+
+
+def as_admin(sandbox: Sandbox, route: str, body: dict[str, str]) -> dict[str, str]:
+    """``POST route`` of the MultiMail API with the seeded admin key; the answer."""
+    admin = {"Authorization": f"Bearer {sandbox.keys['admin']}"}
+    answer = httpx.post(f"{sandbox.multimail_url}{route}", json=body, headers=admin, timeout=5)
+    answer.raise_for_status()
+    doc: dict[str, str] = answer.json()
+    return doc
+
+
+def billing_links(sandbox: Sandbox) -> tuple[str, str]:
+    """A fresh checkout's URL and its session id."""
+    started = as_admin(sandbox, "/v1/billing/checkout", {"plan": "builder"})
+    return started["checkout_url"], started["session_id"]
+
+
+def test_a_checkout_link_works_in_a_browser_without_the_token(sandbox: Sandbox) -> None:
+    url, _ = billing_links(sandbox)
+    page = httpx.get(url, headers=BROWSER, timeout=5)
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<form method="post">' in page.text
+    assert url.rsplit("/", 1)[1] not in page.text  # the form posts back to its own URL
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert sandbox.app.multimail.billing()["plan"] != "builder"  # opening it paid nothing
+    # what the browser sends when the form is submitted on that page
+    same_page = {**FORM, "Origin": url.split("/sandbox/")[0], "Sec-Fetch-Site": "same-origin"}
+    paid = httpx.post(url, content=b"", headers=same_page, timeout=5)
+    assert paid.status_code == 200, paid.text
+    assert "Paid" in paid.text
+    assert sandbox.app.multimail.billing()["plan"] == "builder"
+    portal = as_admin(sandbox, "/v1/billing/portal", {})["portal_url"]
+    shown = httpx.get(portal, headers=BROWSER, timeout=5)
+    assert shown.status_code == 200, shown.text
+    assert "<td>builder</td>" in shown.text
+
+
+def test_a_billing_link_answers_only_to_the_sandboxs_own_host(sandbox: Sandbox) -> None:
+    url, _ = billing_links(sandbox)
+    rebound = {"Host": f"attacker.example:{sandbox.port}"}
+    assert httpx.get(url, headers={**BROWSER, **rebound}, timeout=5).status_code == 403
+    paid = httpx.post(url, headers={**FORM, **rebound}, content=b"", timeout=5)
+    assert paid.status_code == 403
+    assert httpx.get(url, headers=BROWSER, timeout=5).status_code == 200  # the link is good
+
+
+def test_a_billing_link_is_not_paid_from_another_site(sandbox: Sandbox) -> None:
+    url, session_id = billing_links(sandbox)
+    for headers in (
+        {**FORM, "Origin": "https://evil.example"},
+        {**FORM, "Sec-Fetch-Site": "cross-site"},
+        {**BROWSER, "Content-Type": "text/plain"},
+        {**BROWSER, "Content-Type": "multipart/form-data; boundary=x"},
+    ):
+        answer = httpx.post(url, headers=headers, content=b"", timeout=5)
+        assert answer.status_code in (403, 415), headers
+    settled = httpx.get(url, timeout=5).json()
+    assert (settled["session_id"], settled["status"]) == (session_id, "open")
+
+
+def test_a_guessed_or_rebuilt_link_is_404(sandbox: Sandbox) -> None:
+    _, session_id = billing_links(sandbox)
+    base = f"{sandbox.multimail_url}/sandbox/billing"
+    for url in (
+        f"{base}/checkout/pay_guessedguessedguessedguessed",
+        f"{base}/checkout/{session_id}",
+        f"{base}/portal/bps_guessedguessedguesse",
+    ):
+        assert httpx.get(url, headers=BROWSER, timeout=5).status_code == 404, url
+    assert httpx.post(f"{base}/checkout/{session_id}", timeout=5).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("GET", "/sandbox/billing/checkout", id="the-prefix"),
+        pytest.param("GET", "/sandbox/billing/checkout/pay_x/more", id="deeper"),
+        pytest.param("GET", "/sandbox/billing/portal/", id="empty-segment"),
+        pytest.param("GET", "/sandbox/billing", id="billing"),
+        pytest.param("GET", "/sandbox/seed", id="seed"),
+        pytest.param("POST", "/sandbox/clock", id="clock"),
+    ],
+)
+def test_the_rest_of_the_controls_still_need_the_token(
+    sandbox: Sandbox, method: str, path: str
+) -> None:
+    answer = httpx.request(method, f"{sandbox.base_url}{path}", json={}, timeout=5)
+    assert answer.status_code == 403
+    assert "X-Sandbox-Token" in answer.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "link"),
+    [
+        pytest.param("/sandbox/billing/checkout/pay_abc", True, id="checkout"),
+        pytest.param("/sandbox/billing/portal/bps_abc", True, id="portal"),
+        pytest.param("/sandbox/billing/checkout/", False, id="empty"),
+        pytest.param("/sandbox/billing/checkout/a/b", False, id="deeper"),
+        pytest.param("/sandbox/billing/checkoutx/a", False, id="longer-name"),
+        pytest.param("/x/sandbox/billing/checkout/a", False, id="not-at-the-root"),
+        pytest.param("/sandbox/seed", False, id="control"),
+    ],
+)
+def test_is_link_takes_exactly_one_segment_under_a_prefix(path: str, link: bool) -> None:
+    from mm_assistants.sandbox.control_guard import is_link
+
+    assert is_link(path) is link
+
+
+@pytest.mark.parametrize(
+    ("method", "headers", "status"),
+    [
+        pytest.param("GET", {"host": "localhost"}, None, id="open"),
+        pytest.param("GET", {"host": "evil.example"}, 403, id="host"),
+        pytest.param(
+            "GET", {"host": "localhost", "origin": "https://mail.example"}, None, id="from-mail"
+        ),
+        pytest.param(
+            "POST",
+            {"host": "localhost:9", "content-type": "application/x-www-form-urlencoded"},
+            None,
+            id="form",
+        ),
+        pytest.param(
+            "POST",
+            {
+                "host": "localhost:9",
+                "origin": "http://localhost:9",
+                "sec-fetch-site": "same-origin",
+            },
+            None,
+            id="same-page",
+        ),
+        pytest.param(
+            "POST", {"host": "localhost:9", "origin": "https://evil.example"}, 403, id="csrf"
+        ),
+        pytest.param(
+            "POST", {"host": "localhost", "content-type": "text/plain"}, 415, id="text-plain"
+        ),
+    ],
+)
+def test_a_link_is_a_pure_decision_without_the_token(
+    method: str, headers: dict[str, str], status: int | None
+) -> None:
+    from mm_assistants.review.origin import allowed_hosts
+    from mm_assistants.sandbox.control_guard import control_refusal
+
+    refusal = control_refusal(method, headers, "t" * 43, allowed_hosts(None), link=True)
+    assert (refusal.status if refusal else None) == status

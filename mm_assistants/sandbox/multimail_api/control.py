@@ -15,10 +15,11 @@
 - ``GET /sandbox/sent``: what left the sandbox: deliveries and ``monitored`` operator copies.
 - ``POST /sandbox/signup {name, oversight_email}``: an unconfirmed tenant and the code
   that ``POST /v1/confirm`` takes (answers ``{tenant_id, mailbox_id, code}``).
-- ``GET|POST /sandbox/billing/checkout/{token}``: complete a checkout as the paying
-  operator (the ``checkout_url`` of ``POST /v1/billing/checkout``; its token is not the
+- ``GET /sandbox/billing/checkout/{token}``: the checkout page (the ``checkout_url`` of
+  ``POST /v1/billing/checkout``); its ``POST`` pays as the operator (the token is not the
   session id, which `MultiMailControl.complete_checkout` takes); ``GET
   /sandbox/billing/portal/{id}``: the billing a ``portal_url`` shows (see `routes_billing`).
+  These two are bearer links: the served sandbox lets them through without the token.
 - ``GET /sandbox/seed``: the seeded tenants, mailboxes and keys (it is a local sandbox).
 - ``GET /sandbox/counters``: ``{"total", "routes"}``; ``DELETE`` answers the same and resets.
 """

@@ -8,13 +8,19 @@ a ``POST /v1/account`` signup starts on the free ``starter`` plan. So:
 
 - ``checkout {plan: builder|pro|scale, interval?: monthly|annual}`` answers
   ``{checkout_url, session_id}``; the URL is this server's
-  ``/sandbox/billing/checkout/{token}``, and opening it (GET or POST, no key: it is the
-  operator paying) completes the checkout: the plan changes, a subscription starts. The
-  token is random and apart from ``session_id``: a client withholds the URL as a secret
-  (anyone holding it pays) but shows the session id, so the id must not rebuild the URL.
-  Tests complete a checkout by its id with `MultiMailControl.complete_checkout`.
+  ``/sandbox/billing/checkout/{token}``. Opening it (``GET``, no key and no control token:
+  it is the operator in a browser) shows what is bought and a "Pay" form; its ``POST``
+  completes the checkout: the plan changes, a subscription starts. A ``GET`` never pays, so
+  a link previewer cannot. The token is random and apart from ``session_id``: a client
+  withholds the URL as a secret (anyone holding it pays) but shows the session id, so the
+  id must not rebuild the URL. Tests complete a checkout by its id with
+  `MultiMailControl.complete_checkout`, or ``POST`` the URL.
 - ``portal`` answers ``{portal_url}`` (``/sandbox/billing/portal/{id}``, which shows the
-  tenant's billing as JSON), or 400 ``No Stripe customer on file`` before any checkout.
+  tenant's billing), or 400 ``No Stripe customer on file`` before any checkout.
+
+Both pages are HTML for a browser and JSON for any other client (`billing_pages`); the
+served sandbox lets them through its control guard without the token, with their own
+checks (`mm_assistants.sandbox.control_guard`, bearer links).
 - ``cancel`` needs a subscription (400 ``No active subscription``) and, like MultiMail,
   the operator: the first call answers 202 and mails a ``cancel_subscription`` code, the
   call with ``approval_code`` answers ``{status: cancelling, cancel_at_period_end: true,
@@ -28,11 +34,11 @@ import secrets
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from mm_assistants.sandbox.docstore import Doc
-from mm_assistants.sandbox.multimail_api import codes
+from mm_assistants.sandbox.multimail_api import billing_pages, codes
 from mm_assistants.sandbox.multimail_api.auth import Caller
 from mm_assistants.sandbox.multimail_api.errors import bad_request, not_found
 from mm_assistants.sandbox.multimail_api.formats import iso, new_id
@@ -52,6 +58,8 @@ FREE_PLAN = "starter"
 CANCEL = "cancel_subscription"
 #: The prefix of a checkout's pay-link token (never a session id's ``cs_``).
 _LINK = "pay_"
+# what the checkout link shows of its session (not the tenant)
+_SHOWN = ("status", "plan", "interval")
 
 
 def routes(ctx: Context) -> list[Route]:
@@ -60,10 +68,8 @@ def routes(ctx: Context) -> list[Route]:
         api_route(ctx, "POST", "/v1/billing/checkout", checkout, "admin"),
         api_route(ctx, "POST", "/v1/billing/portal", portal, "admin"),
         api_route(ctx, "POST", "/v1/billing/cancel", cancel, "admin"),
-        *(
-            open_route(ctx, method, "/sandbox/billing/checkout/{token}", pay, counted=False)
-            for method in ("GET", "POST")
-        ),
+        open_route(ctx, "GET", "/sandbox/billing/checkout/{token}", show_checkout, counted=False),
+        open_route(ctx, "POST", "/sandbox/billing/checkout/{token}", pay, counted=False),
         open_route(ctx, "GET", "/sandbox/billing/portal/{session_id}", show_portal, counted=False),
     ]
 
@@ -198,21 +204,48 @@ def billing_view(billing: Doc) -> dict[str, Any]:
     return {"plan": billing["plan"], "customer": billing["customer"], "subscription": shown}
 
 
-async def pay(ctx: Context, request: Request) -> Response:
-    """``/sandbox/billing/checkout/{token}``: the operator completes the payment (404 for
-    anything but a pay link's token, a session id included)."""
+def _checkout_of(ctx: Context, request: Request) -> Doc:
+    # 404 for anything but a pay link's token, a session id included
     link = ctx.store.get("billing", path(request, "token"))
     if link is None or link["kind"] != "link":
         raise not_found("Checkout session")
-    return ok(complete_checkout(ctx, link["session_id"]))
+    session = ctx.store.get("billing", link["session_id"])
+    if session is None:
+        raise not_found("Checkout session")
+    return session
+
+
+async def show_checkout(ctx: Context, request: Request) -> Response:
+    """``GET /sandbox/billing/checkout/{token}``: the checkout page (its form pays); the
+    session ``{status, session_id, plan, interval}`` as JSON for a non-browser."""
+    session = _checkout_of(ctx, request)
+    if billing_pages.wants_html(request.headers.get("accept")):
+        return _html(billing_pages.checkout_page(session))
+    return ok({"session_id": session["id"], **{k: session[k] for k in _SHOWN}})
+
+
+async def pay(ctx: Context, request: Request) -> Response:
+    """``POST /sandbox/billing/checkout/{token}``: the operator pays (the page's form, or
+    any client); answers `complete_checkout`'s document, as a page for a browser."""
+    done = complete_checkout(ctx, _checkout_of(ctx, request)["id"])
+    if billing_pages.wants_html(request.headers.get("accept")):
+        return _html(billing_pages.checkout_page(done))
+    return ok(done)
 
 
 async def show_portal(ctx: Context, request: Request) -> Response:
-    """``GET /sandbox/billing/portal/{session_id}``: the tenant's billing as JSON."""
+    """``GET /sandbox/billing/portal/{session_id}``: the tenant's billing (page or JSON)."""
     session = ctx.store.get("billing", path(request, "session_id"))
     if session is None or session["kind"] != "portal":
         raise not_found("Portal session")
-    return ok(billing_view(billing_of(ctx, session["tenant_id"])))
+    view = billing_view(billing_of(ctx, session["tenant_id"]))
+    if billing_pages.wants_html(request.headers.get("accept")):
+        return _html(billing_pages.portal_page(view))
+    return ok(view)
+
+
+def _html(page: str) -> HTMLResponse:
+    return HTMLResponse(page, headers=dict(billing_pages.PAGE_HEADERS))
 
 
 def _sandbox_url(request: Request, route: str) -> str:

@@ -13,6 +13,15 @@ oversight email already has an account, so the answer (status and body) is the s
 both; only then does a known email create nothing and mail no code. A solution is used up
 by every attempt that passed the proof-of-work check, whatever is wrong after it: one solve
 buys one question, never a series of probes (a 409 or 400 means solving a new challenge).
+
+Used challenges are remembered (kind ``pow_used``, with their expiry) only while they could
+still verify: each challenge and each signup forgets the expired ones among the
+`FORGET_BATCH` oldest (`forget_expired`). A challenge is refused as expired under the same
+rule (``now > expires``) before the reuse check, so forgetting one never lets it through
+again, unless the sandbox clock is moved back past its expiry (a test's deliberate act).
+The oldest entries are the ones used first, and all those used more than
+``challenge_ttl`` ago have expired, so the table holds about the last ``challenge_ttl``'s
+signups, whatever the sandbox's age.
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ AGREEMENTS = ("accepted_tos", "accepted_operator_agreement", "accepted_anti_spam
 MAX_OPERATOR_NAME = 200
 _SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _OPTIONAL_TEXT = {"physical_address": 2000, "use_case": 200}
+#: How many of the oldest used challenges one call looks at to forget (bounded work; it
+#: only needs to outpace the one entry a signup adds).
+FORGET_BATCH = 16
 CONFIRMATION_SENT = {
     "status": "confirmation_sent",
     "message": "Check your email for the activation code.",
@@ -56,6 +68,7 @@ async def request_challenge(ctx: Context, request: Request) -> Response:
     email = (await json_body(request)).get("oversight_email")
     if email is not None and not (isinstance(email, str) and is_address(email)):
         raise bad_request("oversight_email must be an email address")
+    forget_expired(ctx)
     expires = ctx.now() + ctx.settings.challenge_ttl
     return ok(
         altcha.make_challenge(
@@ -80,7 +93,10 @@ async def create_account(ctx: Context, request: Request) -> Response:
     with ctx.store.transaction():
         if ctx.store.get("pow_used", solution["challenge"]) is not None:
             raise bad_request("Proof-of-work challenge already used; request a new one")
-        ctx.store.put("pow_used", {"id": solution["challenge"], "at": ctx.now()})
+        expires = altcha.expiry(solution["salt"])  # not None: `altcha.problem` checked it
+        used = {"id": solution["challenge"], "at": ctx.now(), "expires": expires}
+        ctx.store.put("pow_used", used)
+        forget_expired(ctx)
     fields = signup_fields(body)
     with ctx.store.transaction():
         tenants = ctx.store.children("tenants")
@@ -100,6 +116,26 @@ async def create_account(ctx: Context, request: Request) -> Response:
                 profile={k: v for k, v in fields.items() if k in _OPTIONAL_TEXT},
             )
     return ok(CONFIRMATION_SENT)
+
+
+def forget_expired(ctx: Context) -> int:
+    """Forget the expired used challenges among the `FORGET_BATCH` oldest (module
+    docstring); how many were forgotten."""
+    with ctx.store.transaction():
+        oldest = ctx.store.first("pow_used", FORGET_BATCH)
+        gone = expired_uses(oldest, ctx.now(), ctx.settings.challenge_ttl)
+        for challenge in gone:
+            ctx.store.delete("pow_used", challenge, cascade=False)
+    return len(gone)
+
+
+def expired_uses(used: list[dict[str, Any]], now: float, ttl: float) -> list[str]:
+    """The challenges among ``used`` (``{id, at, expires?}``) that can no longer verify:
+    ``now`` is past their expiry, the rule `altcha.problem` refuses by."""
+    # an entry stored before expiries were kept: its challenge was issued at most ``ttl``
+    # before it was used, so it expired by ``at + ttl``
+    ends = [u["at"] + ttl if u.get("expires") is None else u["expires"] for u in used]
+    return [u["id"] for u, end in zip(used, ends, strict=True) if now > end]
 
 
 def signup_fields(body: dict[str, Any]) -> dict[str, Any]:

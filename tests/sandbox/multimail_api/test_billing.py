@@ -13,7 +13,7 @@ def _subscribe(sandbox: Sandbox, admin: httpx.Client, plan: str = "scale") -> No
     assert started.status_code == 200
     url = started.json()["checkout_url"]
     assert url.startswith("http://testserver/sandbox/billing/checkout/")
-    paid = sandbox.client().get(url)
+    paid = sandbox.client().post(url)
     assert paid.json()["status"] == "complete"
 
 
