@@ -11,12 +11,14 @@ by the kind of value it names:
   at most 200 characters. Generous for MultiMail's ids (``mbx_…``, ``em_…``, UUIDs) and
   never a dot segment, a slash or an escape.
 - ``email_address`` (a suppressed address): ``local@domain`` without whitespace, control
-  characters, slashes, backslashes or ``%``.
+  characters, slashes, backslashes or ``%``, nor a character NFKC folds into one.
 - ``text`` (an attachment's file name, a tag key): free text, but never empty, never a
-  control or invisible character, and no ``/``- or ``\\``-separated piece that is empty or
-  only dots, even after Unicode compatibility folding (U+FF0E FULLWIDTH FULL STOP and
-  U+2024 ONE DOT LEADER read as ``.``) or percent-decoding (``%2e%2e``), since some
-  server on the way may do either.
+  control or invisible character, never a ``/``, ``\\`` or ``%``, and never a dot segment,
+  even after Unicode compatibility folding (NFKC: U+FF0E FULLWIDTH FULL STOP and U+2024
+  ONE DOT LEADER read as ``.``, U+FF05 FULLWIDTH PERCENT SIGN as ``%``, U+2100 ACCOUNT OF
+  as ``a/c``) or percent-decoding (``%2e%2e``), since some server on the way may do
+  either. A separator or an escape that survives only as a look-alike is still one to a
+  server that folds it; MultiMail's own names never need them.
 
 >>> path_value_problem("email_id", "em_1") is None
 True
@@ -54,6 +56,8 @@ MAX_TEXT_CHARS = 255
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@+=~-]*", re.ASCII)
 _SEPARATORS = re.compile(r"[/\\]")
 _ADDRESS_FORBIDDEN = frozenset(" /\\%")
+#: What a path segment never holds, read after NFKC folding (``\uff05`` is ``%``).
+_FOLDED_FORBIDDEN = frozenset("/\\%")
 _DOT_SEGMENT = "is, or holds, a path segment that is blank or only dots (. or ..)"
 _ID_HINT = (
     "letters, digits and _-.:@+=~, starting with a letter or digit, "
@@ -105,7 +109,8 @@ def _address_problem(value: str) -> str | None:
     local, at, domain = value.rpartition("@")
     if not at or not local or not domain:
         return "is not an email address (local@domain)"
-    if _has_unsafe_character(value) or any(c in _ADDRESS_FORBIDDEN for c in value):
+    folded = unicodedata.normalize("NFKC", value)
+    if _has_unsafe_character(value) or any(c in _ADDRESS_FORBIDDEN for c in value + folded):
         return "is not an email address: it has spaces, control characters, / \\ or %"
     return None
 
@@ -115,6 +120,8 @@ def _text_problem(value: str) -> str | None:
         return f"is longer than {MAX_TEXT_CHARS} characters"
     if _has_unsafe_character(value):
         return "has control or invisible characters; give it exactly as listed"
+    if any(c in _FOLDED_FORBIDDEN for c in unicodedata.normalize("NFKC", value)):
+        return "has a / \\ or % (or a character that reads as one), which a path cannot hold"
     return None
 
 

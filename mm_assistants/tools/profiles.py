@@ -11,10 +11,13 @@ profile        tools (``v1``; ``v2`` adds what is marked)
 ``admin``      every tool of the schema set
 =============  ====================================================================
 
-``not_spam`` is in no named profile but ``admin``: restoring quarantined mail into a model's
-view is exactly what a hostile email would ask a prompt-injected model to do, so a human or
-an explicit ``tools=[...]`` list decides. Billing and account creation never go to
-``agent`` or ``reviewer``.
+``not_spam`` is in no named profile but ``admin``. Quarantine does not hide mail from a
+model: a quarantined email stays readable by id and in its thread, framed as untrusted with
+its ``spam_quarantined`` status in plain view. What ``not_spam`` does is lift MultiMail's
+spam verdict and return the mail to the unread inbox, where inbound routing and every
+assistant treat it as ordinary mail; that is what a hostile email would ask a
+prompt-injected model to do, so a human or an explicit ``tools=[...]`` list decides.
+Billing and account creation never go to ``agent`` or ``reviewer``.
 """
 
 from __future__ import annotations
@@ -53,8 +56,9 @@ PROFILES_BY_VERSION: Mapping[str, Mapping[str, tuple[str, ...]]] = MappingProxyT
         "v1": MappingProxyType({"agent": _AGENT_V1, "reviewer": _REVIEWER_V1}),
         "v2": MappingProxyType(
             {
-                # Reporting spam moves mail out of the model's view; the worst a hostile
-                # email can get from it is a message a human restores.
+                # Reporting spam takes mail out of the inbox and of inbound routing (it
+                # stays readable, marked quarantined); the worst a hostile email can get
+                # from it is a real message quarantined until a human restores it.
                 "agent": (*_AGENT_V1, "report_spam"),
                 # The quarantine listing (framed untrusted) for a human-facing reviewer.
                 "reviewer": (*_REVIEWER_V1, "list_spam"),

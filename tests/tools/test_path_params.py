@@ -9,6 +9,7 @@ such values before any request, naming the argument.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import pytest
@@ -113,8 +114,8 @@ def test_real_id_shapes_are_plausible(value: str) -> None:
     [
         pytest.param("filename", "report (final).pdf", "report%20%28final%29.pdf", id="file"),
         pytest.param("filename", "r\u00e9sum\u00e9.pdf", "r%C3%A9sum%C3%A9.pdf", id="unicode"),
-        pytest.param("key", "team/sales", "team%2Fsales", id="slash-in-key"),
-        pytest.param("key", "100%", "100%25", id="percent-in-key"),
+        pytest.param("key", "team:sales", "team%3Asales", id="colon-in-key"),
+        pytest.param("key", "50 pct", "50%20pct", id="space-in-key"),
         pytest.param("email_address", "x+y@example.com", "x%2By%40example.com", id="address"),
     ],
 )
@@ -123,6 +124,36 @@ def test_free_text_values_are_accepted_and_fully_encoded(
 ) -> None:
     case = next(case for case in path_cases() if case.parameter == parameter)
     assert bind(case, value).path.endswith(encoded) or f"/{encoded}/" in bind(case, value).path
+
+
+#: Every character NFKC folds into a path separator or a percent sign (computed, not listed).
+FOLDS_TO_SEPARATOR = [
+    chr(cp)
+    for cp in range(0x80, 0x110000)
+    if not 0xD800 <= cp <= 0xDFFF and set(unicodedata.normalize("NFKC", chr(cp))) & set("/\\%")
+]
+
+
+def test_the_look_alikes_of_the_review_are_among_the_folded_separators() -> None:
+    for char in "\uff05\ufe6a\u2100\u2101\u2105\u2106\uff0f\uff3c\ufe68":
+        assert char in FOLDS_TO_SEPARATOR
+
+
+@pytest.mark.parametrize("parameter", ["filename", "key"])
+@pytest.mark.parametrize("text", ["team/sales", "100%", "a\\b", *FOLDS_TO_SEPARATOR])
+def test_a_text_value_never_holds_a_separator_or_a_percent_even_folded(
+    parameter: str, text: str
+) -> None:
+    case = next(case for case in path_cases() if case.parameter == parameter)
+    for value in (text, f"a{text}b", text * 2):
+        with pytest.raises(ToolArgumentError) as info:
+            bind(case, value)
+        assert info.value.field == parameter
+
+
+def test_a_percent_look_alike_cannot_spell_a_dot_segment() -> None:
+    assert path_value_problem("filename", "\uff052e\uff052e") is not None
+    assert path_value_problem("email_address", "x\uff05@example.com") is not None
 
 
 def test_a_bad_default_mailbox_is_a_configuration_error_not_a_model_error() -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -176,6 +177,28 @@ def test_a_pattern_never_accepts_what_binding_refuses(tool: str, key: str) -> No
     for value in HOSTILE_VALUES:
         if validator.is_valid(value):
             assert path_value_problem(key, value) is None, repr(value)
+
+
+#: Every character NFKC folds into ``/``, ``\\`` or ``%`` (computed with unicodedata).
+FOLDS_TO_SEPARATOR = [
+    chr(cp)
+    for cp in range(0x80, 0x110000)
+    if not 0xD800 <= cp <= 0xDFFF and set(unicodedata.normalize("NFKC", chr(cp))) & set("/\\%")
+]
+TEXT_PARAMETERS = [
+    param for param in PATH_PARAMETERS if param.values[1] in ("filename", "key", "email_address")
+]
+
+
+@pytest.mark.parametrize(("tool", "key"), TEXT_PARAMETERS)
+def test_a_text_pattern_refuses_every_character_that_folds_to_a_separator(
+    tool: str, key: str
+) -> None:
+    validator = _property_validator(tool, key)
+    assert len(FOLDS_TO_SEPARATOR) >= 9
+    for char in ("/", "\\", "%", *FOLDS_TO_SEPARATOR):
+        assert not validator.is_valid(f"a{char}b"), hex(ord(char))
+        assert path_value_problem(key, f"a{char}b") is not None, hex(ord(char))
 
 
 def test_the_path_parameters_are_the_expected_ones() -> None:
