@@ -5,8 +5,10 @@ challenge, cannot run solves side by side and starve the rest of the process."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -61,6 +63,19 @@ def challenges(count: int) -> list[Any]:
     ]
 
 
+@contextlib.asynccontextmanager
+async def challenge_dispatcher() -> AsyncIterator[AsyncDispatcher]:
+    """An AsyncDispatcher whose every request_challenge is answered with `CHALLENGE`."""
+    async with AsyncMultiMailClient(api_key=KEY, base_url=BASE, retry=FAST_RETRY) as client:
+        with respx.mock(base_url=BASE) as mock:
+            mock.post("/v1/account/challenge").mock(
+                return_value=httpx.Response(200, json=CHALLENGE)
+            )
+            yield AsyncDispatcher(
+                client, registry=load_registry("v2"), tools=["request_challenge"], mailbox_id=None
+            )
+
+
 def test_the_challenges_of_one_step_are_solved_one_after_another(
     harness: Harness, api: respx.MockRouter, solver: FakeSolver
 ) -> None:
@@ -90,21 +105,11 @@ def test_the_event_loop_keeps_running_while_challenges_wait_their_turn(
                 await asyncio.sleep(0.005)
                 ticks += 1
 
-        async with AsyncMultiMailClient(api_key=KEY, base_url=BASE, retry=FAST_RETRY) as client:
-            with respx.mock(base_url=BASE) as mock:
-                mock.post("/v1/account/challenge").mock(
-                    return_value=httpx.Response(200, json=CHALLENGE)
-                )
-                dispatcher = AsyncDispatcher(
-                    client,
-                    registry=load_registry("v2"),
-                    tools=["request_challenge"],
-                    mailbox_id=None,
-                )
-                beat = asyncio.ensure_future(ticker())
-                results = await asyncio.wait_for(dispatcher.dispatch_many(challenges(3)), 10)
-                beat.cancel()
-                await asyncio.gather(beat, return_exceptions=True)
+        async with challenge_dispatcher() as dispatcher:
+            beat = asyncio.ensure_future(ticker())
+            results = await asyncio.wait_for(dispatcher.dispatch_many(challenges(3)), 10)
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
         return ticks, [result.ok for result in results]
 
     ticks, oks = asyncio.run(scenario())
@@ -119,23 +124,13 @@ def test_a_cancelled_call_lets_its_solve_finish_before_the_next_starts(
     solver.seconds = 0.2
 
     async def scenario() -> list[bool]:
-        async with AsyncMultiMailClient(api_key=KEY, base_url=BASE, retry=FAST_RETRY) as client:
-            with respx.mock(base_url=BASE) as mock:
-                mock.post("/v1/account/challenge").mock(
-                    return_value=httpx.Response(200, json=CHALLENGE)
-                )
-                dispatcher = AsyncDispatcher(
-                    client,
-                    registry=load_registry("v2"),
-                    tools=["request_challenge"],
-                    mailbox_id=None,
-                )
-                first = asyncio.ensure_future(dispatcher.dispatch(challenges(1)[0]))
-                await asyncio.sleep(0.05)  # its solve is running in a thread
-                first.cancel()
-                second = await asyncio.wait_for(dispatcher.dispatch(challenges(1)[0]), 10)
-                await asyncio.gather(first, return_exceptions=True)
-                return [first.cancelled(), second.ok]
+        async with challenge_dispatcher() as dispatcher:
+            first = asyncio.ensure_future(dispatcher.dispatch(challenges(1)[0]))
+            await asyncio.sleep(0.05)  # its solve is running in a thread
+            first.cancel()
+            second = await asyncio.wait_for(dispatcher.dispatch(challenges(1)[0]), 10)
+            await asyncio.gather(first, return_exceptions=True)
+            return [first.cancelled(), second.ok]
 
     assert asyncio.run(scenario()) == [True, True]
     assert solver.calls == 2
