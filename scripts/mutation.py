@@ -82,7 +82,14 @@ MODULES: tuple[Module, ...] = (
     Module("dispatch/policy", ("mm_assistants/dispatch/policy.py",), ("tests/dispatch",)),
     Module("dispatch/shaping", ("mm_assistants/dispatch/shaping.py",), ("tests/dispatch",)),
     Module("dispatch/framing", ("mm_assistants/dispatch/framing.py",), ("tests/dispatch",)),
-    Module("dispatch/scope", ("mm_assistants/dispatch/scope.py",), ("tests/dispatch",)),
+    Module(
+        "dispatch/scope",
+        ("mm_assistants/dispatch/scope.py", "mm_assistants/dispatch/lookups.py"),
+        ("tests/dispatch",),
+    ),
+    # Issue 17's pure cores: the signup proof of work and what in an answer is a secret.
+    Module("dispatch/pow", ("mm_assistants/dispatch/pow.py",), ("tests/dispatch",)),
+    Module("dispatch/withholding", ("mm_assistants/dispatch/withholding.py",), ("tests/dispatch",)),
     Module(
         "multimail/retries",
         ("mm_assistants/multimail/retries.py",),

@@ -154,3 +154,60 @@ def test_a_field_create_account_would_refuse_is_refused_before_solving(name: str
     over = dict(at_limit, **{name: "s" * (MAX_FIELD_CHARS + 1)})
     assert f"{name} is missing or malformed" in (challenge_problem(over) or "")
     assert solve_challenge(over) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        pytest.param(True, TypeError, "pow_max_number must be an int", id="bool"),
+        pytest.param(1.5, TypeError, "pow_max_number must be an int", id="float"),
+        pytest.param("100", TypeError, "pow_max_number must be an int", id="text"),
+        pytest.param(-1, ValueError, "pow_max_number must be at least 0", id="negative"),
+    ],
+)
+def test_a_bad_pow_max_number_is_refused_at_construction(
+    value: Any, error: type[Exception], message: str
+) -> None:
+    from mm_assistants.dispatch import Dispatcher
+    from mm_assistants.multimail import MultiMailClient
+
+    with MultiMailClient(api_key="k", base_url="https://mm.test") as client:
+        with pytest.raises(error) as info:
+            Dispatcher(client, pow_max_number=value)
+        assert str(info.value) == message
+        assert Dispatcher(client, pow_max_number=0).pow_max_number == 0
+
+
+def test_a_challenge_of_range_zero_is_solved() -> None:
+    assert (solve_challenge(challenge(0, maxnumber=0)) or {}).get("number") == 0
+
+
+def test_the_solver_itself_honours_a_lower_cap() -> None:
+    assert solve_challenge(challenge(3, maxnumber=11), max_number=10) is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        pytest.param({"algorithm": "SHA-1"}, "only SHA-256 challenges are solved", id="alg"),
+        pytest.param(
+            {"maxnumber": -1}, "the challenge's maxnumber is not a non-negative integer", id="neg"
+        ),
+        pytest.param({"salt": ""}, "the challenge's salt is missing or malformed", id="salt"),
+    ],
+)
+def test_the_refusal_says_exactly_why_and_what_to_do(changes: dict[str, Any], problem: str) -> None:
+    given = challenge(3, **changes)
+    assert challenge_problem(given) == problem
+    refused = attach_solution(given)
+    assert refused == Refusal(
+        "challenge_unsolvable",
+        f"the signup challenge was not solved: {problem}. Call request_challenge again; if "
+        "this repeats, tell the operator.",
+    )
+
+
+def test_an_unsolvable_challenge_says_no_number_solves_it() -> None:
+    refused = attach_solution(challenge(5_000, maxnumber=10))
+    assert isinstance(refused, Refusal)
+    assert "no number in the challenge's range solves it" in refused.message
