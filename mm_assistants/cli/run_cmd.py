@@ -14,6 +14,10 @@ It reads ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the S
 With no mailbox at all the model may use any mailbox, and ``run`` says so on stderr. Before the
 run starts it checks that the MultiMail URL is MultiMail's and that the key is accepted, so a
 wrong setup is one line (`mm_assistants.cli.errors`), not a run whose every tool call fails.
+
+Answers that carry a secret for the operator (an API key, a signing secret, a billing link)
+go to ``--secrets-file`` (`mm_assistants.cli.secrets_out`); without it the model's calls of
+those tools are refused, and ``run`` says so in one line when the profile has such a tool.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 from mm_assistants.cli.errors import CliError, configuration, warnings_as_notes
 from mm_assistants.cli.preflight import check_multimail, multimail_options, open_client
 from mm_assistants.cli.schema_choice import choose_version, recorded_version
+from mm_assistants.cli.secrets_out import SecretsFile, refused_note
 from mm_assistants.review.untrusted import printable
 from mm_assistants.tools import (
     DEFAULT_SCHEMA_VERSION,
@@ -70,6 +75,11 @@ def register(subparsers: Any) -> None:
     run.add_argument(
         "--profile", choices=PROFILE_NAMES, default="agent", help="which tools the model may call"
     )
+    run.add_argument(
+        "--allow-self-approval",
+        action="store_true",
+        help="allow one tool set to both compose and approve (needed for --profile admin)",
+    )
     schema_version_option(
         run,
         "the schema set the assistant's tools come from (default: the one the assistant "
@@ -78,6 +88,14 @@ def register(subparsers: Any) -> None:
     )
     run.add_argument(
         "--max-wait", type=float, default=540.0, help="longest wait for an approval, seconds"
+    )
+    run.add_argument(
+        "--secrets-file",
+        metavar="PATH",
+        default=None,
+        help="append the secrets a tool answers with (an account's API key, shown once; a "
+        "billing link) to this private file, one JSON line each, instead of refusing those "
+        "tools; created 0600, never truncated, refused when others can read it",
     )
     run.add_argument("--json", action="store_true", help="print the outcome as JSON")
     run.set_defaults(handler=_run)
@@ -131,6 +149,19 @@ def mailbox_of(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    # opened first: a file that may not hold secrets is refused before anything runs
+    secrets = SecretsFile.open(args.secrets_file) if args.secrets_file else None
+    try:
+        return _drive(args, secrets)
+    finally:
+        if secrets is not None:
+            secrets.close()
+            # said even when the run failed later: the operator must know a key is there
+            for written in secrets.written:  # what and where, never the value
+                print(printable(f"note: {written} appended to {secrets.path}"), file=sys.stderr)
+
+
+def _drive(args: argparse.Namespace, secrets: SecretsFile | None) -> int:
     from mm_assistants import ANY_MAILBOX, ApprovalPolicy, AssistantsRunDriver, Dispatcher
 
     openai = openai_client()
@@ -148,9 +179,11 @@ def _run(args: argparse.Namespace) -> int:
                     profile=args.profile,
                     mailbox_id=mailbox_id,
                     allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
+                    allow_self_approval=args.allow_self_approval,
+                    on_secret=secrets,
                 )
-            except ValueError as exc:  # e.g. a mailbox id that cannot be one
-                raise configuration(exc, ("mailbox_id",)) from None
+            except ValueError as exc:  # a mailbox id that cannot be one; admin without the flag
+                raise configuration(exc, ("mailbox_id", "allow_self_approval")) from None
             if not mailbox_id and not args.any_mailbox:
                 # An unscoped run is allowed (a key for one mailbox needs no more), never silent;
                 # said once the setup is known good, so an error line stays alone
@@ -159,6 +192,9 @@ def _run(args: argparse.Namespace) -> int:
                     "mailbox the API key reaches; pass --any-mailbox to mean it",
                     file=sys.stderr,
                 )
+            refused = None if secrets is not None else refused_note(dispatcher.enabled_tools)
+            if refused is not None:
+                print(refused, file=sys.stderr)
             driver = AssistantsRunDriver(
                 openai,
                 dispatcher,
