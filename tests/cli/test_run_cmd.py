@@ -215,3 +215,27 @@ def test_create_on_schema_v2_then_run_without_the_flag(
     assert versions == ["v2"]  # the version create recorded on the assistant
     assert outcome["status"] == "completed"
     assert [a["decision"] for a in outcome["approvals"]] == ["approved"]
+
+
+def test_run_admin_needs_the_self_approval_flag_and_names_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_offline(monkeypatch, None)
+    argv = [
+        "run",
+        "--assistant",
+        "asst_1",
+        "--message",
+        "hi",
+        "--any-mailbox",
+        "--profile",
+        "admin",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "pass --allow-self-approval if one assistant really should do both" in err
+    assert "allow_self_approval=" not in err
+    assert main([*argv, "--allow-self-approval"]) == 0
+    [dispatcher] = CapturingDriver.dispatchers
+    assert "send_email" in dispatcher.enabled_tools
+    assert "decide_email" in dispatcher.enabled_tools
