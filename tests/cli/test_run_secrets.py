@@ -5,10 +5,8 @@ operator's private file, nowhere in what the command printed or what the model w
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,34 +15,39 @@ import openai
 import pytest
 
 from mm_assistants.sandbox import Sandbox
+from mm_assistants.tools import load_registry
+from tests.cli.test_bad_setups import command as cli_process
 from tests.e2e.conftest import submitted_outputs, thread_texts
 from tests.e2e.v2 import mailbox_api
 from tests.quiet import quiet_assistants
 
 OPERATOR = "ops@acme.example"
-SIGNUP_SCRIPT: list[dict[str, Any]] = [
-    {
-        "when": {"last_user_message_contains": "sign me up"},
-        "call": "request_challenge",
-        "arguments": {"oversight_email": OPERATOR},
-    },
-    {"call": "activate_account", "arguments": {"code": "{{last_user_message}}"}},
-    {
-        "when": {"last_tool_name": "request_challenge"},
-        "call": "create_account",
-        "arguments": {
-            "operator_name": "Acme Robots",
-            "oversight_email": OPERATOR,
-            "accepted_tos": True,
-            "accepted_operator_agreement": True,
-            "accepted_anti_spam_policy": True,
-            "pow_solution": "{{outputs.request_challenge.untrusted.pow_solution}}",
-            "slug": "acme",
-            "physical_address": None,
-            "use_case": None,
-            "oversight_mode": None,
-        },
-    },
+#: create_account's arguments: every field present (strict mode), the optional ones null.
+ACCOUNT: dict[str, Any] = {
+    **dict.fromkeys(load_registry("v2")["create_account"].parameters["properties"]),
+    **dict.fromkeys(
+        ("accepted_tos", "accepted_operator_agreement", "accepted_anti_spam_policy"), True
+    ),
+    "operator_name": "Acme Robots",
+    "oversight_email": OPERATOR,
+    "slug": "acme",
+    # the dispatcher's solution, passed on unchanged as the challenge's output says
+    "pow_solution": "{{outputs.request_challenge.untrusted.pow_solution}}",
+}
+
+
+def turn(tool: str, arguments: dict[str, Any], **when: str) -> dict[str, Any]:
+    """A scripted turn that calls ``tool`` (when the conversation is as ``when`` says)."""
+    return {"call": tool, "arguments": arguments} | ({"when": when} if when else {})
+
+
+#: The operator's first message starts the signup; the code alone, later, activates.
+SIGNUP_SCRIPT = [
+    turn(
+        "request_challenge", {"oversight_email": OPERATOR}, last_user_message_contains="sign me up"
+    ),
+    turn("activate_account", {"code": "{{last_user_message}}"}),
+    turn("create_account", ACCOUNT, last_tool_name="request_challenge"),
     {"say": "Activated: {{outputs.activate_account}}"},
     {"say": "{{outputs.create_account.status}}: send me the code from your email."},
 ]
@@ -70,16 +73,7 @@ def model(sandbox: Sandbox) -> Iterator[openai.OpenAI]:
 def command(sandbox: Sandbox, *argv: str) -> subprocess.CompletedProcess[str]:
     """The CLI in its own process, pointed at the sandbox with a key that has no account
     tools of its own (signup needs none)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MULTIMAIL_", "OPENAI_"))}
-    env.update(sandbox.environment())
-    env["MULTIMAIL_API_KEY"] = sandbox.keys["read"]
-    return subprocess.run(
-        [sys.executable, "-m", "mm_assistants.cli.main", *argv],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    return cli_process(sandbox, {"MULTIMAIL_API_KEY": sandbox.keys["read"]}, *argv)
 
 
 def signup_assistant(sandbox: Sandbox, script: str, turns: list[dict[str, Any]]) -> str:
@@ -111,8 +105,8 @@ def test_a_signup_run_puts_the_new_key_in_the_private_file_only(
 ) -> None:
     assistant = signup_assistant(sandbox, "cli-signup", SIGNUP_SCRIPT)
     secrets = tmp_path / "secrets.jsonl"
-    run = ("run", "--assistant", assistant, "--profile", "signup", "--secrets-file", str(secrets))
-    run = (*run, "--json")
+    run = ["run", "--assistant", assistant, "--profile", "signup", "--json"]
+    run += ["--secrets-file", str(secrets)]
     created = command(sandbox, *run, "--message", "Sign me up as Acme Robots.")
     assert created.returncode == 0, created.stderr
     first = json.loads(created.stdout)
@@ -153,7 +147,7 @@ def test_without_a_secrets_file_activation_is_refused_before_any_request(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     turns = [
-        {"call": "activate_account", "arguments": {"code": "123456"}},
+        turn("activate_account", {"code": "123456"}),
         {"say": "{{outputs.activate_account.error.type}}"},
     ]
     assistant = signup_assistant(sandbox, "cli-activate-only", turns)

@@ -63,7 +63,12 @@ def test_every_line_is_on_disk_before_the_callback_returns(
 ) -> None:
     synced: list[int] = []
     real = os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+
+    def counted(fd: int) -> None:
+        synced.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counted)
     with SecretsFile.open(str(tmp_path / "s.jsonl")) as secrets:
         before = len(synced)
         secrets(HANDOFF)
