@@ -90,7 +90,9 @@ def _filters(query: Mapping[str, str]) -> list[Callable[[Doc], bool]]:
         checks.append(lambda e: e["direction"] == direction)
     sender = (query.get("sender") or "").strip().lower()
     if sender:
-        checks.append(lambda e: e["from"].lower() == sender)
+        # MultiMail's client documents a partial match ("ann", "@example.com" both find
+        # ann@example.com), in any case
+        checks.append(lambda e: sender in e["from"].lower())
     needle = (query.get("subject_contains") or "").lower()
     if needle:
         checks.append(lambda e: needle in e["subject"].lower())

@@ -1,5 +1,6 @@
 """Reading mail: ``mb/emails`` (check_inbox), ``mb/emails/{id}`` (read_email),
-``mb/threads/{id}``, tags, and attachments (a download URL, then the bytes)."""
+``mb/threads/{id}``, tags, and attachments: the bytes with a key, or a signed link (see
+`downloads`) that works without one, as MultiMail's presigned links do."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mm_assistants.sandbox.multimail_api import inbox, lifecycle
+from mm_assistants.sandbox.multimail_api import downloads, inbox, lifecycle
 from mm_assistants.sandbox.multimail_api.auth import Caller
 from mm_assistants.sandbox.multimail_api.errors import bad_request, not_found
 from mm_assistants.sandbox.multimail_api.routing import (
@@ -20,6 +21,7 @@ from mm_assistants.sandbox.multimail_api.routing import (
     load_email,
     mailbox_of,
     ok,
+    open_route,
     path,
     record,
 )
@@ -40,6 +42,7 @@ def routes(ctx: Context) -> list[Route]:
         api_route(ctx, "DELETE", f"{EMAIL}/tags/{{key}}", delete_tag, "send"),
         api_route(ctx, "GET", f"{EMAIL}/attachments/{{filename}}/url", attachment_url, "read"),
         api_route(ctx, "GET", f"{EMAIL}/attachments/{{filename}}", attachment, "read"),
+        open_route(ctx, "GET", downloads.PREFIX + "{token}", signed_download),
     ]
 
 
@@ -118,15 +121,41 @@ def _blob(ctx: Context, request: Request, caller: Caller) -> dict[str, Any]:
 
 
 async def attachment_url(ctx: Context, request: Request, caller: Caller) -> Response:
-    """``GET .../attachments/{filename}/url``: ``{download_url, expires_in_seconds}``; the
-    URL is this server's own byte route, so the client sends its key along."""
-    _blob(ctx, request, caller)
-    url = str(request.url.replace(query=""))
-    download_url = url[: -len("/url")]
-    return ok({"download_url": download_url, "expires_in_seconds": ctx.settings.download_url_ttl})
+    """``GET .../attachments/{filename}/url``: ``{url, filename, size_bytes, content_type,
+    expires_in}`` as MultiMail's client reads it; ``url`` fetches the file without a key
+    until it expires (``settings.download_url_ttl``)."""
+    blob = _blob(ctx, request, caller)
+    ttl = ctx.settings.download_url_ttl
+    token = downloads.sign_download(blob["id"], expires=ctx.now() + ttl, secret=ctx.store.secret())
+    # base_url keeps a mount's root path, so the link works where this app is served
+    url = str(request.base_url).rstrip("/") + downloads.PREFIX + token
+    answer = {
+        "url": url,
+        "filename": path(request, "filename"),
+        "size_bytes": len(base64.b64decode(blob["content_base64"])),
+        "content_type": blob["content_type"],
+        "expires_in": ttl,
+    }
+    return ok(answer)
 
 
 async def attachment(ctx: Context, request: Request, caller: Caller) -> Response:
     """``GET .../attachments/{filename}``: the bytes, with the stored content type."""
     blob = _blob(ctx, request, caller)
     return Response(base64.b64decode(blob["content_base64"]), media_type=blob["content_type"])
+
+
+async def signed_download(ctx: Context, request: Request) -> Response:
+    """``GET /v1/downloads/{token}``: the bytes of the one file the token names, no key
+    needed; 403 for a token the sandbox did not sign, 410 once expired, 404 when the file
+    is gone."""
+    blob_id = downloads.read_download(
+        path(request, "token"), now=ctx.now(), secret=ctx.store.secret()
+    )
+    blob = ctx.store.get("blobs", blob_id)
+    if blob is None:
+        raise not_found("Attachment")
+    body = base64.b64decode(blob["content_base64"])
+    # a link is a credential: keep it out of shared caches
+    headers = {"Cache-Control": "private, no-store"}
+    return Response(body, media_type=blob["content_type"], headers=headers)

@@ -48,6 +48,7 @@ def routes(ctx: Context) -> list[Route]:
     return [
         api_route(ctx, "GET", "/v1/mailboxes", list_mailboxes, "read"),
         api_route(ctx, "POST", "/v1/mailboxes", create_mailbox, "admin"),
+        api_route(ctx, "GET", MB, get_mailbox, "read"),
         api_route(ctx, "PATCH", MB, update_mailbox, "admin"),
         api_route(ctx, "PATCH", f"{MB}/configure", update_mailbox, "admin"),
         api_route(ctx, "DELETE", MB, delete_mailbox, "admin"),
@@ -58,14 +59,20 @@ def routes(ctx: Context) -> list[Route]:
 
 def view(mailbox: Doc) -> Doc:
     """A mailbox as the API shows it (``ai_disclosure`` true for mailboxes stored before
-    it existed, MultiMail's default)."""
-    return {"ai_disclosure": True, **public(mailbox)}
+    it existed, MultiMail's default; ``mcp_configured`` 0 until a configure call says 1)."""
+    return {"ai_disclosure": True, "mcp_configured": 0, **public(mailbox)}
 
 
 async def list_mailboxes(ctx: Context, request: Request, caller: Caller) -> Response:
     """``GET /v1/mailboxes``: the tenant's live mailboxes."""
     live = [m for m in ctx.store.children("mailboxes", caller.tenant_id) if m["is_active"]]
     return ok({"mailboxes": [view(m) for m in live]})
+
+
+async def get_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``GET mb``: one mailbox's settings (MultiMail's client reads ``mcp_configured`` here
+    before its first send); 404 for another tenant's or a deleted one."""
+    return ok(view(mailbox_of(ctx, request, caller)))
 
 
 async def create_mailbox(ctx: Context, request: Request, caller: Caller) -> Response:
@@ -146,6 +153,10 @@ def _flag_as_int(name: str, value: Any, current_mode: str) -> int:
     return int(_flag(name, value, current_mode))  # stored as the API's 0/1
 
 
+def _bit(name: str, value: Any, current_mode: str) -> int:
+    return int(_flag_or_bit(name, value, current_mode))  # stored as the API's 0/1
+
+
 def _gate_timing(name: str, value: Any, current_mode: str) -> Any:
     if value not in GATE_TIMINGS:
         raise bad_request("default_gate_timing must be 'gate_first' or 'schedule_first'")
@@ -169,6 +180,8 @@ _SETTING_CHECKS: tuple[tuple[str, Callable[[str, Any, str], Any]], ...] = (
     ("forward_inbound", _flag_as_int),
     ("scheduling_enabled", _flag_or_bit),
     ("ai_disclosure", _flag_or_bit),
+    # set by MultiMail's client on every configure call; its first-run check reads it back
+    ("mcp_configured", _bit),
     ("default_gate_timing", _gate_timing),
     ("oversight_mode", _mode),
 )

@@ -30,7 +30,7 @@ class MultiMailSandboxSettings:
     - ``upgrade_requests_per_hour``: ``request-upgrade`` calls allowed per mailbox and hour
       before a 429 (MultiMail: 3).
     - ``monthly_email_quota``: sends per tenant and calendar month before a quota 429.
-    - ``download_url_ttl``: the ``expires_in_seconds`` of an attachment's ``download_url``.
+    - ``download_url_ttl``: how long an attachment's signed link works (its ``expires_in``).
     - ``require_approval``: which of `APPROVAL_FLOWS` answer 202 and mail the operator a
       code until the call is repeated with ``approval_code`` (default: mailbox creation, as
       the tool contract requires, and ``cancel_subscription`` as MultiMail's billing does;
