@@ -35,7 +35,10 @@ def input_items(value: Any) -> list[Item]:
             raise invalid_type(where, "an object")
         kind = raw.get("type", "message" if "role" in raw else None)
         if kind == "message":
-            items.append({"type": "message", "role": str(raw.get("role")), "text": _text(raw)})
+            message = {"type": "message", "role": str(raw.get("role")), "text": _text(raw)}
+            if isinstance(raw.get("id"), str):  # the emulator's own message: see `history`
+                message["id"] = raw["id"]
+            items.append(message)
         elif kind == "function_call":
             items.append(
                 {

@@ -1,12 +1,14 @@
-"""``POST /responses`` (non-streaming) and ``GET``/``DELETE /responses/{response_id}``.
+"""``POST /responses`` (plain or streamed) and ``GET``/``DELETE /responses/{response_id}``.
 
 A response created with ``store: false``, or older than ``response_retention_seconds``,
 cannot be retrieved (404) nor continued (``previous_response_id``: 400
 ``previous_response_not_found``), as at OpenAI.
 
 The script comes from ``metadata["script"]``, else a model named ``scripted:<name>``, else
-the previous response's script, else the default. The model's latency is waited in real
-time, since the answer is synchronous.
+the script of the response continued (by ``previous_response_id``, or found from the
+input items, see `history`), else the default. The model's latency is waited in real
+time, since the answer is synchronous; a stream spreads it over its events (see
+`responses_stream`). ``background: true`` is refused with a 400.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mm_assistants.sandbox.openai_api import objects, responses, validation
+from mm_assistants.sandbox.openai_api import (
+    history,
+    objects,
+    responses,
+    responses_stream,
+    validation,
+)
 from mm_assistants.sandbox.openai_api.errors import ApiError, bad_request
 from mm_assistants.sandbox.openai_api.model import Progress, decide, script_name
 from mm_assistants.sandbox.openai_api.routing import Context, json_body, ok, path, route
@@ -35,47 +43,72 @@ def routes(ctx: Context) -> list[Route]:
 
 
 async def create_response(ctx: Context, request: Request) -> Response:
-    """``POST /responses``: one model turn of the conversation."""
+    """``POST /responses``: one model turn of the conversation (streamed on request)."""
     body = await json_body(request)
-    for unsupported in ("stream", "background"):
-        if validation.optional_bool(body, unsupported, False):
-            raise bad_request(
-                f"The emulator does not support '{unsupported}: true' on /responses.",
-                param=unsupported,
-            )
+    if validation.optional_bool(body, "background", False):
+        raise bad_request(
+            "The emulator does not support 'background: true' on /responses; "
+            "send the request without it (optionally with 'stream: true').",
+            param="background",
+        )
+    streamed = validation.optional_bool(body, "stream", False)
+    doc = _answer(ctx, body)
+    settings = ctx.live.current
+    if doc["store"]:  # OpenAI keeps no unstored response: it cannot be fetched or continued
+        with ctx.store.transaction():
+            ctx.store.put("responses", doc)
+            for item in doc["output"]:
+                key = history.item_key(item)
+                if key:
+                    index = {"id": key, "response": doc["id"]}
+                    ctx.store.put("response_items", index, parent=doc["id"])
+    if streamed:  # stored before the first event: see `responses_stream`
+        return responses_stream.stream(
+            public(doc), chunk=settings.text_chunk_chars, latency=settings.model_latency
+        )
+    if settings.model_latency:
+        await asyncio.sleep(settings.model_latency)
+    return ok(public(doc))
+
+
+def _answer(ctx: Context, body: dict[str, Any]) -> Doc:
+    """The finished response document (with its bookkeeping) for a create request."""
     model = validation.required_str(body, "model")
     tools = validation.tools(body.get("tools"), flat=True)
     metadata = validation.metadata(body.get("metadata"))
     previous = _previous(ctx, body.get("previous_response_id"))
-    history: list[Any] = previous["_conversation"] if previous else []
+    past: list[Any] = previous["_conversation"] if previous else []
     new_items = responses.input_items(body.get("input"))
-    responses.check_outputs(history, new_items)
+    responses.check_outputs(past, new_items)
+    if previous is not None:
+        point = history.ResumePoint(
+            Progress.load(previous["_progress"]), int(previous["_turns"]), previous
+        )
+    else:
+        point = history.resume_point(new_items, lambda key: _producer(ctx, key))
     settings = ctx.live.current
-    fallback = previous["_script"] if previous else settings.default_script
+    fallback = point.source["_script"] if point.source else settings.default_script
     name = script_name([metadata], [model], fallback)
     script = ctx.live.script(name)
     if script is None:
         raise bad_request(
             f"Unknown script '{name}'. Known scripts: {ctx.live.script_names()}.", param="model"
         )
-    conversation = [*history, *new_items]
-    turn = int(previous["_turns"]) if previous else 0
+    conversation = [*past, *new_items]
     state = responses.conversation_state(
         conversation,
-        turn=turn,
+        turn=point.turns,
         instructions=body.get("instructions"),
         tools=validation.function_names(tools, flat=True),
         metadata=metadata,
     )
-    progress = Progress.load(previous["_progress"] if previous else None)
+    progress = point.progress
     parallel = validation.optional_bool(body, "parallel_tool_calls", True)
     declared = state.tools if settings.require_declared_tools else None
     decision = decide(script, state, progress, parallel=parallel, declared=declared)
-    if settings.model_latency:
-        await asyncio.sleep(settings.model_latency)
     output, produced = responses.output_items(decision)
     now = ctx.now()
-    doc: Doc = {
+    return {
         "id": objects.new_id("resp_"),
         "object": "response",
         "created_at": now,
@@ -99,12 +132,9 @@ async def create_response(ctx: Context, request: Request) -> Response:
         "usage": _usage(),
         "_conversation": [*conversation, *produced],
         "_progress": progress.dump(),
-        "_turns": turn + 1,
+        "_turns": point.turns + 1,
         "_script": name,
     }
-    if doc["store"]:  # OpenAI keeps no unstored response: it cannot be fetched or continued
-        ctx.store.put("responses", doc)
-    return ok(public(doc))
 
 
 async def get_response(ctx: Context, request: Request) -> Response:
@@ -133,6 +163,12 @@ def _previous(ctx: Context, response_id: Any) -> Doc | None:
             code="previous_response_not_found",
         )
     return doc
+
+
+def _producer(ctx: Context, key: str) -> Doc | None:
+    """The kept response that made the output item indexed under ``key``, if any."""
+    index = ctx.store.get("response_items", key)
+    return None if index is None else _kept(ctx, ctx.store.get("responses", index["response"]))
 
 
 def _stored(ctx: Context, response_id: str) -> Doc:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from mm_assistants.sandbox.docstore import Doc, DocStore, public
 
-KINDS = ("assistants", "threads", "messages", "runs", "steps", "responses")
+# response_items: an output item's id -> the response that made it (see `history`)
+KINDS = ("assistants", "threads", "messages", "runs", "steps", "responses", "response_items")
 
 __all__ = ["KINDS", "Doc", "Store", "public"]
 

@@ -118,10 +118,10 @@ LONG = "x" * 513
         pytest.param(
             "POST",
             "/responses",
-            {"model": "m", "stream": True},
+            {"model": "m", "background": True},
             400,
-            "does not support",
-            id="stream",
+            "does not support 'background: true'",
+            id="background",
         ),
         pytest.param(
             "POST", "/responses", {"model": "m", "input": 3}, 400, "'input'", id="input-type"
