@@ -128,3 +128,31 @@ def test_a_wide_scope_is_looked_in_at_most_the_bound_and_says_so() -> None:
     assert len(paths(machine)) == MAX_EMAIL_LOOKUPS
     assert isinstance(machine.verdict, Refusal)
     assert f"the first {MAX_EMAIL_LOOKUPS}" in machine.verdict.message
+
+
+@pytest.mark.parametrize(
+    ("size", "suffix"),
+    [
+        pytest.param(MAX_EMAIL_LOOKUPS, "", id="at-the-bound"),
+        pytest.param(MAX_EMAIL_LOOKUPS + 1, f" (the first {MAX_EMAIL_LOOKUPS})", id="over"),
+    ],
+)
+def test_the_refusal_says_the_search_was_partial_only_when_it_was(size: int, suffix: str) -> None:
+    scope = frozenset(f"mbx_{n:02}" for n in range(size))
+    machine = ScopeLookup.for_call("not_spam", "em_1", None, scope, V2)
+    assert len(paths(machine)) == MAX_EMAIL_LOOKUPS
+    assert machine.verdict == Refusal(
+        "mailbox_not_allowed",
+        f"no email with this id is in this assistant's mailboxes{suffix}",
+        [{"allowed_mailboxes": sorted(scope)}],
+    )
+
+
+def test_a_lookup_given_fewer_mailboxes_than_requests_is_refused_at_construction() -> None:
+    # Pairing them up silently would drop a request, and with it a mailbox of the scope.
+    requests = tuple(
+        V2.bind("read_email", {"email_id": "em_1"}, mailbox_id=mailbox)
+        for mailbox in ("mbx_a", "mbx_b")
+    )
+    with pytest.raises(ValueError):
+        ScopeLookup("report_spam", "em_1", SCOPE, requests, ("mbx_a",))

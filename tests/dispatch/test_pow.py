@@ -194,6 +194,9 @@ def test_the_solver_itself_honours_a_lower_cap() -> None:
             {"maxnumber": -1}, "the challenge's maxnumber is not a non-negative integer", id="neg"
         ),
         pytest.param({"salt": ""}, "the challenge's salt is missing or malformed", id="salt"),
+        pytest.param(
+            {"challenge": "abc"}, "the challenge is not a SHA-256 hex digest", id="digest"
+        ),
     ],
 )
 def test_the_refusal_says_exactly_why_and_what_to_do(changes: dict[str, Any], problem: str) -> None:
@@ -210,4 +213,18 @@ def test_the_refusal_says_exactly_why_and_what_to_do(changes: dict[str, Any], pr
 def test_an_unsolvable_challenge_says_no_number_solves_it() -> None:
     refused = attach_solution(challenge(5_000, maxnumber=10))
     assert isinstance(refused, Refusal)
-    assert "no number in the challenge's range solves it" in refused.message
+    assert refused.message == (
+        "the signup challenge was not solved: no number in the challenge's range solves it. "
+        "Call request_challenge again; if this repeats, tell the operator."
+    )
+
+
+def test_a_cap_raised_above_the_default_lets_a_larger_challenge_be_solved() -> None:
+    # An operator who raises pow_max_number gets challenges up to it solved, not refused
+    # as unsolvable by the default cap.
+    raised = MAX_NUMBER_CAP * 2
+    given = challenge(12, maxnumber=MAX_NUMBER_CAP + 1)
+    assert isinstance(attach_solution(given), Refusal)
+    answered = attach_solution(given, max_number=raised)
+    assert isinstance(answered, dict)
+    assert answered["pow_solution"]["number"] == 12

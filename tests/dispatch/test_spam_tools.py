@@ -97,7 +97,10 @@ def test_an_email_outside_the_scope_is_refused_without_acting(
     )
     assert not result.ok
     assert result.error_type == "mailbox_not_allowed"
-    assert "no email with this id" in json.loads(result.output)["error"]["message"]
+    error = json.loads(result.output)["error"]
+    # The model learns why and where it may act, and nothing about the email's existence.
+    assert error["message"] == "no email with this id is in this assistant's mailboxes"
+    assert error["details"] == [{"allowed_mailboxes": ["mbx_1", "mbx_2"]}]
     assert [route.call_count for route in misses] == [1, 1]
     assert action.call_count == 0
 
