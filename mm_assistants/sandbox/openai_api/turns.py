@@ -72,7 +72,7 @@ def take_turn(
     run["_progress"] = progress.dump()
     run["_turns"] = state.turn + 1
     if decision.kind == "calls":
-        events += _ask_for_outputs(store, run, decision, now)
+        events += _ask_for_outputs(store, run, decision, settings.text_chunk_chars, now)
     elif decision.kind == "fail":
         run.update(status="failed", failed_at=now, usage=dict(ZERO_USAGE))
         run["last_error"] = {"code": decision.code, "message": decision.text}
@@ -82,7 +82,9 @@ def take_turn(
     return events
 
 
-def _ask_for_outputs(store: Store, run: Doc, decision: Decision, now: int) -> list[Event]:
+def _ask_for_outputs(
+    store: Store, run: Doc, decision: Decision, chunk: int, now: int
+) -> list[Event]:
     calls = [(objects.new_id("call_"), name, arguments) for name, arguments in decision.calls]
 
     def call(call_id: str, name: str, arguments: str, **extra: Any) -> dict[str, Any]:
@@ -97,11 +99,38 @@ def _ask_for_outputs(store: Store, run: Doc, decision: Decision, now: int) -> li
         "type": "submit_tool_outputs",
         "submit_tool_outputs": {"tool_calls": [call(*c) for c in calls]},
     }
+    # the step opens empty and its calls arrive as deltas, as at OpenAI: the SDK's
+    # on_tool_call_created/delta/done fire only from thread.run.step.delta events
+    opened = copy.deepcopy(public(step))
+    opened["step_details"]["tool_calls"] = []
     return [
-        ("thread.run.step.created", public(step)),
-        ("thread.run.step.in_progress", public(step)),
+        ("thread.run.step.created", opened),
+        ("thread.run.step.in_progress", copy.deepcopy(opened)),
+        *_call_deltas(step["id"], calls, chunk),
         ("thread.run.requires_action", public(run)),
     ]
+
+
+def _call_deltas(step_id: str, calls: list[tuple[str, str, str]], chunk: int) -> list[Event]:
+    """``thread.run.step.delta`` events: per call, its id and name, then argument pieces."""
+
+    def delta(index: int, function: dict[str, Any], **head: Any) -> Event:
+        call = {"index": index, **head, "type": "function", "function": function}
+        details = {"type": "tool_calls", "tool_calls": [call]}
+        body = {
+            "id": step_id,
+            "object": "thread.run.step.delta",
+            "delta": {"step_details": details},
+        }
+        return ("thread.run.step.delta", body)
+
+    events: list[Event] = []
+    for index, (call_id, name, arguments) in enumerate(calls):
+        opening = {"name": name, "arguments": "", "output": None}
+        events.append(delta(index, opening, id=call_id))
+        for start in range(0, len(arguments), chunk):
+            events.append(delta(index, {"arguments": arguments[start : start + chunk]}))
+    return events
 
 
 def _write_message(store: Store, run: Doc, decision: Decision, chunk: int, now: int) -> list[Event]:

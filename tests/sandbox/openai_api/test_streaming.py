@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import openai
 from openai import AssistantEventHandler
 from openai.types.beta import AssistantStreamEvent
 from openai.types.beta.threads import Message, Text, TextDelta
+from openai.types.beta.threads.runs import ToolCall, ToolCallDelta
 
 from tests.sandbox.openai_api.support import Emulator, function_tools
 
@@ -66,6 +68,7 @@ def test_stream_create_then_submit_until_completed(
         "thread.run.in_progress",
         "thread.run.step.created",
         "thread.run.step.in_progress",
+        *["thread.run.step.delta"] * 4,  # per call: its id and name, then one argument piece
         "thread.run.requires_action",
     ]
     calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
@@ -143,3 +146,66 @@ def test_cancel_while_streaming(client: openai.OpenAI, emulator: Emulator) -> No
         stream.until_done()
     assert handler.events[-1] == "thread.run.cancelled"
     assert stream.get_final_run().cancelled_at is not None
+
+
+class ToolRecorder(Recorder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.created: list[tuple[str, str]] = []
+        self.argument_deltas: dict[int, list[str]] = {}
+        self.finished: list[tuple[str, str, str]] = []
+
+    def on_tool_call_created(self, tool_call: ToolCall) -> None:
+        assert tool_call.type == "function"
+        self.created.append((tool_call.id, tool_call.function.name))
+
+    def on_tool_call_delta(self, delta: ToolCallDelta, snapshot: ToolCall) -> None:
+        assert delta.type == "function"
+        if delta.function is not None and delta.function.arguments:
+            self.argument_deltas.setdefault(delta.index, []).append(delta.function.arguments)
+
+    def on_tool_call_done(self, tool_call: ToolCall) -> None:
+        assert tool_call.type == "function"
+        function = tool_call.function
+        self.finished.append((tool_call.id, function.name, function.arguments))
+
+
+def test_tool_call_handlers_fire(client: openai.OpenAI, emulator: Emulator) -> None:
+    assistant_id, thread_id = setup(client, emulator)
+    emulator.control.update(text_chunk_chars=4)  # several argument pieces per call
+    handler = ToolRecorder()
+    with client.beta.threads.runs.stream(
+        thread_id=thread_id, assistant_id=assistant_id, event_handler=handler
+    ) as stream:
+        stream.until_done()
+        run = stream.get_final_run()
+    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    assert handler.created == [(c.id, "lookup") for c in calls]
+    assert handler.finished == [(c.id, "lookup", c.function.arguments) for c in calls]
+    assert [json.loads("".join(handler.argument_deltas[i])) for i in (0, 1)] == [
+        {"q": "a"},
+        {"q": "b"},
+    ]
+    assert all(len(pieces) > 1 for pieces in handler.argument_deltas.values())
+
+    after = ToolRecorder()
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id,
+        thread_id=thread_id,
+        tool_outputs=[{"tool_call_id": c.id, "output": '{"n": 3}'} for c in calls],
+        event_handler=after,
+    ) as stream:
+        stream.until_done()
+    assert after.events[0] == "thread.run.step.completed"
+    assert "".join(after.deltas) == (
+        "Answers: 3 and a rather long tail to split into several deltas."
+    )
+    assert after.created == []  # the text turn makes no tool calls
+    steps = client.beta.threads.runs.steps.list(run.id, thread_id=thread_id, order="asc")
+    tool_step = steps.data[0]
+    assert tool_step.status == "completed"
+    assert tool_step.step_details.type == "tool_calls"
+    assert [c.function.output for c in tool_step.step_details.tool_calls] == [  # type: ignore[union-attr]
+        '{"n": 3}',
+        '{"n": 3}',
+    ]
