@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 from mm_assistants import _validate
 from mm_assistants.approvals import ApprovalHub, ApprovalPolicy, PendingStore
 from mm_assistants.dispatch import gated_sends
+from mm_assistants.dispatch.attachments import DownloadPlan, plan_download
 from mm_assistants.dispatch.audit import AuditSink, audit_record, log_sink
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
 from mm_assistants.dispatch.handoff import (
@@ -273,6 +274,11 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
             prepared.call.context.deadline,
             self.wait_poll_interval,
         )
+
+    def download_plan(self, prepared: PreparedCall, data: Any) -> DownloadPlan:
+        """What a ``download_attachment`` call fetches after its link answer ``data``."""
+        filename = str(prepared.arguments["filename"])
+        return plan_download(data, prepared.request, self.client.base_url, filename)
 
     def read_request(self, email_id: str, mailbox_id: str) -> RequestSpec:
         """The status check of a held email."""

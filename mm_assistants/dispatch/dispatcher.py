@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
 from mm_assistants.approvals import ApprovalPolicy, waiter
-from mm_assistants.dispatch import multistep_tools
+from mm_assistants.dispatch import attachments, multistep_tools
 from mm_assistants.dispatch.batch import Outcome, batch_failure, outcome_of, stoppable
 from mm_assistants.dispatch.calls import ToolCall, ToolResult
 from mm_assistants.dispatch.core import DispatcherCore, Passed
@@ -205,13 +205,15 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
             return response.status, self.with_solution(response.data)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = multistep_tools.download_link(response.data, prepared.request)
-        # Only a file small enough to inline is worth reading whole; a larger one goes
-        # back as its link, so reading stops just past the inline limit.
-        file = self.client.fetch_url(url, max_bytes=multistep_tools.INLINE_LIMIT)
-        return multistep_tools.attachment_answer(
-            str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
+        plan = self.download_plan(prepared, response.data)
+        if plan.source is None:
+            return response.status, plan.answer_without_file()
+        # Only a file small enough to inline is worth reading whole; a larger one is only
+        # described, so reading stops just past the inline limit.
+        file = self.client.fetch_url(
+            plan.source, max_bytes=attachments.INLINE_LIMIT, send_key=plan.send_key
         )
+        return plan.answer(file, self.max_output_chars)
 
 
 class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
@@ -361,8 +363,10 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
             return response.status, await self._solve(response.data)
         if name != "download_attachment":
             return response.status, response.data
-        url, expires = multistep_tools.download_link(response.data, prepared.request)
-        file = await self.client.fetch_url(url, max_bytes=multistep_tools.INLINE_LIMIT)
-        return multistep_tools.attachment_answer(
-            str(prepared.arguments["filename"]), url, expires, file, self.max_output_chars
+        plan = self.download_plan(prepared, response.data)
+        if plan.source is None:
+            return response.status, plan.answer_without_file()
+        file = await self.client.fetch_url(
+            plan.source, max_bytes=attachments.INLINE_LIMIT, send_key=plan.send_key
         )
+        return plan.answer(file, self.max_output_chars)

@@ -3,27 +3,22 @@
 - ``wait_for_email``: note the newest inbound email, then poll the inbox for anything newer
   (``since_id``) until a match arrives, ``timeout_seconds`` pass, or the call's deadline
   (a run's expiry) comes near.
-- ``download_attachment``: ask for a download URL, then fetch the bytes; up to 50 KB come
-  back inline as base64, a larger file as its URL.
+- ``download_attachment``: ask for a signed link, then fetch the bytes; its decisions are
+  in `mm_assistants.dispatch.attachments`, and the dispatchers do its two requests
+  themselves (``_perform``).
 
-The decisions (`WaitPlan`, `download_link`, `attachment_output`) are pure; `wait_for_email_sync` and
-`wait_for_email_async` only do I/O and differ only in ``await``. The dispatchers do the two download
-requests themselves (``_perform``).
+The decisions (`WaitPlan` and the request helpers) are pure; `wait_for_email_sync` and
+`wait_for_email_async` only do I/O and differ only in ``await``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mm_assistants.dispatch.policy import dumps
-from mm_assistants.dispatch.shaping import shape_output
-from mm_assistants.multimail import ApiResponse
-from mm_assistants.multimail.errors import MultiMailError
 from mm_assistants.tools import RequestSpec
 
 INLINE_LIMIT = 50 * 1024
@@ -127,76 +122,3 @@ async def wait_for_email_async(
         if emails or delay is None:
             return response.status, wait_result(emails, clock() - started)
         await sleep(delay)
-
-
-def download_link(data: Any, request: RequestSpec) -> tuple[str, Any]:
-    """The URL (and its lifetime) from the first step's answer.
-
-    An answer without a ``download_url`` is MultiMail's fault, not the model's: it raises a
-    `MultiMailError`, which the dispatcher reports as an ``api_error`` output.
-    """
-    if not isinstance(data, dict) or not isinstance(data.get("download_url"), str):
-        raise MultiMailError(
-            "MultiMail's answer has no download_url for this attachment; try again later",
-            method=request.method,
-            path=request.path,
-            tool=request.tool,
-        )
-    return data["download_url"], data.get("expires_in_seconds")
-
-
-def attachment_output(
-    filename: str,
-    url: str,
-    expires: Any,
-    content: bytes,
-    content_type: str | None,
-    *,
-    complete: bool = True,
-    declared_size: str | None = None,
-    inline_limit: int = INLINE_LIMIT,
-) -> dict[str, Any]:
-    """Inline base64 up to ``inline_limit`` bytes (50 KB); beyond that, or when the
-    download stopped at the cap, the link and the size."""
-    size: int | None = len(content) if complete else None
-    if size is None and declared_size is not None and declared_size.isdigit():
-        size = int(declared_size)
-    answer: dict[str, Any] = {"filename": filename, "size_bytes": size}
-    if content_type:
-        answer["content_type"] = content_type
-    if complete and len(content) <= inline_limit:
-        answer["content_base64"] = base64.b64encode(content).decode("ascii")
-    else:
-        answer["download_url"] = url
-        answer["expires_in_seconds"] = expires
-        answer["note"] = (
-            f"not inlined: only files up to {inline_limit} bytes fit in this output; "
-            "share or open the link instead, before it expires"
-        )
-    return answer
-
-
-def attachment_answer(
-    filename: str, url: str, expires: Any, file: ApiResponse, max_output_chars: int
-) -> tuple[int, dict[str, Any]]:
-    """The ``download_attachment`` answer once the file was fetched: (status, answer).
-
-    The bytes are inlined only when the whole output still fits ``max_output_chars``:
-    base64 cut by the output bound would be a corrupt file, so a file that does not fit
-    goes back as its link instead.
-    """
-    content_type = file.headers.get("content-type")
-    options: dict[str, Any] = {
-        "complete": not file.truncated,
-        "declared_size": file.headers.get("content-length"),
-    }
-    answer = attachment_output(filename, url, expires, file.content, content_type, **options)
-    if "content_base64" in answer:
-        text = dumps(shape_output("download_attachment", answer))
-        if len(text) > max_output_chars:
-            room = max(max_output_chars - (len(text) - len(answer["content_base64"])), 0)
-            fits = room // 4 * 3  # base64 spends 4 characters on every 3 bytes
-            answer = attachment_output(
-                filename, url, expires, file.content, content_type, inline_limit=fits, **options
-            )
-    return file.status, answer

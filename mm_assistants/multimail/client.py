@@ -18,6 +18,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -89,15 +90,18 @@ class MultiMailClient(ClientCore):
         """
         return self._run(self._api_call(method, path, params, json, retry_safe))
 
-    def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
-        """Download a file MultiMail links to, e.g. an attachment's ``download_url``.
+    def fetch_url(
+        self, url: str, *, max_bytes: int | None = None, send_key: bool = True
+    ) -> ApiResponse:
+        """Download a file MultiMail links to, e.g. an attachment's signed ``url``.
 
         The API key is sent only when ``url`` has ``base_url``'s origin (scheme, host,
-        port), never to another host; a path starting with ``/`` is taken relative to
-        ``base_url``. The bytes are in ``content``. With ``max_bytes``, reading stops there
-        and the answer says ``truncated=True``.
+        port), never to another host, and never with ``send_key=False`` (for a signed link,
+        which needs none); a path starting with ``/`` is taken relative to ``base_url``.
+        The bytes are in ``content``. With ``max_bytes``, reading stops there and the
+        answer says ``truncated=True``.
         """
-        return self._run(self._file_call(url, max_bytes))
+        return self._run(_keyless(self._file_call(url, max_bytes), send_key))
 
     def _run(self, call: Call) -> ApiResponse:
         started = time.monotonic()
@@ -205,9 +209,11 @@ class AsyncMultiMailClient(ClientCore):
         """One API call; see `MultiMailClient.request`."""
         return await self._run(self._api_call(method, path, params, json, retry_safe))
 
-    async def fetch_url(self, url: str, *, max_bytes: int | None = None) -> ApiResponse:
+    async def fetch_url(
+        self, url: str, *, max_bytes: int | None = None, send_key: bool = True
+    ) -> ApiResponse:
         """Download a file MultiMail links to; see `MultiMailClient.fetch_url`."""
-        return await self._run(self._file_call(url, max_bytes))
+        return await self._run(_keyless(self._file_call(url, max_bytes), send_key))
 
     async def _run(self, call: Call) -> ApiResponse:
         started = time.monotonic()
@@ -270,3 +276,8 @@ class AsyncMultiMailClient(ClientCore):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+def _keyless(call: Call, send_key: bool) -> Call:
+    # send_key only ever takes the key away: it never adds it for another origin
+    return call if send_key else replace(call, authorized=False)

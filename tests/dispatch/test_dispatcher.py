@@ -443,17 +443,23 @@ def test_download_attachment_inlines_small_files_only(
     harness: Harness, api: respx.MockRouter, size: int
 ) -> None:
     api.get("/v1/mailboxes/mbx_1/emails/em_1/attachments/a.pdf/url").respond(
-        200, json={"download_url": "https://mm.test/files/a.pdf?sig=1", "expires_in_seconds": 300}
+        200,
+        json={
+            "url": "https://mm.test/files/a.pdf?sig=1",
+            "filename": "a.pdf",
+            "size_bytes": size,
+            "content_type": "application/pdf",
+            "expires_in": 300,
+        },
     )
-    api.get("/files/a.pdf").respond(
-        200, content=b"x" * size, headers={"content-type": "application/pdf"}
-    )
+    api.get("/files/a.pdf").respond(200, content=b"x" * size)
     result = harness.run(call("download_attachment", {"email_id": "em_1", "filename": "a.pdf"}))
     output = json.loads(result.output)
     assert output["size_bytes"] == size
     assert output["untrusted"]["filename"] == "a.pdf"
     assert ("content_base64" in output["untrusted"]) is (size == 10)
-    assert ("download_url" in output) is (size == 60_000)
+    assert ("note" in output) is (size == 60_000)
+    assert "sig=1" not in result.output  # the signed link never reaches the model
 
 
 def test_bad_configuration_fails_at_construction() -> None:

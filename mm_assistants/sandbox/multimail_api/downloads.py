@@ -1,12 +1,13 @@
 """Signed attachment links (pure): what ``GET .../attachments/{filename}/url`` hands out.
 
 MultiMail answers that route with a presigned link that works without an API key for one
-hour, one file only. The sandbox's link is ``/v1/downloads/<token>`` on its own origin; the
-token is ``<base64url JSON {blob, exp}>.<hex HMAC-SHA256>`` under a key derived from the
-sandbox's secret (so a download token can never pass for an identity claim or a signup
-challenge, which use the same secret). Whoever holds the link may fetch that file until
-``exp``, and nothing else: a changed token fails the signature (403), a late one is gone
-(410).
+hour, one file only. The sandbox's link is ``/v1/downloads/<filename>?token=<token>`` on
+its own origin (the token in the query, where clients and log filters look for a URL's
+secret); the token is ``<base64url JSON {blob, exp}>.<hex HMAC-SHA256>`` under a key
+derived from the sandbox's secret (so a download token can never pass for an identity
+claim or a signup challenge, which use the same secret). Whoever holds the link may fetch
+that file until ``exp``, and nothing else: a changed token fails the signature (403), a
+late one is gone (410).
 
 >>> token = sign_download("em_1/a.txt", expires=100.0, secret="s")
 >>> read_download(token, now=50.0, secret="s")
@@ -20,12 +21,18 @@ import hashlib
 import hmac
 import json
 import re
+from urllib.parse import quote
 
 from mm_assistants.sandbox.multimail_api.errors import ApiError, forbidden
 
 PREFIX = "/v1/downloads/"
 _PURPOSE = b"mm-sandbox attachment download v1"
 _HEX_DIGEST = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def link_path(filename: str, token: str) -> str:
+    """The path (and query) of the link to ``filename`` that ``token`` opens."""
+    return f"{PREFIX}{quote(filename, safe='')}?token={token}"
 
 
 def _key(secret: str) -> bytes:

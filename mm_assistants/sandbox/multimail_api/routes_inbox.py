@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from mm_assistants.sandbox.multimail_api import downloads, inbox, lifecycle
 from mm_assistants.sandbox.multimail_api.auth import Caller
-from mm_assistants.sandbox.multimail_api.errors import bad_request, not_found
+from mm_assistants.sandbox.multimail_api.errors import bad_request, forbidden, not_found
 from mm_assistants.sandbox.multimail_api.routing import (
     Context,
     api_route,
@@ -42,7 +42,7 @@ def routes(ctx: Context) -> list[Route]:
         api_route(ctx, "DELETE", f"{EMAIL}/tags/{{key}}", delete_tag, "send"),
         api_route(ctx, "GET", f"{EMAIL}/attachments/{{filename}}/url", attachment_url, "read"),
         api_route(ctx, "GET", f"{EMAIL}/attachments/{{filename}}", attachment, "read"),
-        open_route(ctx, "GET", downloads.PREFIX + "{token}", signed_download),
+        open_route(ctx, "GET", downloads.PREFIX + "{filename}", signed_download),
     ]
 
 
@@ -127,8 +127,9 @@ async def attachment_url(ctx: Context, request: Request, caller: Caller) -> Resp
     blob = _blob(ctx, request, caller)
     ttl = ctx.settings.download_url_ttl
     token = downloads.sign_download(blob["id"], expires=ctx.now() + ttl, secret=ctx.store.secret())
-    # base_url keeps a mount's root path, so the link works where this app is served
-    url = str(request.base_url).rstrip("/") + downloads.PREFIX + token
+    # base_url keeps a mount's root path, so the link works where this app is served; the
+    # token rides in the query, which clients and logs treat as the secret part of a URL
+    url = str(request.base_url).rstrip("/") + downloads.link_path(blob["name"], token)
     answer = {
         "url": url,
         "filename": path(request, "filename"),
@@ -146,15 +147,16 @@ async def attachment(ctx: Context, request: Request, caller: Caller) -> Response
 
 
 async def signed_download(ctx: Context, request: Request) -> Response:
-    """``GET /v1/downloads/{token}``: the bytes of the one file the token names, no key
-    needed; 403 for a token the sandbox did not sign, 410 once expired, 404 when the file
-    is gone."""
-    blob_id = downloads.read_download(
-        path(request, "token"), now=ctx.now(), secret=ctx.store.secret()
-    )
+    """``GET /v1/downloads/{filename}?token=...``: the bytes of the one file the token
+    names, no key needed; 403 for a token the sandbox did not sign (or for another file),
+    410 once expired, 404 when the file is gone."""
+    token = request.query_params.get("token", "")
+    blob_id = downloads.read_download(token, now=ctx.now(), secret=ctx.store.secret())
     blob = ctx.store.get("blobs", blob_id)
     if blob is None:
         raise not_found("Attachment")
+    if blob["name"] != path(request, "filename"):
+        raise forbidden("Invalid download link")
     body = base64.b64decode(blob["content_base64"])
     # a link is a credential: keep it out of shared caches
     headers = {"Cache-Control": "private, no-store"}

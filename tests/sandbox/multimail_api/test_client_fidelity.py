@@ -35,7 +35,7 @@ def test_the_url_answer_has_the_fields_the_client_reads(
     link = reader.get(_with_attachment(sandbox) + "/url").json()
     assert set(link) == {"url", "filename", "size_bytes", "content_type", "expires_in"}
     assert link["size_bytes"] == len(BIG)  # the client inlines below 50,000 by this number
-    assert link["url"].startswith("http://testserver/v1/downloads/")
+    assert link["url"].startswith("http://testserver/v1/downloads/big.bin?token=")
     anonymous = sandbox.client()
     assert anonymous.get(link["url"]).content == BIG
     assert anonymous.get(link["url"]).headers["cache-control"] == "private, no-store"
@@ -64,9 +64,9 @@ def test_a_tampered_link_is_forbidden(
     sandbox: Sandbox, reader: httpx.Client, tamper: object
 ) -> None:
     link = reader.get(_with_attachment(sandbox) + "/url").json()
-    token = link["url"].rsplit("/", 1)[1]
+    token = link["url"].split("?token=")[1]
     assert callable(tamper)
-    answer = sandbox.client().get(downloads.PREFIX + tamper(token))
+    answer = sandbox.client().get(downloads.PREFIX + "big.bin", params={"token": tamper(token)})
     assert answer.status_code == 403
     assert answer.json() == {"error": "Invalid download link"}
 
@@ -76,9 +76,15 @@ def test_a_link_names_one_file_only(sandbox: Sandbox, reader: httpx.Client) -> N
     second = reader.get(_with_attachment(sandbox, b"two", "b.txt") + "/url").json()
     assert sandbox.client().get(first["url"]).content == b"one"
     assert sandbox.client().get(second["url"]).content == b"two"
+    # the token names the file: another file's name in the path is refused
+    renamed = first["url"].replace("/a.txt?", "/b.txt?")
+    assert sandbox.client().get(renamed).status_code == 403
+    assert sandbox.client().get(first["url"].split("?")[0]).status_code == 403  # no token
     # a token forged under another secret (another sandbox's) is refused
-    forged = downloads.sign_download("x/b.txt", expires=4e9, secret="not this sandbox's")
-    assert sandbox.client().get(downloads.PREFIX + forged).status_code == 403
+    blob_id = first["url"]  # any blob id: the signature fails first
+    forged = downloads.sign_download(blob_id, expires=4e9, secret="not this sandbox's")
+    answer = sandbox.client().get(downloads.link_path("a.txt", forged))
+    assert answer.status_code == 403
 
 
 @pytest.mark.parametrize(
