@@ -20,6 +20,15 @@ a list of strings (any of them), matched case-insensitively:
 - ``last_user_message_contains``, ``last_tool_output_contains``: substring tests;
 - ``last_tool_name``: the function whose output is the newest equals one of these.
 
+Where a conversation stands: an Assistants run keeps its own progress; a Responses
+conversation continues the response named by ``previous_response_id``. Without it (the
+whole history sent as input items, the Agents SDK's default), the newest item in the input
+that the emulator made (a ``function_call`` by ``call_id``, an assistant message by ``id``)
+names the response continued; model turns after it, or in the whole input when no item is
+the emulator's (foreign ids, ``store: false``), move the script on by one slot each: a run
+of consecutive ``function_call`` items (one tool round) or an assistant message. Details in
+`mm_assistants.sandbox.openai_api.history`. Templates see every output in the input.
+
 A callable script is ``(ConversationState) -> turn`` (a dict as above or a `Turn`), or
 ``None`` when it has nothing more to say.
 """
