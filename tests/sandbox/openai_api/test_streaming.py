@@ -8,7 +8,7 @@ from typing import Any
 import openai
 from openai import AssistantEventHandler
 from openai.types.beta import AssistantStreamEvent
-from openai.types.beta.threads import Message, Text, TextDelta
+from openai.types.beta.threads import Message, Run, Text, TextDelta
 from openai.types.beta.threads.runs import ToolCall, ToolCallDelta
 
 from tests.sandbox.openai_api.support import Emulator, function_tools
@@ -51,16 +51,36 @@ def setup(client: openai.OpenAI, emulator: Emulator) -> tuple[str, str]:
     return assistant.id, thread.id
 
 
+def start_streamed(
+    client: openai.OpenAI, assistant_id: str, thread_id: str, handler: Recorder
+) -> Run:
+    """A streamed run on the thread, followed to its end with ``handler``."""
+    with client.beta.threads.runs.stream(
+        thread_id=thread_id, assistant_id=assistant_id, event_handler=handler
+    ) as stream:
+        stream.until_done()
+        return stream.get_final_run()
+
+
+def submit_streamed(client: openai.OpenAI, run: Run, output: str, handler: Recorder) -> Run:
+    """Answer every pending call of ``run`` with ``output``, streamed to ``handler``."""
+    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
+    with client.beta.threads.runs.submit_tool_outputs_stream(
+        run_id=run.id,
+        thread_id=run.thread_id,
+        tool_outputs=[{"tool_call_id": c.id, "output": output} for c in calls],
+        event_handler=handler,
+    ) as stream:
+        stream.until_done()
+        return stream.get_final_run()
+
+
 def test_stream_create_then_submit_until_completed(
     client: openai.OpenAI, emulator: Emulator
 ) -> None:
     assistant_id, thread_id = setup(client, emulator)
     first = Recorder()
-    with client.beta.threads.runs.stream(
-        thread_id=thread_id, assistant_id=assistant_id, event_handler=first
-    ) as stream:
-        stream.until_done()
-        run = stream.get_final_run()
+    run = start_streamed(client, assistant_id, thread_id, first)
     assert run.status == "requires_action"
     assert first.events == [
         "thread.run.created",
@@ -71,16 +91,8 @@ def test_stream_create_then_submit_until_completed(
         *["thread.run.step.delta"] * 4,  # per call: its id and name, then one argument piece
         "thread.run.requires_action",
     ]
-    calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
     second = Recorder()
-    with client.beta.threads.runs.submit_tool_outputs_stream(
-        run_id=run.id,
-        thread_id=thread_id,
-        tool_outputs=[{"tool_call_id": c.id, "output": '{"n": 7}'} for c in calls],
-        event_handler=second,
-    ) as stream:
-        stream.until_done()
-        final = stream.get_final_run()
+    final = submit_streamed(client, run, '{"n": 7}', second)
     assert final.status == "completed"
     text = "Answers: 7 and a rather long tail to split into several deltas."
     assert second.done == [text]
@@ -174,11 +186,7 @@ def test_tool_call_handlers_fire(client: openai.OpenAI, emulator: Emulator) -> N
     assistant_id, thread_id = setup(client, emulator)
     emulator.control.update(text_chunk_chars=4)  # several argument pieces per call
     handler = ToolRecorder()
-    with client.beta.threads.runs.stream(
-        thread_id=thread_id, assistant_id=assistant_id, event_handler=handler
-    ) as stream:
-        stream.until_done()
-        run = stream.get_final_run()
+    run = start_streamed(client, assistant_id, thread_id, handler)
     calls = run.required_action.submit_tool_outputs.tool_calls  # type: ignore[union-attr]
     assert handler.created == [(c.id, "lookup") for c in calls]
     assert handler.finished == [(c.id, "lookup", c.function.arguments) for c in calls]
@@ -189,13 +197,7 @@ def test_tool_call_handlers_fire(client: openai.OpenAI, emulator: Emulator) -> N
     assert all(len(pieces) > 1 for pieces in handler.argument_deltas.values())
 
     after = ToolRecorder()
-    with client.beta.threads.runs.submit_tool_outputs_stream(
-        run_id=run.id,
-        thread_id=thread_id,
-        tool_outputs=[{"tool_call_id": c.id, "output": '{"n": 3}'} for c in calls],
-        event_handler=after,
-    ) as stream:
-        stream.until_done()
+    submit_streamed(client, run, '{"n": 3}', after)
     assert after.events[0] == "thread.run.step.completed"
     assert "".join(after.deltas) == (
         "Answers: 3 and a rather long tail to split into several deltas."
