@@ -3,8 +3,10 @@
 >>> assistant = create_assistant(OpenAI(), model="gpt-4.1", mailbox_id="mbx_1")  # doctest: +SKIP
 >>> update_assistant_tools(OpenAI(), assistant.id, version="v2")  # doctest: +SKIP
 
-Both record the schema set on the assistant as ``metadata["mm_schema_version"]``, so a
-later upgrade (or a person reading the assistant) can tell which tools it was given.
+Both record the schema set on the assistant as ``metadata["mm_schema_version"]``, and the
+tool set as ``metadata["mm_profile"]`` (or, for an explicit ``tools=[...]`` list,
+``metadata["mm_tools"]``), so a later upgrade, ``mm-assistants run`` or a person reading the
+assistant can tell which tools it was given.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ DEFAULT_INSTRUCTIONS = (
 )
 #: The metadata key that records which bundled schema set an assistant's tools come from.
 SCHEMA_VERSION_KEY = "mm_schema_version"
+#: The metadata key that records the profile an assistant's tools come from.
+PROFILE_KEY = "mm_profile"
+#: The metadata key that records an explicit tool list (comma-separated names); a list
+#: longer than one value continues in ``mm_tools_2``, ``mm_tools_3``, ...
+TOOLS_KEY = "mm_tools"
 #: The Assistants API keeps at most this many metadata pairs per assistant.
 MAX_METADATA_KEYS = 16
+#: ... and values of at most this many characters.
+MAX_METADATA_CHARS = 512
 
 
 def pick_registry(version: str | None, registry: ToolRegistry | None) -> ToolRegistry:
@@ -58,6 +67,81 @@ def with_schema_version(
             "yourself in place of one"
         )
     return merged
+
+
+def tool_set_metadata(profile: str | None, tools: Iterable[str] | None) -> dict[str, str]:
+    """The metadata pairs that record a tool set: ``mm_profile``, or for an explicit list
+    ``mm_tools`` (names joined by commas, continued in ``mm_tools_2``... past 512 characters).
+
+    >>> tool_set_metadata("signup", None)
+    {'mm_profile': 'signup'}
+    >>> tool_set_metadata("agent", ["read_email", "list_spam"])
+    {'mm_tools': 'read_email,list_spam'}
+    """
+    if tools is None:
+        return {} if profile is None else {PROFILE_KEY: profile}
+    chunks: list[str] = []
+    for name in dict.fromkeys(tools):
+        if chunks and len(chunks[-1]) + 1 + len(name) <= MAX_METADATA_CHARS:
+            chunks[-1] += "," + name
+        else:
+            chunks.append(name)
+    return {_tools_key(index): chunk for index, chunk in enumerate(chunks)}
+
+
+def recorded_tool_set(
+    metadata: Mapping[str, Any] | None,
+) -> tuple[str | None, tuple[str, ...] | None]:
+    """``(profile, tools)`` as an assistant's metadata records them (`tool_set_metadata`):
+    the explicit list when there is one, else the profile; ``(None, None)`` when neither
+    is recorded (an assistant made without this library, or before it recorded them)."""
+    metadata = metadata or {}
+    chunks = []
+    for index in range(MAX_METADATA_KEYS):
+        value = str(metadata.get(_tools_key(index)) or "").strip()
+        if not value:
+            break
+        chunks.append(value)
+    names = tuple(name.strip() for chunk in chunks for name in chunk.split(",") if name.strip())
+    if names:
+        return None, names
+    profile = str(metadata.get(PROFILE_KEY) or "").strip()
+    return profile or None, None
+
+
+def with_tool_set(
+    current: Mapping[str, Any] | None,
+    given: Mapping[str, Any] | None,
+    version: str,
+    profile: str | None,
+    tools: Iterable[str] | None,
+) -> dict[str, Any]:
+    """`with_schema_version`, plus the record of the tool set (`tool_set_metadata`).
+
+    The old record is always dropped from ``current`` (an update to another tool set must
+    not leave the previous one behind). The new one is added when the caller's ``given``
+    pairs set none of its keys and the 16 pairs leave room for it; when they do not, the
+    tool set is simply not recorded (``mm-assistants run`` is then told with ``--profile``):
+    only the schema version is ever a reason to refuse.
+    """
+    kept = {key: value for key, value in (current or {}).items() if not _records_tool_set(key)}
+    merged = with_schema_version(kept, given, version)
+    if given is not None and any(_records_tool_set(key) for key in given):
+        return merged
+    record = tool_set_metadata(profile, tools)
+    if len(merged) + len(record) > MAX_METADATA_KEYS:
+        return merged
+    return {**merged, **record}
+
+
+def _tools_key(index: int) -> str:
+    return TOOLS_KEY if index == 0 else f"{TOOLS_KEY}_{index + 1}"
+
+
+def _records_tool_set(key: str) -> bool:
+    # mm_profile, mm_tools, mm_tools_2, ...: a key of the caller's like mm_tools_note stays
+    number = key.removeprefix(TOOLS_KEY + "_")
+    return key in (PROFILE_KEY, TOOLS_KEY) or (number != key and number.isdigit())
 
 
 def _assistant_tools(
@@ -97,13 +181,15 @@ def create_assistant(
     ``version`` picks the bundled schema set (``"v2"``); left out, it is the registry's, or
     the default set (v1: new tools are never given silently). ``mailbox_id`` hides the
     ``mailbox_id`` argument from the model (the dispatcher fills it). The schema set is
-    recorded as ``metadata["mm_schema_version"]`` unless ``metadata`` sets that key. Extra
+    recorded as ``metadata["mm_schema_version"]`` unless ``metadata`` sets that key, and the
+    tool set as ``metadata["mm_profile"]`` (or ``mm_tools``) when there is room. Extra
     keyword arguments (``name``, ``metadata``, ``temperature``, …) go to
     ``client.beta.assistants.create``. Returns the SDK's ``Assistant``.
     """
     reg = pick_registry(version, registry)
     exported = _assistant_tools(reg, profile, tools, mailbox_id, strict, allow_self_approval)
-    metadata = with_schema_version(None, kwargs.pop("metadata", None), reg.version)
+    given = kwargs.pop("metadata", None)
+    metadata = with_tool_set(None, given, reg.version, profile, tools)
     return call_assistants(
         openai_client.beta.assistants.create,
         model=model,
@@ -137,14 +223,19 @@ def update_assistant_tools(
 
     The assistant's metadata is kept and ``metadata["mm_schema_version"]`` set to the new
     set, unless the ``metadata`` you pass sets it; a `ValueError` is raised before any change
-    if that would exceed the 16 keys the Assistants API keeps. Returns the updated
-    ``Assistant``.
+    if that would exceed the 16 keys the Assistants API keeps. The record of the tool set
+    (``mm_profile``/``mm_tools``) is replaced by the new one, room permitting. Returns the
+    updated ``Assistant``.
     """
     reg = pick_registry(version, registry)
     exported = _assistant_tools(reg, profile, tools, mailbox_id, strict, allow_self_approval)
     current = call_assistants(openai_client.beta.assistants.retrieve, assistant_id)
-    metadata = with_schema_version(
-        getattr(current, "metadata", None), kwargs.pop("metadata", None), reg.version
+    metadata = with_tool_set(
+        getattr(current, "metadata", None),
+        kwargs.pop("metadata", None),
+        reg.version,
+        profile,
+        tools,
     )
     names = multimail_names(reg)
     kept = [_plain(tool) for tool in current.tools if _function_name(tool) not in names]

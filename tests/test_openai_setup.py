@@ -22,7 +22,14 @@ from mm_assistants import (
     load_registry,
     update_assistant_tools,
 )
-from mm_assistants.openai_setup import multimail_names, pick_registry, with_schema_version
+from mm_assistants.openai_setup import (
+    multimail_names,
+    pick_registry,
+    recorded_tool_set,
+    tool_set_metadata,
+    with_schema_version,
+    with_tool_set,
+)
 
 
 def assistant(tools: list[Any]) -> dict[str, Any]:
@@ -113,9 +120,9 @@ def test_create_on_v2_sends_v2_tools_and_records_the_version() -> None:
     v2, default = (body for _, _, body in fake.requests)
     assert v2["tools"] == load_registry("v2").tools("assistants")
     assert "report_spam" in names_of(v2["tools"])
-    assert v2["metadata"] == {"team": "ops", "mm_schema_version": "v2"}
+    assert v2["metadata"] == {"team": "ops", "mm_schema_version": "v2", "mm_profile": "agent"}
     assert default["tools"] == load_registry("v1").tools("assistants")
-    assert default["metadata"] == {"mm_schema_version": "v1"}
+    assert default["metadata"] == {"mm_schema_version": "v1", "mm_profile": "agent"}
 
 
 def test_update_to_v2_swaps_every_multimail_tool_and_keeps_the_rest() -> None:
@@ -141,7 +148,7 @@ def test_update_to_v2_swaps_every_multimail_tool_and_keeps_the_rest() -> None:
     ]
     assert body["tools"][3:] == expected
     assert "list_spam" not in names_of(body["tools"])
-    assert body["metadata"] == {"team": "ops", "mm_schema_version": "v2"}
+    assert body["metadata"] == {"team": "ops", "mm_schema_version": "v2", "mm_profile": "agent"}
 
 
 def test_a_user_function_named_like_a_multimail_tool_is_replaced() -> None:
@@ -169,16 +176,23 @@ def test_the_names_removed_are_those_of_every_bundled_set_and_the_registry() -> 
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        pytest.param(None, {"team": "ops", "mm_schema_version": "v2"}, id="kept"),
+        pytest.param(
+            None, {"team": "ops", "mm_schema_version": "v2", "mm_profile": "agent"}, id="kept"
+        ),
         pytest.param(
             {"owner": "ana"},
-            {"team": "ops", "owner": "ana", "mm_schema_version": "v2"},
+            {"team": "ops", "owner": "ana", "mm_schema_version": "v2", "mm_profile": "agent"},
             id="merged",
         ),
         pytest.param(
             {"mm_schema_version": "pinned", "team": "sales"},
-            {"team": "sales", "mm_schema_version": "pinned"},
+            {"team": "sales", "mm_schema_version": "pinned", "mm_profile": "agent"},
             id="the-caller-sets-it",
+        ),
+        pytest.param(
+            {"mm_profile": "mine"},
+            {"team": "ops", "mm_schema_version": "v2", "mm_profile": "mine"},
+            id="the-caller-sets-the-profile",
         ),
     ],
 )
@@ -223,3 +237,54 @@ def test_version_and_registry_must_agree() -> None:
     assert pick_registry(None, v2) is v2
     assert pick_registry(None, None).version == "v1"
     assert pick_registry("v2", None) is v2
+
+
+def test_the_tool_set_is_recorded_and_read_back() -> None:
+    fake = FakeOpenAI({("POST", "/assistants"): assistant([])})
+    with pytest.warns(AssistantsSunsetWarning):
+        create_assistant(fake.client(), model="m", version="v2", profile="signup")
+    create_assistant(fake.client(), model="m", tools=["read_email", "check_inbox"])
+    signup, listed = (body["metadata"] for _, _, body in fake.requests)
+    assert signup == {"mm_schema_version": "v2", "mm_profile": "signup"}
+    assert listed == {"mm_schema_version": "v1", "mm_tools": "read_email,check_inbox"}
+    assert recorded_tool_set(signup) == ("signup", None)
+    assert recorded_tool_set(listed) == (None, ("read_email", "check_inbox"))
+    assert recorded_tool_set({"mm_schema_version": "v1"}) == (None, None)
+    assert recorded_tool_set(None) == (None, None)
+
+
+def test_a_list_longer_than_one_value_continues_in_numbered_keys() -> None:
+    everything = list(load_registry("v2"))
+    record = tool_set_metadata(None, everything)
+    assert list(record) == ["mm_tools", "mm_tools_2"]  # 673 characters: two values
+    assert all(len(value) <= 512 for value in record.values())
+    assert recorded_tool_set({"team": "ops", **record}) == (None, tuple(everything))
+
+
+def test_an_update_replaces_the_old_record_of_the_tool_set() -> None:
+    current = assistant([])
+    current["metadata"] = {
+        "mm_schema_version": "v1",
+        "mm_tools": "read_email",
+        "mm_tools_2": "check_inbox",
+        "mm_tools_note": "mine",  # not a continuation: kept
+    }
+    fake = updating(current)
+    with pytest.warns(AssistantsSunsetWarning):
+        update_assistant_tools(fake.client(), "asst_1", version="v2", profile="reviewer")
+    assert fake.requests[-1][2]["metadata"] == {
+        "mm_schema_version": "v2",
+        "mm_tools_note": "mine",
+        "mm_profile": "reviewer",
+    }
+
+
+def test_no_room_for_the_tool_set_records_only_the_version() -> None:
+    # 15 keys of the caller's: the version still fits (as before), the tool set does not
+    own = {f"k{i}": "v" for i in range(15)}
+    merged = with_tool_set({"mm_profile": "agent"}, own, "v2", "reviewer", None)
+    assert merged == {**own, "mm_schema_version": "v2"}  # the stale agent record is gone too
+    assert (
+        with_tool_set(None, {f"k{i}": "v" for i in range(14)}, "v2", "signup", None)["mm_profile"]
+        == "signup"
+    )

@@ -5,6 +5,9 @@ the answer, so a wrong ``--base-url`` is not reported as "no such email".
 without the ``read`` scope gets a 403, which still proves the server is MultiMail). A 404 there
 means the URL points at another server, e.g. the OpenAI half of the sandbox.
 
+A client without a key (a signup: `MultiMailClient.without_key`) is only asked whether the
+URL is MultiMail's: MultiMail's 401 there proves it is.
+
 `judge` decides from the answer (pure); `check_multimail` asks and raises a `CliError`.
 """
 
@@ -50,12 +53,19 @@ def multimail_options(key_help: str = "a MultiMail API key") -> argparse.Argumen
     return common
 
 
-def open_client(args: argparse.Namespace) -> MultiMailClient:
+def open_client(args: argparse.Namespace, *, keyed: bool = True) -> MultiMailClient:
     """A `MultiMailClient` from ``--api-key``/``--base-url`` (or the environment); a missing
-    key or a malformed URL is a `CliError` that names the flags."""
+    key or a malformed URL is a `CliError` that names the flags.
+
+    ``keyed=False`` (a tool set that needs no key) sends no key at all, whatever
+    ``--api-key``/``MULTIMAIL_API_KEY`` hold: an existing account's key has no business on
+    another account's signup.
+    """
     from mm_assistants.multimail import MultiMailClient
 
     try:
+        if not keyed:
+            return MultiMailClient.without_key(base_url=args.base_url)
         return MultiMailClient(api_key=args.api_key, base_url=args.base_url)
     except ValueError as exc:  # no key, or a malformed URL: the message never holds the key
         raise configuration(exc, ("api_key", "base_url")) from None
@@ -74,7 +84,8 @@ def judge(status: int, body: Any) -> Verdict:
 
 
 def check_multimail(client: MultiMailClient) -> None:
-    """Raise a `CliError` unless ``client`` talks to MultiMail with a key it accepts.
+    """Raise a `CliError` unless ``client`` talks to MultiMail with a key it accepts (for a
+    client without a key: unless it talks to MultiMail).
 
     An unreachable server raises the client's `TransportError` (``main`` explains it).
     """
@@ -85,7 +96,7 @@ def check_multimail(client: MultiMailClient) -> None:
         if exc.status is None:  # not reached at all: the caller's explanation says so
             raise
         verdict = judge(exc.status, None)
-    if verdict == "bad_key":
+    if verdict == "bad_key" and client.has_key:
         raise CliError(f"MultiMail refused the API key (401): {MULTIMAIL_KEY_HINT}", REFUSED)
     if verdict == "not_multimail":
         raise CliError(NOT_MULTIMAIL, CONFIGURATION)

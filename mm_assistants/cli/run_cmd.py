@@ -5,9 +5,15 @@ It reads ``OPENAI_API_KEY``/``OPENAI_BASE_URL`` from the environment, like the S
 ``MULTIMAIL_MAILBOX_ID`` for the default mailbox. The helpers ``assistant create`` and
 ``assistant update`` share with it (`mm_assistants.cli.assistant_cmd`) live here too.
 
-``run`` answers the assistant's calls with the schema set the assistant records
-(``metadata["mm_schema_version"]``, written by ``assistant create``/``update``), else v1;
-``--schema-version`` overrides it, with a warning when the two disagree.
+``run`` answers the assistant's calls with the schema set and the tool set the assistant
+records (``metadata["mm_schema_version"]`` and ``mm_profile``/``mm_tools``, written by
+``assistant create``/``update``), else v1 and the agent profile; ``--schema-version`` and
+``--profile`` override them, with a warning when they disagree.
+
+``--message`` starts a new thread; with ``--thread`` it is added to that thread as the run
+starts (an operator pasting an emailed code). A tool set that needs no MultiMail key (the
+``signup`` profile) runs without one: its requests carry no key, and the start-up check
+only asks whether the URL is MultiMail's.
 
 ``run`` limits the model to the mailbox it is given (``--mailbox-id`` or
 ``MULTIMAIL_MAILBOX_ID``); ``--any-mailbox`` widens that to every mailbox the key reaches.
@@ -26,10 +32,12 @@ import argparse
 import json
 import os
 import sys
+import uuid
 from typing import Any
 
 from mm_assistants.cli.errors import CliError, configuration, warnings_as_notes
 from mm_assistants.cli.preflight import check_multimail, multimail_options, open_client
+from mm_assistants.cli.profile_choice import ToolSetChoice, choose_tool_set, needs_key, recorded
 from mm_assistants.cli.schema_choice import choose_version, recorded_version
 from mm_assistants.cli.secrets_out import SecretsFile, refused_note
 from mm_assistants.review.untrusted import printable
@@ -54,9 +62,11 @@ def register(subparsers: Any) -> None:
         "with MultiMail. OpenAI comes from $OPENAI_API_KEY and $OPENAI_BASE_URL.",
     )
     run.add_argument("--assistant", required=True, help="the assistant id (asst_...)")
-    target = run.add_mutually_exclusive_group(required=True)
-    target.add_argument("--thread", help="run on this existing thread")
-    target.add_argument("--message", help="start a new thread with this user message")
+    run.add_argument("--thread", help="run on this existing thread")
+    run.add_argument(
+        "--message",
+        help="the user message: starts a new thread, or with --thread is added to that one",
+    )
     run.add_argument(
         "--mode", choices=("poll", "stream"), default="poll", help="how to follow the run"
     )
@@ -73,7 +83,11 @@ def register(subparsers: Any) -> None:
         "default one)",
     )
     run.add_argument(
-        "--profile", choices=PROFILE_NAMES, default="agent", help="which tools the model may call"
+        "--profile",
+        choices=PROFILE_NAMES,
+        default=None,
+        help="which tools the model may call (default: the tool set the assistant records, "
+        "else agent); signup needs no MultiMail key",
     )
     run.add_argument(
         "--allow-self-approval",
@@ -115,12 +129,17 @@ def schema_version_option(
     )
 
 
-def registry_for(version: str, profile: str) -> ToolRegistry:
-    """The schema set ``version``, once ``profile`` is known to exist in it."""
+def registry_for(
+    version: str, profile: str | None, tools: tuple[str, ...] | None = None
+) -> ToolRegistry:
+    """The schema set ``version``, once ``profile`` (or the ``tools`` an assistant records)
+    is known to exist in it."""
     registry = load_registry(version)
     try:
-        registry.resolve(profile=profile, allow_self_approval=True)
-    except ValueError:  # e.g. the signup profile, which exists from v2 on
+        registry.resolve(profile=profile, tools=tools, allow_self_approval=True)
+    except ValueError as exc:  # e.g. the signup profile, which exists from v2 on
+        if tools is not None:
+            raise CliError(f"the tools the assistant records (metadata mm_tools): {exc}") from None
         raise CliError(
             f"--profile {profile} is not in schema set {version}: pass the "
             f"--schema-version that has it ({', '.join(SCHEMA_VERSIONS)})"
@@ -149,6 +168,8 @@ def mailbox_of(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if not args.thread and not args.message:
+        raise CliError("pass --message to start a new thread, --thread to run on one, or both")
     # opened first: a file that may not hold secrets is refused before anything runs
     secrets = SecretsFile.open(args.secrets_file) if args.secrets_file else None
     try:
@@ -166,17 +187,26 @@ def _drive(args: argparse.Namespace, secrets: SecretsFile | None) -> int:
 
     openai = openai_client()
     mailbox_id = mailbox_of(args)
-    with open_client(args) as client:
-        check_multimail(client)
-        # the Assistants sunset warning becomes one "note:" line, not a Python warning, and
-        # only once the run is through: a failure here is its one error line alone
-        with warnings_as_notes():
-            registry = registry_for(_schema_version(openai, args), args.profile)
+    # the Assistants sunset warning becomes one "note:" line, not a Python warning, and only
+    # once the run is through: a failure anywhere here is its one error line alone
+    with warnings_as_notes():
+        # the assistant first: the tool set it records decides whether MultiMail needs a key
+        version, tool_set, warnings = _choices(openai, args)
+        registry = registry_for(version, tool_set.profile, tool_set.tools)
+        names = registry.resolve(
+            profile=tool_set.profile, tools=tool_set.tools, allow_self_approval=True
+        )
+        keyed = needs_key(registry, names)
+        with open_client(args, keyed=keyed) as client:
+            check_multimail(client)
+            for line in warnings:  # said once the setup is known good, like every warning
+                print(printable(line), file=sys.stderr)
             try:
                 dispatcher = Dispatcher(
                     client,
                     registry=registry,
-                    profile=args.profile,
+                    profile=tool_set.profile,
+                    tools=tool_set.tools,
                     mailbox_id=mailbox_id,
                     allowed_mailboxes=ANY_MAILBOX if args.any_mailbox else None,
                     allow_self_approval=args.allow_self_approval,
@@ -184,9 +214,9 @@ def _drive(args: argparse.Namespace, secrets: SecretsFile | None) -> int:
                 )
             except ValueError as exc:  # a mailbox id that cannot be one; admin without the flag
                 raise configuration(exc, ("mailbox_id", "allow_self_approval")) from None
-            if not mailbox_id and not args.any_mailbox:
-                # An unscoped run is allowed (a key for one mailbox needs no more), never silent;
-                # said once the setup is known good, so an error line stays alone
+            if not mailbox_id and not args.any_mailbox and keyed:
+                # An unscoped run is allowed (a key for one mailbox needs no more), never silent
+                # (a keyless run reaches no mailbox at all: nothing to say)
                 print(
                     f"warning: no --mailbox-id (or {MAILBOX_VARIABLE}): the model may use every "
                     "mailbox the API key reaches; pass --any-mailbox to mean it",
@@ -201,10 +231,7 @@ def _drive(args: argparse.Namespace, secrets: SecretsFile | None) -> int:
                 mode=args.mode,
                 approvals=ApprovalPolicy(max_wait=args.max_wait),
             )
-            if args.thread:
-                outcome = driver.run(args.thread, args.assistant)
-            else:
-                outcome = driver.create_thread_and_run(args.assistant, [args.message])
+            outcome = _start(driver, args)
     if args.json:
         print(json.dumps(outcome.as_dict(), indent=2))
     else:
@@ -218,12 +245,26 @@ def _drive(args: argparse.Namespace, secrets: SecretsFile | None) -> int:
     return 0 if outcome.status == "completed" else 1
 
 
-def _schema_version(openai: Any, args: argparse.Namespace) -> str:
-    # one retrieve: the set the assistant records decides unless the flag says otherwise
+def _start(driver: Any, args: argparse.Namespace) -> Any:
+    if not args.thread:
+        return driver.create_thread_and_run(args.assistant, [args.message])
+    if not args.message:
+        return driver.run(args.thread, args.assistant)
+    from mm_assistants.drivers.assistants_start import KeyedMessage
+
+    # posted with the run that carries it; a thread busy with another run has that run driven
+    # to its end first, then the message goes with a new one. The key is this command's own:
+    # the same words typed again later are a new message, not a repeat to leave out.
+    message = KeyedMessage(key=f"cli_{uuid.uuid4().hex}", content=args.message)
+    return driver.run_messages(args.thread, args.assistant, [message], check_posted=False)
+
+
+def _choices(openai: Any, args: argparse.Namespace) -> tuple[str, ToolSetChoice, list[str]]:
+    # one retrieve: the sets the assistant records decide unless the flags say otherwise
     from mm_assistants._sunset import call_assistants
 
     assistant = call_assistants(openai.beta.assistants.retrieve, args.assistant)
-    choice = choose_version(args.assistant, args.schema_version, recorded_version(assistant))
-    if choice.warning is not None:
-        print(printable(choice.warning), file=sys.stderr)
-    return choice.version
+    version = choose_version(args.assistant, args.schema_version, recorded_version(assistant))
+    tool_set = choose_tool_set(args.assistant, args.profile, *recorded(assistant))
+    warnings = [line for line in (version.warning, tool_set.warning) if line is not None]
+    return version.version, tool_set, warnings

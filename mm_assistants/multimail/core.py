@@ -10,7 +10,7 @@ import os
 import random as _random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -42,8 +42,13 @@ BASE_URL_ENV = "MULTIMAIL_API_URL"
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 #: Failures raised before the request left this machine: repeating it cannot send twice.
 NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# What `ClientCore.without_key` passes as the key; compared by identity, and a character no
+# key may hold (``_api_key`` refuses it), so no key given by a user can ever be taken for it.
+_WITHOUT_KEY = "\x00without a key"
 
 logger = logging.getLogger("mm_assistants.multimail")
+
+_Client = TypeVar("_Client", bound="ClientCore")
 
 
 class ClientCore:
@@ -58,7 +63,8 @@ class ClientCore:
         user_agent: str | None,
         random: Callable[[], float] | None,
     ) -> None:
-        self._api_key = _api_key(api_key)
+        # None only for `without_key`: no Authorization header at all, never an empty "Bearer "
+        self._api_key = None if api_key is _WITHOUT_KEY else _api_key(api_key)
         self.base_url = _base_url(base_url)
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise TypeError(f"timeout is a number of seconds, got {type(timeout).__name__}")
@@ -75,9 +81,27 @@ class ClientCore:
         # in the application's logs with their token.
         install_log_redaction()
 
+    @classmethod
+    def without_key(cls: type[_Client], **options: Any) -> _Client:
+        """A client that sends no API key, for MultiMail's endpoints that need none (signing
+        up: ``request_challenge``, ``create_account``, ``activate_account``,
+        ``resend_confirmation``); any other endpoint answers it with a 401. ``options`` are
+        the constructor's other keyword arguments (``base_url``, ``timeout``, ...).
+
+        ``MULTIMAIL_API_KEY`` is not read: a key for another account has no business on a
+        signup's requests.
+        """
+        return cls(_WITHOUT_KEY, **options)
+
+    @property
+    def has_key(self) -> bool:
+        """Whether requests carry an API key (False only for `without_key`)."""
+        return self._api_key is not None
+
     def __repr__(self) -> str:
+        shown = REDACTED if self._api_key is not None else None
         return (
-            f"{type(self).__name__}(base_url={self.base_url!r}, api_key={REDACTED}, "
+            f"{type(self).__name__}(base_url={self.base_url!r}, api_key={shown}, "
             f"timeout={self.timeout!r}, retry={self.retry!r})"
         )
 
@@ -139,7 +163,7 @@ class ClientCore:
         headers = {"Accept": "application/json", "User-Agent": self.user_agent}
         if call.body is not None:
             headers["Content-Type"] = "application/json"
-        if call.authorized:
+        if call.authorized and self._api_key is not None:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
@@ -165,7 +189,9 @@ class ClientCore:
                 truncated=exchange.truncated,
             )
         data, text = decode_body(exchange.content, headers)
-        body = scrub(data if data is not None else text, self._api_key)
+        body = data if data is not None else text
+        if self._api_key is not None:
+            body = scrub(body, self._api_key)
         return error_from_response(
             exchange.status, body, headers, call.method, call.path, now=time.time(), tool=call.tool
         )
@@ -205,7 +231,8 @@ class ClientCore:
             what = "timed out"
         else:
             what = "could not connect" if never_sent else "failed"
-        detail = " ".join(str(exc).replace(self._api_key, REDACTED).split())[:200]
+        shown = str(exc) if self._api_key is None else str(exc).replace(self._api_key, REDACTED)
+        detail = " ".join(shown.split())[:200]
         plural = "" if attempts == 1 else "s"
         message = (
             f"{call.method} {call.path} {what} after {attempts} attempt{plural} "

@@ -130,7 +130,9 @@ def test_run_with_openai_pointing_at_the_multimail_half(
 def test_run_with_multimail_unreachable(
     sandbox: Sandbox, assistant_id: str, closed_port: str
 ) -> None:
-    finished = command(sandbox, {"MULTIMAIL_API_URL": closed_port}, *RUN, "--assistant", "a")
+    finished = command(
+        sandbox, {"MULTIMAIL_API_URL": closed_port}, *RUN, "--assistant", assistant_id
+    )
     assert "could not reach MultiMail" in one_line(finished, 1, "run")
 
 

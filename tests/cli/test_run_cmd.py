@@ -54,32 +54,46 @@ def test_a_run_that_does_not_complete_exits_1_and_says_how_it_ended(
 
 
 class CapturingDriver:
-    """Stands in for AssistantsRunDriver: keeps the dispatcher ``run`` built, runs nothing."""
+    """Stands in for AssistantsRunDriver: keeps the dispatcher ``run`` built and how the run
+    was started (``starts``: the method and its arguments), runs nothing."""
 
     dispatchers: ClassVar[list[Any]] = []
+    starts: ClassVar[list[tuple[Any, ...]]] = []
 
     def __init__(self, openai: Any, dispatcher: Any, **options: Any) -> None:
         self.dispatchers.append(dispatcher)
 
     def create_thread_and_run(self, assistant_id: str, messages: list[str]) -> Any:
+        return self._started("create_thread_and_run", assistant_id, messages)
+
+    def run(self, thread_id: str, assistant_id: str) -> Any:
+        return self._started("run", thread_id, assistant_id)
+
+    def run_messages(self, thread_id: str, assistant_id: str, messages: Any, **kw: Any) -> Any:
+        return self._started("run_messages", thread_id, assistant_id, list(messages), kw)
+
+    def _started(self, *how: Any) -> Any:
         from mm_assistants import RunOutcome
 
+        self.starts.append(how)
         return RunOutcome(status="completed")
 
 
-def run_offline(monkeypatch: pytest.MonkeyPatch, recorded: str | None) -> Any:
+def run_offline(monkeypatch: pytest.MonkeyPatch, recorded: str | None, **metadata: str) -> Any:
     """Point ``run`` at a MultiMail that is not served and an OpenAI whose assistant records
-    ``recorded``; the driver only keeps the dispatcher. Returns the OpenAI stand-in."""
+    schema set ``recorded`` (and the ``metadata`` pairs); the driver only keeps the
+    dispatcher. Returns the OpenAI stand-in."""
     import mm_assistants
     from mm_assistants.cli import run_cmd
 
-    openai = recording(recorded)
+    openai = recording(recorded, **metadata)
     monkeypatch.setenv("MULTIMAIL_API_KEY", "mm_test_key")
     monkeypatch.setenv("MULTIMAIL_API_URL", "https://mm.test")
     monkeypatch.setattr(run_cmd, "openai_client", lambda: openai)
     monkeypatch.setattr(run_cmd, "check_multimail", lambda client: None)  # mm.test is not served
     monkeypatch.setattr(mm_assistants, "AssistantsRunDriver", CapturingDriver)
     CapturingDriver.dispatchers = []
+    CapturingDriver.starts = []
     return openai
 
 
@@ -202,9 +216,9 @@ def test_create_on_schema_v2_then_run_without_the_flag(
     versions: list[str] = []
     real = run_cmd.registry_for
 
-    def spied(version: str, profile: str) -> ToolRegistry:
+    def spied(version: str, profile: str | None, tools: Any = None) -> ToolRegistry:
         versions.append(version)
-        return real(version, profile)
+        return real(version, profile, tools)
 
     monkeypatch.setattr(run_cmd, "registry_for", spied)
     pointed.multimail.inject_inbound(sender="ana@example.com", subject="Hi", markdown="Call?")

@@ -1,6 +1,10 @@
 """``mm-assistants run --secrets-file``, in its own process against the sandbox and its OpenAI
 emulator: a signup assistant creates and activates an account, and the new key is in the
-operator's private file, nowhere in what the command printed or what the model was sent."""
+operator's private file, nowhere in what the command printed or what the model was sent.
+
+The operator has no MultiMail key yet (signup needs none), names the profile only when
+creating the assistant (``run`` reads it back), and pastes the emailed code with
+``run --thread T --message CODE``."""
 
 from __future__ import annotations
 
@@ -71,9 +75,9 @@ def model(sandbox: Sandbox) -> Iterator[openai.OpenAI]:
 
 
 def command(sandbox: Sandbox, *argv: str) -> subprocess.CompletedProcess[str]:
-    """The CLI in its own process, pointed at the sandbox with a key that has no account
-    tools of its own (signup needs none)."""
-    return cli_process(sandbox, {"MULTIMAIL_API_KEY": sandbox.keys["read"]}, *argv)
+    """The CLI in its own process, pointed at the sandbox without any MultiMail key: a first
+    signup has none."""
+    return cli_process(sandbox, {"MULTIMAIL_API_KEY": None}, *argv)
 
 
 def signup_assistant(sandbox: Sandbox, script: str, turns: list[dict[str, Any]]) -> str:
@@ -105,7 +109,7 @@ def test_a_signup_run_puts_the_new_key_in_the_private_file_only(
 ) -> None:
     assistant = signup_assistant(sandbox, "cli-signup", SIGNUP_SCRIPT)
     secrets = tmp_path / "secrets.jsonl"
-    run = ["run", "--assistant", assistant, "--profile", "signup", "--json"]
+    run = ["run", "--assistant", assistant, "--json"]  # the profile it was created with
     run += ["--secrets-file", str(secrets)]
     created = command(sandbox, *run, "--message", "Sign me up as Acme Robots.")
     assert created.returncode == 0, created.stderr
@@ -115,11 +119,14 @@ def test_a_signup_run_puts_the_new_key_in_the_private_file_only(
 
     # the operator reads the code in their email and tells the assistant on the same thread
     [code] = [c["id"] for c in sandbox.multimail.codes("confirm_account")]
-    model.beta.threads.messages.create(first["thread_id"], role="user", content=code)
-    activated = command(sandbox, *run, "--thread", first["thread_id"])
+    activated = command(sandbox, *run, "--thread", first["thread_id"], "--message", code)
     assert confirms(sandbox) == 1
     assert activated.returncode == 0, activated.stderr
     second = json.loads(activated.stdout)
+    assert second["thread_id"] == first["thread_id"]
+    texts = thread_texts(model, first["thread_id"])
+    assert texts.count(code) == 1  # the pasted code, once, after the first run's answer
+    assert texts.index(code) > texts.index(first["text"])
 
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     [line] = [json.loads(text) for text in secrets.read_text().splitlines()]
@@ -152,7 +159,7 @@ def test_without_a_secrets_file_activation_is_refused_before_any_request(
     ]
     assistant = signup_assistant(sandbox, "cli-activate-only", turns)
     before = confirms(sandbox)
-    argv = ("run", "--assistant", assistant, "--profile", "signup", "--message", "go", "--json")
+    argv = ("run", "--assistant", assistant, "--message", "go", "--json")
     finished = command(sandbox, *argv)
     assert finished.returncode == 0, finished.stderr
     outcome = json.loads(finished.stdout)
