@@ -27,6 +27,9 @@ from mm_assistants.sandbox import (
     Sandbox,
 )
 from tests.e2e.conftest import FAST_APPROVALS, FAST_RETRY
+from tests.e2e.conftest import async_openai_client as async_openai_client  # fixtures
+from tests.e2e.conftest import inbound as inbound  # the e2e fixtures, found by name
+from tests.e2e.conftest import sandbox as sandbox
 
 CHECK_INBOX = {"direction": "inbound", "limit": 5}
 NEWEST = "{{outputs.check_inbox.emails.0.id}}"
@@ -102,19 +105,6 @@ def loopback_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 
 
 @pytest.fixture
-def sandbox(mm_sandbox: Sandbox) -> Sandbox:
-    return mm_sandbox
-
-
-@pytest.fixture
-def inbound(sandbox: Sandbox) -> dict[str, Any]:
-    """An email from a customer, waiting in the inbox."""
-    return sandbox.multimail.inject_inbound(
-        sender="ana@customer.example", subject="Can we meet?", markdown="Thursday at 3?"
-    )
-
-
-@pytest.fixture
 async def async_dispatcher(sandbox: Sandbox) -> AsyncIterator[AsyncDispatcher]:
     async with AsyncMultiMailClient(
         api_key=sandbox.keys["send"], base_url=sandbox.multimail_url, retry=FAST_RETRY
@@ -143,14 +133,7 @@ def dispatcher(
 
 
 @pytest.fixture
-async def openai_client(sandbox: Sandbox) -> AsyncIterator[openai.AsyncOpenAI]:
-    client = openai.AsyncOpenAI(api_key="sk-sandbox", base_url=sandbox.openai_url, max_retries=0)
-    async with client:
-        yield client
-
-
-@pytest.fixture
-def agent_for(openai_client: openai.AsyncOpenAI) -> Any:
+def agent_for(async_openai_client: openai.AsyncOpenAI) -> Any:
     """``agent_for("handle", dispatcher)``: an Agent on the scripted model with the
     dispatcher's MultiMail tools."""
 
@@ -159,7 +142,7 @@ def agent_for(openai_client: openai.AsyncOpenAI) -> Any:
             name="Inbox",
             instructions="Handle the inbox.",
             tools=list(multimail_tools(dispatcher)),
-            model=OpenAIResponsesModel(f"scripted:{script}", openai_client),
+            model=OpenAIResponsesModel(f"scripted:{script}", async_openai_client),
         )
 
     return make
