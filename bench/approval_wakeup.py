@@ -321,15 +321,15 @@ def _subscribe(sandbox: Sandbox) -> tuple[int, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    response = httpx.post(
-        f"{sandbox.multimail_url}/v1/webhooks",
-        json={
-            "url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
-            "events": ["oversight.approved", "oversight.rejected"],
-        },
-        headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
-        timeout=5,
-    )
+    hook: dict[str, Any] = {
+        "url": f"http://127.0.0.1:{port}{WEBHOOK_PATH}",
+        "events": ["oversight.approved", "oversight.rejected"],
+    }
+    headers = {"Authorization": f"Bearer {sandbox.keys['admin']}"}
+    url = f"{sandbox.multimail_url}/v1/webhooks"
+    httpx.post(url, json=hook, headers=headers, timeout=5)  # 202: a code for the operator
+    hook["approval_code"] = sandbox.multimail.approval_code("create_webhook")
+    response = httpx.post(url, json=hook, headers=headers, timeout=5)
     response.raise_for_status()
     return port, str(response.json()["signing_secret"])
 

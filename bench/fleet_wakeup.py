@@ -309,12 +309,12 @@ def worker_main(reports: Any, commands: Any, spec: Mapping[str, Any]) -> None:
 
 def _subscribe(sandbox: Sandbox, url: str) -> tuple[str, str]:
     """Subscribe ``url`` to the decision events: (webhook id, signing secret)."""
-    response = httpx.post(
-        f"{sandbox.multimail_url}/v1/webhooks",
-        json={"url": url, "events": ["oversight.approved", "oversight.rejected"]},
-        headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
-        timeout=5,
-    )
+    hook: dict[str, Any] = {"url": url, "events": ["oversight.approved", "oversight.rejected"]}
+    headers = {"Authorization": f"Bearer {sandbox.keys['admin']}"}
+    endpoint = f"{sandbox.multimail_url}/v1/webhooks"
+    httpx.post(endpoint, json=hook, headers=headers, timeout=5)  # 202: a code for the operator
+    hook["approval_code"] = sandbox.multimail.approval_code("create_webhook")
+    response = httpx.post(endpoint, json=hook, headers=headers, timeout=5)
     response.raise_for_status()
     body = response.json()
     return str(body["id"]), str(body["signing_secret"])

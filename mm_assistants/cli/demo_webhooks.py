@@ -90,9 +90,11 @@ def run_webhook_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> 
             ) as client,
         ):
             url = f"http://127.0.0.1:{port}{PATH}"
-            subscription = admin.request(
-                "POST", "/v1/webhooks", json={"url": url, "events": list(EVENT_TYPES)}
-            ).data
+            hook: dict[str, object] = {"url": url, "events": list(EVENT_TYPES)}
+            # MultiMail mails the operator a code first (202); the demo is the operator
+            admin.request("POST", "/v1/webhooks", json=hook)
+            hook["approval_code"] = sandbox.multimail.approval_code("create_webhook")
+            subscription = admin.request("POST", "/v1/webhooks", json=hook).data
             console.line(f"  webhooks   {url} (signed with the subscription's secret)")
             hub = ApprovalHub()
             dispatcher = NarratedDispatcher(

@@ -34,6 +34,7 @@ import psycopg
 import pytest
 
 from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
+from tests.e2e.inbound import operator_post
 from tests.redis_server import PASSWORD, RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,14 +180,13 @@ def web(sandbox: Sandbox, fleet_env: dict[str, str], pg_dsn: str) -> Iterator[st
     server = LoopbackServer(Starlette(), name="mm-e2e-web")
     try:
         server.start()
-        answer = httpx.post(
-            f"{sandbox.multimail_url}/v1/webhooks",
-            headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
-            json={
+        answer = operator_post(
+            sandbox,
+            "/v1/webhooks",
+            {
                 "url": f"{server.url}/multimail/webhooks",
                 "events": ["message.received", "oversight.approved", "oversight.rejected"],
             },
-            timeout=10,
         )
         answer.raise_for_status()
         receiver = RingingWebhookReceiver(

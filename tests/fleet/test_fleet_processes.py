@@ -24,6 +24,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
+from tests.e2e.inbound import operator_post
 from tests.fleet.fleet_support import (
     EXAMPLES,
     Process,
@@ -108,14 +109,13 @@ def fleet(pg_dsn: str) -> Iterator[Fleet]:
         )
         assert init.returncode == 0, init.stdout + init.stderr
         port = free_port()
-        answer = httpx.post(
-            f"{sandbox.multimail_url}/v1/webhooks",
-            headers={"Authorization": f"Bearer {sandbox.keys['admin']}"},
-            json={
+        answer = operator_post(
+            sandbox,
+            "/v1/webhooks",
+            {
                 "url": f"http://127.0.0.1:{port}/multimail/webhooks",
                 "events": ["oversight.approved", "oversight.rejected"],
             },
-            timeout=10,
         )
         assert answer.status_code == 201, answer.text
         env = {

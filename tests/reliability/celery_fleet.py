@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from mm_assistants.sandbox import Sandbox
+from tests.e2e.inbound import operator_post
 from tests.fleet.fleet_support import Process, free_port, wait_until
 
 REDIS = shutil.which("redis-server") or "/usr/bin/redis-server"
@@ -180,14 +181,13 @@ class CeleryFleet:
     def start(self) -> None:
         self.broker.start()
         port = free_port()
-        answer = httpx.post(
-            f"{self.sandbox.multimail_url}/v1/webhooks",
-            headers={"Authorization": f"Bearer {self.sandbox.keys['admin']}"},
-            json={
+        answer = operator_post(
+            self.sandbox,
+            "/v1/webhooks",
+            {
                 "url": f"http://127.0.0.1:{port}/multimail/webhooks",
                 "events": ["message.received", "oversight.approved", "oversight.rejected"],
             },
-            timeout=10,
         )
         answer.raise_for_status()
         self.env = {

@@ -148,6 +148,22 @@ class MultiMailControl:
             for code in codes.open_codes(self._ctx, tenant["id"], purpose)
         ]
 
+    def approval_code(self, purpose: str) -> str:
+        """The newest open code of ``purpose`` (e.g. ``create_webhook``), as the operator
+        reads it in their oversight email; ``LookupError`` when none is open.
+
+        Example::
+
+            admin.post("/v1/webhooks", json=body)   # 202: a code goes to the operator
+            code = control.approval_code("create_webhook")
+            admin.post("/v1/webhooks", json={**body, "approval_code": code})   # 201
+        """
+        found = self.codes(purpose)
+        if not found:
+            raise LookupError(f"no open {purpose} code")
+        newest = max(found, key=lambda code: str(code["created_at"]))
+        return str(newest["id"])
+
     def suppress(
         self, address: str, reason: str = "bounce", tenant_id: str | None = None
     ) -> dict[str, Any]:

@@ -32,9 +32,11 @@ class MultiMailSandboxSettings:
     - ``monthly_email_quota``: sends per tenant and calendar month before a quota 429.
     - ``download_url_ttl``: how long an attachment's signed link works (its ``expires_in``).
     - ``require_approval``: which of `APPROVAL_FLOWS` answer 202 and mail the operator a
-      code until the call is repeated with ``approval_code`` (default: mailbox creation, as
-      the tool contract requires, and ``cancel_subscription`` as MultiMail's billing does;
-      add the others to mimic 0.5.3 fully).
+      code until the call is repeated with ``approval_code`` (default: what MultiMail's own
+      client documents as needing the operator: creating a mailbox, a webhook or an API
+      key, and ``cancel_subscription`` as MultiMail's billing does; ``revoke_api_key`` is
+      left out because MultiMail's client sends no code for it). The operator reads codes
+      with `MultiMailControl.approval_code` or ``GET /sandbox/codes``.
     - ``pow_maxnumber``: the ceiling of the signup proof of work's secret number
       (``POST /v1/account/challenge``); small by default so a test solves it in
       milliseconds (MultiMail's own is larger, and depends on the oversight email's domain).
@@ -54,7 +56,12 @@ class MultiMailSandboxSettings:
     upgrade_requests_per_hour: int = 3
     monthly_email_quota: int = 100_000
     download_url_ttl: int = 3600
-    require_approval: tuple[str, ...] = ("create_mailbox", "cancel_subscription")
+    require_approval: tuple[str, ...] = (
+        "create_mailbox",
+        "create_webhook",
+        "create_api_key",
+        "cancel_subscription",
+    )
     pow_maxnumber: int = 50_000
     challenge_ttl: float = 300.0
     settle_interval: float | None = 0.25

@@ -98,6 +98,15 @@ class Sandbox:
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
+    def approved(self, client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
+        """POST ``body`` through the operator-code flow: the 202 that mails the code, then
+        the same call with ``approval_code``."""
+        first = client.post(path, json=body)
+        if first.status_code != 202:
+            return first
+        flow = {"/v1/webhooks": "create_webhook", "/v1/api-keys": "create_api_key"}[path]
+        return client.post(path, json={**body, "approval_code": self.control.approval_code(flow)})
+
 
 Start = Callable[..., Sandbox]
 

@@ -10,15 +10,16 @@ import pytest
 from tests.sandbox.multimail_api.conftest import Sandbox, Start, send_body
 
 
-def subscribe(admin: httpx.Client, **body: Any) -> dict[str, Any]:
-    answer = admin.post("/v1/webhooks", json={"url": "https://hooks.example/mm", **body})
+def subscribe(sandbox: Sandbox, admin: httpx.Client, **body: Any) -> dict[str, Any]:
+    # MultiMail's flow: a 202 mails the operator a code, the call with it creates
+    answer = sandbox.approved(admin, "/v1/webhooks", {"url": "https://hooks.example/mm", **body})
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
     return created
 
 
 def test_create_list_get_delete(sandbox: Sandbox, admin: httpx.Client) -> None:
-    sub = subscribe(admin, events=["oversight.pending", "oversight.approved"])
+    sub = subscribe(sandbox, admin, events=["oversight.pending", "oversight.approved"])
     assert sub["signing_secret"].startswith("whsec_")
     assert sub["mailbox_id"] is None
     listed = admin.get("/v1/webhooks").json()["subscriptions"]
@@ -53,9 +54,11 @@ def test_invalid_subscriptions_are_400(
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1:8080", "localhost", "[::1]:9000"])
-def test_plain_http_to_loopback_is_allowed(admin: httpx.Client, host: str) -> None:
+def test_plain_http_to_loopback_is_allowed(
+    sandbox: Sandbox, admin: httpx.Client, host: str
+) -> None:
     body = {"url": f"http://{host}/hook", "events": ["message.sent"]}
-    assert admin.post("/v1/webhooks", json=body).status_code == 201
+    assert sandbox.approved(admin, "/v1/webhooks", body).status_code == 201
 
 
 def test_a_foreign_mailbox_filter_is_404(sandbox: Sandbox, admin: httpx.Client) -> None:
@@ -68,12 +71,12 @@ def test_the_sink_gets_each_event_once_with_matching_subscriptions(
     sandbox: Sandbox, admin: httpx.Client
 ) -> None:
     everything = subscribe(
-        admin, events=["oversight.pending", "oversight.approved", "message.sent"]
+        sandbox, admin, events=["oversight.pending", "oversight.approved", "message.sent"]
     )
     pending_only = subscribe(
-        admin, events=["oversight.pending"], mailbox_id=sandbox.seed.mailbox_id
+        sandbox, admin, events=["oversight.pending"], mailbox_id=sandbox.seed.mailbox_id
     )
-    subscribe(admin, events=["message.received"])
+    subscribe(sandbox, admin, events=["message.received"])
     sent = sandbox.client("send").post(f"{sandbox.mb}/send", json=send_body()).json()
     sandbox.advance(5)
     for _ in range(3):
