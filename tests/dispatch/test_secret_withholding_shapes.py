@@ -5,6 +5,7 @@ next to public links; and what an error answer blanks besides its secret fields.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import pytest
 import respx
 
 from mm_assistants.dispatch.handoff import WITHHELD, SecretHandoff
-from mm_assistants.dispatch.withholding import SCRUBBED
+from mm_assistants.dispatch.withholding import SCRUBBED, as_text, mark_withheld
 from tests.dispatch.conftest import Harness
 from tests.dispatch.test_secret_withholding import ACTIVATE, RAW_KEY, run
 
@@ -143,3 +144,19 @@ def test_an_error_answer_blanks_a_credential_used_as_a_key(
     assert other_key not in result.output
     assert SCRUBBED in result.output
     assert handed == []
+
+
+# -- the module's public helpers, called directly --------------------------------------------
+# The dispatcher only feeds them decoded JSON and shaped objects; other callers may not.
+
+
+def test_as_text_writes_a_value_json_cannot_hold_as_its_text() -> None:
+    expires = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    assert as_text({"key": "k", "expires": expires}) == (
+        '{"expires": "2030-01-02 03:04:05+00:00", "key": "k"}'
+    )
+
+
+@pytest.mark.parametrize("shaped", [["item"], "text", None], ids=["list", "text", "none"])
+def test_mark_withheld_leaves_an_output_that_is_not_an_object_as_it_is(shaped: Any) -> None:
+    assert mark_withheld(shaped, {"api_key": RAW_KEY}) == shaped
