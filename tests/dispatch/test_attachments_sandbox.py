@@ -40,28 +40,11 @@ def seen(sandbox: Sandbox) -> Iterator[tuple[Dispatcher, list[httpx.Request]]]:
     client.close()
 
 
-def _attach(sandbox: Sandbox, data: bytes) -> str:
-    email = sandbox.control.inject_inbound(
-        sender="ann@example.com",
-        subject="Files",
-        markdown="see attached",
-        attachments=[
-            {
-                "name": "q3 report.pdf",
-                "content_base64": base64.b64encode(data).decode(),
-                "content_type": "application/pdf",
-            }
-        ],
-    )
-    email_id: str = email["id"]
-    return email_id
-
-
 def test_a_small_file_is_fetched_through_the_signed_link_without_the_key(
     sandbox: Sandbox, seen: tuple[Dispatcher, list[httpx.Request]]
 ) -> None:
     dispatcher, requests = seen
-    email_id = _attach(sandbox, b"%PDF-1.4 small")
+    email_id = sandbox.attach("q3 report.pdf", b"%PDF-1.4 small")
     arguments = {"email_id": email_id, "filename": "q3 report.pdf"}
     result = dispatcher.dispatch(call("download_attachment", arguments))
     assert result.ok, result.output
@@ -81,7 +64,7 @@ def test_a_large_file_is_described_without_its_link(
     sandbox: Sandbox, seen: tuple[Dispatcher, list[httpx.Request]]
 ) -> None:
     dispatcher, requests = seen
-    email_id = _attach(sandbox, b"x" * 60_000)
+    email_id = sandbox.attach("q3 report.pdf", b"x" * 60_000)
     arguments = {"email_id": email_id, "filename": "q3 report.pdf"}
     result = dispatcher.dispatch(call("download_attachment", arguments))
     assert result.ok, result.output

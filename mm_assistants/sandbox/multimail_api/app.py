@@ -15,6 +15,7 @@ from starlette.routing import Route
 from mm_assistants.sandbox.counters import RequestCounters
 from mm_assistants.sandbox.multimail_api import (
     control,
+    routes_absent,
     routes_account,
     routes_billing,
     routes_challenge,
@@ -23,6 +24,7 @@ from mm_assistants.sandbox.multimail_api import (
     routes_mail,
     routes_mailboxes,
     routes_oversight,
+    routes_public,
     routes_signup,
     routes_spam,
     routes_webhooks,
@@ -83,6 +85,8 @@ def create_multimail_app(
         *routes_billing.routes(ctx),
         *routes_contacts.routes(ctx),
         *routes_webhooks.routes(ctx),
+        *routes_public.routes(ctx),
+        *routes_absent.routes(ctx),
         *control.routes(ctx, sandbox),
     ]
     app = Starlette(

@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from mm_assistants.sandbox.docstore import Doc, public
-from mm_assistants.sandbox.multimail_api import codes, drafts
+from mm_assistants.sandbox.multimail_api import codes, drafts, signing
 from mm_assistants.sandbox.multimail_api.errors import ApiError, bad_request, not_found
 from mm_assistants.sandbox.multimail_api.ledger import OPERATOR
 from mm_assistants.sandbox.multimail_api.routes_billing import (
@@ -200,6 +200,11 @@ class MultiMailControl:
         each with the ``headers`` and ``body`` it left with (identity claim, AI disclosure)."""
         self.settle()
         return [public(entry) for entry in self._ctx.store.children("wire")]
+
+    def read_identity(self, header: str) -> dict[str, Any] | None:
+        """The claims of an ``X-MultiMail-Identity`` value this sandbox signed, else
+        ``None`` (what MultiMail's published key verifies; the sandbox's key is private)."""
+        return signing.read_identity(header, self._ctx.store.secret())
 
     def counters(self, *, reset: bool = False) -> dict[str, Any]:
         """Requests per route template since the last reset."""

@@ -7,6 +7,8 @@ may not hold both ``send`` and ``oversight`` (400).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -38,8 +40,10 @@ def routes(ctx: Context) -> list[Route]:
         api_route(ctx, "DELETE", "/v1/account", delete_account, "admin"),
         api_route(ctx, "GET", "/v1/usage", get_usage, "read"),
         api_route(ctx, "GET", "/v1/audit-log", get_audit_log, "admin"),
+        api_route(ctx, "GET", "/v1/domains", list_domains, "admin"),
         api_route(ctx, "GET", "/v1/api-keys", list_keys, "admin"),
         api_route(ctx, "POST", "/v1/api-keys", create_key, "admin"),
+        api_route(ctx, "PATCH", "/v1/api-keys/{key_id}", update_key, "admin"),
         api_route(ctx, "DELETE", "/v1/api-keys/{key_id}", revoke_key, "admin"),
     ]
 
@@ -121,6 +125,12 @@ async def get_audit_log(ctx: Context, request: Request, caller: Caller) -> Respo
     return ok({"entries": page, "cursor": cursor})
 
 
+async def list_domains(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``GET /v1/domains``: ``{domains: []}``; sandbox mailboxes live on the tenant's
+    ``<slug>.multimail.dev`` (adding a custom domain is one of `routes_absent`)."""
+    return ok({"domains": []})
+
+
 async def list_keys(ctx: Context, request: Request, caller: Caller) -> Response:
     """``GET /v1/api-keys``: prefixes, scopes and dates, never a whole key."""
     return ok({"api_keys": [public(k) for k in ctx.store.children("keys", caller.tenant_id)]})
@@ -143,6 +153,39 @@ async def create_key(ctx: Context, request: Request, caller: Caller) -> Response
     return ok({**answer, "scopes": list(scopes)}, 201)
 
 
+async def update_key(ctx: Context, request: Request, caller: Caller) -> Response:
+    """``PATCH /v1/api-keys/{key_id} {name?, scopes?, approval_code?}``: ``{status:
+    updated}``. ``send`` with ``oversight`` is refused (400) as on creation, and adding
+    ``oversight`` to a key needs the operator's code (MultiMail 0.5.6: otherwise a key
+    could grant itself approval rights one scope at a time); so does adding ``admin``,
+    which holds every scope."""
+    key = ctx.store.get("keys", path(request, "key_id"))
+    if key is None or key["_tenant"] != caller.tenant_id or not key["is_active"]:
+        raise not_found("API key")
+    body = await json_body(request)
+    changes: dict[str, object] = {}
+    if "name" in body:
+        name = body["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise bad_request("name must be a non-empty string")
+        changes["name"] = name
+    if "scopes" in body:
+        scopes = check_scopes(body["scopes"])
+        if _may_approve(scopes) and not _may_approve(key["scopes"]):
+            gate = codes.approval_gate(
+                ctx, caller, "add_oversight_scope", body.get("approval_code"), key_id=key["id"]
+            )
+            if gate is not None:
+                return gate
+        changes["scopes"] = scopes
+    if not changes:
+        raise bad_request("Give name or scopes to change")
+    with ctx.store.transaction():
+        ctx.store.put("keys", {**key, **changes}, parent=caller.tenant_id)
+        record(ctx, caller, "api_key.updated", "api_key", key["id"], {"fields": sorted(changes)})
+    return ok({"status": "updated"})
+
+
 async def revoke_key(ctx: Context, request: Request, caller: Caller) -> Response:
     """``DELETE /v1/api-keys/{key_id}``: ``{status: revoked}``; revoking twice is harmless."""
     key_id = path(request, "key_id")
@@ -160,3 +203,7 @@ async def revoke_key(ctx: Context, request: Request, caller: Caller) -> Response
             ctx.store.put("keys", {**key, "is_active": False}, parent=caller.tenant_id)
             record(ctx, caller, "api_key.revoked", "api_key", key_id)
     return ok({"status": "revoked"})
+
+
+def _may_approve(scopes: Iterable[str]) -> bool:
+    return bool({"oversight", "admin"} & set(scopes))

@@ -43,7 +43,7 @@ from mm_assistants.sandbox.multimail_api.routing import Context, json_body, ok, 
 SIGNUP_MODES = ("gated_all", "gated_send", "monitored")
 AGREEMENTS = ("accepted_tos", "accepted_operator_agreement", "accepted_anti_spam_policy")
 MAX_OPERATOR_NAME = 200
-_SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+SLUG_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _OPTIONAL_TEXT = {"physical_address": 2000, "use_case": 200}
 #: How many of the oldest used challenges one call looks at to forget (bounded work; it
 #: only needs to outpace the one entry a signup adds).
@@ -155,7 +155,7 @@ def signup_fields(body: dict[str, Any]) -> dict[str, Any]:
     if body.get("email_use_type", "transactional") != "transactional":
         raise bad_request("email_use_type: only 'transactional' is accepted")
     slug = body.get("slug")
-    if slug is not None and not (isinstance(slug, str) and _SLUG.match(slug)):
+    if slug is not None and not (isinstance(slug, str) and SLUG_PATTERN.match(slug)):
         raise bad_request("slug must be lower-case letters, digits and inner hyphens (1-63)")
     fields: dict[str, Any] = {
         "operator_name": name,

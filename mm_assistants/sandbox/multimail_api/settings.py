@@ -6,12 +6,13 @@ import math
 from dataclasses import dataclass
 
 #: Operations that, like MultiMail, may ask for an operator's approval code first (0.5.3's
-#: four, and cancelling a paid subscription).
+#: four, adding the oversight scope to a key (0.5.6), and cancelling a paid subscription).
 APPROVAL_FLOWS = (
     "create_mailbox",
     "create_webhook",
     "create_api_key",
     "revoke_api_key",
+    "add_oversight_scope",
     "cancel_subscription",
 )
 
@@ -34,9 +35,10 @@ class MultiMailSandboxSettings:
     - ``require_approval``: which of `APPROVAL_FLOWS` answer 202 and mail the operator a
       code until the call is repeated with ``approval_code`` (default: what MultiMail's own
       client documents as needing the operator: creating a mailbox, a webhook or an API
-      key, and ``cancel_subscription`` as MultiMail's billing does; ``revoke_api_key`` is
-      left out because MultiMail's client sends no code for it). The operator reads codes
-      with `MultiMailControl.approval_code` or ``GET /sandbox/codes``.
+      key, adding ``oversight`` to a key (MultiMail 0.5.6), and ``cancel_subscription``
+      as MultiMail's billing does; ``revoke_api_key`` is left out because MultiMail's
+      client sends no code for it). The operator reads codes with
+      `MultiMailControl.approval_code` or ``GET /sandbox/codes``.
     - ``pow_maxnumber``: the ceiling of the signup proof of work's secret number
       (``POST /v1/account/challenge``); small by default so a test solves it in
       milliseconds (MultiMail's own is larger, and depends on the oversight email's domain).
@@ -60,6 +62,7 @@ class MultiMailSandboxSettings:
         "create_mailbox",
         "create_webhook",
         "create_api_key",
+        "add_oversight_scope",
         "cancel_subscription",
     )
     pow_maxnumber: int = 50_000

@@ -8,6 +8,7 @@ uvicorn on 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +98,19 @@ class Sandbox:
 
     def advance(self, seconds: float) -> None:
         self.clock.advance(seconds)
+
+    def attach(self, name: str, data: bytes, content_type: str = "application/pdf") -> str:
+        """Deliver an inbound email carrying one attachment; its id."""
+        attachment = {
+            "name": name,
+            "content_base64": base64.b64encode(data).decode(),
+            "content_type": content_type,
+        }
+        email = self.control.inject_inbound(
+            sender="ann@example.com", subject="Files", markdown="x", attachments=[attachment]
+        )
+        email_id: str = email["id"]
+        return email_id
 
     def approved(self, client: httpx.Client, path: str, body: dict[str, Any]) -> httpx.Response:
         """POST ``body`` through the operator-code flow: the 202 that mails the code, then

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-
 import httpx
 import pytest
 
@@ -14,19 +12,8 @@ BIG = bytes(range(256)) * 300  # 76,800 bytes: past the client's 50 KB inline li
 
 
 def _with_attachment(sandbox: Sandbox, data: bytes = BIG, name: str = "big.bin") -> str:
-    email = sandbox.control.inject_inbound(
-        sender="ann@example.com",
-        subject="Files",
-        markdown="x",
-        attachments=[
-            {
-                "name": name,
-                "content_base64": base64.b64encode(data).decode(),
-                "content_type": "application/octet-stream",
-            }
-        ],
-    )
-    return f"{sandbox.mb}/emails/{email['id']}/attachments/{name}"
+    email_id = sandbox.attach(name, data, "application/octet-stream")
+    return f"{sandbox.mb}/emails/{email_id}/attachments/{name}"
 
 
 def test_the_url_answer_has_the_fields_the_client_reads(
