@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,11 @@ class CallContext:
     response_id: str | None = None
     deadline: float | None = None
     cancel: threading.Event | None = field(default=None, compare=False, repr=False)
+    #: Told ``(call id, pending approval)`` as a held send's approval wait begins, so a
+    #: driver can show it while the wait lasts; it must not raise (it runs mid-dispatch).
+    on_held: Callable[[str, PendingApproval], None] | None = field(
+        default=None, compare=False, repr=False
+    )
 
     def ids(self) -> dict[str, str]:
         """The known ids, for audit records."""

@@ -118,6 +118,8 @@ class GatedSendSteps:
             self.approval_store.add(
                 pending_record(result.pending, call, waiting_until=deadline + WAIT_GRACE)
             )
+        if call.context.on_held is not None:
+            call.context.on_held(call.id, result.pending)
         return ApprovalPlan(result.pending, deadline, policy)
 
     replayed = staticmethod(replayed)

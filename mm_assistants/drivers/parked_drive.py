@@ -35,6 +35,8 @@ class Drive:
         self.meta = meta
         self.step = step
         self.turns = 1  # a drive starts on a response in hand
+        #: The streaming driver's event delivery (`drivers.responses_stream`), if any.
+        self.events: Any = None
 
     def held_step(self) -> tuple[RunCheckpoint, Lease]:
         """The claimed step (a resume always has one)."""

@@ -32,6 +32,8 @@ import openai
 from mm_assistants.dispatch import (
     AsyncDispatcher,
     Dispatcher,
+    ToolCall,
+    ToolResult,
     calls_from_response,
 )
 from mm_assistants.drivers import parking
@@ -42,6 +44,15 @@ from mm_assistants.drivers.parked_drive import Drive, ended, response_gone, stil
 from mm_assistants.drivers.responses_core import (
     STOP_STATUSES,
     ResponsesDriverCore,
+)
+from mm_assistants.drivers.responses_stream import (
+    AsyncEmitter,
+    Emitter,
+    StreamAborted,
+    aborted,
+    stream_turn,
+    stream_turn_async,
+    watched,
 )
 
 __all__ = ["AsyncResponsesDriver", "ResponsesDriver", "chat_tool_loop"]
@@ -78,10 +89,14 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         )
         self.park_template(request, checkpoint_meta)
         outcome = RunOutcome(status="in_progress")
-        response = self.openai.responses.create(**request)
-        outcome.openai_requests += 1
         drive = Drive(outcome, started, dict(checkpoint_meta or {}))
-        return self._drive(drive, request, response)
+        drive.events = Emitter(self.on_event)
+        try:
+            response = self._create(drive, request)
+            outcome.openai_requests += 1
+            return self._drive(drive, request, response)
+        except StreamAborted as stop:
+            return aborted(outcome, stop, self._clock() - drive.started)
 
     def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
         """Finish a parked run once every held send of its step is decided: submit all the
@@ -98,8 +113,12 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
             return ended(outcome, claimed, checkpoint_id)
         checkpoint, lease = claimed
         drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+        drive.events = Emitter(self.on_event)
         try:
             return self._resume(park, drive, list(follow_with))
+        except StreamAborted as stop:
+            drive.abandon()
+            return aborted(outcome, stop, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
             raise
@@ -137,8 +156,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         checkpoint, lease = drive.held_step()
         todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
         calls = park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
-        results = self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
-        drive.outcome.tool_results.extend(results)
+        results = self._dispatch(drive, calls, park.wait_policy)
         checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
         drive.step = (checkpoint, lease)
         if lease.lost:
@@ -167,7 +185,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         outputs = park.outputs(checkpoint, decided)
         request = parking.follow_up_request(checkpoint, outputs, follow_with)
         try:
-            response = self.openai.responses.create(**request)
+            response = self._create(drive, request)
         except (openai.NotFoundError, openai.BadRequestError) as error:
             if not response_gone(error):
                 raise
@@ -177,6 +195,26 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
             return drive.outcome
         park.delivered(checkpoint, decided)
         return self._drive(drive, dict(checkpoint.request), response)
+
+    def _create(self, drive: Drive, request: dict[str, Any]) -> Any:
+        """One model turn: a plain request, or a streamed one (`drivers.responses_stream`)."""
+        if not self.stream:
+            return self.openai.responses.create(**request)
+        drive.events.check()  # a callback that raised while calls ran stops the run here
+        return stream_turn(
+            self.openai.responses, request, drive.events, self.stream_retries, drive.outcome
+        )
+
+    def _dispatch(self, drive: Drive, calls: list[ToolCall], policy: Any) -> list[ToolResult]:
+        """Carry out one step's calls; their results are in the outcome before any event
+        about them is delivered, so a callback that raises loses none."""
+        if self.on_event is not None:
+            calls = watched(calls, drive.events.held)
+        results = self.dispatcher.dispatch_many(calls, approvals=policy)
+        drive.outcome.tool_results.extend(results)
+        if drive.events is not None:
+            drive.events.outputs(results)
+        return results
 
     def _drive(self, drive: Drive, request: dict[str, Any], response: Any) -> RunOutcome:
         deadline = self.deadline_at(drive.started)
@@ -188,13 +226,11 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
                     drive.close()
                     return self.finished(drive.outcome, response, drive.started)
                 if park is None:
-                    results = self.dispatcher.dispatch_many(calls, approvals=self.approvals)
-                    drive.outcome.tool_results.extend(results)
+                    results = self._dispatch(drive, calls, self.approvals)
                 else:
                     if not drive.open(park, response, calls, request):
                         return drive.outcome
-                    results = self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
-                    drive.outcome.tool_results.extend(results)
+                    results = self._dispatch(drive, calls, park.wait_policy)
                     parked = drive.after_dispatch(park, results)
                     if parked is not None:
                         return parked
@@ -203,7 +239,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
                     drive.close()
                     return self.out_of_turns(drive.outcome, response, drive.started)
                 request = self.follow_up(request, response, [r.to_responses() for r in results])
-                response = self.openai.responses.create(**request)
+                response = self._create(drive, request)
                 drive.outcome.openai_requests += 1
                 drive.turns += 1
                 if not drive.record_submit(response):
@@ -240,10 +276,14 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         )
         self.park_template(request, checkpoint_meta)
         outcome = RunOutcome(status="in_progress")
-        response = await self.openai.responses.create(**request)
-        outcome.openai_requests += 1
         drive = Drive(outcome, started, dict(checkpoint_meta or {}))
-        return await self._drive(drive, request, response)
+        drive.events = AsyncEmitter(self.on_event)
+        try:
+            response = await self._create(drive, request)
+            outcome.openai_requests += 1
+            return await self._drive(drive, request, response)
+        except StreamAborted as stop:
+            return aborted(outcome, stop, self._clock() - drive.started)
 
     async def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
         """`ResponsesDriver.resume` with ``await``."""
@@ -254,8 +294,12 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
             return ended(outcome, claimed, checkpoint_id)
         checkpoint, lease = claimed
         drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+        drive.events = AsyncEmitter(self.on_event)
         try:
             return await self._resume(park, drive, list(follow_with))
+        except StreamAborted as stop:
+            drive.abandon()
+            return aborted(outcome, stop, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
             raise
@@ -293,8 +337,7 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         checkpoint, lease = drive.held_step()
         todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
         calls = park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
-        results = await self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
-        drive.outcome.tool_results.extend(results)
+        results = await self._dispatch(drive, calls, park.wait_policy)
         checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
         drive.step = (checkpoint, lease)
         if lease.lost:
@@ -329,7 +372,7 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         outputs = park.outputs(checkpoint, decided)
         request = parking.follow_up_request(checkpoint, outputs, follow_with)
         try:
-            response = await self.openai.responses.create(**request)
+            response = await self._create(drive, request)
         except (openai.NotFoundError, openai.BadRequestError) as error:
             if not response_gone(error):
                 raise
@@ -339,6 +382,25 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
             return drive.outcome
         park.delivered(checkpoint, decided)
         return await self._drive(drive, dict(checkpoint.request), response)
+
+    async def _create(self, drive: Drive, request: dict[str, Any]) -> Any:
+        """`ResponsesDriver._create` with ``await``."""
+        if not self.stream:
+            return await self.openai.responses.create(**request)
+        drive.events.check()
+        return await stream_turn_async(
+            self.openai.responses, request, drive.events, self.stream_retries, drive.outcome
+        )
+
+    async def _dispatch(self, drive: Drive, calls: list[ToolCall], policy: Any) -> list[ToolResult]:
+        """`ResponsesDriver._dispatch` with ``await``."""
+        if self.on_event is not None:
+            calls = watched(calls, drive.events.held)
+        results = await self.dispatcher.dispatch_many(calls, approvals=policy)
+        drive.outcome.tool_results.extend(results)
+        if drive.events is not None:
+            await drive.events.outputs(results)
+        return results
 
     async def _drive(self, drive: Drive, request: dict[str, Any], response: Any) -> RunOutcome:
         deadline = self.deadline_at(drive.started)
@@ -350,13 +412,11 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
                     drive.close()
                     return self.finished(drive.outcome, response, drive.started)
                 if park is None:
-                    results = await self.dispatcher.dispatch_many(calls, approvals=self.approvals)
-                    drive.outcome.tool_results.extend(results)
+                    results = await self._dispatch(drive, calls, self.approvals)
                 else:
                     if not drive.open(park, response, calls, request):
                         return drive.outcome
-                    results = await self.dispatcher.dispatch_many(calls, approvals=park.wait_policy)
-                    drive.outcome.tool_results.extend(results)
+                    results = await self._dispatch(drive, calls, park.wait_policy)
                     parked = drive.after_dispatch(park, results)
                     if parked is not None:
                         return parked
@@ -365,7 +425,7 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
                     drive.close()
                     return self.out_of_turns(drive.outcome, response, drive.started)
                 request = self.follow_up(request, response, [r.to_responses() for r in results])
-                response = await self.openai.responses.create(**request)
+                response = await self._create(drive, request)
                 drive.outcome.openai_requests += 1
                 drive.turns += 1
                 if not drive.record_submit(response):

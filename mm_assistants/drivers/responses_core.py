@@ -13,6 +13,11 @@ from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.drivers import parking
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.parked import LEASE_SECONDS, Parking
+from mm_assistants.drivers.responses_stream import (
+    DEFAULT_STREAM_RETRIES,
+    EventCallback,
+    check_callback,
+)
 from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
 from mm_assistants.drivers.steps import TERMINAL_STATUSES
 from mm_assistants.state import CheckpointStore
@@ -42,8 +47,13 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         clock: Callable[[], float] = time.time,
         checkpoints: CheckpointStore | None = None,
         checkpoint_lease: float = LEASE_SECONDS,
+        stream: bool = False,
+        on_event: EventCallback | None = None,
+        stream_retries: int = DEFAULT_STREAM_RETRIES,
     ) -> None:
         name = type(self).__name__
+        _validate.whole(name, "stream_retries", stream_retries, minimum=0)
+        check_callback(name, on_event, stream=stream, awaits=self.asynchronous)
         _validate.whole(name, "max_turns", max_turns, minimum=1)
         _validate.optional_number(name, "deadline", deadline, above=True)  # seconds
         _validate.number(name, "checkpoint_lease", checkpoint_lease, above=True)
@@ -60,6 +70,10 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         self.dispatcher: DispatcherT = dispatcher
         self.approvals = approvals if approvals is not None else ApprovalPolicy()
         self.max_turns = max_turns
+        #: Each turn streamed (see `drivers.responses_stream`), events to ``on_event``.
+        self.stream = stream
+        self.on_event = on_event
+        self.stream_retries = stream_retries
         self.deadline = deadline
         self._clock = clock
         #: The checkpoint side of parked runs (``None`` without ``checkpoints``).
@@ -70,7 +84,11 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         )
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(max_turns={self.max_turns}, approvals={self.approvals!r})"
+        streamed = ", stream=True" if self.stream else ""
+        return (
+            f"{type(self).__name__}(max_turns={self.max_turns}, approvals={self.approvals!r}"
+            f"{streamed})"
+        )
 
     def first_request(
         self,
