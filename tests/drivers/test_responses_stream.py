@@ -27,7 +27,6 @@ from mm_assistants.drivers.stream_events import (
     ToolCallArgumentsDone,
     ToolCallStarted,
     ToolOutputReady,
-    TurnCompleted,
     TurnRetried,
     TurnStarted,
 )
