@@ -20,6 +20,11 @@ from mm_assistants.tools import PROFILE_NAMES, ToolRegistry
 
 #: The profile ``run`` answers with when neither the flag nor the assistant names one.
 DEFAULT_PROFILE = "agent"
+#: Recorded profiles ``run`` follows without a flag. Metadata is writable by anyone holding
+#: the OpenAI project's key, so it may narrow what the model can do, never widen it past
+#: these: ``admin`` (billing, not_spam, account deletion) and an explicit tool list (which
+#: could name any of those) need ``--profile`` on the command line.
+FOLLOWED_PROFILES = ("agent", "reviewer", "signup")
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,12 @@ def choose_tool_set(
     recorded_tools: tuple[str, ...] | None,
 ) -> ToolSetChoice:
     """The tool set ``run`` answers with: the ``--profile`` flag if given (with a warning
-    when the assistant records another set), else the recorded list or profile, else agent.
+    when the assistant records another set), else the recorded profile when it is one of
+    `FOLLOWED_PROFILES`, else agent.
 
-    Raises `CliError` (exit 2) for a recorded profile this library does not know (a newer
-    mm-assistants wrote it): answering with another would refuse the model's calls.
+    Raises `CliError` (exit 2) for a recorded tool list, a recorded ``admin`` (metadata
+    must not widen the model's powers; the flag confirms them) and a recorded profile this
+    library does not know (a newer mm-assistants wrote it).
     """
     if flag is not None:
         if recorded_tools is not None:
@@ -63,9 +70,21 @@ def choose_tool_set(
             "lacks is refused to the model",
         )
     if recorded_tools is not None:
-        return ToolSetChoice(None, recorded_tools)
+        raise CliError(
+            f"assistant {assistant_id} records its own list of {len(recorded_tools)} tools "
+            f"(metadata {TOOLS_KEY}); run follows only a recorded named profile "
+            f"({', '.join(FOLLOWED_PROFILES)}): pass --profile",
+            CONFIGURATION,
+        )
     if recorded_profile is None:
         return ToolSetChoice(DEFAULT_PROFILE)
+    if recorded_profile in PROFILE_NAMES and recorded_profile not in FOLLOWED_PROFILES:
+        raise CliError(
+            f"assistant {assistant_id} records profile {recorded_profile} (metadata "
+            f"{PROFILE_KEY}); a profile that wide is never taken from metadata: pass "
+            f"--profile {recorded_profile} to confirm",
+            CONFIGURATION,
+        )
     if recorded_profile not in PROFILE_NAMES:
         raise CliError(
             f"assistant {assistant_id} records profile {recorded_profile} (metadata "

@@ -8,7 +8,7 @@ import respx
 
 from mm_assistants.cli import preflight, run_cmd
 from mm_assistants.cli.main import main
-from mm_assistants.cli.profile_choice import choose_tool_set
+from mm_assistants.cli.profile_choice import choose_tool_set, needs_key
 from mm_assistants.tools import load_registry
 from tests.cli.test_run_cmd import CapturingDriver, run_offline
 
@@ -30,10 +30,6 @@ def errors(capsys: pytest.CaptureFixture[str]) -> str:
     [
         pytest.param([], {}, "agent", None, None, id="nothing-recorded-agent"),
         pytest.param([], {"mm_profile": "reviewer"}, "reviewer", None, None, id="recorded"),
-        pytest.param(
-            [], {"mm_tools": "read_email,list_spam"}, None, ("read_email", "list_spam"), None,
-            id="recorded-list",
-        ),
         pytest.param(["--profile", "reviewer"], {}, "reviewer", None, None, id="flag"),
         pytest.param(
             ["--profile", "signup"], {"mm_profile": "signup"}, "signup", None, None, id="agrees"
@@ -86,9 +82,16 @@ def test_run_answers_with_the_recorded_tool_set_unless_told(
             id="unknown-profile",
         ),
         pytest.param(
-            {"mm_tools": "read_email,summon_demon"},
-            "the tools the assistant records (metadata mm_tools): unknown tools: summon_demon",
-            id="unknown-tool",
+            {"mm_tools": "read_email,not_spam"},
+            "assistant asst_1 records its own list of 2 tools (metadata mm_tools); run follows "
+            "only a recorded named profile (agent, reviewer, signup): pass --profile",
+            id="recorded-list-is-not-followed",
+        ),
+        pytest.param(
+            {"mm_profile": "admin"},
+            "assistant asst_1 records profile admin (metadata mm_profile); a profile that wide "
+            "is never taken from metadata: pass --profile admin to confirm",
+            id="recorded-admin-is-not-followed",
         ),
     ],
 )
@@ -159,7 +162,6 @@ def test_a_keyless_run_still_refuses_a_url_that_is_not_multimail(
     [
         pytest.param({}, [], id="agent-by-default"),
         pytest.param({"mm_profile": "signup"}, ["--profile", "reviewer"], id="flag-over-signup"),
-        pytest.param({"mm_tools": "request_challenge,get_account"}, [], id="one-keyed-tool"),
     ],
 )
 def test_any_tool_that_needs_a_key_keeps_the_key_and_its_check(
@@ -173,6 +175,20 @@ def test_any_tool_that_needs_a_key_keeps_the_key_and_its_check(
     assert main([*RUN, *argv]) == 2
     assert "pass --api-key or set the MULTIMAIL_API_KEY" in errors(capsys)
     assert CapturingDriver.dispatchers == []
+
+
+@pytest.mark.parametrize(
+    ("names", "needed"),
+    [
+        (("request_challenge", "create_account", "activate_account"), False),
+        (("request_challenge", "get_account"), True),  # one keyed tool keeps the key
+        ((), True),  # nothing to call: keep checking the key run was given
+    ],
+)
+def test_only_a_set_of_keyless_tools_runs_without_a_key(
+    names: tuple[str, ...], needed: bool
+) -> None:
+    assert needs_key(load_registry("v2"), names) is needed
 
 
 def test_a_message_with_a_thread_goes_to_that_thread_with_the_run(
