@@ -32,12 +32,21 @@ from mm_assistants.cli.demo_story import (
     introduce_review_page,
     summarise,
 )
+from mm_assistants.cli.demo_stream import StreamPrinter
 from mm_assistants.dispatch import Dispatcher
 from mm_assistants.drivers import AssistantsRunDriver, ResponsesDriver, RunOutcome
 from mm_assistants.drivers.assistants_core import Mode
 from mm_assistants.multimail import MultiMailClient
 from mm_assistants.openai_setup import create_assistant
 from mm_assistants.tools import load_registry
+
+#: Characters per streamed text piece in ``--api responses --mode stream``.
+STREAM_CHUNK_CHARS = 12
+
+
+def streams_text(options: DemoOptions) -> bool:
+    """Whether the model's words are shown as they arrive (the streamed Responses driver)."""
+    return options.api == "responses" and options.mode == "stream"
 
 
 def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutcome:
@@ -46,7 +55,12 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
 
     started = time.monotonic()
     console = Console(out, live=out.isatty())
-    settings = OpenAIEmulatorSettings(model_latency=options.model_latency, run_expiry_seconds=600)
+    settings = OpenAIEmulatorSettings(
+        model_latency=options.model_latency,
+        run_expiry_seconds=600,
+        # small pieces, so the streamed words visibly arrive a few at a time
+        text_chunk_chars=STREAM_CHUNK_CHARS if streams_text(options) else 40,
+    )
     with Sandbox(openai_settings=settings) as sandbox:
         inbound = sandbox.multimail.inject_inbound(sender=SENDER, subject=SUBJECT, markdown=BODY)
         console.line("mm-assistants demo · offline, on the embedded sandbox")
@@ -85,7 +99,7 @@ def run_demo(options: DemoOptions, out: TextIO, *, ask: Any = input) -> RunOutco
             except KeyboardInterrupt:
                 console.mute()  # the run's thread may still narrate: not any more
                 raise
-    summarise(console, outcome, time.monotonic() - started)
+    summarise(console, outcome, time.monotonic() - started, text_shown=streams_text(options))
     return outcome
 
 
@@ -132,8 +146,16 @@ def _one_run(
     console.line()
     console.line(f"  user ▸ {USER_REQUEST}")
     if options.api == "responses":
-        console.line("  (Responses API)")
-        return ResponsesDriver(client, dispatcher, approvals=policy).run(USER_REQUEST, model=MODEL)
+        streaming = streams_text(options)
+        console.line("  (Responses API, streamed)" if streaming else "  (Responses API)")
+        driver = ResponsesDriver(
+            client,
+            dispatcher,
+            approvals=policy,
+            stream=streaming,
+            on_event=StreamPrinter(console) if streaming else None,
+        )
+        return driver.run(USER_REQUEST, model=MODEL)
     with warnings.catch_warnings():
         # the transcript says which API this is; the sandbox serves it on purpose
         warnings.simplefilter("ignore", AssistantsSunsetWarning)

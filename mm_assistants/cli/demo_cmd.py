@@ -22,7 +22,13 @@ def register(subparsers: Any) -> None:
     """Add ``demo``."""
     parser = subparsers.add_parser("demo", help="the offline demo on the embedded sandbox")
     parser.add_argument("--api", choices=("assistants", "responses"), default="assistants")
-    parser.add_argument("--mode", choices=("poll", "stream"), default="poll")
+    parser.add_argument(
+        "--mode",
+        choices=("poll", "stream"),
+        default="poll",
+        help="stream: the run streams (Assistants events; with --api responses the model's "
+        "words are shown as they arrive)",
+    )
     parser.add_argument("--decision", choices=("approve", "reject"), default="approve")
     parser.add_argument("--reason", default=None, help="the reviewer's reason for a rejection")
     parser.add_argument(

@@ -33,7 +33,7 @@ class DemoOptions:
     """What the command line chose."""
 
     api: str = "assistants"  # or "responses"
-    mode: str = "poll"  # Assistants only: "poll" or "stream"
+    mode: str = "poll"  # "poll" or "stream" (Responses: stream shows the words as they come)
     decision: str = "approve"
     reason: str | None = None
     decide_after: float = 3.0
@@ -83,11 +83,15 @@ def decider_for(options: DemoOptions, console: Console, ask: Any) -> Decider:
     return after_delay(options.decision, options.decide_after, options.reason)
 
 
-def summarise(console: Console, outcome: RunOutcome, seconds: float) -> None:
-    """The assistant's last words and one line of totals."""
-    console.line()
-    for paragraph in outcome.text.splitlines():
-        console.line(f"  assistant ▸ {paragraph}" if paragraph else "")
+def summarise(
+    console: Console, outcome: RunOutcome, seconds: float, *, text_shown: bool = False
+) -> None:
+    """The assistant's last words (unless ``text_shown``: they were streamed) and one line
+    of totals."""
+    if not text_shown:
+        console.line()
+        for paragraph in outcome.text.splitlines():
+            console.line(f"  assistant ▸ {paragraph}" if paragraph else "")
     decisions = ", ".join(a.decision for a in outcome.approvals) or "none"
     console.line()
     console.line(
