@@ -148,14 +148,14 @@ def _one_run(
     if options.api == "responses":
         streaming = streams_text(options)
         console.line("  (Responses API, streamed)" if streaming else "  (Responses API)")
-        streamed = ResponsesDriver(
+        responses_driver = ResponsesDriver(
             client,
             dispatcher,
             approvals=policy,
             stream=streaming,
             on_event=StreamPrinter(console) if streaming else None,
         )
-        return streamed.run(USER_REQUEST, model=MODEL)
+        return responses_driver.run(USER_REQUEST, model=MODEL)
     with warnings.catch_warnings():
         # the transcript says which API this is; the sandbox serves it on purpose
         warnings.simplefilter("ignore", AssistantsSunsetWarning)
