@@ -45,6 +45,8 @@ from mm_assistants.drivers.stream_events import (
 #: How many times a broken turn stream is requested again by default.
 DEFAULT_STREAM_RETRIES = 2
 
+CUT_SHORT = "the stream ended before the response did"
+
 EventCallback = Callable[[StreamEvent], Any]
 
 
@@ -88,10 +90,20 @@ def aborted(outcome: RunOutcome, stop: StreamAborted, duration: float) -> RunOut
     return outcome
 
 
-def _cut(error: Exception | None, reader: TurnReader) -> str:
-    if error is not None:
-        return f"{type(error).__name__}: {error}"
-    return "the stream ended before the response did"
+def turn_end(
+    reader: TurnReader, error: Exception | None, attempt: int, retries: int, sent: Any
+) -> Any:
+    """How attempt ``attempt`` (from 1) of a turn ended: its final response, or the
+    `TurnRetried` to tell before asking again; out of retries, the stream's error (an
+    early end is an ``APIConnectionError`` too: the answer never came whole)."""
+    if error is None and reader.response is not None:
+        return reader.response
+    if attempt > retries:
+        if error is not None:
+            raise error
+        raise openai.APIConnectionError(message=CUT_SHORT, request=sent)
+    reason = CUT_SHORT if error is None else f"{type(error).__name__}: {error}"
+    return TurnRetried(attempt, reason)
 
 
 def _error_event(reader: TurnReader, request: Any) -> openai.APIError:
@@ -148,6 +160,7 @@ def stream_turn(
     each request after the first (the caller counts that one)."""
     attempt = 0
     while True:
+        attempt += 1
         reader = TurnReader()
         error: Exception | None = None
         sent: Any = None
@@ -161,14 +174,10 @@ def stream_turn(
                     raise _error_event(reader, sent)
         except openai.APIConnectionError as cut:  # timeouts included
             error = cut
-        if error is None and reader.response is not None:
-            return reader.response
-        attempt += 1
-        if attempt > retries:
-            if error is not None:
-                raise error
-            raise openai.APIConnectionError(message=_cut(None, reader), request=sent)
-        emit(TurnRetried(attempt, _cut(error, reader)))
+        ended = turn_end(reader, error, attempt, retries, sent)
+        if not isinstance(ended, TurnRetried):
+            return ended
+        emit(ended)
         outcome.openai_requests += 1
 
 
@@ -225,6 +234,7 @@ async def stream_turn_async(
     """`stream_turn` with ``await``."""
     attempt = 0
     while True:
+        attempt += 1
         reader = TurnReader()
         error: Exception | None = None
         sent: Any = None
@@ -239,12 +249,8 @@ async def stream_turn_async(
                     raise _error_event(reader, sent)
         except openai.APIConnectionError as cut:
             error = cut
-        if error is None and reader.response is not None:
-            return reader.response
-        attempt += 1
-        if attempt > retries:
-            if error is not None:
-                raise error
-            raise openai.APIConnectionError(message=_cut(None, reader), request=sent)
-        await emit(TurnRetried(attempt, _cut(error, reader)))
+        ended = turn_end(reader, error, attempt, retries, sent)
+        if not isinstance(ended, TurnRetried):
+            return ended
+        await emit(ended)
         outcome.openai_requests += 1

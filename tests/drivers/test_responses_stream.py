@@ -12,12 +12,6 @@ import pytest
 import respx
 
 from mm_assistants import (
-    ApprovalPolicy,
-    AsyncDispatcher,
-    AsyncMultiMailClient,
-    AsyncResponsesDriver,
-    Dispatcher,
-    MultiMailClient,
     ResponsesDriver,
 )
 from mm_assistants.drivers.stream_events import (
@@ -30,35 +24,12 @@ from mm_assistants.drivers.stream_events import (
     TurnRetried,
     TurnStarted,
 )
-from tests.drivers.conftest import FAST, KEY, MM, Clock
+from tests.drivers.conftest import Clock
 from tests.drivers.fake_stream import StreamingFakeOpenAI
+from tests.drivers.test_responses_driver import READ, SEND
+from tests.drivers.test_responses_driver import run as drive
 
-READ = ("read_email", {"email_id": "em_in"})
-SEND = ("send_email", {"to": ["ana@example.com"], "subject": "Hi", "markdown": "Hello"})
-QUICK = ApprovalPolicy(max_wait=2, first_delay=0.01, max_interval=0.02)
 FINAL = "Replied; the reviewer rejected it."
-
-
-def drive(mode: str, server: StreamingFakeOpenAI, **options: Any) -> Any:
-    """One run with ``options`` for the driver, sync or async."""
-    if mode == "sync":
-        with MultiMailClient(api_key=KEY, base_url=MM, retry=FAST) as client:
-            driver = ResponsesDriver(
-                server.client(), Dispatcher(client, mailbox_id="mbx_1"), approvals=QUICK, **options
-            )
-            return driver.run("Answer my email", model="fake")
-
-    async def scenario() -> Any:
-        async with AsyncMultiMailClient(api_key=KEY, base_url=MM, retry=FAST) as client:
-            driver = AsyncResponsesDriver(
-                server.async_client(),
-                AsyncDispatcher(client, mailbox_id="mbx_1"),
-                approvals=QUICK,
-                **options,
-            )
-            return await driver.run("Answer my email", model="fake")
-
-    return asyncio.run(scenario())
 
 
 @pytest.fixture
