@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: test check browser postgres redis demo demo-fleet bench bench-quick reliability mutation lint format clean schemas-manifest
+.PHONY: test check browser postgres redis demo demo-fleet bench bench-quick reliability mutation conformance lint format clean schemas-manifest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -141,6 +141,16 @@ bench-quick: $(STAMP)
 ## the Celery fleet's campaign included (200 runs, 3 workers, kills, a Redis restart)
 reliability: $(STAMP) redis postgres
 	MM_RELIABILITY=full $(BIN)/python -m pytest tests/reliability -q -p no:cacheprovider
+
+## make conformance: clients nobody here wrote against the sandbox (about 30 s): MultiMail's
+## own MCP server 0.7.0-spam and 0.5.3 (built with npm into ~/.cache/mm-assistants; skipped
+## with the reason where node, npm or ../shared are missing) calling every tool it lists;
+## schemathesis with MultiMail's OpenAPI document; the openai SDK's helpers, LangChain's
+## OpenAIAssistantRunnable and MultiMail's retired Python SDK. Prints a table per client and
+## tool, writes build/conformance.json, fails on a failure not in conformance/quirks_table.py.
+## Its bounded slice runs in make test (tests/conformance).
+conformance: $(STAMP)
+	$(BIN)/python -m conformance
 
 ## make mutation: mutmut on each pure core against its own tests (not part of make test;
 ## minutes per module); prints generated/killed/survived/score per module and fails under

@@ -9,6 +9,7 @@ server version cannot add a tool the suite silently ignores.
 from __future__ import annotations
 
 import base64
+import subprocess
 import time
 from collections.abc import Callable, Collection
 
@@ -55,7 +56,12 @@ def run_mcp(version: str, only: Collection[str] | None = None) -> list[Result]:
     # imported here: the sandbox is an optional extra, and the script's --help needs none
     from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
 
-    entry = build_version(version)
+    try:
+        entry = build_version(version)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        # npm install needs npm's registry: offline, the server cannot be built at all
+        why = f"the build failed (npm install needs npm's registry): {exc}"
+        return [Result(client_name(), version, "(all tools)", False, why, skipped=True)]
     settings = MultiMailSandboxSettings(scan_delay=0.0)
     with Sandbox(multimail_settings=settings) as sandbox:
         env = {
