@@ -116,6 +116,8 @@ class Drive:
         ids, same idempotency keys) instead of its mail being run from scratch."""
         if self.step is not None:
             self.step[1].lapse()
+            # where the run can be resumed, for an outcome still returned (an aborted run)
+            self.outcome.checkpoint_id = self.step[0].checkpoint_id
             self.step = None
 
 

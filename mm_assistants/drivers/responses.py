@@ -94,9 +94,9 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         try:
             response = self._create(drive, request)
             outcome.openai_requests += 1
-            return self._drive(drive, request, response)
+            return self.checked(drive, self._drive(drive, request, response))
         except StreamAborted as stop:
-            return aborted(outcome, stop, self._clock() - drive.started)
+            return aborted(outcome, stop.cause, self._clock() - drive.started)
 
     def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
         """Finish a parked run once every held send of its step is decided: submit all the
@@ -115,10 +115,10 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
         drive.events = Emitter(self.on_event)
         try:
-            return self._resume(park, drive, list(follow_with))
+            return self.checked(drive, self._resume(park, drive, list(follow_with)))
         except StreamAborted as stop:
             drive.abandon()
-            return aborted(outcome, stop, self._clock() - drive.started)
+            return aborted(outcome, stop.cause, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
             raise
@@ -281,9 +281,9 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         try:
             response = await self._create(drive, request)
             outcome.openai_requests += 1
-            return await self._drive(drive, request, response)
+            return self.checked(drive, await self._drive(drive, request, response))
         except StreamAborted as stop:
-            return aborted(outcome, stop, self._clock() - drive.started)
+            return aborted(outcome, stop.cause, self._clock() - drive.started)
 
     async def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
         """`ResponsesDriver.resume` with ``await``."""
@@ -296,10 +296,10 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
         drive.events = AsyncEmitter(self.on_event)
         try:
-            return await self._resume(park, drive, list(follow_with))
+            return self.checked(drive, await self._resume(park, drive, list(follow_with)))
         except StreamAborted as stop:
             drive.abandon()
-            return aborted(outcome, stop, self._clock() - drive.started)
+            return aborted(outcome, stop.cause, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
             raise

@@ -13,9 +13,11 @@ from mm_assistants.approvals import ApprovalPolicy
 from mm_assistants.drivers import parking
 from mm_assistants.drivers.outcome import RunOutcome
 from mm_assistants.drivers.parked import LEASE_SECONDS, Parking
+from mm_assistants.drivers.parked_drive import Drive
 from mm_assistants.drivers.responses_stream import (
     DEFAULT_STREAM_RETRIES,
     EventCallback,
+    aborted,
     check_callback,
 )
 from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
@@ -136,6 +138,14 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
         if "conversation" not in request:
             follow["previous_response_id"] = response.id
         return follow
+
+    def checked(self, drive: Drive, outcome: RunOutcome) -> RunOutcome:
+        """``outcome``, or ``aborted`` when the ``on_event`` callback raised where the run
+        could not stop at once (mid-dispatch) and the run ended before it looked again."""
+        failure = getattr(drive.events, "failure", None)
+        if failure is None or outcome.status == "aborted":
+            return outcome
+        return aborted(outcome, failure, self._clock() - drive.started)
 
     def deadline_at(self, started: float) -> float | None:
         return started + self.deadline if self.deadline is not None else None

@@ -17,8 +17,9 @@ turn's `TurnStarted` is void, which `TurnRetried` says.
 
 A callback that raises (an ``Exception``) stops the run: nothing more is delivered, no
 further call is carried out, and the run ends ``aborted`` with the callback's exception
-as ``last_error``. Calls already carried out stay in ``outcome.tool_results``; a parked
-run's checkpoint lapses (kept) so it can still be resumed.
+as ``last_error`` (also when the run parked before the failure was seen). Calls already
+carried out stay in ``outcome.tool_results``; with parking, the step's checkpoint is kept
+(parked, or left to lapse) and named by ``checkpoint_id``, so the run can be resumed.
 """
 
 from __future__ import annotations
@@ -81,10 +82,11 @@ def watched(
     return [replace(c, context=replace(c.context, on_held=on_held)) for c in calls]
 
 
-def aborted(outcome: RunOutcome, stop: StreamAborted, duration: float) -> RunOutcome:
-    """``outcome`` of a run its callback stopped."""
+def aborted(outcome: RunOutcome, cause: Exception, duration: float) -> RunOutcome:
+    """``outcome`` of a run its callback stopped (``cause``: what the callback raised).
+    A ``checkpoint_id`` it has stays: the run can still be resumed from there."""
     outcome.status = "aborted"
-    outcome.last_error = stop.cause
+    outcome.last_error = cause
     outcome.incomplete_reason = "on_event_raised"
     outcome.duration = duration
     return outcome

@@ -188,3 +188,33 @@ def test_a_parked_run_is_resumed_streaming(sandbox: Sandbox, store: MemoryPendin
     assert "approved_and_sent" in outcome.text
     assert len(deliveries(sandbox)) == 1
     assert checkpoints.get(str(parked.checkpoint_id)) is None
+
+
+def test_a_callback_that_raises_while_a_parking_run_waits_ends_it_aborted_and_resumable(
+    sandbox: Sandbox, store: MemoryPendingStore
+) -> None:
+    checkpoints = MemoryCheckpointStore()
+
+    def on_event(event: StreamEvent) -> None:
+        if isinstance(event, AwaitingApproval):
+            raise RuntimeError("the UI went away")
+
+    first = Worker(sandbox, checkpoints, store, stream=True, on_event=on_event)
+    try:
+        outcome = first.driver.run(ASK, model="scripted:send")
+    finally:
+        first.close()
+    assert (outcome.status, str(outcome.last_error)) == ("aborted", "the UI went away")
+    assert outcome.checkpoint_id is not None
+    assert checkpoints.get(outcome.checkpoint_id) is not None
+    assert requests_to(sandbox, CREATE) == 1  # the send's output went nowhere
+
+    email = wait_until_held(sandbox)
+    sandbox.multimail.decide(email["id"], "approve", None)
+    second = Worker(sandbox, checkpoints, store, stream=True)
+    try:
+        resumed = second.driver.resume(outcome.checkpoint_id)
+    finally:
+        second.close()
+    assert resumed.status == "completed", resumed.as_dict()
+    assert len(deliveries(sandbox)) == 1  # sent once, by the first run's only call
