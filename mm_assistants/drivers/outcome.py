@@ -24,6 +24,10 @@ class RunOutcome:
     holds the checkpoint; nothing was done), ``gone`` (no such checkpoint: the run
     finished already) and ``expired`` with ``incomplete_reason`` ``park_expired`` or
     ``response_gone`` (the run cannot go on; its decisions take the late-decision path).
+
+    A streamed Responses run whose ``on_event`` callback raised ends ``aborted``
+    (``incomplete_reason`` ``on_event_raised``, the exception in ``last_error``; see
+    `drivers.responses_stream`), with ``checkpoint_id`` set when it can be resumed.
     """
 
     status: str
