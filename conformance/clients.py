@@ -6,12 +6,17 @@ since LangChain 1.0; ``langchain.agents`` no longer has it) with ``as_agent=True
 by the executor loop a user writes: invoke, dispatch the actions through the library's
 dispatcher, invoke again with the outputs, until it finishes.
 
+The Agents SDK (``openai-agents``): an ``Agent`` with the library's `multimail_tools` on
+the emulator's Responses API, through ``Runner.run`` with its defaults (the whole history
+each turn, no ``previous_response_id``) and ``Runner.run_streamed``.
+
 MultiMail's SDK 0.1.1 (its last release) warns on import that it is retired; the flows
 here are what it offers for a mailbox: list, read, download, send.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from collections.abc import Callable
@@ -56,6 +61,52 @@ def langchain_assistant(rig: Rig) -> None:
     expect(rig.email_id in answer, f"the answer does not name {rig.email_id}: {answer!r}")
 
 
+def _agent(rig: Rig, client: Any) -> Any:
+    from agents import Agent, OpenAIResponsesModel, set_tracing_disabled
+
+    from mm_assistants.agents import multimail_tools
+
+    set_tracing_disabled(True)  # traces would go to OpenAI's servers
+    return Agent(
+        name="inbox",
+        model=OpenAIResponsesModel("scripted:inbox", client),
+        tools=[*multimail_tools(rig.dispatcher)],
+    )
+
+
+async def _run_agent(rig: Rig, streamed: bool) -> tuple[list[str], str]:
+    """One run on a client closed after it: the event kinds seen (streamed) and the answer."""
+    import openai
+    from agents import Runner
+
+    client = openai.AsyncOpenAI(api_key="sk-sandbox", base_url=rig.openai_url, max_retries=0)
+    async with client:
+        agent = _agent(rig, client)
+        if not streamed:
+            result = await Runner.run(agent, "Newest?", max_turns=MAX_TURNS)
+            return [], str(result.final_output)
+        run = Runner.run_streamed(agent, "Newest?", max_turns=MAX_TURNS)
+        kinds = [
+            getattr(event, "name", "") or getattr(getattr(event, "data", None), "type", "")
+            async for event in run.stream_events()
+        ]
+        return kinds, str(run.final_output)
+
+
+def agents_run(rig: Rig) -> None:
+    """``Runner.run`` with the SDK's defaults (the whole history each turn), to the answer."""
+    _, answer = asyncio.run(_run_agent(rig, streamed=False))
+    expect(rig.email_id in answer, f"the answer does not name {rig.email_id}: {answer!r}")
+
+
+def agents_run_streamed(rig: Rig) -> None:
+    """``Runner.run_streamed``: the tool call and text deltas arrive as events."""
+    kinds, answer = asyncio.run(_run_agent(rig, streamed=True))
+    expect("tool_called" in kinds, f"no tool_called event: {sorted(set(kinds))}")
+    expect("response.output_text.delta" in kinds, f"no text deltas: {sorted(set(kinds))}")
+    expect(rig.email_id in answer, f"the answer does not name {rig.email_id}: {answer!r}")
+
+
 def _multimail_sdk(rig: Rig) -> Any:
     with warnings.catch_warnings():
         # its import announces the retirement (a FutureWarning): that is expected here
@@ -89,6 +140,10 @@ def sdk_send(rig: Rig) -> None:
         expect(email and email.get("delivered_at"), f"not delivered: {email}")
 
 
+AGENTS: dict[str, Callable[[Rig], None]] = {
+    "Runner.run (defaults, no previous_response_id)": agents_run,
+    "Runner.run_streamed": agents_run_streamed,
+}
 LANGCHAIN: dict[str, Callable[[Rig], None]] = {
     "OpenAIAssistantRunnable executor loop": langchain_assistant,
 }

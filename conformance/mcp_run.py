@@ -8,14 +8,14 @@ server version cannot add a tool the suite silently ignores.
 
 from __future__ import annotations
 
-import base64
 import subprocess
 import time
 from collections.abc import Callable, Collection
 
 from conformance import mcp_flows as mail
 from conformance import mcp_flows_admin as admin
-from conformance.mcp_flows import ATTACHMENT, CUSTOMER, StepFailed, World
+from conformance.fixtures import sandbox_with_mail
+from conformance.mcp_flows import StepFailed, World
 from conformance.mcp_stdio import McpServer, build_version, missing
 from conformance.report import Result
 
@@ -53,17 +53,13 @@ def run_mcp(version: str, only: Collection[str] | None = None) -> list[Result]:
     why = missing(version)
     if why is not None:
         return [Result(client_name(), version, "(all tools)", False, why, skipped=True)]
-    # imported here: the sandbox is an optional extra, and the script's --help needs none
-    from mm_assistants.sandbox import MultiMailSandboxSettings, Sandbox
-
     try:
         entry = build_version(version)
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         # npm install needs npm's registry: offline, the server cannot be built at all
         why = f"the build failed (npm install needs npm's registry): {exc}"
         return [Result(client_name(), version, "(all tools)", False, why, skipped=True)]
-    settings = MultiMailSandboxSettings(scan_delay=0.0)
-    with Sandbox(multimail_settings=settings) as sandbox:
+    with sandbox_with_mail() as (sandbox, email):
         env = {
             "MULTIMAIL_API_KEY": sandbox.keys["admin"],
             "MULTIMAIL_API_URL": sandbox.multimail_url,
@@ -72,18 +68,7 @@ def run_mcp(version: str, only: Collection[str] | None = None) -> list[Result]:
         with McpServer(entry, env) as server:
             listed = [tool["name"] for tool in server.list_tools()]
             world = World(server, sandbox.multimail, sandbox.mailbox_id, listed)
-            world.inbound = sandbox.multimail.inject_inbound(
-                sender=CUSTOMER,
-                subject="Can we meet?",
-                markdown="Thursday at 3? The numbers are attached.",
-                attachments=[
-                    {
-                        "name": "q.txt",
-                        "content_type": "text/plain",
-                        "content_base64": base64.b64encode(ATTACHMENT).decode(),
-                    }
-                ],
-            )
+            world.inbound = email
             chosen = [name for name in listed if only is None or name in only]
             ordered = [n for n in STEPS if n in chosen] + [n for n in chosen if n not in STEPS]
             return [_run_step(world, version, name) for name in ordered]

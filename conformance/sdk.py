@@ -45,6 +45,7 @@ class Rig:
     control: Any
     multimail_url: str
     api_key: str
+    openai_url: str
 
     def assistant(self) -> str:
         """A new assistant with the bundled agent tools that follows the ``inbox`` script."""

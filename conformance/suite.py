@@ -7,21 +7,16 @@ sizes: ``full`` (``make conformance``) and ``quick`` (a smaller schemathesis bud
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.util import find_spec
-from typing import TYPE_CHECKING, Any
 
 from conformance import clients, sdk
-from conformance.mcp_flows import ATTACHMENT, CUSTOMER
+from conformance.fixtures import sandbox_with_mail
 from conformance.mcp_run import run_mcp
 from conformance.openapi import run_openapi
 from conformance.report import Result
-
-if TYPE_CHECKING:
-    from mm_assistants.sandbox import Sandbox
 
 #: MultiMail's published MCP server versions the suite builds and drives.
 MCP_VERSIONS = ("0.7.0-spam", "0.5.3")
@@ -36,33 +31,6 @@ class Size:
 
 
 SIZES = {"full": Size(max_examples=25, wall_clock_s=240.0), "quick": Size(3, 30.0)}
-
-
-@contextmanager
-def sandbox_with_mail() -> Iterator[tuple[Sandbox, dict[str, Any]]]:
-    """A fresh sandbox (no scan delay, no model latency, the SDK flows' script) and one
-    inbound email with an attachment: ``(sandbox, email)``."""
-    from mm_assistants.sandbox import MultiMailSandboxSettings, OpenAIEmulatorSettings, Sandbox
-
-    with Sandbox(
-        multimail_settings=MultiMailSandboxSettings(scan_delay=0.0),
-        openai_settings=OpenAIEmulatorSettings(
-            model_latency=0.0, poll_after_ms=sdk.POLL_MS, scripts=sdk.SCRIPTS
-        ),
-    ) as sandbox:
-        email = sandbox.multimail.inject_inbound(
-            sender=CUSTOMER,
-            subject="Can we meet?",
-            markdown="Thursday at 3?",
-            attachments=[
-                {
-                    "name": "q.txt",
-                    "content_type": "text/plain",
-                    "content_base64": base64.b64encode(ATTACHMENT).decode(),
-                }
-            ],
-        )
-        yield sandbox, email
 
 
 @contextmanager
@@ -95,27 +63,29 @@ def rig() -> Iterator[sdk.Rig]:
                 control=sandbox.multimail,
                 multimail_url=sandbox.multimail_url,
                 api_key=sandbox.keys["admin"],
+                openai_url=sandbox.openai_url,
             )
 
 
 def run_clients() -> list[Result]:
-    """The openai SDK helpers, LangChain's runnable and MultiMail's Python SDK."""
-    results = []
+    """The openai SDK helpers, the Agents SDK, LangChain's runnable, MultiMail's Python SDK."""
     with rig() as shared:
-        results += sdk.run_flows("openai-python", "openai", sdk.FLOWS, shared)
-        if find_spec("langchain_classic") is None:
-            why = "langchain-classic is not installed (pip install 'mm-assistants[conformance]')"
-            results.append(Result("langchain-classic", "-", "(all)", False, why, skipped=True))
-        else:
-            results += sdk.run_flows(
-                "langchain-classic", "langchain-classic", clients.LANGCHAIN, shared
-            )
-        if find_spec("multimail") is None:
-            why = "multimail (MultiMail's retired Python SDK) is not installed"
-            results.append(Result("multimail (PyPI)", "-", "(all)", False, why, skipped=True))
-        else:
-            results += sdk.run_flows("multimail (PyPI)", "multimail", clients.MULTIMAIL_SDK, shared)
-    return results
+        return [
+            *sdk.run_flows("openai-python", "openai", sdk.FLOWS, shared),
+            *_optional(shared, "openai-agents", "agents", clients.AGENTS),
+            *_optional(shared, "langchain-classic", "langchain_classic", clients.LANGCHAIN),
+            *_optional(shared, "multimail", "multimail", clients.MULTIMAIL_SDK),
+        ]
+
+
+def _optional(
+    shared: sdk.Rig, package: str, module: str, flows: dict[str, Callable[[sdk.Rig], None]]
+) -> list[Result]:
+    """``flows`` of an installed client; one skipped result saying why when it is missing."""
+    if find_spec(module) is None:
+        why = f"{package} is not installed (pip install -e '.[dev]')"
+        return [Result(package, "-", "(all)", False, why, skipped=True)]
+    return sdk.run_flows(package, package, flows, shared)
 
 
 def run_schemathesis(size: Size) -> list[Result]:
