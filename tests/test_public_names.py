@@ -62,10 +62,12 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 PINNED_ALL = [
     "ANY_MAILBOX", "ApprovalHub", "ApprovalOutcome", "ApprovalPolicy", "AssistantsRunDriver",
     "AssistantsSunsetWarning", "AsyncAssistantsRunDriver", "AsyncDispatcher",
-    "AsyncMultiMailClient", "AsyncResponsesDriver", "AuditRecord", "CallContext", "Dispatcher",
-    "MemoryPendingStore", "MultiMailClient", "MultiMailError", "PendingRecord", "PollPolicy",
-    "RequestSpec", "ResponsesDriver", "RetryPolicy", "RunOutcome", "SQLitePendingStore",
-    "ToolCall", "ToolCallError", "ToolRegistry", "ToolResult", "ToolSpec", "__version__",
+    "AsyncMultiMailClient", "AsyncResponsesDriver", "AuditRecord", "AwaitingApproval",
+    "CallContext", "Dispatcher", "MemoryPendingStore", "MultiMailClient", "MultiMailError",
+    "PendingRecord", "PollPolicy", "RequestSpec", "ResponsesDriver", "RetryPolicy", "RunOutcome",
+    "SQLitePendingStore", "StreamEvent", "TextDelta", "ToolCall", "ToolCallArgumentsDone",
+    "ToolCallError", "ToolCallStarted", "ToolOutputReady", "ToolRegistry", "ToolResult",
+    "ToolSpec", "TurnCompleted", "TurnRetried", "TurnStarted", "__version__",
     "calls_from_chat_message", "calls_from_response", "calls_from_run", "chat_tool_loop",
     "create_assistant", "load_registry", "resolve_pending", "update_assistant_tools",
 ]  # fmt: skip
@@ -87,3 +89,43 @@ def test_the_plans_public_names_are_all_there_and_importable() -> None:
     assert set(PLAN_NAMES) <= set(mm_assistants.__all__)
     for name in mm_assistants.__all__:
         assert getattr(mm_assistants, name) is not None
+
+
+#: The streamed Responses driver's events (issue 18): the README's streaming example imports
+#: them from the top level, and the run loop they come from is the driver's own.
+STREAM_EVENTS = {
+    "AwaitingApproval", "StreamEvent", "TextDelta", "ToolCallArgumentsDone", "ToolCallStarted",
+    "ToolOutputReady", "TurnCompleted", "TurnRetried", "TurnStarted",
+}  # fmt: skip
+
+
+def test_every_stream_event_is_public_and_a_stream_event() -> None:
+    from mm_assistants.drivers import stream_events
+
+    assert set(mm_assistants.__all__) >= STREAM_EVENTS
+    # every event class the module offers is public; its reader (TurnReader) is not
+    offered = {name for name in stream_events.__all__ if name != "TurnReader"}
+    assert offered == STREAM_EVENTS
+    for name in STREAM_EVENTS:
+        assert issubclass(getattr(mm_assistants, name), mm_assistants.StreamEvent)
+
+
+def test_the_agents_package_stays_optional() -> None:
+    # multimail_tools needs openai-agents (the `agents` extra): the top level never names or
+    # loads it, so `import mm_assistants` works without that SDK
+    assert not {"multimail_tools", "PARKING_UNSUPPORTED"} & set(mm_assistants.__all__)
+    code = (
+        "import sys, mm_assistants;"
+        "[getattr(mm_assistants, name) for name in mm_assistants.__all__];"
+        "print(sorted(m for m in sys.modules if m == 'agents' or m.startswith("
+        "('agents.', 'mm_assistants.agents'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
