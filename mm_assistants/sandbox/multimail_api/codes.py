@@ -4,7 +4,15 @@ MultiMail mails these to the operator's oversight email so that an agent cannot 
 channel (a mailbox, a webhook, a key) or loosen its own oversight by itself. The sandbox
 keeps them in ``codes`` and shows the unused ones to the operator through
 ``GET /sandbox/codes`` and `MultiMailControl.codes`. A code is single-use, expires after
-``settings.code_ttl`` and is bound to its purpose (and mailbox, key or mode).
+``settings.code_ttl`` and is bound to its purpose and to what it approves: the mailbox's
+address, the webhook's url, the key's name and scopes, the key and its new scopes. Those
+are stored on the code, so the operator sees them next to it.
+
+A code presented for something other than what it was issued for is refused (400) and
+used up all the same. The caller holds a real code there, so this is no typo; it is an
+attempt to spend the operator's yes on a request the operator never saw. Leaving the
+code open would let the caller try variations until one passes. Using it up means the
+operator is asked again and sees the request as it really is.
 """
 
 from __future__ import annotations
@@ -48,16 +56,30 @@ def open_codes(ctx: Context, tenant_id: str, purpose: str | None = None) -> list
 
 
 def redeem(ctx: Context, tenant_id: str, purpose: str, value: str, **subject: Any) -> Doc | None:
-    """Use up code ``value`` if it is open and matches ``purpose`` and ``subject``."""
+    """Use up code ``value`` if it is open and of ``purpose``: the code when it also matches
+    ``subject``, ``None`` when there is no such open code. A code that exists but was issued
+    for another subject is used up and refused with a 400 naming the fields that differ."""
+    wanted = value.strip().upper()
     with ctx.store.transaction():
-        for code in open_codes(ctx, tenant_id, purpose):
-            if code["id"] == value.strip().upper() and all(
-                code.get(k) == v for k, v in subject.items()
-            ):
-                code["used"] = True
-                ctx.store.put("codes", code, parent=tenant_id)
-                return code
-    return None
+        code = next((c for c in open_codes(ctx, tenant_id, purpose) if c["id"] == wanted), None)
+        if code is None:
+            return None
+        code["used"] = True
+        ctx.store.put("codes", code, parent=tenant_id)
+    # raised after the transaction, which would otherwise roll the use back
+    differ = mismatched(code, subject)
+    if differ:
+        raise bad_request(
+            f"This {purpose} code was issued for a different request (it differs in: "
+            f"{', '.join(differ)}), so it is refused and now used up. Repeat the request "
+            "without approval_code to have the operator asked about it as it is."
+        )
+    return code
+
+
+def mismatched(code: Doc, subject: dict[str, Any]) -> list[str]:
+    """The names of ``subject``'s fields whose value differs from what ``code`` approves."""
+    return sorted(name for name, value in subject.items() if code.get(name) != value)
 
 
 def approval_gate(

@@ -2,7 +2,9 @@
 API keys.
 
 Keys are shown whole only in the answer that creates them; lists show the prefix. A key
-may not hold both ``send`` and ``oversight`` (400).
+may not hold both ``send`` and ``oversight`` (400), whether it is created or changed, with
+an operator's code or without. The operator's codes for keys are bound to what they
+approve (`codes`): a new key's name and scopes, a changed key's id and new scopes.
 """
 
 from __future__ import annotations
@@ -143,7 +145,9 @@ async def create_key(ctx: Context, request: Request, caller: Caller) -> Response
     if not isinstance(name, str) or not name.strip():
         raise bad_request("name is required")
     scopes = check_scopes(body.get("scopes", ["read"]))
-    gate = codes.approval_gate(ctx, caller, "create_api_key", body.get("approval_code"))
+    gate = codes.approval_gate(
+        ctx, caller, "create_api_key", body.get("approval_code"), name=name, scopes=scopes
+    )
     if gate is not None:
         return gate
     with ctx.store.transaction():
@@ -158,7 +162,8 @@ async def update_key(ctx: Context, request: Request, caller: Caller) -> Response
     updated}``. ``send`` with ``oversight`` is refused (400) as on creation, and adding
     ``oversight`` to a key needs the operator's code (MultiMail 0.5.6: otherwise a key
     could grant itself approval rights one scope at a time); so does adding ``admin``,
-    which holds every scope."""
+    which holds every scope, even to a key that already approves (an ``oversight`` key
+    made ``admin`` could then also send). The code approves this key and these scopes."""
     key = ctx.store.get("keys", path(request, "key_id"))
     if key is None or key["_tenant"] != caller.tenant_id or not key["is_active"]:
         raise not_found("API key")
@@ -171,10 +176,10 @@ async def update_key(ctx: Context, request: Request, caller: Caller) -> Response
         changes["name"] = name
     if "scopes" in body:
         scopes = check_scopes(body["scopes"])
-        if _may_approve(scopes) and not _may_approve(key["scopes"]):
-            gate = codes.approval_gate(
-                ctx, caller, "add_oversight_scope", body.get("approval_code"), key_id=key["id"]
-            )
+        if needs_operator(key["scopes"], scopes):
+            code = body.get("approval_code")
+            subject = {"key_id": key["id"], "scopes": scopes}
+            gate = codes.approval_gate(ctx, caller, "add_oversight_scope", code, **subject)
             if gate is not None:
                 return gate
         changes["scopes"] = scopes
@@ -205,5 +210,10 @@ async def revoke_key(ctx: Context, request: Request, caller: Caller) -> Response
     return ok({"status": "revoked"})
 
 
-def _may_approve(scopes: Iterable[str]) -> bool:
-    return bool({"oversight", "admin"} & set(scopes))
+def needs_operator(old: Iterable[str], new: Iterable[str]) -> bool:
+    """Whether changing a key's scopes from ``old`` to ``new`` needs the operator's code:
+    it newly holds ``admin``, or newly may approve (``oversight``, which ``admin`` implies).
+    Dropping rights, or spelling out ``oversight`` on an ``admin`` key, needs none."""
+    before, after = set(old), set(new)
+    may_approve_before = bool({"oversight", "admin"} & before)
+    return ("admin" in after - before) or ("oversight" in after and not may_approve_before)
