@@ -116,6 +116,11 @@ SKIPPED = [
         " FleetWork functions it calls",
     ),
     (
+        "python examples/agents_inbox.py",
+        "runs from a checkout (the examples folder is not installed):"
+        " tests/agents/test_example.py runs examples/agents_inbox.py against the sandbox",
+    ),
+    (
         "create_review_app(queue",
         "an ASGI app to mount behind your own login, with your OVERSIGHT_KEY:"
         " tests/review/test_readme_review.py serves it against the sandbox",
@@ -317,11 +322,42 @@ def passes_under_pytest(block: Block, sandbox: RunningSandbox, folder: Path) -> 
     assert re.search(r"\b1 passed\b", ran.stdout), ran.stdout
 
 
+def streams_the_answer(block: Block, sandbox: RunningSandbox, folder: Path) -> None:
+    """The streamed driver's block on a fresh email: the calls show as the model makes
+    them, the held reply's wait shows as it begins, and the run still ends completed."""
+    put = run(the_block(CURL_INBOUND), sandbox, folder).check(block)
+    email_id = json.loads(put.stdout)["id"]
+    with Approver(sandbox) as approver:
+        ran = run(block, sandbox, folder).check(block)
+    (approved,) = approver.approved
+    lines = ran.stdout.splitlines()
+    assert lines[-1] == "completed", ran.stdout
+    order = ["[the model calls read_email]", "[the model calls reply_email]"]
+    order.append(f"[{approved} is held for a human]")
+    order.append("[reply_email: done]")
+    assert [lines.index(line) for line in order] == sorted(lines.index(line) for line in order)
+    assert email_id in ran.stdout, ran.stdout  # the streamed answer names the email
+
+
+def answers_through_the_agents_sdk(block: Block, sandbox: RunningSandbox, folder: Path) -> None:
+    """The Agents SDK block on a fresh email: one reply, held and approved, and the answer
+    that says so."""
+    put = run(the_block(CURL_INBOUND), sandbox, folder).check(block)
+    email_id = json.loads(put.stdout)["id"]
+    with Approver(sandbox) as approver:
+        ran = run(block, sandbox, folder).check(block)
+    assert len(approver.approved) == 1, ran.stdout
+    assert email_id in ran.stdout, ran.stdout
+    assert "approved and sent" in ran.stdout, ran.stdout
+
+
 CURL_INBOUND = 'curl -sS --fail-with-body "$MULTIMAIL_API_URL/sandbox/inbound"'
 Expectation = Callable[[Block, RunningSandbox, Path], None]
 EXPECTED: list[tuple[str, Expectation]] = [
     ("Answer the newest email in my inbox.", answers_the_newest_email),
     ("create_thread_and_run(assistant.id", answers_the_newest_email),
+    ("stream=True, on_event=show", streams_the_answer),
+    ("Runner.run(agent", answers_through_the_agents_sdk),
     (CURL_INBOUND, puts_an_email_in_the_inbox),
     ('"/sandbox/inbound",', puts_an_email_in_the_inbox),
     ("mm-assistants schemas check", lists_and_checks_schemas),
