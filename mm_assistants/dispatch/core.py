@@ -58,6 +58,7 @@ from mm_assistants.dispatch.scope import (
     scope_refusal,
     within_scope,
 )
+from mm_assistants.dispatch.sender_filter import request_sifter, sift_listing
 from mm_assistants.dispatch.shaping import bound_output, cut_hint, shape_output
 from mm_assistants.dispatch.withholding import mark_withheld, withhold_error
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
@@ -273,6 +274,7 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
             prepared.arguments.get("timeout_seconds"),
             prepared.call.context.deadline,
             self.wait_poll_interval,
+            request_sifter(prepared.request.params),
         )
 
     def download_plan(self, prepared: PreparedCall, data: Any) -> DownloadPlan:
@@ -329,6 +331,7 @@ class DispatcherCore(gated_sends.GatedSendSteps, Generic[ClientT]):
             return self._refuse_answer(prepared, status, passed)
         data, withheld = passed
         data = within_scope(prepared.spec.name, data, self.allowed_mailboxes)
+        data = sift_listing(prepared.spec.name, prepared.request.params, data)
         shaped = mark_withheld(shape_output(prepared.spec.name, data), withheld)
         output, truncated = bound_output(
             shaped, self.max_output_chars, cut_hint(prepared.spec.name)

@@ -16,9 +16,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mm_assistants.dispatch.sender_filter import KEEP_ALL, Sift
 from mm_assistants.tools import RequestSpec
 
 INLINE_LIMIT = 50 * 1024
@@ -29,19 +30,29 @@ DEADLINE_MARGIN = 2.0
 
 @dataclass(frozen=True)
 class WaitPlan:
-    """When a ``wait_for_email`` call stops looking, and how often it looks."""
+    """When a ``wait_for_email`` call stops looking, how often it looks, and which polled
+    emails count (``sift``: an exact sender filter, `mm_assistants.dispatch.sender_filter`;
+    applied before "found" is decided, so a look-alike sender does not end the wait)."""
 
     ends_at: float
     interval: float
+    sift: Sift = field(default=KEEP_ALL, repr=False)
 
     @classmethod
-    def create(cls, now: float, timeout: Any, deadline: float | None, interval: float) -> WaitPlan:
+    def create(
+        cls,
+        now: float,
+        timeout: Any,
+        deadline: float | None,
+        interval: float,
+        sift: Sift = KEEP_ALL,
+    ) -> WaitPlan:
         """Bounded by ``timeout`` seconds from ``now`` and by ``deadline`` minus a margin."""
         seconds = DEFAULT_WAIT_SECONDS if timeout is None else float(timeout)
         ends_at = now + seconds
         if deadline is not None:
             ends_at = min(ends_at, deadline - DEADLINE_MARGIN)
-        return cls(ends_at=ends_at, interval=interval)
+        return cls(ends_at=ends_at, interval=interval, sift=sift)
 
     def next_delay(self, now: float) -> float | None:
         """Seconds to sleep before the next look, or ``None`` when time is up."""
@@ -79,11 +90,12 @@ def found_emails(data: Any) -> list[Any]:
     return emails if isinstance(emails, list) else []
 
 
-def wait_result(emails: list[Any], waited: float) -> dict[str, Any]:
-    """The answer of a ``wait_for_email`` call."""
-    if emails:
-        return {"found": True, "emails": emails, "waited_seconds": round(waited, 1)}
-    return {"found": False, "timeout": True, "waited_seconds": round(waited, 1)}
+def wait_result(
+    emails: list[Any], waited: float, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The answer of a ``wait_for_email`` call (``extra``: what the sift says it left out)."""
+    found = {"found": True, "emails": emails} if emails else {"found": False, "timeout": True}
+    return {**found, "waited_seconds": round(waited, 1), **(extra or {})}
 
 
 def wait_for_email_sync(
@@ -98,10 +110,10 @@ def wait_for_email_sync(
     since = newest_id(send(baseline_request(listing)).data)
     while True:
         response = send(poll_request(listing, since))
-        emails = found_emails(response.data)
+        emails, extra = plan.sift(found_emails(response.data))
         delay = plan.next_delay(clock())
         if emails or delay is None:
-            return response.status, wait_result(emails, clock() - started)
+            return response.status, wait_result(emails, clock() - started, extra)
         sleep(delay)
 
 
@@ -117,8 +129,8 @@ async def wait_for_email_async(
     since = newest_id((await send(baseline_request(listing))).data)
     while True:
         response = await send(poll_request(listing, since))
-        emails = found_emails(response.data)
+        emails, extra = plan.sift(found_emails(response.data))
         delay = plan.next_delay(clock())
         if emails or delay is None:
-            return response.status, wait_result(emails, clock() - started)
+            return response.status, wait_result(emails, clock() - started, extra)
         await sleep(delay)
