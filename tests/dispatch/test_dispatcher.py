@@ -409,7 +409,10 @@ def test_wait_for_email_finds_a_new_message(harness: Harness, api: respx.MockRou
         side_effect=[
             httpx.Response(200, json={"emails": [{"id": "em_old"}]}),  # baseline
             httpx.Response(200, json={"emails": []}),
-            httpx.Response(200, json={"emails": [{"id": "em_new", "subject": "Re: hi"}]}),
+            httpx.Response(
+                200,
+                json={"emails": [{"id": "em_new", "from": "ana@example.com", "subject": "Re: hi"}]},
+            ),
         ]
     )
     args = {"timeout_seconds": 5, "filter": {"sender": "ana@example.com", "subject_contains": None}}
