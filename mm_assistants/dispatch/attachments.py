@@ -13,7 +13,12 @@ link. Fetching is guarded both ways:
 - a link to any origin other than the API's own is not followed at all (a server, or
   anything between it and us, must not steer the library's requests elsewhere); the file
   is then read from the API's authenticated byte route, built here from the tool's own
-  request path, as MultiMail's own client does for small files.
+  request path, as MultiMail's own client does for small files. A link whose host does
+  not even parse (bad IDNA, stray code points) counts as another origin;
+- a redirect is followed only back to the API's origin, at most 3 hops, and without the
+  key on any hop of the signed link (`MultiMailClient.fetch_url`); one that leads anywhere
+  else ends the download, and the file is described without its content
+  (`DownloadPlan.answer_not_followed`).
 """
 
 from __future__ import annotations
@@ -52,6 +57,17 @@ class DownloadPlan:
     def answer_without_file(self) -> dict[str, Any]:
         """The answer for a file too large to inline: what it is, and no link."""
         return _described(self.filename, self.size_bytes, self.content_type, INLINE_LIMIT)
+
+    def answer_not_followed(self) -> dict[str, Any]:
+        """The answer when the download was redirected off the API's origin: the file
+        described, its content not fetched from where the redirect pointed."""
+        answer = _described(self.filename, self.size_bytes, self.content_type, INLINE_LIMIT)
+        answer["note"] = (
+            "not inlined: MultiMail's download was redirected to another address, which is"
+            " not followed. The file stays in the mailbox; tell the user it is there (by"
+            " name and size) rather than a link."
+        )
+        return answer
 
     def answer(self, file: ApiResponse, max_output_chars: int) -> tuple[int, dict[str, Any]]:
         """The answer once ``file`` was fetched: (status, answer).
@@ -105,11 +121,12 @@ def same_origin(url: str, base_url: str) -> bool:
     """Whether ``url`` is an http(s) URL on ``base_url``'s scheme, host and port."""
     try:
         target, root = httpx.URL(url), httpx.URL(base_url)
-    except (httpx.InvalidURL, TypeError):
+        if target.scheme not in ("http", "https") or target.userinfo:
+            return False
+        # .host decodes IDNA: a malformed host (xn--pi-7ba) raises here, not at parse time
+        return (target.scheme, target.host, target.port) == (root.scheme, root.host, root.port)
+    except (httpx.InvalidURL, TypeError, UnicodeError, ValueError):
         return False
-    if target.scheme not in ("http", "https") or target.userinfo:
-        return False
-    return (target.scheme, target.host, target.port) == (root.scheme, root.host, root.port)
 
 
 def file_path(request: RequestSpec) -> str:

@@ -96,7 +96,7 @@ class ToolResult:
     ``output`` is the JSON text the model reads. ``ok`` is false for every refusal and
     error; ``error_type`` then names it (``invalid_arguments``, ``unknown_tool``,
     ``tool_not_allowed``, ``mailbox_not_allowed``, ``api_error``, ``network_error``,
-    ``outcome_unknown``). ``pending`` is set when a send is held for approval, and
+    ``cancelled``, ``outcome_unknown``). ``pending`` is set when a send is held for approval, and
     ``approval`` tells how the wait for that approval ended (when there was one).
     """
 

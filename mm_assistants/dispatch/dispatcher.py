@@ -27,7 +27,7 @@ from mm_assistants.dispatch.handoff import pass_on_async
 from mm_assistants.dispatch.plans import PreparedCall
 from mm_assistants.dispatch.policy import Refusal
 from mm_assistants.multimail.client import AsyncMultiMailClient, MultiMailClient
-from mm_assistants.multimail.errors import MultiMailError
+from mm_assistants.multimail.errors import MultiMailError, RedirectRefused
 
 
 class Dispatcher(DispatcherCore[MultiMailClient]):
@@ -183,7 +183,7 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
         lookup = self.scope_lookup(prepared)  # every decision is the lookup's
         while (request := lookup.next_request()) is not None:
             try:
-                answer = self.client.send(request).data
+                answer = self.client.send(request, cancel=prepared.call.context.cancel).data
             except MultiMailError as error:
                 lookup.failed(error)
             else:
@@ -200,7 +200,8 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
                 self._clock,
                 self._sleep,
             )
-        response = self.client.send(prepared.request)
+        # A cancelled call (the SDK gave up on it, the run ended) sends nothing any more.
+        response = self.client.send(prepared.request, cancel=prepared.call.context.cancel)
         if name == "request_challenge":
             return response.status, self.with_solution(response.data)
         if name != "download_attachment":
@@ -210,9 +211,15 @@ class Dispatcher(DispatcherCore[MultiMailClient]):
             return response.status, plan.answer_without_file()
         # Only a file small enough to inline is worth reading whole; a larger one is only
         # described, so reading stops just past the inline limit.
-        file = self.client.fetch_url(
-            plan.source, max_bytes=attachments.INLINE_LIMIT, send_key=plan.send_key
-        )
+        try:
+            file = self.client.fetch_url(
+                plan.source,
+                max_bytes=attachments.INLINE_LIMIT,
+                send_key=plan.send_key,
+                cancel=prepared.call.context.cancel,
+            )
+        except RedirectRefused:  # sent elsewhere: the file is described, never fetched there
+            return response.status, plan.answer_not_followed()
         return plan.answer(file, self.max_output_chars)
 
 
@@ -341,7 +348,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         lookup = self.scope_lookup(prepared)
         while (request := lookup.next_request()) is not None:
             try:
-                answer = (await self.client.send(request)).data
+                answer = (await self.client.send(request, cancel=prepared.call.context.cancel)).data
             except MultiMailError as error:
                 lookup.failed(error)
             else:
@@ -358,7 +365,7 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
                 self._clock,
                 self._sleep,
             )
-        response = await self.client.send(prepared.request)
+        response = await self.client.send(prepared.request, cancel=prepared.call.context.cancel)
         if name == "request_challenge":  # up to a second of hashing: off the event loop
             return response.status, await self._solve(response.data)
         if name != "download_attachment":
@@ -366,7 +373,13 @@ class AsyncDispatcher(DispatcherCore[AsyncMultiMailClient]):
         plan = self.download_plan(prepared, response.data)
         if plan.source is None:
             return response.status, plan.answer_without_file()
-        file = await self.client.fetch_url(
-            plan.source, max_bytes=attachments.INLINE_LIMIT, send_key=plan.send_key
-        )
+        try:
+            file = await self.client.fetch_url(
+                plan.source,
+                max_bytes=attachments.INLINE_LIMIT,
+                send_key=plan.send_key,
+                cancel=prepared.call.context.cancel,
+            )
+        except RedirectRefused:
+            return response.status, plan.answer_not_followed()
         return plan.answer(file, self.max_output_chars)

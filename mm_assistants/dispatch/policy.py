@@ -16,7 +16,12 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from mm_assistants.multimail.errors import MultiMailError, RateLimitError, TransportError
+from mm_assistants.multimail.errors import (
+    MultiMailError,
+    RateLimitError,
+    RequestCancelled,
+    TransportError,
+)
 
 MAX_ARGUMENT_CHARS = 1_000_000
 MAX_DETAILS = 10
@@ -148,8 +153,9 @@ def derive_idempotency_key(call_id: str, tool: str, scope_ids: Iterable[str | No
 
 def error_refusal(error: MultiMailError) -> Refusal:
     """What the model reads of an API or network error: ``api_error`` (MultiMail said no),
-    ``network_error`` (nothing was carried out) or ``outcome_unknown`` (a write may have
-    been), with the status, the wait MultiMail asks for and its details."""
+    ``network_error`` (nothing was carried out), ``cancelled`` (the call was cancelled
+    before anything was carried out) or ``outcome_unknown`` (a write may have been), with
+    the status, the wait MultiMail asks for and its details."""
     details: dict[str, Any] = {}
     if error.status is not None:
         details["status"] = error.status
@@ -157,8 +163,12 @@ def error_refusal(error: MultiMailError) -> Refusal:
         details["retry_after_seconds"] = error.retry_after
     if error.details:
         details.update({k: v for k, v in error.details.items() if k != "error"})
-    if isinstance(error, TransportError):
-        kind = "outcome_unknown" if error.outcome_unknown else "network_error"
+    if isinstance(error, TransportError) and error.outcome_unknown:
+        kind = "outcome_unknown"
+    elif isinstance(error, RequestCancelled):
+        kind = "cancelled"
+    elif isinstance(error, TransportError):
+        kind = "network_error"
     else:
         kind = "api_error"
     return Refusal(kind, error.error or str(error), [details] if details else [])

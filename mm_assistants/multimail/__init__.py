@@ -23,6 +23,8 @@ from mm_assistants.multimail.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitError,
+    RedirectRefused,
+    RequestCancelled,
     ServerError,
     TransportError,
 )
@@ -42,6 +44,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitError",
+    "RedirectRefused",
+    "RequestCancelled",
     "RetryPolicy",
     "ServerError",
     "TransportError",

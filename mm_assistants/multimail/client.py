@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from mm_assistants.multimail.core import ClientCore
+from mm_assistants.multimail.core import CancelToken, ClientCore
 from mm_assistants.multimail.retries import DEFAULT_RETRY, RetryPolicy
 from mm_assistants.multimail.types import ApiResponse, BodyReader, Call, Exchange
 from mm_assistants.tools.request import RequestSpec
@@ -39,7 +39,8 @@ class MultiMailClient(ClientCore):
     then ``https://api.multimail.dev``. ``timeout`` is in seconds, per attempt. Pass
     ``http_client`` to reuse your own ``httpx.Client`` (it stays open: closing it is yours).
     ``sleep`` and ``random`` replace `time.sleep` and `random.random` (tests pass fakes so
-    that retries take no time).
+    that retries take no time). Without ``sleep``, the pause before a retry is cut short by
+    the request's ``cancel`` event, so a cancelled call never sends late.
     """
 
     def __init__(
@@ -51,7 +52,7 @@ class MultiMailClient(ClientCore):
         retry: RetryPolicy = DEFAULT_RETRY,
         http_client: httpx.Client | None = None,
         user_agent: str | None = None,
-        sleep: Callable[[float], object] = time.sleep,
+        sleep: Callable[[float], object] | None = None,
         random: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(api_key, base_url, timeout, retry, user_agent, random)
@@ -64,14 +65,18 @@ class MultiMailClient(ClientCore):
         self._http = http_client if http_client is not None else httpx.Client()
         self._sleep = sleep
 
-    def send(self, spec: RequestSpec) -> ApiResponse:
+    def send(self, spec: RequestSpec, *, cancel: CancelToken | None = None) -> ApiResponse:
         """Send a request a tool call was bound to (`ToolRegistry.bind`), retrying only as
-        ``spec.retry_safe`` allows. Raises a `MultiMailError` on failure."""
-        return self._run(
-            self._api_call(
-                spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
-            )
+        ``spec.retry_safe`` allows. Raises a `MultiMailError` on failure.
+
+        Once ``cancel`` (a `threading.Event`) is set, a write is not sent and no request is
+        tried again: `RequestCancelled` is raised instead (the wait before a retry ends at
+        once). A request already on the wire cannot be called back.
+        """
+        call = self._api_call(
+            spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
         )
+        return self._run(call, cancel)
 
     def request(
         self,
@@ -81,17 +86,23 @@ class MultiMailClient(ClientCore):
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         retry_safe: bool | None = None,
+        cancel: CancelToken | None = None,
     ) -> ApiResponse:
         """One API call, e.g. ``request("GET", "/v1/account")``; raises a `MultiMailError`.
 
         ``path`` is relative to ``base_url``. ``retry_safe=None`` decides by the method: GET,
         HEAD, PUT and DELETE may be retried, POST and PATCH only with an ``idempotency_key``
-        in ``json``.
+        in ``json``. ``cancel`` as for `send`.
         """
-        return self._run(self._api_call(method, path, params, json, retry_safe))
+        return self._run(self._api_call(method, path, params, json, retry_safe), cancel)
 
     def fetch_url(
-        self, url: str, *, max_bytes: int | None = None, send_key: bool = True
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        send_key: bool = True,
+        cancel: CancelToken | None = None,
     ) -> ApiResponse:
         """Download a file MultiMail links to, e.g. an attachment's signed ``url``.
 
@@ -100,29 +111,53 @@ class MultiMailClient(ClientCore):
         which needs none); a path starting with ``/`` is taken relative to ``base_url``.
         The bytes are in ``content``. With ``max_bytes``, reading stops there and the
         answer says ``truncated=True``.
-        """
-        return self._run(_keyless(self._file_call(url, max_bytes), send_key))
 
-    def _run(self, call: Call) -> ApiResponse:
+        Redirects are followed only back to ``base_url``'s origin (https, unless that is
+        this machine), at most 3 hops; any other raises `RedirectRefused` without a
+        request to its target (see `mm_assistants.multimail.redirects`).
+        """
+        return self._run(_keyless(self._file_call(url, max_bytes), send_key), cancel)
+
+    def _run(self, call: Call, cancel: CancelToken | None = None) -> ApiResponse:
         started = time.monotonic()
-        attempt = 0
+        attempt = hops = 0
+        last: Exception | None = None  # the failure a retry follows
         while True:
+            stop = self._cancelled(call, attempt, cancel, last)
+            if stop is not None:
+                raise stop from last
             attempt += 1
             began = time.monotonic()
             try:
                 exchange = self._exchange(call)
+            except UnicodeError as exc:  # httpx decodes a redirect's Location even unfollowed
+                raise self._unreadable_location(call) from exc
             except httpx.HTTPError as exc:
                 delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:
                     raise self._translate(exc, call, attempt) from exc
+                last = exc
             else:
+                hop = self._next_hop(call, exchange, hops)
+                if hop is not None:  # a new request: its own attempts
+                    call, hops, attempt, last = hop, hops + 1, 0, None
+                    continue
                 outcome = self._outcome(call, attempt, exchange, started, began)
                 if isinstance(outcome, ApiResponse):
                     return outcome
                 delay = self._delay_after_status(call, attempt, outcome)
                 if delay is None:
                     raise outcome
-            self._sleep(delay)
+                last = outcome
+            self._pause(delay, cancel)
+
+    def _pause(self, delay: float, cancel: CancelToken | None) -> None:
+        if self._sleep is not None:
+            self._sleep(delay)  # the caller's clock (a test's fake): the cancel is seen after
+        elif cancel is not None:
+            cancel.wait(delay)  # a cancel ends the wait at once
+        else:
+            time.sleep(delay)
 
     def _exchange(self, call: Call) -> Exchange:
         reader = BodyReader(call.max_bytes)
@@ -133,7 +168,7 @@ class MultiMailClient(ClientCore):
             content=call.body,
             headers=self._headers(call),
             timeout=self.timeout,
-            follow_redirects=call.raw,  # httpx drops the key on a redirect to another host
+            follow_redirects=False,  # a download's hops are followed by hand (_next_hop)
         ) as response:
             for chunk in response.iter_bytes():
                 if not reader.feed(chunk):
@@ -189,13 +224,13 @@ class AsyncMultiMailClient(ClientCore):
         self._http = http_client if http_client is not None else httpx.AsyncClient()
         self._sleep = sleep
 
-    async def send(self, spec: RequestSpec) -> ApiResponse:
-        """Send a bound tool request; see `MultiMailClient.send`."""
-        return await self._run(
-            self._api_call(
-                spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
-            )
+    async def send(self, spec: RequestSpec, *, cancel: CancelToken | None = None) -> ApiResponse:
+        """Send a bound tool request; see `MultiMailClient.send`. Cancelling the task ends
+        a retry's wait too; ``cancel`` is looked at before a write and before each retry."""
+        call = self._api_call(
+            spec.method, spec.path, spec.params, spec.json, spec.retry_safe, spec.tool
         )
+        return await self._run(call, cancel)
 
     async def request(
         self,
@@ -205,36 +240,54 @@ class AsyncMultiMailClient(ClientCore):
         params: Mapping[str, str] | None = None,
         json: Mapping[str, Any] | None = None,
         retry_safe: bool | None = None,
+        cancel: CancelToken | None = None,
     ) -> ApiResponse:
         """One API call; see `MultiMailClient.request`."""
-        return await self._run(self._api_call(method, path, params, json, retry_safe))
+        return await self._run(self._api_call(method, path, params, json, retry_safe), cancel)
 
     async def fetch_url(
-        self, url: str, *, max_bytes: int | None = None, send_key: bool = True
+        self,
+        url: str,
+        *,
+        max_bytes: int | None = None,
+        send_key: bool = True,
+        cancel: CancelToken | None = None,
     ) -> ApiResponse:
         """Download a file MultiMail links to; see `MultiMailClient.fetch_url`."""
-        return await self._run(_keyless(self._file_call(url, max_bytes), send_key))
+        return await self._run(_keyless(self._file_call(url, max_bytes), send_key), cancel)
 
-    async def _run(self, call: Call) -> ApiResponse:
+    async def _run(self, call: Call, cancel: CancelToken | None = None) -> ApiResponse:
         started = time.monotonic()
-        attempt = 0
+        attempt = hops = 0
+        last: Exception | None = None
         while True:
+            stop = self._cancelled(call, attempt, cancel, last)
+            if stop is not None:
+                raise stop from last
             attempt += 1
             began = time.monotonic()
             try:
                 exchange = await self._exchange(call)
+            except UnicodeError as exc:
+                raise self._unreadable_location(call) from exc
             except httpx.HTTPError as exc:
                 delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:
                     raise self._translate(exc, call, attempt) from exc
+                last = exc
             else:
+                hop = self._next_hop(call, exchange, hops)
+                if hop is not None:
+                    call, hops, attempt, last = hop, hops + 1, 0, None
+                    continue
                 outcome = self._outcome(call, attempt, exchange, started, began)
                 if isinstance(outcome, ApiResponse):
                     return outcome
                 delay = self._delay_after_status(call, attempt, outcome)
                 if delay is None:
                     raise outcome
-            await self._sleep(delay)
+                last = outcome
+            await self._sleep(delay)  # cancelling the task ends this wait
 
     async def _exchange(self, call: Call) -> Exchange:
         # At most max_in_flight requests enter the connection pool at once: a thousand
@@ -259,7 +312,7 @@ class AsyncMultiMailClient(ClientCore):
             content=call.body,
             headers=self._headers(call),
             timeout=self.timeout,
-            follow_redirects=call.raw,  # httpx drops the key on a redirect to another host
+            follow_redirects=False,  # a download's hops are followed by hand (_next_hop)
         ) as response:
             async for chunk in response.aiter_bytes():
                 if not reader.feed(chunk):

@@ -10,7 +10,8 @@ import os
 import random as _random
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from dataclasses import replace
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -18,11 +19,19 @@ from mm_assistants._version import __version__
 from mm_assistants.multimail.errors import (
     REQUEST_ID_HEADERS,
     APIStatusError,
+    RedirectRefused,
+    RequestCancelled,
     TransportError,
     error_from_response,
 )
 from mm_assistants.multimail.log_redaction import install_log_redaction
 from mm_assistants.multimail.outcome_advice import unknown_outcome_advice
+from mm_assistants.multimail.redirects import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    origin_of,
+    redirect_target,
+)
 from mm_assistants.multimail.retries import RetryPolicy, next_delay
 from mm_assistants.multimail.types import (
     REDACTED,
@@ -51,6 +60,19 @@ logger = logging.getLogger("mm_assistants.multimail")
 _Client = TypeVar("_Client", bound="ClientCore")
 
 
+class CancelToken(Protocol):
+    """What ``cancel=`` takes: a `threading.Event` (or anything alike) that the caller sets,
+    from any thread, when nobody waits for the answer any more."""
+
+    def is_set(self) -> bool:
+        """True once cancelled."""
+        ...  # pragma: no cover - a protocol
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until cancelled or ``timeout`` seconds passed; True when cancelled."""
+        ...  # pragma: no cover - a protocol
+
+
 class ClientCore:
     """Configuration and every decision of the MultiMail clients."""
 
@@ -76,7 +98,7 @@ class ClientCore:
         self.retry = retry
         self.user_agent = user_agent or f"mm-assistants/{__version__}"
         self._random = random or _random.random
-        self._origin = _origin(httpx.URL(self.base_url))
+        self._origin = origin_of(httpx.URL(self.base_url))
         # httpx logs each request's full URL at INFO; signed download links must not land
         # in the application's logs with their token.
         install_log_redaction()
@@ -143,19 +165,81 @@ class ClientCore:
         parsed = _http_url(target)
         if parsed is None:
             raise ValueError("fetch_url takes an http(s) URL or a path starting with '/'")
-        # Logs and errors show the URL without userinfo and query: both may hold secrets.
-        netloc, raw_path = parsed.netloc.decode(), parsed.raw_path.decode()
-        shown = url if relative else f"{parsed.scheme}://{netloc}{raw_path}"
         return Call(
             method="GET",
             url=target,
-            path=bare_url(shown),
+            path=bare_url(url) if relative else _shown(parsed),
             params=None,
             body=None,
             retry_safe=True,
-            authorized=_origin(parsed) == self._origin,
+            authorized=origin_of(parsed) == self._origin,
             max_bytes=max_bytes,
             raw=True,
+        )
+
+    def _next_hop(self, call: Call, exchange: Exchange, hops: int) -> Call | None:
+        """The download's next request when ``exchange`` redirects it, ``None`` when it is
+        the answer; raises `RedirectRefused` for a hop off the API's origin (see
+        `mm_assistants.multimail.redirects`) or one too many. A hop keeps the call's
+        ``authorized``: the key only ever stays on the API's origin, and a keyless signed
+        link stays keyless on every hop."""
+        if not call.raw or exchange.status not in REDIRECT_STATUSES or exchange.location is None:
+            return None
+        target = redirect_target(exchange.location, call.url, self._origin)
+        if target is None or hops >= MAX_REDIRECTS:
+            why = "another origin" if target is None else f"more than {MAX_REDIRECTS} hops"
+            raise RedirectRefused(
+                f"{call.method} {call.path} -> {exchange.status}: a redirect to {why} is"
+                " not followed",
+                status=exchange.status,
+                method=call.method,
+                path=call.path,
+                tool=call.tool,
+            )
+        return replace(call, url=str(target), path=_shown(target))
+
+    @staticmethod
+    def _unreadable_location(call: Call) -> RedirectRefused:
+        """The error for a redirect whose ``Location`` httpx cannot even decode (a malformed
+        IDNA host): httpx fails while reading it, before any status reaches us."""
+        return RedirectRefused(
+            f"{call.method} {call.path}: a redirect to a location that does not parse is not"
+            " followed",
+            method=call.method,
+            path=call.path,
+            tool=call.tool,
+        )
+
+    def _cancelled(
+        self, call: Call, attempts: int, cancel: CancelToken | None, last: Exception | None
+    ) -> RequestCancelled | None:
+        """The error to raise instead of attempt ``attempts + 1``, or ``None`` to go on.
+
+        Once ``cancel`` is set, a write is not sent and nothing is tried again; a read's
+        first attempt still goes (it changes nothing). ``last`` is the failure that made
+        the client wait, if any: a write that failed on the wire may have run."""
+        if cancel is None or not cancel.is_set():
+            return None
+        if attempts == 0 and call.method in IDEMPOTENT_METHODS:
+            return None
+        unknown = isinstance(last, httpx.HTTPError) and _may_have_run(call, last)
+        if attempts == 0:
+            message = f"{call.method} {call.path} was cancelled before it was sent"
+            advice = "; nothing reached MultiMail."
+        else:
+            plural = "" if attempts == 1 else "s"
+            message = (
+                f"{call.method} {call.path} was cancelled after {attempts} failed attempt{plural}"
+            )
+            advice = "; no further attempt was made."
+        if unknown:
+            advice = unknown_outcome_advice(call.tool, call.path, retry_safe=call.retry_safe)
+        return RequestCancelled(
+            message + advice,
+            outcome_unknown=unknown,
+            method=call.method,
+            path=call.path,
+            tool=call.tool,
         )
 
     def _headers(self, call: Call) -> dict[str, str]:
@@ -225,8 +309,7 @@ class ClientCore:
     def _translate(self, exc: httpx.HTTPError, call: Call, attempts: int) -> TransportError:
         """The `TransportError` for an httpx exception: the one place they are translated."""
         never_sent = isinstance(exc, NEVER_SENT)
-        writes = call.method not in IDEMPOTENT_METHODS
-        unknown = writes and not never_sent  # it may have been carried out
+        unknown = _may_have_run(call, exc)
         if isinstance(exc, httpx.TimeoutException):
             what = "timed out"
         else:
@@ -294,10 +377,17 @@ def _http_url(text: str) -> httpx.URL | None:
     """``text`` parsed when it is an absolute http(s) URL with a host, else None."""
     try:
         url = httpx.URL(text)
-    except httpx.InvalidURL:
+        host = url.host  # decoding a malformed IDNA host raises only here
+    except (httpx.InvalidURL, UnicodeError, ValueError, TypeError):
         return None
-    return url if url.scheme in ("http", "https") and url.host else None
+    return url if url.scheme in ("http", "https") and host else None
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    return (url.scheme, url.host, url.port)  # httpx drops default ports: :443 == none
+def _shown(url: httpx.URL) -> str:
+    # Logs and errors show a URL without userinfo and query: both may hold secrets.
+    return bare_url(f"{url.scheme}://{url.netloc.decode()}{url.raw_path.decode()}")
+
+
+def _may_have_run(call: Call, exc: httpx.HTTPError) -> bool:
+    """Whether a write that failed with ``exc`` may still have been carried out."""
+    return call.method not in IDEMPOTENT_METHODS and not isinstance(exc, NEVER_SENT)

@@ -12,8 +12,10 @@ Every failure the API or the network causes is a `MultiMailError`::
     │   ├── ConflictError          409: duplicate reply, already decided, already sent
     │   ├── PayloadTooLargeError   413
     │   ├── RateLimitError         429: retry_after, is_quota, is_warmup
-    │   └── ServerError            5xx
+    │   ├── ServerError            5xx
+    │   └── RedirectRefused        a download redirected off the API's origin (not followed)
     └── TransportError             connection errors and timeouts; outcome_unknown
+        └── RequestCancelled       the caller's cancel event was set before (another) attempt
 
 `error_from_response` picks the class for an answer. httpx's own exceptions are translated
 in one place, `ClientCore._translate` in ``mm_assistants.multimail.core``, with the httpx
@@ -118,6 +120,13 @@ class ServerError(APIStatusError):
     """5xx: MultiMail (or a gateway in front of it) failed to answer."""
 
 
+class RedirectRefused(APIStatusError):
+    """A download (`MultiMailClient.fetch_url`) answered with a redirect that was not
+    followed: to another origin than the API's own, over plain http to a remote host, or
+    one hop too many. ``status`` is the redirect's (3xx); the target is not in the message
+    (a signed link's query may be a credential)."""
+
+
 class TransportError(MultiMailError):
     """The request did not complete: a refused or dropped connection, or a timeout.
 
@@ -129,6 +138,17 @@ class TransportError(MultiMailError):
     def __init__(self, message: str, *, outcome_unknown: bool = False, **context: Any) -> None:
         super().__init__(message, **context)
         self.outcome_unknown = outcome_unknown
+
+
+class RequestCancelled(TransportError):
+    """The caller's cancel event (``cancel=`` of ``send``/``request``/``fetch_url``) was
+    set before a write's first attempt or before a retry, so no further attempt was made.
+
+    ``outcome_unknown`` is false when no attempt can have been carried out (none was made,
+    or the last was refused with a status); true when a write's last attempt failed on
+    the wire after it may have reached MultiMail. The last failure, if any, is chained as
+    ``__cause__``.
+    """
 
 
 _BY_STATUS: Mapping[int, type[APIStatusError]] = {

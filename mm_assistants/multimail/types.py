@@ -80,6 +80,8 @@ class Exchange:
     headers: Mapping[str, str]
     content: bytes = field(repr=False)
     truncated: bool = False
+    #: A redirect's ``Location`` (3xx only): kept out of ``headers``, which answers carry.
+    location: str | None = field(default=None, repr=False)
 
 
 class BodyReader:
@@ -104,7 +106,9 @@ class BodyReader:
         if self._max is not None:
             content = content[: self._max]
         headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        return Exchange(response.status_code, headers, content, self.truncated)
+        status = response.status_code
+        location = response.headers.get("location") if 300 <= status < 400 else None
+        return Exchange(status, headers, content, self.truncated, location)
 
 
 def encode_json(body: Mapping[str, Any]) -> bytes:

@@ -182,6 +182,8 @@ def test_the_public_names() -> None:
         "PayloadTooLargeError",
         "PermissionDeniedError",
         "RateLimitError",
+        "RedirectRefused",
+        "RequestCancelled",
         "RetryPolicy",
         "ServerError",
         "TransportError",

@@ -6,7 +6,7 @@ import httpx
 import pytest
 import respx
 
-from mm_assistants.multimail import NotFoundError, TransportError
+from mm_assistants.multimail import NotFoundError, RedirectRefused, TransportError
 from tests.multimail.conftest import KEY, Runner
 
 
@@ -44,15 +44,18 @@ async def test_the_key_never_goes_to_another_origin(runner: Runner, url: str) ->
     assert "authorization" not in route.calls.last.request.headers
 
 
-async def test_a_redirect_away_from_multimail_drops_the_key(runner: Runner) -> None:
-    with respx.mock() as anywhere:
+async def test_a_redirect_away_from_multimail_is_not_followed(runner: Runner) -> None:
+    # Redirects are followed only back to the API's origin (tests/multimail/test_redirects.py).
+    with respx.mock(assert_all_called=False) as anywhere:
         anywhere.get("https://mm.test/files/a").respond(
             302, headers={"location": "https://storage.example/blob?sig=2"}
         )
         blob = anywhere.get("https://storage.example/blob").respond(200, content=b"blob")
-        answer = await runner.call("fetch_url", "/files/a")
-    assert answer.content == b"blob"
-    assert "authorization" not in blob.calls.last.request.headers
+        with pytest.raises(RedirectRefused) as refused:
+            await runner.call("fetch_url", "/files/a")
+    assert not blob.called
+    assert refused.value.status == 302
+    assert "storage.example" not in str(refused.value)
 
 
 async def test_bytes_are_returned_raw_with_their_headers(
