@@ -6,6 +6,9 @@ the dispatcher; everything it decides is decided here, so it is tested without a
 
 from __future__ import annotations
 
+import hashlib
+import json
+import secrets
 import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -63,13 +66,58 @@ def chosen_definitions(
     return [definition for definition in definitions if definition["name"] in wanted]
 
 
-def tool_call(
-    call_id: str, name: str, arguments: str, cancel: threading.Event | None = None
-) -> ToolCall:
-    """The dispatcher's `ToolCall` for one SDK invocation.
+#: The start of the id given to an SDK call that came without one (see `dispatch_call_id`).
+UNKEYED_PREFIX = "mma_unkeyed_"
 
-    The SDK's ``tool_call_id`` is the call's id and the only scope of its idempotency key
-    (no response or run id): the Agents SDK resends the whole history, so the same call can
-    arrive under a new response, and it must still be one send.
+
+def tool_call(
+    call_id: str | None,
+    name: str,
+    arguments: str,
+    cancel: threading.Event | None = None,
+    group_id: str | None = None,
+) -> ToolCall:
+    """The dispatcher's `ToolCall` for one SDK invocation; its id is `dispatch_call_id`
+    (the idempotency key of a gated send derives from that id and the tool name)."""
+    return ToolCall(
+        id=dispatch_call_id(call_id, arguments, group_id),
+        name=name,
+        arguments=arguments,
+        context=CallContext(cancel=cancel),
+    )
+
+
+def dispatch_call_id(call_id: str | None, arguments: str, group_id: str | None = None) -> str:
+    """The id one SDK invocation is dispatched under: ``"<tool_call_id>~<digest>"``.
+
+    The digest covers the canonical arguments (and the run's ``group_id``, when the caller
+    set one), because the SDK's ``tool_call_id`` alone is not unique: providers behind the
+    chat-completions model reuse ids such as ``call_0`` in every run. MultiMail answers a
+    repeated idempotency key with the first send's result for 24 hours, so a key from the
+    id alone would answer a different email with an earlier one, and send nothing.
+
+    - The same id with the same arguments (the SDK, or a resumed run, repeating a call)
+      gets the same id, so a gated send still goes out once.
+    - A different email under a reused id gets another id, so it is sent.
+    - No id at all (``""``, which the SDK passes on when a provider sends none) gets a
+      fresh random one: such a call cannot be recognised when repeated, so a repeat
+      sends again rather than risk swallowing a different email.
     """
-    return ToolCall(id=call_id, name=name, arguments=arguments, context=CallContext(cancel=cancel))
+    if not call_id:
+        return UNKEYED_PREFIX + secrets.token_hex(12)
+    material = "\x1f".join([group_id or "", canonical_arguments(arguments)])
+    digest = hashlib.sha256(material.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"{call_id}~{digest}"
+
+
+def canonical_arguments(arguments: str) -> str:
+    """``arguments`` as compact JSON with sorted keys, so spacing and key order do not
+    make one call two; text that is not JSON stays as it is (the dispatcher refuses it)."""
+    try:
+        parsed = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return arguments
+    try:
+        return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (ValueError, RecursionError):  # pragma: no cover - what loads, dumps
+        return arguments

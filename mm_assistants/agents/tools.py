@@ -28,7 +28,7 @@ from agents.tool_context import ToolContext
 
 from mm_assistants.agents.plan import chosen_definitions, tool_call, wait_policy
 from mm_assistants.approvals import ApprovalPolicy
-from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, ToolResult
+from mm_assistants.dispatch import AsyncDispatcher, Dispatcher, ToolCall, ToolResult
 
 Invoke = Callable[[ToolContext[Any], str], Awaitable[str]]
 
@@ -50,9 +50,12 @@ def multimail_tools(
     Each invocation returns the dispatcher's model-ready output: a refusal (bad JSON, a
     schema violation, a mailbox outside the scope) or an API error is an output for the
     model, never an exception into the runner (unless the dispatcher has
-    ``on_error="raise"``). The SDK's ``tool_call_id`` is the call id, so the same call
-    made twice sends once. An `AsyncDispatcher` is awaited on the loop; a `Dispatcher`
-    runs in a worker thread so the loop is never blocked.
+    ``on_error="raise"``). A call is dispatched under the SDK's ``tool_call_id`` and a
+    digest of its arguments (`mm_assistants.agents.plan.dispatch_call_id`): the same call
+    made twice sends once, a different email under a reused id is still sent, and a call
+    without an id is never deduplicated. An `AsyncDispatcher` is awaited on the loop; a
+    `Dispatcher` runs in a worker thread so the loop is never blocked, and a cancelled
+    invocation stops that thread before its next write or retry (nothing is sent late).
 
     A gated send is waited on within the invocation per ``approvals`` (default: the
     dispatcher's policy, else `ApprovalPolicy()`), as the run drivers do; the output then
@@ -82,23 +85,25 @@ def _invoker(dispatcher: Dispatcher | AsyncDispatcher, name: str, policy: Approv
     # The name is the tool's, not the context's: the model's call reaches this tool only
     # under its name, and the dispatcher checks the name against its profile either way.
     async def invoke(context: ToolContext[Any], arguments: str) -> str:
+        group_id = context.run_config.group_id if context.run_config is not None else None
         if isinstance(dispatcher, AsyncDispatcher):
-            call = tool_call(context.tool_call_id, name, arguments)
+            call = tool_call(context.tool_call_id, name, arguments, group_id=group_id)
             result = await dispatcher.dispatch(call, approvals=policy)
         else:
-            result = await _in_thread(dispatcher, context.tool_call_id, name, arguments, policy)
+            cancel = threading.Event()
+            call = tool_call(context.tool_call_id, name, arguments, cancel, group_id)
+            result = await _in_thread(dispatcher, call, cancel, policy)
         return result.output
 
     return invoke
 
 
 async def _in_thread(
-    dispatcher: Dispatcher, call_id: str, name: str, arguments: str, policy: ApprovalPolicy
+    dispatcher: Dispatcher, call: ToolCall, cancel: threading.Event, policy: ApprovalPolicy
 ) -> ToolResult:
     # A thread cannot be cancelled: when the SDK cancels the tool (its timeout, a failed
-    # sibling), the event ends the approval wait at once instead of leaving it running.
-    cancel = threading.Event()
-    call = tool_call(call_id, name, arguments, cancel)
+    # sibling, the user), the event ends an approval wait at once, and the client sends no
+    # write and tries nothing again once it is set (a retry's pause ends with it).
     try:
         return await asyncio.to_thread(dispatcher.dispatch, call, approvals=policy)
     except asyncio.CancelledError:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from mm_assistants.multimail.core import CancelToken, ClientCore
+from mm_assistants.multimail.redirects import unreadable_location
 from mm_assistants.multimail.retries import DEFAULT_RETRY, RetryPolicy
 from mm_assistants.multimail.types import ApiResponse, BodyReader, Call, Exchange
 from mm_assistants.tools.request import RequestSpec
@@ -130,8 +131,11 @@ class MultiMailClient(ClientCore):
             began = time.monotonic()
             try:
                 exchange = self._exchange(call)
-            except UnicodeError as exc:  # httpx decodes a redirect's Location even unfollowed
-                raise self._unreadable_location(call) from exc
+            except (UnicodeError, httpx.InvalidURL) as exc:  # a Location httpx cannot read
+                refused = unreadable_location(call)
+                if refused is None:
+                    raise
+                raise refused from exc
             except httpx.HTTPError as exc:
                 delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:
@@ -268,8 +272,11 @@ class AsyncMultiMailClient(ClientCore):
             began = time.monotonic()
             try:
                 exchange = await self._exchange(call)
-            except UnicodeError as exc:
-                raise self._unreadable_location(call) from exc
+            except (UnicodeError, httpx.InvalidURL) as exc:
+                refused = unreadable_location(call)
+                if refused is None:
+                    raise
+                raise refused from exc
             except httpx.HTTPError as exc:
                 delay = self._delay_after_exception(call, attempt, exc, began)
                 if delay is None:

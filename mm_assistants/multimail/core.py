@@ -10,7 +10,6 @@ import os
 import random as _random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 import httpx
@@ -19,19 +18,13 @@ from mm_assistants._version import __version__
 from mm_assistants.multimail.errors import (
     REQUEST_ID_HEADERS,
     APIStatusError,
-    RedirectRefused,
     RequestCancelled,
     TransportError,
     error_from_response,
 )
 from mm_assistants.multimail.log_redaction import install_log_redaction
 from mm_assistants.multimail.outcome_advice import unknown_outcome_advice
-from mm_assistants.multimail.redirects import (
-    MAX_REDIRECTS,
-    REDIRECT_STATUSES,
-    origin_of,
-    redirect_target,
-)
+from mm_assistants.multimail.redirects import http_url, next_hop, origin_of, shown_url
 from mm_assistants.multimail.retries import RetryPolicy, next_delay
 from mm_assistants.multimail.types import (
     REDACTED,
@@ -162,13 +155,13 @@ class ClientCore:
             raise ValueError(f"max_bytes must be None or an integer >= 0, got {max_bytes!r}")
         relative = url.startswith("/")
         target = self.base_url + url if relative else url
-        parsed = _http_url(target)
+        parsed = http_url(target)
         if parsed is None:
             raise ValueError("fetch_url takes an http(s) URL or a path starting with '/'")
         return Call(
             method="GET",
             url=target,
-            path=bare_url(url) if relative else _shown(parsed),
+            path=bare_url(url) if relative else shown_url(parsed),
             params=None,
             body=None,
             retry_safe=True,
@@ -178,37 +171,8 @@ class ClientCore:
         )
 
     def _next_hop(self, call: Call, exchange: Exchange, hops: int) -> Call | None:
-        """The download's next request when ``exchange`` redirects it, ``None`` when it is
-        the answer; raises `RedirectRefused` for a hop off the API's origin (see
-        `mm_assistants.multimail.redirects`) or one too many. A hop keeps the call's
-        ``authorized``: the key only ever stays on the API's origin, and a keyless signed
-        link stays keyless on every hop."""
-        if not call.raw or exchange.status not in REDIRECT_STATUSES or exchange.location is None:
-            return None
-        target = redirect_target(exchange.location, call.url, self._origin)
-        if target is None or hops >= MAX_REDIRECTS:
-            why = "another origin" if target is None else f"more than {MAX_REDIRECTS} hops"
-            raise RedirectRefused(
-                f"{call.method} {call.path} -> {exchange.status}: a redirect to {why} is"
-                " not followed",
-                status=exchange.status,
-                method=call.method,
-                path=call.path,
-                tool=call.tool,
-            )
-        return replace(call, url=str(target), path=_shown(target))
-
-    @staticmethod
-    def _unreadable_location(call: Call) -> RedirectRefused:
-        """The error for a redirect whose ``Location`` httpx cannot even decode (a malformed
-        IDNA host): httpx fails while reading it, before any status reaches us."""
-        return RedirectRefused(
-            f"{call.method} {call.path}: a redirect to a location that does not parse is not"
-            " followed",
-            method=call.method,
-            path=call.path,
-            tool=call.tool,
-        )
+        """The download's next request, or ``None``: see `redirects.next_hop`."""
+        return next_hop(call, exchange, hops, self._origin)
 
     def _cancelled(
         self, call: Call, attempts: int, cancel: CancelToken | None, last: Exception | None
@@ -363,7 +327,7 @@ def _api_key(given: str | None) -> str:
 def _base_url(given: str | None) -> str:
     source = "base_url" if given is not None else BASE_URL_ENV
     raw = (given if given is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).strip()
-    parsed = _http_url(raw)
+    parsed = http_url(raw)
     if parsed is None:
         shown = "a URL with credentials" if "@" in raw else repr(raw)
         raise ValueError(f"{source} must be an http(s) URL such as {DEFAULT_BASE_URL}, not {shown}")
@@ -371,21 +335,6 @@ def _base_url(given: str | None) -> str:
         # Credentials in the URL would show in every repr; a query would break path joins.
         raise ValueError(f"{source} takes no credentials, query or fragment: {parsed.host!r}")
     return raw.rstrip("/")
-
-
-def _http_url(text: str) -> httpx.URL | None:
-    """``text`` parsed when it is an absolute http(s) URL with a host, else None."""
-    try:
-        url = httpx.URL(text)
-        host = url.host  # decoding a malformed IDNA host raises only here
-    except (httpx.InvalidURL, UnicodeError, ValueError, TypeError):
-        return None
-    return url if url.scheme in ("http", "https") and host else None
-
-
-def _shown(url: httpx.URL) -> str:
-    # Logs and errors show a URL without userinfo and query: both may hold secrets.
-    return bare_url(f"{url.scheme}://{url.netloc.decode()}{url.raw_path.decode()}")
 
 
 def _may_have_run(call: Call, exc: httpx.HTTPError) -> bool:
