@@ -112,14 +112,15 @@ class GatedSendSteps:
         policy = policy if policy is not None else self.approvals
         if policy is None or not policy.wait or result.pending is None:
             return None
+        if call.context.on_held is not None:
+            # Told before the deadline is taken, so a slow hook does not shorten the wait.
+            call.context.on_held(call.id, result.pending)
         deadline = policy.deadline(self._clock(), call.context.deadline)
         if self.approval_store is not None:
             # Recorded before the wait: a process that dies while waiting loses nothing.
             self.approval_store.add(
                 pending_record(result.pending, call, waiting_until=deadline + WAIT_GRACE)
             )
-        if call.context.on_held is not None:
-            call.context.on_held(call.id, result.pending)
         return ApprovalPlan(result.pending, deadline, policy)
 
     replayed = staticmethod(replayed)

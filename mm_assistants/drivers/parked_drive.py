@@ -81,9 +81,9 @@ class Drive:
         return park.park(lease, checkpoint, self.outcome)
 
     def submitted(self, response: Any, decided: Mapping[str, ToolResult]) -> bool:
-        """Count the resume's submit (one request, one step, the ``decided`` outputs) and
-        record it (`record_submit`); False (``outcome`` ``busy``) when the claim was lost."""
-        self.outcome.openai_requests += 1
+        """Count the resume's submit (one step, the ``decided`` outputs; the driver counted
+        its request) and record it (`record_submit`); False (``outcome`` ``busy``) when the
+        claim was lost."""
         self.outcome.tool_results.extend(decided.values())
         self.outcome.steps += 1
         return self.record_submit(response)
@@ -119,6 +119,20 @@ class Drive:
             # where the run can be resumed, for an outcome still returned (an aborted run)
             self.outcome.checkpoint_id = self.step[0].checkpoint_id
             self.step = None
+
+    def stopped(self, park: Parking | None) -> None:
+        """The ``on_event`` callback stopped the run: the held step is *parked* (not left to
+        lapse), so the outcome reads ``parked`` with ``checkpoint_id``, `resume` finishes
+        it, an inbound router keeps the mail thread on it, and no sweep resumes a run its
+        caller stopped. A step already handed back (parked, closed) is left as it is."""
+        if self.step is None:
+            return
+        if park is None:
+            self.abandon()
+            return
+        checkpoint, lease = self.step
+        self.step = None
+        park.park(lease, checkpoint, self.outcome)
 
 
 def response_gone(error: Exception) -> bool:

@@ -100,9 +100,9 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         drive.events = Emitter(self.on_event)
         try:
             response = self._create(drive, request)
-            outcome.openai_requests += 1
             return self.checked(drive, self._drive(drive, request, response))
         except StreamAborted as stop:
+            drive.stopped(self.parking)
             return aborted(outcome, stop.cause, self._clock() - drive.started)
 
     def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
@@ -124,7 +124,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         try:
             return self.checked(drive, self._resume(park, drive, list(follow_with)))
         except StreamAborted as stop:
-            drive.abandon()
+            drive.stopped(self.parking)
             return aborted(outcome, stop.cause, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
@@ -204,9 +204,12 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         return self._drive(drive, dict(checkpoint.request), response)
 
     def _create(self, drive: Drive, request: dict[str, Any]) -> Any:
-        """One model turn: a plain request, or a streamed one (`drivers.responses_stream`)."""
+        """One model turn: a plain request, or a streamed one (`drivers.responses_stream`);
+        counted in ``openai_requests`` (a streamed one as soon as it is made)."""
         if not self.stream:
-            return self.openai.responses.create(**request)
+            response = self.openai.responses.create(**request)
+            drive.outcome.openai_requests += 1
+            return response
         drive.events.check()  # a callback that raised while calls ran stops the run here
         return stream_turn(
             self.openai.responses, request, drive.events, self.stream_retries, drive.outcome
@@ -216,7 +219,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         """Carry out one step's calls; their results are in the outcome before any event
         about them is delivered, so a callback that raises loses none."""
         if self.on_event is not None:
-            calls = watched(calls, drive.events.held)
+            calls = watched(calls, drive.events)
         results = self.dispatcher.dispatch_many(calls, approvals=policy)
         drive.outcome.tool_results.extend(results)
         if drive.events is not None:
@@ -247,10 +250,11 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
                     return self.out_of_turns(drive.outcome, response, drive.started)
                 request = self.follow_up(request, response, [r.to_responses() for r in results])
                 response = self._create(drive, request)
-                drive.outcome.openai_requests += 1
                 drive.turns += 1
                 if not drive.record_submit(response):
                     return drive.outcome
+        except StreamAborted:
+            raise  # the callback stopped the run: the caller parks the held step
         except BaseException:
             drive.abandon()
             raise

@@ -66,9 +66,9 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         drive.events = AsyncEmitter(self.on_event)
         try:
             response = await self._create(drive, request)
-            outcome.openai_requests += 1
             return self.checked(drive, await self._drive(drive, request, response))
         except StreamAborted as stop:
+            drive.stopped(self.parking)
             return aborted(outcome, stop.cause, self._clock() - drive.started)
 
     async def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
@@ -84,7 +84,7 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
         try:
             return self.checked(drive, await self._resume(park, drive, list(follow_with)))
         except StreamAborted as stop:
-            drive.abandon()
+            drive.stopped(self.parking)
             return aborted(outcome, stop.cause, self._clock() - drive.started)
         except BaseException:
             drive.abandon()
@@ -172,7 +172,9 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
     async def _create(self, drive: Drive, request: dict[str, Any]) -> Any:
         """`ResponsesDriver._create` with ``await``."""
         if not self.stream:
-            return await self.openai.responses.create(**request)
+            response = await self.openai.responses.create(**request)
+            drive.outcome.openai_requests += 1
+            return response
         drive.events.check()
         return await stream_turn_async(
             self.openai.responses, request, drive.events, self.stream_retries, drive.outcome
@@ -181,8 +183,13 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
     async def _dispatch(self, drive: Drive, calls: list[ToolCall], policy: Any) -> list[ToolResult]:
         """`ResponsesDriver._dispatch` with ``await``."""
         if self.on_event is not None:
-            calls = watched(calls, drive.events.held)
-        results = await self.dispatcher.dispatch_many(calls, approvals=policy)
+            calls = watched(calls, drive.events)
+        try:
+            results = await self.dispatcher.dispatch_many(calls, approvals=policy)
+        except BaseException:
+            if drive.events is not None:  # no approval event outlives its dispatch
+                await drive.events.drop_pending()
+            raise
         drive.outcome.tool_results.extend(results)
         if drive.events is not None:
             await drive.events.outputs(results)
@@ -212,10 +219,11 @@ class AsyncResponsesDriver(ResponsesDriverCore[openai.AsyncOpenAI, AsyncDispatch
                     return self.out_of_turns(drive.outcome, response, drive.started)
                 request = self.follow_up(request, response, [r.to_responses() for r in results])
                 response = await self._create(drive, request)
-                drive.outcome.openai_requests += 1
                 drive.turns += 1
                 if not drive.record_submit(response):
                     return drive.outcome
+        except StreamAborted:
+            raise  # the callback stopped the run: the caller parks the held step
         except BaseException:
             drive.abandon()
             raise

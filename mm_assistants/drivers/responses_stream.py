@@ -1,5 +1,6 @@
 """The streaming side of `ResponsesDriver` / `AsyncResponsesDriver` (``stream=True``): one
-model turn read event by event, and the ``on_event`` callback's delivery.
+model turn read event by event (`stream_turn`, `stream_turn_async`); the callback's delivery
+is `drivers.stream_emit`'s.
 
 Each turn is ``responses.create(**request, stream=True)``, not the SDK's
 ``responses.stream(...)`` helper: the terminal event (``response.completed``, ``.failed``
@@ -9,103 +10,151 @@ the non-streaming driver's code unchanged. The helper would add an accumulator w
 need, and it parses the arguments of ``strict`` function tools itself, raising on
 malformed JSON that the dispatcher must instead answer as an output for the model.
 
-A stream that breaks before its terminal event (a connection error, or an early end) is
-requested again, up to ``stream_retries`` times. That never sends anything twice: calls
-are carried out only once their turn's stream has ended, so a broken turn has none
-running. A new request is a new response (new call ids); text shown since the broken
-turn's `TurnStarted` is void, which `TurnRetried` says.
+Broken streams:
 
-A callback that raises (an ``Exception``) stops the run: nothing more is delivered, no
-further call is carried out, and the run ends ``aborted`` with the callback's exception
-as ``last_error`` (also when the run parked before the failure was seen). Calls already
-carried out stay in ``outcome.tool_results``; with parking, the step's checkpoint is kept
-(parked, or left to lapse) and named by ``checkpoint_id``, so the run can be resumed.
+- Once the terminal event has come, the turn is over: the reading stops there, and a
+  connection that breaks afterwards changes nothing.
+- Before it, the turn is requested again, up to ``stream_retries`` times. That never sends
+  anything twice: calls are carried out only once their turn's stream has ended, so a
+  broken turn has none running. A new request is a new response (new call ids); text shown
+  since the broken turn's `TurnStarted` is void, which `TurnRetried` says. A request that
+  continues with ``previous_response_id`` is safe to repeat: the lost response becomes a
+  dead branch beside the new one.
+- Except with ``conversation=``: the server adds a response's input and output items to
+  the conversation when it completes, so a second request would add the same input twice
+  and leave the lost response's calls without outputs. Such a turn is never requested
+  again. When the broken stream had named its response (``response.created``), the driver
+  retrieves that response until it ends (for at most `RECOVER_FOR` seconds) and goes on
+  from it, showing the rest of its text as one `TextDelta`; otherwise it raises the
+  connection error, as it does once the retries are spent.
+
+Every request made, the broken ones and the retrievals included, is counted in
+``outcome.openai_requests``.
+
+A callback that raises (an ``Exception``) stops the run: nothing more is delivered, an
+approval wait under way ends at once (the approval stays recorded for a late decision),
+no further call is carried out, and the run ends ``aborted`` with the callback's exception
+as ``last_error`` and ``incomplete_reason="on_event_raised"``. Calls already carried out
+stay in ``outcome.tool_results``. When the run had a checkpoint (parking), its status is
+``parked`` instead, with the same ``last_error`` and reason: the step's checkpoint is
+parked, so `resume(checkpoint_id)` finishes the run and an inbound router keeps the mail
+thread on it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import openai
 
-from mm_assistants.dispatch import PendingApproval, ToolCall, ToolResult
+from mm_assistants.dispatch import ToolCall
 from mm_assistants.drivers.outcome import RunOutcome
+from mm_assistants.drivers.steps import TERMINAL_STATUSES
+from mm_assistants.drivers.stream_emit import (
+    AsyncEmitter,
+    Emitter,
+    EventCallback,
+    StreamAborted,
+    check_callback,
+)
 from mm_assistants.drivers.stream_events import (
-    AwaitingApproval,
     StreamEvent,
-    ToolOutputReady,
+    TextDelta,
+    TurnCompleted,
     TurnReader,
     TurnRetried,
 )
 
+__all__ = [
+    "DEFAULT_STREAM_RETRIES",
+    "AsyncEmitter",
+    "Emitter",
+    "EventCallback",
+    "StreamAborted",
+    "aborted",
+    "check_callback",
+    "stream_turn",
+    "stream_turn_async",
+    "turn_end",
+    "watched",
+]
+
 #: How many times a broken turn stream is requested again by default.
 DEFAULT_STREAM_RETRIES = 2
+#: How long a broken ``conversation`` turn's response is retrieved until it ends (seconds),
+#: and the pause between two retrievals.
+RECOVER_FOR = 60.0
+RECOVER_PAUSE = 1.0
 
 CUT_SHORT = "the stream ended before the response did"
 
-EventCallback = Callable[[StreamEvent], Any]
 
-
-class StreamAborted(Exception):
-    """The ``on_event`` callback raised ``cause``; the driver turns this into an
-    ``aborted`` outcome (it never reaches the caller)."""
-
-    def __init__(self, cause: Exception) -> None:
-        super().__init__(f"on_event raised {type(cause).__name__}")
-        self.cause = cause
-
-
-def check_callback(owner: str, on_event: Any, *, stream: bool, awaits: bool) -> None:
-    """A `TypeError`/`ValueError` at construction for a callback the driver cannot use."""
-    if on_event is None:
-        return
-    if not callable(on_event):
-        raise TypeError(f"{owner}: on_event must be callable, not {type(on_event).__name__}")
-    if not stream:
-        raise ValueError(f"{owner}: on_event needs stream=True (events come from the stream)")
-    if not awaits and inspect.iscoroutinefunction(on_event):
-        raise TypeError(
-            f"{owner}: on_event is an async function, which a blocking driver cannot await;"
-            " pass a plain function, or use AsyncResponsesDriver"
-        )
-
-
-def watched(
-    calls: Sequence[ToolCall], on_held: Callable[[str, PendingApproval], None]
-) -> list[ToolCall]:
-    """``calls`` whose held sends report the start of their approval wait to ``on_held``."""
-    return [replace(c, context=replace(c.context, on_held=on_held)) for c in calls]
+def watched(calls: Sequence[ToolCall], emit: Emitter | AsyncEmitter) -> list[ToolCall]:
+    """``calls`` whose held sends report the start of their approval wait to ``emit``
+    (after the caller's own ``on_held``), and whose waits end once the callback raised."""
+    return emit.watch(calls, emit.held)
 
 
 def aborted(outcome: RunOutcome, cause: Exception, duration: float) -> RunOutcome:
-    """``outcome`` of a run its callback stopped (``cause``: what the callback raised).
-    A ``checkpoint_id`` it has stays: the run can still be resumed from there."""
-    outcome.status = "aborted"
+    """``outcome`` of a run its callback stopped (``cause``: what the callback raised):
+    ``aborted``, or still ``parked`` when its checkpoint was parked (it can be resumed)."""
+    if outcome.status != "parked":
+        outcome.status = "aborted"
     outcome.last_error = cause
     outcome.incomplete_reason = "on_event_raised"
     outcome.duration = duration
     return outcome
 
 
+@dataclass(frozen=True)
+class Recover:
+    """A broken ``conversation`` turn: retrieve ``response_id`` instead of asking again."""
+
+    response_id: str
+    error: Exception
+
+
 def turn_end(
-    reader: TurnReader, error: Exception | None, attempt: int, retries: int, sent: Any
+    reader: TurnReader,
+    error: Exception | None,
+    attempt: int,
+    retries: int,
+    sent: Any,
+    *,
+    keeps_state: bool = False,
 ) -> Any:
-    """How attempt ``attempt`` (from 1) of a turn ended: its final response, or the
-    `TurnRetried` to tell before asking again; out of retries, the stream's error (an
-    early end is an ``APIConnectionError`` too: the answer never came whole)."""
-    if error is None and reader.response is not None:
+    """How attempt ``attempt`` (from 1) of a turn ended: its final response (whatever broke
+    after the terminal event), the `TurnRetried` to tell before asking again, or, for a
+    request whose server-side state a second request would corrupt (``keeps_state``), the
+    `Recover` to do instead. Raises the stream's error when it may not, or may no more, be
+    asked again (an early end is an ``APIConnectionError`` too: the answer never came
+    whole)."""
+    if reader.response is not None:
         return reader.response
+    failure = error or openai.APIConnectionError(message=CUT_SHORT, request=sent)
+    if keeps_state:
+        if reader.response_id is None:
+            raise failure
+        return Recover(reader.response_id, failure)
     if attempt > retries:
-        if error is not None:
-            raise error
-        raise openai.APIConnectionError(message=CUT_SHORT, request=sent)
+        raise failure
     reason = CUT_SHORT if error is None else f"{type(error).__name__}: {error}"
     return TurnRetried(attempt, reason)
+
+
+def recovered(reader: TurnReader, response: Any) -> list[StreamEvent]:
+    """The events that close a turn whose response was retrieved after its stream broke:
+    the rest of its text (when what was shown is the start of it), then `TurnCompleted`."""
+    shown = "".join(reader.text)
+    final = str(getattr(response, "output_text", "") or "")
+    rest = final[len(shown) :] if final.startswith(shown) else ""
+    events: list[StreamEvent] = [TextDelta(rest)] if rest else []
+    events.append(TurnCompleted(str(response.id), str(response.status)))
+    return events
 
 
 def _error_event(reader: TurnReader, request: Any) -> openai.APIError:
@@ -114,120 +163,68 @@ def _error_event(reader: TurnReader, request: Any) -> openai.APIError:
     return openai.APIError(str(body["message"] or "error event"), request, body=body)
 
 
-class Emitter:
-    """Delivers events to a blocking driver's callback, one at a time (approval waits
-    start in the dispatcher's worker threads), and remembers the first exception."""
-
-    def __init__(self, on_event: EventCallback | None) -> None:
-        self.on_event = on_event
-        self.failure: Exception | None = None
-        self._lock = threading.Lock()
-
-    def deliver(self, event: StreamEvent) -> None:
-        """Call the callback; never raises (it may run mid-dispatch)."""
-        if self.on_event is None:
-            return
-        with self._lock:
-            if self.failure is not None:
-                return
-            try:
-                self.on_event(event)
-            except Exception as error:  # noqa: BLE001 -- any callback error aborts the run
-                self.failure = error
-
-    def __call__(self, event: StreamEvent) -> None:
-        """`deliver`, then stop the run (`StreamAborted`) if the callback ever raised."""
-        self.deliver(event)
-        self.check()
-
-    def check(self) -> None:
-        """`StreamAborted` once the callback has raised."""
-        if self.failure is not None:
-            raise StreamAborted(self.failure)
-
-    def held(self, call_id: str, pending: PendingApproval) -> None:
-        """The dispatcher's ``on_held`` hook."""
-        self.deliver(AwaitingApproval(call_id, pending.email_id))
-
-    def outputs(self, results: Sequence[ToolResult]) -> None:
-        """One `ToolOutputReady` per result (a raising callback is seen by `check`)."""
-        for result in results:
-            self.deliver(ToolOutputReady(result.call_id, result.name, result.ok))
+def _settled(response: Any, recover: Recover, give_up: float) -> bool:
+    """Whether a retrieval of a broken turn's response ended the recovery: True when the
+    response ended; the stream's error once no further look fits before ``give_up``."""
+    if response is not None and getattr(response, "status", None) in TERMINAL_STATUSES:
+        return True
+    if time.monotonic() + RECOVER_PAUSE > give_up:
+        raise recover.error
+    return False
 
 
 def stream_turn(
     responses: Any, request: dict[str, Any], emit: Emitter, retries: int, outcome: RunOutcome
 ) -> Any:
     """One model turn, streamed: its final response. ``outcome.openai_requests`` counts
-    each request after the first (the caller counts that one)."""
+    each request, the first included, as it is made."""
     attempt = 0
     while True:
         attempt += 1
         reader = TurnReader()
         error: Exception | None = None
         sent: Any = None
+        outcome.openai_requests += 1
         try:
             with responses.create(**request, stream=True) as stream:
                 sent = stream.response.request
                 for raw in stream:
                     for event in reader.read(raw):
                         emit(event)
+                    if reader.response is not None:
+                        break  # the turn is over; what the connection does next is moot
                 if reader.error is not None:
                     raise _error_event(reader, sent)
         except openai.APIConnectionError as cut:  # timeouts included
             error = cut
-        ended = turn_end(reader, error, attempt, retries, sent)
+        ended = turn_end(
+            reader, error, attempt, retries, sent, keeps_state="conversation" in request
+        )
+        if isinstance(ended, Recover):
+            response = _recover(responses, ended, outcome)
+            for event in recovered(reader, response):
+                emit(event)
+            return response
         if not isinstance(ended, TurnRetried):
             return ended
         emit(ended)
+
+
+def _recover(responses: Any, recover: Recover, outcome: RunOutcome) -> Any:
+    """Retrieve the broken turn's response until it ends; the stream's error when it does
+    not within `RECOVER_FOR` seconds, or cannot be read."""
+    give_up = time.monotonic() + RECOVER_FOR
+    while True:
         outcome.openai_requests += 1
-
-
-class AsyncEmitter:
-    """`Emitter` for `AsyncResponsesDriver`: the callback may be sync or async."""
-
-    def __init__(self, on_event: EventCallback | None) -> None:
-        self.on_event = on_event
-        self.failure: Exception | None = None
-        self._pending: set[asyncio.Task[None]] = set()
-
-    async def deliver(self, event: StreamEvent) -> None:
-        """Call (and await) the callback; never raises."""
-        if self.on_event is None or self.failure is not None:
-            return
         try:
-            returned = self.on_event(event)
-            if inspect.isawaitable(returned):
-                await returned
-        except Exception as error:  # noqa: BLE001 -- any callback error aborts the run
-            if self.failure is None:
-                self.failure = error
-
-    async def __call__(self, event: StreamEvent) -> None:
-        """`deliver`, then `StreamAborted` if the callback ever raised."""
-        await self.deliver(event)
-        self.check()
-
-    def check(self) -> None:
-        """`StreamAborted` once the callback has raised."""
-        if self.failure is not None:
-            raise StreamAborted(self.failure)
-
-    def held(self, call_id: str, pending: PendingApproval) -> None:
-        """The dispatcher's ``on_held`` hook: it runs on the loop, mid-dispatch, so the
-        event is delivered by a task (awaited by `settle`)."""
-        task = asyncio.get_running_loop().create_task(
-            self.deliver(AwaitingApproval(call_id, pending.email_id))
-        )
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def outputs(self, results: Sequence[ToolResult]) -> None:
-        """Finish the approval events, then one `ToolOutputReady` per result."""
-        if self._pending:
-            await asyncio.gather(*self._pending)
-        for result in results:
-            await self.deliver(ToolOutputReady(result.call_id, result.name, result.ok))
+            response = responses.retrieve(recover.response_id)
+        except openai.APIConnectionError:
+            response = None  # the connection is still down: look again
+        except openai.APIStatusError as error:
+            raise recover.error from error
+        if _settled(response, recover, give_up):
+            return response
+        time.sleep(RECOVER_PAUSE)
 
 
 async def stream_turn_async(
@@ -240,6 +237,7 @@ async def stream_turn_async(
         reader = TurnReader()
         error: Exception | None = None
         sent: Any = None
+        outcome.openai_requests += 1
         try:
             stream = await responses.create(**request, stream=True)
             async with stream:
@@ -247,12 +245,36 @@ async def stream_turn_async(
                 async for raw in stream:
                     for event in reader.read(raw):
                         await emit(event)
+                    if reader.response is not None:
+                        break
                 if reader.error is not None:
                     raise _error_event(reader, sent)
         except openai.APIConnectionError as cut:
             error = cut
-        ended = turn_end(reader, error, attempt, retries, sent)
+        ended = turn_end(
+            reader, error, attempt, retries, sent, keeps_state="conversation" in request
+        )
+        if isinstance(ended, Recover):
+            response = await _recover_async(responses, ended, outcome)
+            for event in recovered(reader, response):
+                await emit(event)
+            return response
         if not isinstance(ended, TurnRetried):
             return ended
         await emit(ended)
+
+
+async def _recover_async(responses: Any, recover: Recover, outcome: RunOutcome) -> Any:
+    """`_recover` with ``await``."""
+    give_up = time.monotonic() + RECOVER_FOR
+    while True:
         outcome.openai_requests += 1
+        try:
+            response = await responses.retrieve(recover.response_id)
+        except openai.APIConnectionError:
+            response = None
+        except openai.APIStatusError as error:
+            raise recover.error from error
+        if _settled(response, recover, give_up):
+            return response
+        await asyncio.sleep(RECOVER_PAUSE)

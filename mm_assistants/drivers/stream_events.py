@@ -121,20 +121,27 @@ class TurnReader:
     """Reads one turn's SDK stream events: `read` gives the library's events for each, and
     ``response`` is the final response (the terminal event carries the whole object, the
     same a non-streamed request returns), ``None`` until the stream ended properly.
-    ``error`` is the payload of an ``error`` event, if one came."""
+    ``error`` is the payload of an ``error`` event, if one came; ``response_id`` the id
+    ``response.created`` named, and ``text`` the text pieces read so far."""
 
     def __init__(self) -> None:
         self.response: Any = None
         self.error: Any = None
+        self.response_id: str | None = None
+        self.text: list[str] = []
         self._calls: dict[str, tuple[str, str]] = {}  # item id -> (call id, name)
 
     def read(self, raw: Any) -> list[StreamEvent]:
         """The events ``raw`` (one SDK stream event) stands for, in order."""
         kind = getattr(raw, "type", None)
         if kind == "response.created":
-            return [TurnStarted(str(raw.response.id), raw=raw)]
+            self.response_id = str(raw.response.id)
+            return [TurnStarted(self.response_id, raw=raw)]
         if kind == "response.output_text.delta":
-            return [TextDelta(str(raw.delta), raw=raw)] if raw.delta else []
+            if not raw.delta:
+                return []
+            self.text.append(str(raw.delta))
+            return [TextDelta(str(raw.delta), raw=raw)]
         if kind == "response.output_item.added" and getattr(raw.item, "type", None) == (
             "function_call"
         ):

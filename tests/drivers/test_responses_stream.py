@@ -176,7 +176,7 @@ def test_a_callback_raising_during_an_approval_wait_keeps_the_send_and_goes_no_f
     assert str(outcome.last_error) == "AwaitingApproval"
     # the step's calls all finished and are kept; the outputs went nowhere, no new turn
     assert [r.name for r in outcome.tool_results] == ["read_email", "send_email"]
-    assert outcome.approvals[0].decision == "rejected"
+    assert outcome.approvals[0].decision == "pending"  # the wait ended with the callback
     assert mail["send"].call_count == 1
     assert server.streamed == outcome.openai_requests == 1
 

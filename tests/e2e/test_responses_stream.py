@@ -5,12 +5,13 @@ streams, a parked run resumed streaming, and text deltas that make the final mes
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import openai
 import pytest
 
-from mm_assistants.approvals import MemoryPendingStore
+from mm_assistants.approvals import ApprovalPolicy, MemoryPendingStore
 from mm_assistants.dispatch import AsyncDispatcher, Dispatcher
 from mm_assistants.drivers import AsyncResponsesDriver, ResponsesDriver
 from mm_assistants.drivers.stream_events import (
@@ -190,7 +191,7 @@ def test_a_parked_run_is_resumed_streaming(sandbox: Sandbox, store: MemoryPendin
     assert checkpoints.get(str(parked.checkpoint_id)) is None
 
 
-def test_a_callback_that_raises_while_a_parking_run_waits_ends_it_aborted_and_resumable(
+def test_a_callback_that_raises_while_a_parking_run_waits_parks_it_at_once_with_the_error(
     sandbox: Sandbox, store: MemoryPendingStore
 ) -> None:
     checkpoints = MemoryCheckpointStore()
@@ -199,12 +200,18 @@ def test_a_callback_that_raises_while_a_parking_run_waits_ends_it_aborted_and_re
         if isinstance(event, AwaitingApproval):
             raise RuntimeError("the UI went away")
 
-    first = Worker(sandbox, checkpoints, store, stream=True, on_event=on_event)
+    # parking only after a long wait: the callback's failure, not park_after, ends the wait
+    patient = ApprovalPolicy(max_wait=60, park_after=30, first_delay=0.05, max_interval=0.2)
+    first = Worker(sandbox, checkpoints, store, stream=True, on_event=on_event, approvals=patient)
+    started = time.monotonic()
     try:
         outcome = first.driver.run(ASK, model="scripted:send")
     finally:
         first.close()
-    assert (outcome.status, str(outcome.last_error)) == ("aborted", "the UI went away")
+    assert time.monotonic() - started < 5
+    # parked (resumable, and a router keeps the thread on it), with the callback's error
+    assert (outcome.status, outcome.incomplete_reason) == ("parked", "on_event_raised")
+    assert str(outcome.last_error) == "the UI went away"
     assert outcome.checkpoint_id is not None
     assert checkpoints.get(outcome.checkpoint_id) is not None
     assert requests_to(sandbox, CREATE) == 1  # the send's output went nowhere
