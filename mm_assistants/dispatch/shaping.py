@@ -19,7 +19,7 @@ from typing import Any
 from mm_assistants.approvals.watch import PENDING_STATUSES as PENDING_STATUSES
 from mm_assistants.dispatch.framing import frame
 from mm_assistants.dispatch.policy import dumps
-from mm_assistants.dispatch.sender_filter import NOTE_FIELD as SENDER_NOTE
+from mm_assistants.dispatch.sender_filter import NOTE_FIELD
 
 #: Tools whose answers are emails: their output always opens with the notice, even when
 #: nothing in this answer needed framing (an empty inbox), so the model learns the rule.
@@ -36,8 +36,8 @@ UNTRUSTED_TOOLS = frozenset(
 )
 #: Fields the library writes itself into a tool's answer before shaping (top level only).
 LIBRARY_FIELDS: Mapping[str, frozenset[str]] = {
-    "check_inbox": frozenset({SENDER_NOTE}),
-    "wait_for_email": frozenset({SENDER_NOTE}),
+    "check_inbox": frozenset({NOTE_FIELD}),
+    "wait_for_email": frozenset({NOTE_FIELD}),
     "download_attachment": frozenset({"note"}),
     "request_challenge": frozenset({"note"}),
 }
