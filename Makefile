@@ -109,11 +109,15 @@ redis:
 ## pre-commit hooks (.pre-commit-config.yaml; tests/test_tooling.py keeps them equal).
 ## Coverage has two floors (90 %): the whole package, and the library without the sandbox,
 ## so the sandbox's many well-tested lines cannot hide untested library code.
+## The tests run in TEST_WORKERS processes (pytest-xdist; pytest-cov merges their coverage):
+## most of the suite's wall time is waiting on loopback servers and subprocesses, so three
+## workers on two cores take the suite from ~12 to ~5.5 minutes. TEST_WORKERS=0 runs serially.
+TEST_WORKERS ?= 3
 check:
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/coverage run -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --cov --cov-report=
 	$(BIN)/coverage report
 	$(BIN)/coverage report --omit 'mm_assistants/sandbox/*' --fail-under 90
 

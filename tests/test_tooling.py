@@ -39,9 +39,21 @@ def hook_entries() -> list[str]:
 
 
 def test_the_pre_commit_hooks_are_the_static_checks_of_make_check() -> None:
-    static = [command for command in check_commands() if "coverage" not in command]
+    static = [command for command in check_commands() if not _runs_tests(command)]
     assert hook_entries() == static
     assert static == [".venv/bin/ruff format --check .", ".venv/bin/ruff check .", ".venv/bin/mypy"]
+
+
+def _runs_tests(command: str) -> bool:
+    return "coverage" in command or "pytest" in command
+
+
+def test_make_check_runs_every_test_under_coverage_in_parallel_workers() -> None:
+    [pytest_line] = [command for command in check_commands() if "pytest" in command]
+    assert pytest_line.startswith(".venv/bin/python -m pytest ")
+    assert "--cov " in f"{pytest_line} " and "-n $(TEST_WORKERS)" in pytest_line
+    assert re.search(r"^TEST_WORKERS \?= [1-9]", MAKEFILE, re.MULTILINE)
+    assert not re.search(r"\stests/", pytest_line)  # the whole suite, not a folder of it
 
 
 def test_every_pre_commit_hook_is_local_and_downloads_nothing() -> None:
