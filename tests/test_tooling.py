@@ -51,7 +51,8 @@ def _runs_tests(command: str) -> bool:
 def test_make_check_runs_every_test_under_coverage_in_parallel_workers() -> None:
     [pytest_line] = [command for command in check_commands() if "pytest" in command]
     assert pytest_line.startswith(".venv/bin/python -m pytest ")
-    assert "--cov " in f"{pytest_line} " and "-n $(TEST_WORKERS)" in pytest_line
+    assert "--cov " in f"{pytest_line} "
+    assert "-n $(TEST_WORKERS)" in pytest_line
     assert re.search(r"^TEST_WORKERS \?= [1-9]", MAKEFILE, re.MULTILINE)
     assert not re.search(r"\stests/", pytest_line)  # the whole suite, not a folder of it
 
