@@ -42,24 +42,20 @@ from mm_assistants.dispatch import (
     Dispatcher,
     ToolCall,
     ToolResult,
-    calls_from_response,
 )
-from mm_assistants.drivers import parking
 from mm_assistants.drivers.chat import chat_tool_loop
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.parked import Parking, lost
-from mm_assistants.drivers.parked_drive import Drive, ended, response_gone, still_parked
+from mm_assistants.drivers.parked import Parking
+from mm_assistants.drivers.parked_drive import Drive, response_gone
 from mm_assistants.drivers.responses_async import AsyncResponsesDriver
 from mm_assistants.drivers.responses_core import (
-    STOP_STATUSES,
     ResponsesDriverCore,
+    abandoned_on_error,
 )
 from mm_assistants.drivers.responses_stream import (
     Emitter,
     StreamAborted,
-    aborted,
     stream_turn,
-    watched,
 )
 
 __all__ = ["AsyncResponsesDriver", "ResponsesDriver", "chat_tool_loop"]
@@ -94,16 +90,13 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         request = self.first_request(
             input, model, instructions, tools, previous_response_id, conversation, params
         )
-        self.park_template(request, checkpoint_meta)
-        outcome = RunOutcome(status="in_progress")
-        drive = Drive(outcome, started, dict(checkpoint_meta or {}))
+        drive = self.begin(started, request, checkpoint_meta)
         drive.events = Emitter(self.on_event)
         try:
             response = self._create(drive, request)
             return self.checked(drive, self._drive(drive, request, response))
         except StreamAborted as stop:
-            drive.stopped(self.parking)
-            return aborted(outcome, stop.cause, self._clock() - drive.started)
+            return self.stopped(drive, stop)
 
     def resume(self, checkpoint_id: str, *, follow_with: Sequence[Any] = ()) -> RunOutcome:
         """Finish a parked run once every held send of its step is decided: submit all the
@@ -113,28 +106,20 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         resumer holds the checkpoint, ``gone`` when it no longer exists. Raises
         `CheckpointError` when this driver's tools or mailbox scope differ from those of
         the driver that parked it."""
-        park = self.require_parking()
-        outcome = RunOutcome(status="in_progress", checkpoint_id=checkpoint_id)
-        claimed = park.claim(checkpoint_id)
-        if isinstance(claimed, str):
-            return ended(outcome, claimed, checkpoint_id)
-        checkpoint, lease = claimed
-        drive = Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+        park, drive = self.claimed(checkpoint_id)
+        if isinstance(drive, RunOutcome):
+            return drive
         drive.events = Emitter(self.on_event)
         try:
-            return self.checked(drive, self._resume(park, drive, list(follow_with)))
+            with abandoned_on_error(drive):
+                return self.checked(drive, self._resume(park, drive, list(follow_with)))
         except StreamAborted as stop:
-            drive.stopped(self.parking)
-            return aborted(outcome, stop.cause, self._clock() - drive.started)
-        except BaseException:
-            drive.abandon()
-            raise
+            return self.stopped(drive, stop)
 
     def _resume(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
-        checkpoint, lease = drive.held_step()
-        move = parking.next_move(checkpoint, now=self._clock())
+        move = self.next_move(drive)
         if move == "fall_back":
-            return park.fall_back(lease, checkpoint, drive.outcome, "park_expired")
+            return self.fall_back(park, drive, "park_expired")
         if move == "continue":
             return self._continue(park, drive)
         if move == "redispatch":
@@ -145,63 +130,46 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
 
     def _continue(self, park: Parking, drive: Drive) -> RunOutcome:
         """The outputs went out before a crash: go on from OpenAI's answer to them."""
-        checkpoint, lease = drive.held_step()
-        after = parking.checkpoint_id_for(str(checkpoint.next_response_id))
-        if park.store.get(after) is not None:  # the next step took over: resume that
-            drive.close()
+        after = self.successor(park, drive)
+        if after is not None:  # the next step took over: resume that
             return self.resume(after)
+        checkpoint, _ = drive.held_step()
         try:
             response = self.openai.responses.retrieve(str(checkpoint.next_response_id))
         except openai.NotFoundError:
-            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+            return self.fall_back(park, drive, "response_gone")
         drive.outcome.openai_requests += 1
         return self._drive(drive, dict(checkpoint.request), response)
 
     def _redispatch(self, park: Parking, drive: Drive) -> RunOutcome | None:
         """A crash mid-dispatch: send the step's unanswered calls again (same ids, so
         the same idempotency keys); the outcome when the run parks again, else ``None``."""
-        checkpoint, lease = drive.held_step()
-        todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
-        calls = park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
+        checkpoint, calls = self.redispatch_calls(park, drive)
         results = self._dispatch(drive, calls, park.wait_policy)
-        checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
-        drive.step = (checkpoint, lease)
-        if lease.lost:
-            drive.abandon()
-            return lost(drive.outcome, checkpoint.checkpoint_id)
-        if checkpoint.held():
-            drive.step = None
-            return park.park(lease, checkpoint, drive.outcome)
-        return None
+        return self.redispatched(park, drive, checkpoint, results)
 
     def _submit(self, park: Parking, drive: Drive, follow_with: list[Any]) -> RunOutcome:
         """Every held send decided: submit the step's outputs and drive on; else the
         run stays parked."""
-        checkpoint, lease = drive.held_step()
+        checkpoint, _ = drive.held_step()
         decided = {}
-        for call in checkpoint.held():
-            assert call.held is not None  # held() holds only those
-            result = park.decided(call, park.hub_decision(call.held.email_id), "hub")
+        for call, held in self.held_sends(drive):
+            result = park.decided(call, park.hub_decision(held.email_id), "hub")
             if result is None:
-                email = self.dispatcher.fetch_email(call.held.email_id, call.held.mailbox_id)
+                email = self.dispatcher.fetch_email(held.email_id, held.mailbox_id)
                 result = park.decided(call, email, "poll")
             if result is None:
-                drive.step = None
-                return still_parked(drive.outcome, lease)
+                return self.undecided(drive)
             decided[call.call_id] = result
-        outputs = park.outputs(checkpoint, decided)
-        request = parking.follow_up_request(checkpoint, outputs, follow_with)
         try:
-            response = self._create(drive, request)
+            response = self._create(drive, self.submission(park, drive, decided, follow_with))
         except (openai.NotFoundError, openai.BadRequestError) as error:
             if not response_gone(error):
                 raise
-            drive.step = None
-            return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
-        if not drive.submitted(response, decided):
-            return drive.outcome
-        park.delivered(checkpoint, decided)
-        return self._drive(drive, dict(checkpoint.request), response)
+            return self.submit_gone(park, drive)
+        if self.submitted(park, drive, response, decided):
+            return self._drive(drive, dict(checkpoint.request), response)
+        return drive.outcome
 
     def _create(self, drive: Drive, request: dict[str, Any]) -> Any:
         """One model turn: a plain request, or a streamed one (`drivers.responses_stream`);
@@ -218,8 +186,7 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
     def _dispatch(self, drive: Drive, calls: list[ToolCall], policy: Any) -> list[ToolResult]:
         """Carry out one step's calls; their results are in the outcome before any event
         about them is delivered, so a callback that raises loses none."""
-        if self.on_event is not None:
-            calls = watched(calls, drive.events)
+        calls = self.watch(drive, calls)
         results = self.dispatcher.dispatch_many(calls, approvals=policy)
         drive.outcome.tool_results.extend(results)
         if drive.events is not None:
@@ -227,34 +194,16 @@ class ResponsesDriver(ResponsesDriverCore[openai.OpenAI, Dispatcher]):
         return results
 
     def _drive(self, drive: Drive, request: dict[str, Any], response: Any) -> RunOutcome:
-        deadline = self.deadline_at(drive.started)
-        park = self.parking if self.parking is not None and self.parking.parks else None
-        try:
+        with abandoned_on_error(drive):
             while True:
-                calls = calls_from_response(response, deadline=deadline)
-                if not calls or getattr(response, "status", None) in STOP_STATUSES:
-                    drive.close()
-                    return self.finished(drive.outcome, response, drive.started)
-                if park is None:
-                    results = self._dispatch(drive, calls, self.approvals)
-                else:
-                    if not drive.open(park, response, calls, request):
-                        return drive.outcome
-                    results = self._dispatch(drive, calls, park.wait_policy)
-                    parked = drive.after_dispatch(park, results)
-                    if parked is not None:
-                        return parked
-                drive.outcome.steps += 1
-                if drive.turns >= self.max_turns:
-                    drive.close()
-                    return self.out_of_turns(drive.outcome, response, drive.started)
-                request = self.follow_up(request, response, [r.to_responses() for r in results])
+                calls = self.loop_calls(drive, request, response)
+                if isinstance(calls, RunOutcome):
+                    return calls
+                results = self._dispatch(drive, calls, self.loop_policy())
+                stopped = self.stepped(drive, response, results)
+                if stopped is not None:
+                    return stopped
+                request = self.next_request(request, response, results)
                 response = self._create(drive, request)
-                drive.turns += 1
-                if not drive.record_submit(response):
+                if not self.next_turn(drive, response):
                     return drive.outcome
-        except StreamAborted:
-            raise  # the callback stopped the run: the caller parks the held step
-        except BaseException:
-            drive.abandon()
-            raise

@@ -1,24 +1,32 @@
 """What `ResponsesDriver` and `AsyncResponsesDriver` (and `chat_tool_loop`) share:
-configuration, the first and follow-up requests, and how a loop's outcome is built. No I/O:
-the shells in `drivers.responses` only call OpenAI and the dispatcher."""
+configuration, the first and follow-up requests, the bookkeeping of a drive between its
+calls (starting, claiming, stepping, parking, falling back) and how a loop's outcome is built.
+No call to OpenAI or the dispatcher (the checkpoint store's, blocking in both drivers alike,
+go through `Parking` here): the shells in `drivers.responses` and `drivers.responses_async`
+make those calls, so they differ only in ``await``."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, Generic
 
 from mm_assistants import _validate
 from mm_assistants.approvals import ApprovalPolicy
+from mm_assistants.dispatch import ToolCall, ToolResult, calls_from_response
 from mm_assistants.drivers import parking
 from mm_assistants.drivers.outcome import RunOutcome
-from mm_assistants.drivers.parked import LEASE_SECONDS, Parking
-from mm_assistants.drivers.parked_drive import Drive
+from mm_assistants.drivers.parked import LEASE_SECONDS, Parking, lost
+from mm_assistants.drivers.parked_drive import Drive, ended, still_parked
+from mm_assistants.drivers.parking import HeldSend, ParkedCall, RunCheckpoint
 from mm_assistants.drivers.responses_stream import (
     DEFAULT_STREAM_RETRIES,
     EventCallback,
+    StreamAborted,
     aborted,
     check_callback,
+    watched,
 )
 from mm_assistants.drivers.seams import DispatcherT, OpenAIT, require_parts
 from mm_assistants.drivers.steps import TERMINAL_STATUSES
@@ -159,6 +167,185 @@ class ResponsesDriverCore(Generic[OpenAIT, DispatcherT]):
     def out_of_turns(self, outcome: RunOutcome, response: Any, started: float) -> RunOutcome:
         """``outcome`` of a loop stopped by ``max_turns`` on ``response``."""
         return out_of_turns(outcome, response, self._clock() - started)
+
+    # The bookkeeping of a drive, between the shells' calls to OpenAI and the dispatcher.
+
+    def begin(
+        self, started: float, request: dict[str, Any], checkpoint_meta: dict[str, Any] | None
+    ) -> Drive:
+        """The drive of a new run started at ``started`` on ``request``; a run that may park
+        but could not be stored is refused here, before anything is sent (`park_template`)."""
+        self.park_template(request, checkpoint_meta)
+        outcome = RunOutcome(status="in_progress")
+        return Drive(outcome, started, dict(checkpoint_meta or {}))
+
+    def claimed(self, checkpoint_id: str) -> tuple[Parking, Drive | RunOutcome]:
+        """For `resume`: the checkpoint side and a drive holding the claimed checkpoint, or
+        the outcome (``gone`` or ``busy``) when it cannot be claimed."""
+        park = self.require_parking()
+        outcome = RunOutcome(status="in_progress", checkpoint_id=checkpoint_id)
+        claimed = park.claim(checkpoint_id)
+        if isinstance(claimed, str):
+            return park, ended(outcome, claimed, checkpoint_id)
+        checkpoint, lease = claimed
+        return park, Drive(outcome, self._clock(), dict(checkpoint.meta), (checkpoint, lease))
+
+    def stopped(self, drive: Drive, stop: StreamAborted) -> RunOutcome:
+        """The outcome of a run the ``on_event`` callback stopped: its held step parks."""
+        drive.stopped(self.parking)
+        return aborted(drive.outcome, stop.cause, self._clock() - drive.started)
+
+    def next_move(self, drive: Drive) -> str:
+        """How a resume goes on from its held step (`parking.next_move`)."""
+        checkpoint, _ = drive.held_step()
+        return parking.next_move(checkpoint, now=self._clock())
+
+    def fall_back(self, park: Parking, drive: Drive, reason: str) -> RunOutcome:
+        """The outcome of a resume whose held step cannot go on (`Parking.fall_back`)."""
+        checkpoint, lease = drive.held_step()
+        return park.fall_back(lease, checkpoint, drive.outcome, reason)
+
+    def successor(self, park: Parking, drive: Drive) -> str | None:
+        """The checkpoint of the step after the held one when that step took over (the
+        drive closes: resume that one instead), else ``None``."""
+        checkpoint, _ = drive.held_step()
+        after = parking.checkpoint_id_for(str(checkpoint.next_response_id))
+        if park.store.get(after) is None:
+            return None
+        drive.close()
+        return after
+
+    def redispatch_calls(self, park: Parking, drive: Drive) -> tuple[RunCheckpoint, list[ToolCall]]:
+        """The held step's unanswered calls to send again (same ids, so the same
+        idempotency keys), with the checkpoint that plans it."""
+        checkpoint, _ = drive.held_step()
+        todo, checkpoint = parking.redispatch_plan(checkpoint, self._clock())
+        return checkpoint, park.tool_calls(checkpoint, todo, self.deadline_at(drive.started))
+
+    def redispatched(
+        self, park: Parking, drive: Drive, checkpoint: RunCheckpoint, results: list[ToolResult]
+    ) -> RunOutcome | None:
+        """After a redispatch: the outcome when the run parks again (or lost its claim),
+        else ``None``."""
+        _, lease = drive.held_step()
+        checkpoint = park.after_dispatch(checkpoint, results, hold=park.parks)
+        drive.step = (checkpoint, lease)
+        if lease.lost:
+            drive.abandon()
+            return lost(drive.outcome, checkpoint.checkpoint_id)
+        if checkpoint.held():
+            drive.step = None
+            return park.park(lease, checkpoint, drive.outcome)
+        return None
+
+    def held_sends(self, drive: Drive) -> list[tuple[ParkedCall, HeldSend]]:
+        """The held step's held calls, each with its held send."""
+        checkpoint, _ = drive.held_step()
+        sends = []
+        for call in checkpoint.held():
+            assert call.held is not None  # held() holds only those
+            sends.append((call, call.held))
+        return sends
+
+    def undecided(self, drive: Drive) -> RunOutcome:
+        """The outcome of a resume that found a held send of its step undecided."""
+        _, lease = drive.held_step()
+        drive.step = None
+        return still_parked(drive.outcome, lease)
+
+    def submission(
+        self, park: Parking, drive: Drive, decided: Mapping[str, ToolResult], follow_with: list[Any]
+    ) -> dict[str, Any]:
+        """The request that submits every output of the held step (the held calls' are
+        the ``decided`` results), then ``follow_with``."""
+        checkpoint, _ = drive.held_step()
+        outputs = park.outputs(checkpoint, decided)
+        return parking.follow_up_request(checkpoint, outputs, follow_with)
+
+    def submit_gone(self, park: Parking, drive: Drive) -> RunOutcome:
+        """The outcome of a resume whose submit found the step's response gone at OpenAI."""
+        checkpoint, lease = drive.held_step()
+        drive.step = None
+        return park.fall_back(lease, checkpoint, drive.outcome, "response_gone")
+
+    def submitted(
+        self, park: Parking, drive: Drive, response: Any, decided: Mapping[str, ToolResult]
+    ) -> bool:
+        """Record the submit that ``response`` answered (`Drive.submitted`) and settle its
+        decisions; False (the outcome ``busy``) when the claim was lost."""
+        checkpoint, _ = drive.held_step()
+        if not drive.submitted(response, decided):
+            return False
+        park.delivered(checkpoint, decided)
+        return True
+
+    def watch(self, drive: Drive, calls: list[ToolCall]) -> list[ToolCall]:
+        """``calls``, reporting their progress to ``on_event`` when there is one."""
+        return watched(calls, drive.events) if self.on_event is not None else calls
+
+    def loop_park(self) -> Parking | None:
+        """The checkpoint side when runs may park (a loop's steps are then stored)."""
+        return self.parking if self.parking is not None and self.parking.parks else None
+
+    def loop_policy(self) -> Any:
+        """The approval policy a loop dispatches with (a parking one waits less)."""
+        park = self.loop_park()
+        return self.approvals if park is None else park.wait_policy
+
+    def loop_calls(
+        self, drive: Drive, request: dict[str, Any], response: Any
+    ) -> list[ToolCall] | RunOutcome:
+        """The calls a loop's ``response`` asks for, to dispatch; or the outcome when it
+        ends the loop (no calls, or a stop status) or, parking, its step cannot be
+        stored (`Drive.open`)."""
+        calls = calls_from_response(response, deadline=self.deadline_at(drive.started))
+        if not calls or getattr(response, "status", None) in STOP_STATUSES:
+            drive.close()
+            return self.finished(drive.outcome, response, drive.started)
+        park = self.loop_park()
+        if park is not None and not drive.open(park, response, calls, request):
+            return drive.outcome
+        return calls
+
+    def stepped(self, drive: Drive, response: Any, results: list[ToolResult]) -> RunOutcome | None:
+        """After a step's dispatch: the outcome when the run parks (or lost its claim) or
+        ran out of turns, else ``None`` (the loop submits ``results``)."""
+        park = self.loop_park()
+        if park is not None:
+            parked = drive.after_dispatch(park, results)
+            if parked is not None:
+                return parked
+        drive.outcome.steps += 1
+        if drive.turns >= self.max_turns:
+            drive.close()
+            return self.out_of_turns(drive.outcome, response, drive.started)
+        return None
+
+    @staticmethod
+    def next_turn(drive: Drive, response: Any) -> bool:
+        """Count the turn ``response`` answered and record its submit
+        (`Drive.record_submit`); False (the outcome ``busy``) when the claim was lost."""
+        drive.turns += 1
+        return drive.record_submit(response)
+
+    def next_request(
+        self, request: dict[str, Any], response: Any, results: list[ToolResult]
+    ) -> dict[str, Any]:
+        """The request that submits ``results`` (`follow_up`)."""
+        return self.follow_up(request, response, [r.to_responses() for r in results])
+
+
+@contextmanager
+def abandoned_on_error(drive: Drive) -> Iterator[None]:
+    """Around a drive: any exception but `StreamAborted` (whose caller parks the held step)
+    abandons the held step before it goes on."""
+    try:
+        yield
+    except StreamAborted:
+        raise
+    except BaseException:
+        drive.abandon()
+        raise
 
 
 def loop_ended(

@@ -173,33 +173,58 @@ def _settled(response: Any, recover: Recover, give_up: float) -> bool:
     return False
 
 
+@dataclass
+class _Attempt:
+    """One attempt at a streamed turn: its number (from 1), its reader, the request its
+    stream sent (once known) and the connection error that cut it short, if one did."""
+
+    number: int
+    reader: TurnReader
+    sent: Any = None
+    error: Exception | None = None
+
+    def end(self, retries: int, request: dict[str, Any]) -> Any:
+        """How this attempt ended (`turn_end`)."""
+        return turn_end(
+            self.reader,
+            self.error,
+            self.number,
+            retries,
+            self.sent,
+            keeps_state="conversation" in request,
+        )
+
+
+def _next_attempt(attempt: _Attempt | None, outcome: RunOutcome) -> _Attempt:
+    """The attempt after ``attempt`` (the first after ``None``); ``outcome`` counts its
+    request now, as it is about to be made."""
+    reader = TurnReader()
+    outcome.openai_requests += 1
+    return _Attempt(1 if attempt is None else attempt.number + 1, reader)
+
+
 def stream_turn(
     responses: Any, request: dict[str, Any], emit: Emitter, retries: int, outcome: RunOutcome
 ) -> Any:
     """One model turn, streamed: its final response. ``outcome.openai_requests`` counts
     each request, the first included, as it is made."""
-    attempt = 0
+    attempt: _Attempt | None = None
     while True:
-        attempt += 1
-        reader = TurnReader()
-        error: Exception | None = None
-        sent: Any = None
-        outcome.openai_requests += 1
+        attempt = _next_attempt(attempt, outcome)
+        reader = attempt.reader
         try:
             with responses.create(**request, stream=True) as stream:
-                sent = stream.response.request
+                attempt.sent = stream.response.request
                 for raw in stream:
                     for event in reader.read(raw):
                         emit(event)
                     if reader.response is not None:
                         break  # the turn is over; what the connection does next is moot
                 if reader.error is not None:
-                    raise _error_event(reader, sent)
+                    raise _error_event(reader, attempt.sent)
         except openai.APIConnectionError as cut:  # timeouts included
-            error = cut
-        ended = turn_end(
-            reader, error, attempt, retries, sent, keeps_state="conversation" in request
-        )
+            attempt.error = cut
+        ended = attempt.end(retries, request)
         if isinstance(ended, Recover):
             response = _recover(responses, ended, outcome)
             for event in recovered(reader, response):
@@ -231,29 +256,24 @@ async def stream_turn_async(
     responses: Any, request: dict[str, Any], emit: AsyncEmitter, retries: int, outcome: RunOutcome
 ) -> Any:
     """`stream_turn` with ``await``."""
-    attempt = 0
+    attempt: _Attempt | None = None
     while True:
-        attempt += 1
-        reader = TurnReader()
-        error: Exception | None = None
-        sent: Any = None
-        outcome.openai_requests += 1
+        attempt = _next_attempt(attempt, outcome)
+        reader = attempt.reader
         try:
             stream = await responses.create(**request, stream=True)
             async with stream:
-                sent = stream.response.request
+                attempt.sent = stream.response.request
                 async for raw in stream:
                     for event in reader.read(raw):
                         await emit(event)
                     if reader.response is not None:
                         break
                 if reader.error is not None:
-                    raise _error_event(reader, sent)
+                    raise _error_event(reader, attempt.sent)
         except openai.APIConnectionError as cut:
-            error = cut
-        ended = turn_end(
-            reader, error, attempt, retries, sent, keeps_state="conversation" in request
-        )
+            attempt.error = cut
+        ended = attempt.end(retries, request)
         if isinstance(ended, Recover):
             response = await _recover_async(responses, ended, outcome)
             for event in recovered(reader, response):
